@@ -1,0 +1,38 @@
+/* s3blocks: the object layout in the bucket.
+ *
+ *   blocks/{export}/{offset:016x}   one block, offset in bytes, lower-case hex
+ *   exports/{export}                the export's metadata (size, block size)
+ *   leases/{export}                 the single-writer lease
+ *
+ * This layout is a contract with other tools reading the same bucket.
+ */
+
+#ifndef S3BLOCKS_KEYS_H
+#define S3BLOCKS_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLOCKS_PREFIX  "blocks/"
+#define EXPORTS_PREFIX "exports/"
+#define LEASES_PREFIX  "leases/"
+
+/* Longest key we make: "blocks/" + 128-character export + "/" + 16 digits. */
+#define KEY_MAX 160
+
+/* Each returns the key's length, or -1 (errno ENAMETOOLONG) if it does
+ * not fit in size bytes.
+ */
+extern int block_key (char *buf, size_t size, const char *export_name,
+                      uint64_t offset);
+extern int block_prefix (char *buf, size_t size, const char *export_name);
+extern int export_meta_key (char *buf, size_t size, const char *export_name);
+extern int export_lease_key (char *buf, size_t size, const char *export_name);
+
+/* Parse what follows the block prefix: exactly 16 lower-case hex digits.
+ * Returns false for anything else (a foreign object).
+ */
+extern bool block_key_parse_offset (const char *suffix, uint64_t *offset);
+
+#endif /* S3BLOCKS_KEYS_H */

@@ -1,0 +1,33 @@
+/* s3blocks: the export metadata object, exports/{export}.
+ *
+ *   s3blocks-export 1
+ *   size 1073741824
+ *   block-size 4096
+ *
+ * Text, one "name value" per line, so that other tools (and people
+ * with an S3 browser) can read it.  Unknown names are ignored so that
+ * later versions can add some; the first line is required.
+ */
+
+#ifndef S3BLOCKS_META_H
+#define S3BLOCKS_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define META_MAGIC "s3blocks-export 1"
+#define META_MAX 4096
+
+struct export_meta {
+  uint64_t size;
+  uint32_t block_size;
+};
+
+/* Returns the length written (< size), or -1 (errno ENAMETOOLONG). */
+extern int meta_format (char *buf, size_t size, const struct export_meta *m);
+
+/* Returns 0, or -1 with *why set to a static description. */
+extern int meta_parse (const char *buf, size_t len, struct export_meta *m,
+                       const char **why);
+
+#endif /* S3BLOCKS_META_H */

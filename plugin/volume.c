@@ -1,0 +1,667 @@
+/* s3blocks: one export's block device: reads, writes, zeroing, extents.
+ * The rules (locking, dirty data, errors) are in volume.h.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "iszero.h"
+#include "keys.h"
+#include "volume-impl.h"
+
+/* Block index range [first, last] covering count > 0 bytes at offset. */
+#define FIRST_BLOCK(v, offset) ((offset) >> (v)->block_shift)
+#define LAST_BLOCK(v, offset, count) \
+  (((offset) + (count) - 1) >> (v)->block_shift)
+
+struct volume *
+volume_create (struct store *store, const struct volume_params *p)
+{
+  struct volume *v = calloc (1, sizeof *v);
+
+  if (v == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  v->name = strdup (p->name);
+  if (v->name == NULL) {
+    nbdkit_error ("strdup: %m");
+    free (v);
+    return NULL;
+  }
+  v->store = store;
+  v->block_size = p->block_size;
+  v->block_shift = __builtin_ctz (p->block_size);
+  v->max_dirty = p->max_dirty;
+  v->cache_size = p->cache_size;
+  v->batch = p->batch ? p->batch : 256;
+  v->size = p->size;
+  v->nr_blocks = (p->size + p->block_size - 1) >> v->block_shift;
+  pthread_mutex_init (&v->lock, NULL);
+  pthread_cond_init (&v->changed, NULL);
+  return v;
+}
+
+void
+volume_free (struct volume *v)
+{
+  size_t i;
+
+  if (v == NULL)
+    return;
+  for (i = 0; i < v->blocks.capacity; i++) {
+    struct block *b = v->blocks.slots[i].value;
+    if (b) {
+      if (b->upload_data != b->data)
+        free (b->upload_data);
+      free (b->data);
+      free (b);
+    }
+  }
+  u64map_free (&v->blocks);
+  sbitmap_free (&v->present);
+  pthread_cond_destroy (&v->changed);
+  pthread_mutex_destroy (&v->lock);
+  free (v->name);
+  free (v);
+}
+
+const char *
+volume_name (const struct volume *v)
+{
+  return v->name;
+}
+
+uint64_t
+volume_size (struct volume *v)
+{
+  uint64_t size;
+
+  pthread_mutex_lock (&v->lock);
+  size = v->size;
+  pthread_mutex_unlock (&v->lock);
+  return size;
+}
+
+void
+volume_get_stats (struct volume *v, struct volume_stats *stats)
+{
+  pthread_mutex_lock (&v->lock);
+  *stats = v->stats;
+  stats->dirty_bytes = v->dirty_bytes;
+  stats->clean_bytes = v->clean_bytes;
+  stats->present_blocks = v->present.count;
+  stats->dirty_blocks = stats->clean_blocks = 0;
+  for (struct block *b = v->dirty.head; b; b = b->next)
+    stats->dirty_blocks++;
+  for (struct block *b = v->lru.head; b; b = b->next)
+    stats->clean_blocks++;
+  pthread_mutex_unlock (&v->lock);
+}
+
+/* The allocation map: which blocks exist as objects. */
+
+struct map_loader {
+  struct volume *v;
+  size_t prefix_len;
+  uint64_t foreign;
+};
+
+#define MAX_FOREIGN_WARNINGS 10
+
+static int
+map_entry (void *opaque, const struct store_entry *e)
+{
+  struct map_loader *ml = opaque;
+  struct volume *v = ml->v;
+  const char *suffix = e->key + ml->prefix_len;
+  uint64_t offset;
+
+  if (e->is_prefix || !block_key_parse_offset (suffix, &offset)) {
+    if (ml->foreign++ < MAX_FOREIGN_WARNINGS)
+      nbdkit_debug ("%s: ignoring object %s: not a block "
+                    "(block keys end in 16 lower-case hex digits)",
+                    v->name, e->key);
+    return 0;
+  }
+  if (offset & (v->block_size - 1)) {
+    if (ml->foreign++ < MAX_FOREIGN_WARNINGS)
+      nbdkit_debug ("%s: ignoring object %s: offset not a multiple of "
+                    "block-size %" PRIu32, v->name, e->key, v->block_size);
+    return 0;
+  }
+  /* A block of the wrong length is still recorded: reading it then
+   * fails with a message naming it, rather than reading as zeros.
+   */
+  if (e->size != v->block_size)
+    nbdkit_debug ("%s: object %s has %" PRIu64 " bytes, expected %" PRIu32,
+                  v->name, e->key, e->size, v->block_size);
+  if (sbitmap_set (&v->present, offset >> v->block_shift) == -1) {
+    nbdkit_error ("allocation map: %m");
+    return -1;
+  }
+  return 0;
+}
+
+int
+volume_load_map (struct volume *v)
+{
+  char prefix[KEY_MAX];
+  struct map_loader ml = { .v = v };
+  int r;
+
+  if (block_prefix (prefix, sizeof prefix, v->name) == -1) {
+    nbdkit_error ("%s: export name too long", v->name);
+    return -1;
+  }
+  ml.prefix_len = strlen (prefix);
+  pthread_mutex_lock (&v->lock);
+  sbitmap_free (&v->present);
+  r = store_list (v->store, prefix, NULL, NULL, map_entry, &ml);
+  v->stats.foreign_objects = ml.foreign;
+  if (r == 0)
+    nbdkit_debug ("%s: %" PRIu64 " blocks exist as objects", v->name,
+                  v->present.count);
+  pthread_mutex_unlock (&v->lock);
+  if (ml.foreign)
+    nbdkit_debug ("%s: %" PRIu64 " objects under %s are not blocks of "
+                  "this export and are ignored", v->name, ml.foreign, prefix);
+  return r;
+}
+
+/* Reads. */
+
+/* Check what a GET brought back for a block. */
+static int
+check_block_object (struct volume *v, const struct store_op *op)
+{
+  if (op->err == 0 && op->got != v->block_size) {
+    nbdkit_error ("%s: object %s has %zu bytes, expected %" PRIu32
+                  " (a foreign or corrupt object, or written with "
+                  "another block-size)", v->name, op->key, op->got,
+                  v->block_size);
+    return EIO;
+  }
+  return op->err;
+}
+
+static void
+copy_out (struct volume *v, const struct block *b, char *buf,
+          uint64_t index, uint32_t count, uint64_t offset)
+{
+  uint64_t block_start = index << v->block_shift;
+  uint64_t from = offset > block_start ? offset : block_start;
+  uint64_t to = block_start + v->block_size;
+  char *dst;
+
+  if (buf == NULL)
+    return;
+  if (to > offset + count)
+    to = offset + count;
+  dst = buf + (from - offset);
+  if (b == NULL || b->zero)
+    memset (dst, 0, to - from);
+  else
+    memcpy (dst, b->data + (from - block_start), to - from);
+}
+
+/* Read (buf != NULL) or prefetch (buf == NULL) a range.  Blocks in
+ * memory are copied; missing ones are fetched in one batch; blocks
+ * another thread is fetching are waited for.
+ */
+static int
+read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
+{
+  const uint64_t first = FIRST_BLOCK (v, offset);
+  const uint64_t n = LAST_BLOCK (v, offset, count) - first + 1;
+  struct store_op *ops = NULL;
+  bool *done;
+  uint64_t i, remaining = n;
+  int err = 0;
+
+  done = calloc (n, sizeof *done);
+  if (done == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+
+  pthread_mutex_lock (&v->lock);
+  while (remaining > 0 && err == 0) {
+    size_t nr_ops = 0;
+    bool waiting = false;
+
+    for (i = 0; i < n; i++) {
+      const uint64_t index = first + i;
+      struct block *b;
+
+      if (done[i])
+        continue;
+      b = block_lookup (v, index);
+      if (b && b->state == BLOCK_LOADING) {
+        waiting = true;
+        continue;
+      }
+      if (b || !sbitmap_get (&v->present, index)) {
+        if (b) {
+          block_touch (v, b);
+          if (b->state == BLOCK_CLEAN)
+            v->stats.cache_hits++;
+        }
+        else
+          v->stats.holes_read++;
+        copy_out (v, b, buf, index, count, offset);
+        done[i] = true;
+        remaining--;
+        continue;
+      }
+
+      /* Fetch it: a placeholder keeps others from fetching it too. */
+      if (ops == NULL) {
+        ops = calloc (remaining, sizeof *ops);
+        if (ops == NULL) {
+          nbdkit_error ("calloc: %m");
+          err = ENOMEM;
+          break;
+        }
+      }
+      struct store_op *op = &ops[nr_ops];
+      op->buf = malloc (v->block_size);
+      if (op->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
+        if (op->buf == NULL)
+          nbdkit_error ("malloc: %m");
+        free (op->buf);
+        err = ENOMEM;
+        break;
+      }
+      op->kind = STORE_GET;
+      op->len = v->block_size;
+      op->opaque = b;
+      block_key (op->key, sizeof op->key, v->name, index << v->block_shift);
+      nr_ops++;
+    }
+
+    if (nr_ops > 0) {
+      pthread_mutex_unlock (&v->lock);
+      store_run (v->store, ops, nr_ops);
+      pthread_mutex_lock (&v->lock);
+
+      for (size_t j = 0; j < nr_ops; j++) {
+        struct block *b = ops[j].opaque;
+        const uint64_t index = b->index;
+        int e = check_block_object (v, &ops[j]);
+
+        if (e == 0) {
+          v->stats.gets++;
+          block_loaded (v, b, ops[j].buf);
+          copy_out (v, b, buf, index, count, offset);
+        }
+        else {
+          free (ops[j].buf);
+          block_remove (v, b);
+          if (e == ENOENT) {
+            /* Deleted behind our back: it reads as zeros now. */
+            nbdkit_debug ("%s: %s is gone; reading zeros", v->name,
+                          ops[j].key);
+            sbitmap_clear (&v->present, index);
+            copy_out (v, NULL, buf, index, count, offset);
+          }
+          else if (err == 0)
+            err = e;
+          if (e != ENOENT)
+            continue;
+        }
+        done[index - first] = true;
+        remaining--;
+      }
+      memset (ops, 0, nr_ops * sizeof *ops);
+      cache_evict (v);
+      pthread_cond_broadcast (&v->changed);
+    }
+    else if (waiting)
+      pthread_cond_wait (&v->changed, &v->lock);
+  }
+  pthread_mutex_unlock (&v->lock);
+
+  free (ops);
+  free (done);
+  if (err) {
+    nbdkit_error ("%s: read of %" PRIu32 " bytes at %" PRIu64 " failed",
+                  v->name, count, offset);
+    errno = err == ENOENT ? EIO : err;
+    return -1;
+  }
+  return 0;
+}
+
+int
+volume_read (struct volume *v, void *buf, uint32_t count, uint64_t offset)
+{
+  if (count == 0)
+    return 0;
+  return read_range (v, buf, count, offset);
+}
+
+int
+volume_prefetch (struct volume *v, uint32_t count, uint64_t offset)
+{
+  if (count == 0 || v->cache_size == 0)
+    return 0;
+  return read_range (v, NULL, count, offset);
+}
+
+/* Writes and zeroing. */
+
+/* Fetch one block for a read-modify-write.  Called with the lock held;
+ * drops it for the GET.  On success the block is CLEAN: the caller
+ * must dirty it before dropping the lock again, or the cache may evict
+ * it.
+ */
+static struct block *
+load_for_update (struct volume *v, uint64_t index)
+{
+  struct store_op op;
+  struct block *b;
+  int e;
+
+  memset (&op, 0, sizeof op);
+  op.kind = STORE_GET;
+  op.len = v->block_size;
+  op.buf = malloc (v->block_size);
+  if (op.buf == NULL) {
+    nbdkit_error ("malloc: %m");
+    errno = ENOMEM;
+    return NULL;
+  }
+  b = block_new_loading (v, index);
+  if (b == NULL) {
+    free (op.buf);
+    errno = ENOMEM;
+    return NULL;
+  }
+  block_key (op.key, sizeof op.key, v->name, index << v->block_shift);
+
+  pthread_mutex_unlock (&v->lock);
+  store_run (v->store, &op, 1);
+  pthread_mutex_lock (&v->lock);
+
+  pthread_cond_broadcast (&v->changed);
+  e = check_block_object (v, &op);
+  if (e == ENOENT) {
+    sbitmap_clear (&v->present, index);
+    memset (op.buf, 0, v->block_size);
+    e = 0;
+  }
+  if (e) {
+    free (op.buf);
+    block_remove (v, b);
+    errno = e;
+    return NULL;
+  }
+  v->stats.gets++;
+  block_loaded (v, b, op.buf);
+  return b;
+}
+
+/* Apply one block's share of a write (src) or of a zeroing (src NULL):
+ * len bytes at byte from within block index.  Lock held; it may be
+ * dropped to make room or to fetch the block, and is held on return.
+ */
+static int
+update_block (struct volume *v, uint64_t index, uint32_t from, uint32_t len,
+              const char *src)
+{
+  const bool whole = from == 0 && len == v->block_size;
+  struct block *b;
+
+  for (;;) {
+    b = block_lookup (v, index);
+    if (b && b->state == BLOCK_LOADING) {
+      pthread_cond_wait (&v->changed, &v->lock);
+      continue;
+    }
+    /* Make room before adding dirty data, oldest blocks first. */
+    if ((b == NULL || b->state != BLOCK_DIRTY) && over_dirty_limit (v)) {
+      if (make_room_locked (v) == -1)
+        return -1;
+      continue;
+    }
+    break;
+  }
+
+  /* Zeros where the store has no object and no upload is pending:
+   * nothing to keep at all.
+   */
+  if ((whole && (src == NULL || is_zero (src, len))) &&
+      !sbitmap_get (&v->present, index) && !(b && b->uploading)) {
+    if (b)
+      block_remove (v, b);
+    return 0;
+  }
+
+  if (b == NULL) {
+    if (!whole && sbitmap_get (&v->present, index)) {
+      b = load_for_update (v, index);
+      if (b == NULL) {
+        nbdkit_error ("%s: cannot read block at %" PRIu64
+                      " to update part of it", v->name,
+                      index << v->block_shift);
+        return -1;
+      }
+    }
+    else {
+      b = block_new_loading (v, index);
+      if (b == NULL) {
+        errno = ENOMEM;
+        return -1;
+      }
+      block_loaded (v, b, NULL);
+      b->zero = true;
+    }
+  }
+
+  if (whole && (src == NULL || is_zero (src, len))) {
+    if (!b->zero)
+      block_set_zero (v, b);
+  }
+  else if (src != NULL || !b->zero) {
+    char *data = block_writable_data (v, b);
+
+    if (data == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    if (src)
+      memcpy (data + from, src, len);
+    else
+      memset (data + from, 0, len);
+    if (is_zero (data, v->block_size))
+      block_set_zero (v, b);
+  }
+
+  /* All zeros again, with nothing stored and nothing in flight. */
+  if (b->zero && !b->uploading && !sbitmap_get (&v->present, index)) {
+    block_remove (v, b);
+    return 0;
+  }
+  block_set_dirty (v, b);
+  return 0;
+}
+
+static int
+update_range (struct volume *v, const char *buf, uint32_t count,
+              uint64_t offset, bool fua)
+{
+  const uint64_t first = FIRST_BLOCK (v, offset);
+  const uint64_t last = LAST_BLOCK (v, offset, count);
+  uint64_t index;
+  int r = 0;
+
+  if (count == 0)
+    return 0;
+
+  pthread_mutex_lock (&v->lock);
+  for (index = first; index <= last; index++) {
+    const uint64_t block_start = index << v->block_shift;
+    const uint64_t from = offset > block_start ? offset : block_start;
+    uint64_t to = block_start + v->block_size;
+
+    if (to > offset + count)
+      to = offset + count;
+    r = update_block (v, index, from - block_start, to - from,
+                      buf ? buf + (from - offset) : NULL);
+    if (r == -1)
+      break;
+  }
+  if (r == 0 && fua)
+    r = flush_locked (v, first, last);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+int
+volume_write (struct volume *v, const void *buf, uint32_t count,
+              uint64_t offset, bool fua)
+{
+  return update_range (v, buf, count, offset, fua);
+}
+
+int
+volume_zero (struct volume *v, uint32_t count, uint64_t offset, bool fua)
+{
+  return update_range (v, NULL, count, offset, fua);
+}
+
+int
+volume_flush (struct volume *v)
+{
+  int r;
+
+  pthread_mutex_lock (&v->lock);
+  r = flush_locked (v, 0, UINT64_MAX);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+/* Extents: blocks with no object and no dirty data are holes that read
+ * as zeros; so are blocks that are dirty and all zeros.
+ */
+static uint32_t
+block_extent_type (struct volume *v, uint64_t index)
+{
+  struct block *b = block_lookup (v, index);
+
+  if (b)
+    return b->state != BLOCK_LOADING && b->zero
+      ? VOLUME_EXTENT_HOLE | VOLUME_EXTENT_ZERO : 0;
+  return sbitmap_get (&v->present, index)
+    ? 0 : VOLUME_EXTENT_HOLE | VOLUME_EXTENT_ZERO;
+}
+
+int
+volume_extents (struct volume *v, uint32_t count, uint64_t offset,
+                bool req_one, volume_extent_cb cb, void *opaque)
+{
+  const uint64_t end = offset + count;
+  uint64_t index, last, run_start = offset;
+  uint32_t run_type;
+  int r = 0;
+
+  if (count == 0)
+    return 0;
+
+  pthread_mutex_lock (&v->lock);
+  index = FIRST_BLOCK (v, offset);
+  last = LAST_BLOCK (v, offset, count);
+  run_type = block_extent_type (v, index);
+  for (index++; index <= last; index++) {
+    uint32_t type;
+
+    /* With no blocks in memory, the allocation map alone decides:
+     * jump to the next change instead of looking at every block.
+     */
+    if (v->blocks.count == 0) {
+      index = run_type
+        ? sbitmap_next_set (&v->present, index, last + 1)
+        : sbitmap_next_clear (&v->present, index, last + 1);
+      if (index > last)
+        break;
+    }
+    type = block_extent_type (v, index);
+    if (type != run_type) {
+      uint64_t boundary = index << v->block_shift;
+
+      r = cb (opaque, run_start, boundary - run_start, run_type);
+      if (r == -1 || req_one)
+        goto out;
+      run_start = boundary;
+      run_type = type;
+    }
+  }
+  r = cb (opaque, run_start, end - run_start, run_type);
+ out:
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+void
+volume_drop_cache (struct volume *v)
+{
+  const uint64_t cache_size = v->cache_size;
+
+  pthread_mutex_lock (&v->lock);
+  v->cache_size = 0;
+  cache_evict (v);
+  v->cache_size = cache_size;
+  pthread_mutex_unlock (&v->lock);
+}
+
+/* Resizing.  Blocks past a new, smaller end are zeroed (their objects
+ * deleted by the next flush) so that growing again later never brings
+ * back old data.
+ */
+int
+volume_resize (struct volume *v, uint64_t size)
+{
+  int r = 0;
+
+  pthread_mutex_lock (&v->lock);
+  if (size < v->size) {
+    const uint64_t old_end = v->nr_blocks;
+    uint64_t index;
+
+    /* The tail of the last block. */
+    if (size & (v->block_size - 1)) {
+      index = size >> v->block_shift;
+      r = update_block (v, index, size & (v->block_size - 1),
+                        v->block_size - (size & (v->block_size - 1)), NULL);
+    }
+    for (index = (size + v->block_size - 1) >> v->block_shift;
+         r == 0 && index < old_end; index++) {
+      index = sbitmap_next_set (&v->present, index, old_end);
+      if (index >= old_end)
+        break;
+      r = update_block (v, index, 0, v->block_size, NULL);
+    }
+    /* Dirty blocks past the end that never reached the store. */
+    for (size_t i = 0; r == 0 && i < v->blocks.capacity; i++) {
+      struct block *b = v->blocks.slots[i].value;
+      if (b && b->index >= (size + v->block_size - 1) >> v->block_shift &&
+          !b->zero && b->state != BLOCK_LOADING) {
+        r = update_block (v, b->index, 0, v->block_size, NULL);
+        i = (size_t) -1;        /* the table may have changed: rescan */
+      }
+    }
+    if (r == 0)
+      r = flush_locked (v, 0, UINT64_MAX);
+  }
+  if (r == 0) {
+    v->size = size;
+    v->nr_blocks = (size + v->block_size - 1) >> v->block_shift;
+  }
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
