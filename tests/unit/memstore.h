@@ -1,0 +1,46 @@
+/* s3blocks unit tests: the store interface in memory, with faults. */
+
+#ifndef S3BLOCKS_MEMSTORE_H
+#define S3BLOCKS_MEMSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct memstore;
+
+extern struct memstore *memstore_new (void);
+extern struct store *memstore_store (struct memstore *m);
+/* (memstore_store (m))->ops->close frees it. */
+
+/* Direct access, bypassing counters and faults. */
+extern void memstore_set (struct memstore *m, const char *key,
+                          const void *data, size_t len);
+/* Returns the length, or -1 if absent; copies at most size bytes. */
+extern long memstore_peek (struct memstore *m, const char *key,
+                           void *buf, size_t size);
+extern size_t memstore_count (struct memstore *m, const char *prefix);
+
+/* Requests seen, by kind, since the last reset. */
+struct memstore_counts {
+  uint64_t gets, puts, deletes, lists;
+};
+extern struct memstore_counts memstore_counts (struct memstore *m);
+extern void memstore_reset_counts (struct memstore *m);
+
+/* Make the next n requests of a kind fail with err (n < 0: all of
+ * them, until cleared with n = 0).
+ */
+extern void memstore_fail (struct memstore *m, enum store_op_kind kind,
+                           int n, int err);
+/* Make listing fail with err (0: stop). */
+extern void memstore_fail_list (struct memstore *m, int err);
+
+/* Run hook once, at the start of the next batch, as if during its
+ * requests (the volume's lock is not held then).
+ */
+extern void memstore_set_hook (struct memstore *m,
+                               void (*hook) (void *opaque), void *opaque);
+
+#endif /* S3BLOCKS_MEMSTORE_H */

@@ -1,0 +1,14 @@
+/* s3blocks unit tests: stand-ins for the nbdkit functions the pure
+ * code calls, recording the last error message for the tests.
+ */
+
+#ifndef S3BLOCKS_STUBS_H
+#define S3BLOCKS_STUBS_H
+
+extern char last_error[1024];
+extern unsigned error_count;
+
+/* Clear last_error and error_count. */
+extern void stubs_reset_errors (void);
+
+#endif /* S3BLOCKS_STUBS_H */

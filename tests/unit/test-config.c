@@ -1,0 +1,302 @@
+/* s3blocks unit tests: configuration keys and their validation. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+
+#include "config.h"
+#include "stubs.h"
+#include "tests.h"
+
+static struct s3blocks_config c;
+
+static void
+fresh (void)
+{
+  config_free (&c);
+  CU_ASSERT_EQUAL_FATAL (config_init (&c), 0);
+  stubs_reset_errors ();
+}
+
+/* The value is refused, and the message names the key. */
+static void
+refused (const char *key, const char *value)
+{
+  fresh ();
+  errno = 0;
+  if (config_set (&c, key, value) != -1) {
+    fprintf (stderr, "accepted %s=%s\n", key, value);
+    CU_FAIL ("bad value accepted");
+    return;
+  }
+  CU_ASSERT (errno != 0);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, key));
+}
+
+static void
+accepted (const char *key, const char *value)
+{
+  fresh ();
+  if (config_set (&c, key, value) != 0) {
+    fprintf (stderr, "refused %s=%s: %s\n", key, value, last_error);
+    CU_FAIL ("good value refused");
+  }
+}
+
+static void
+test_defaults (void)
+{
+  fresh ();
+  CU_ASSERT_STRING_EQUAL (c.export_name, "default");
+  CU_ASSERT_STRING_EQUAL (c.endpoint, "http://localhost:9000");
+  CU_ASSERT_STRING_EQUAL (c.host, "localhost:9000");
+  CU_ASSERT_FALSE (c.https);
+  CU_ASSERT_STRING_EQUAL (c.bucket, "nbd-storage");
+  CU_ASSERT_STRING_EQUAL (c.access_key, "minioadmin");
+  CU_ASSERT_STRING_EQUAL (c.secret_key, "minioadmin");
+  CU_ASSERT_STRING_EQUAL (c.region, "us-east-1");
+  CU_ASSERT_EQUAL (c.size, -1);
+  CU_ASSERT_EQUAL (c.block_size, 4096);
+  CU_ASSERT_FALSE (c.virtual_host);
+  CU_ASSERT_EQUAL (c.max_requests, 32);
+  CU_ASSERT_TRUE (c.create);
+  CU_ASSERT_EQUAL (c.given, 0);
+  CU_ASSERT_EQUAL (config_complete (&c), 0);
+}
+
+static void
+test_export_names (void)
+{
+  char long_name[200];
+
+  accepted ("export", "dev");
+  accepted ("export", "a.b_c-D9");
+  accepted ("export", "..x");
+  memset (long_name, 'a', 128);
+  long_name[128] = '\0';
+  accepted ("export", long_name);
+  long_name[128] = 'a';
+  long_name[129] = '\0';
+  refused ("export", long_name);
+  refused ("export", "");
+  refused ("export", ".");
+  refused ("export", "..");
+  refused ("export", "../x");
+  refused ("export", "a/b");
+  refused ("export", "a b");
+  refused ("export", "caf\xc3\xa9");
+  refused ("export", "x*");
+}
+
+static void
+test_endpoints (void)
+{
+  accepted ("endpoint", "http://127.0.0.1:9000");
+  CU_ASSERT_STRING_EQUAL (c.host, "127.0.0.1:9000");
+  accepted ("endpoint", "https://s3.example.com/");
+  CU_ASSERT_TRUE (c.https);
+  CU_ASSERT_STRING_EQUAL (c.host, "s3.example.com");
+  accepted ("endpoint", "http://[::1]:9000");
+  CU_ASSERT_STRING_EQUAL (c.host, "[::1]:9000");
+  refused ("endpoint", "localhost:9000");
+  refused ("endpoint", "ftp://localhost");
+  refused ("endpoint", "http://");
+  refused ("endpoint", "http://host:0");
+  refused ("endpoint", "http://host:65536");
+  refused ("endpoint", "http://host:");
+  refused ("endpoint", "http://host:9000/path");
+  refused ("endpoint", "http://ho st");
+  refused ("endpoint", "http://user@host");
+  refused ("endpoint", "http://[::1");
+}
+
+static void
+test_sizes (void)
+{
+  accepted ("size", "1G");
+  CU_ASSERT_EQUAL (c.size, 1073741824);
+  accepted ("size", "1073741824");
+  refused ("size", "0");
+  refused ("size", "-1");
+  refused ("size", "lots");
+  refused ("size", "1Q");
+  accepted ("block-size", "512");
+  accepted ("block-size", "64K");
+  CU_ASSERT_EQUAL (c.block_size, 65536);
+  accepted ("block-size", "1M");
+  refused ("block-size", "256");
+  refused ("block-size", "2M");
+  refused ("block-size", "5000");
+  refused ("block-size", "x");
+  accepted ("max-dirty", "64M");
+  refused ("max-dirty", "0");
+  accepted ("cache-size", "0");
+  refused ("cache-size", "-5");
+}
+
+static void
+test_other_keys (void)
+{
+  accepted ("uri-style", "virtual-host");
+  CU_ASSERT_TRUE (c.virtual_host);
+  refused ("uri-style", "vhost");
+  accepted ("bucket", "my-bucket.1");
+  refused ("bucket", "ab");
+  refused ("bucket", "Bad_Bucket!");
+  refused ("access-key", "");
+  refused ("region", "");
+  refused ("region", "us east");
+  accepted ("max-requests", "1");
+  refused ("max-requests", "0");
+  refused ("max-requests", "100000");
+  accepted ("retries", "0");
+  refused ("retries", "-1");
+  refused ("retries", "1000");
+  accepted ("retry-delay", "250ms");
+  CU_ASSERT_EQUAL (c.retry_delay_ms, 250);
+  accepted ("retry-delay", "2s");
+  CU_ASSERT_EQUAL (c.retry_delay_ms, 2000);
+  refused ("retry-delay", "0");
+  refused ("retry-delay", "soon");
+  accepted ("timeout", "1m");
+  CU_ASSERT_EQUAL (c.timeout_ms, 60000);
+  accepted ("timeout", "5");
+  CU_ASSERT_EQUAL (c.timeout_ms, 5000);
+  refused ("timeout", "10ms");
+  refused ("timeout", "5h");
+  accepted ("create", "false");
+  CU_ASSERT_FALSE (c.create);
+  refused ("create", "maybe");
+  refused ("shrink", "2");
+  refused ("take-over-lease", "sure");
+  refused ("lease-time", "100ms");
+  accepted ("exports", "vm*,db-[0-9]");
+  refused ("exports", "");
+  refused ("exports", "a/b");
+}
+
+static void
+test_unknown_and_duplicate (void)
+{
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "sise", "1G"), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "sise"));
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "size", "1G"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "size", "2G"), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "size"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "more than once"));
+  CU_ASSERT_TRUE (c.given & CONFIG_GIVEN (size));
+  CU_ASSERT_FALSE (c.given & CONFIG_GIVEN (block_size));
+}
+
+static void
+test_conflicts (void)
+{
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "uri-style", "virtual-host"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "endpoint", "http://127.0.0.1:9000"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "virtual-host"));
+
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "block-size", "64K"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "max-dirty", "4K"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "max-dirty"));
+
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "export", "dev"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "exports", "vm*"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "exports"));
+}
+
+static void
+print_pair (const char *key, const char *value, void *opaque)
+{
+  char *out = opaque;
+
+  strcat (out, key);
+  strcat (out, "=");
+  strcat (out, value);
+  strcat (out, "\n");
+}
+
+/* The secret is read from +FILE and never shown. */
+static void
+test_secret (void)
+{
+  char path[] = "/tmp/s3blocks-secret-XXXXXX";
+  char out[4096] = "";
+  int fd = mkstemp (path);
+
+  CU_ASSERT_FATAL (fd >= 0);
+  CU_ASSERT_EQUAL (write (fd, "VerySecret42\n", 13), 13);
+  close (fd);
+  fresh ();
+  char value[64];
+  snprintf (value, sizeof value, "+%s", path);
+  CU_ASSERT_EQUAL (config_set (&c, "secret-key", value), 0);
+  unlink (path);
+  CU_ASSERT_STRING_EQUAL (c.secret_key, "VerySecret42");
+  config_dump (&c, print_pair, out);
+  CU_ASSERT_PTR_NULL (strstr (out, "VerySecret42"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (out, "bucket=nbd-storage"));
+  refused ("secret-key", "");
+}
+
+static void
+test_globs (void)
+{
+  CU_ASSERT_TRUE (export_name_allowed (NULL, "anything"));
+  CU_ASSERT_TRUE (export_name_allowed ("vm*,db", "vm1"));
+  CU_ASSERT_TRUE (export_name_allowed ("vm*,db", "db"));
+  CU_ASSERT_FALSE (export_name_allowed ("vm*,db", "db2"));
+  CU_ASSERT_FALSE (export_name_allowed ("vm*", ".vm"));
+  CU_ASSERT_TRUE (export_name_allowed ("disk-[0-9]", "disk-7"));
+}
+
+static void
+test_help_lists_every_key (void)
+{
+  static const char *const keys[] = {
+    "export=", "exports=", "create=", "endpoint=", "bucket=", "access-key=",
+    "secret-key=", "region=", "size=", "block-size=", "uri-style=",
+    "max-dirty=", "cache-size=", "max-requests=", "retries=", "retry-delay=",
+    "timeout=", "shrink=", "lease-time=", "take-over-lease=", NULL
+  };
+  const char *help = S3BLOCKS_CONFIG_HELP;
+
+  for (const char *const *k = keys; *k; k++)
+    CU_ASSERT_PTR_NOT_NULL (strstr (help, *k));
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 20);
+}
+
+static int
+cleanup (void)
+{
+  config_free (&c);
+  return 0;
+}
+
+void
+add_config_tests (void)
+{
+  CU_pSuite s = CU_add_suite ("config", NULL, cleanup);
+
+  CU_add_test (s, "defaults", test_defaults);
+  CU_add_test (s, "export names", test_export_names);
+  CU_add_test (s, "endpoints", test_endpoints);
+  CU_add_test (s, "sizes", test_sizes);
+  CU_add_test (s, "other keys", test_other_keys);
+  CU_add_test (s, "unknown and duplicate keys", test_unknown_and_duplicate);
+  CU_add_test (s, "conflicting keys", test_conflicts);
+  CU_add_test (s, "secret key", test_secret);
+  CU_add_test (s, "export globs", test_globs);
+  CU_add_test (s, "help lists every key", test_help_lists_every_key);
+}

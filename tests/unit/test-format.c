@@ -1,0 +1,187 @@
+/* s3blocks unit tests: keys, metadata and lease objects, the command
+ * line, status codes.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+#include <libs3.h>
+
+#include "cmdline.h"
+#include "keys.h"
+#include "leaseinfo.h"
+#include "meta.h"
+#include "s3engine.h"
+#include "tests.h"
+
+static void
+test_block_keys (void)
+{
+  char key[KEY_MAX];
+  uint64_t off;
+
+  CU_ASSERT_EQUAL (block_key (key, sizeof key, "my_device", 4096), 33);
+  CU_ASSERT_STRING_EQUAL (key, "blocks/my_device/0000000000001000");
+  block_key (key, sizeof key, "d", 0);
+  CU_ASSERT_STRING_EQUAL (key, "blocks/d/0000000000000000");
+  block_key (key, sizeof key, "d", UINT64_C (0xfedcba9876543000));
+  CU_ASSERT_STRING_EQUAL (key, "blocks/d/fedcba9876543000");
+  block_key (key, sizeof key, "d", UINT64_C (1) << 40);
+  CU_ASSERT_STRING_EQUAL (key, "blocks/d/0000010000000000");
+  CU_ASSERT_EQUAL (block_key (key, 10, "d", 0), -1);
+  CU_ASSERT_EQUAL (errno, ENAMETOOLONG);
+
+  block_prefix (key, sizeof key, "d");
+  CU_ASSERT_STRING_EQUAL (key, "blocks/d/");
+  export_meta_key (key, sizeof key, "d");
+  CU_ASSERT_STRING_EQUAL (key, "exports/d");
+  export_lease_key (key, sizeof key, "d");
+  CU_ASSERT_STRING_EQUAL (key, "leases/d");
+
+  CU_ASSERT_TRUE (block_key_parse_offset ("0000000000001000", &off));
+  CU_ASSERT_EQUAL (off, 4096);
+  CU_ASSERT_TRUE (block_key_parse_offset ("fedcba9876543000", &off));
+  CU_ASSERT_EQUAL (off, UINT64_C (0xfedcba9876543000));
+  CU_ASSERT_FALSE (block_key_parse_offset ("000000000000100", &off));
+  CU_ASSERT_FALSE (block_key_parse_offset ("00000000000010000", &off));
+  CU_ASSERT_FALSE (block_key_parse_offset ("000000000000100A", &off));
+  CU_ASSERT_FALSE (block_key_parse_offset ("000000000000100g", &off));
+  CU_ASSERT_FALSE (block_key_parse_offset ("", &off));
+}
+
+static void
+test_meta (void)
+{
+  struct export_meta m = { 1073741824, 4096 }, back;
+  char buf[META_MAX];
+  const char *why;
+
+  CU_ASSERT (meta_format (buf, sizeof buf, &m) > 0);
+  CU_ASSERT_STRING_EQUAL (buf,
+                          "s3blocks-export 1\nsize 1073741824\nblock-size 4096\n");
+  CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_EQUAL (back.size, m.size);
+  CU_ASSERT_EQUAL (back.block_size, m.block_size);
+
+  /* Unknown names are skipped; order does not matter. */
+  strcpy (buf, "s3blocks-export 1\nblock-size 65536\ncomment hi\nsize 5\n");
+  CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_EQUAL (back.size, 5);
+  CU_ASSERT_EQUAL (back.block_size, 65536);
+
+  static const char *const bad[] = {
+    "", "hello", "s3blocks-export 2\nsize 1\nblock-size 4096\n",
+    "s3blocks-export 1\nsize 1\n",
+    "s3blocks-export 1\nsize 0\nblock-size 4096\n",
+    "s3blocks-export 1\nsize -1\nblock-size 4096\n",
+    "s3blocks-export 1\nsize 99999999999999999999\nblock-size 4096\n",
+    "s3blocks-export 1\nsize 1\nblock-size 4095\n",
+    "s3blocks-export 1\nsize 1\nblock-size 256\n",
+    "s3blocks-export 1\nsize 1x\nblock-size 4096\n",
+    "s3blocks-export 1\nsize 1\nblock-size 4096\ngarbage\n",
+    NULL
+  };
+  for (const char *const *b = bad; *b; b++)
+    CU_ASSERT_EQUAL (meta_parse (*b, strlen (*b), &back, &why), -1);
+  CU_ASSERT_EQUAL (meta_parse ("s3blocks-export 1\nsize 1\0", 24, &back,
+                               &why), -1);
+}
+
+static bool
+alive (int64_t pid)
+{
+  return pid == 100;
+}
+
+static void
+test_lease (void)
+{
+  struct lease_info l = {
+    .owner = "0123456789abcdef0123456789abcdef", .host = "hostA",
+    .pid = 100, .renewed_ms = 1000, .expires_ms = 61000,
+  }, back;
+  char buf[LEASE_MAX];
+  const char *why;
+
+  CU_ASSERT (lease_format (buf, sizeof buf, &l) > 0);
+  CU_ASSERT_EQUAL (lease_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_STRING_EQUAL (back.owner, l.owner);
+  CU_ASSERT_STRING_EQUAL (back.host, "hostA");
+  CU_ASSERT_EQUAL (back.pid, 100);
+  CU_ASSERT_EQUAL (back.expires_ms, 61000);
+  CU_ASSERT_EQUAL (lease_parse ("s3blocks-lease 1\nowner x\n", 25, &back,
+                                &why), -1);
+  CU_ASSERT_EQUAL (lease_parse ("junk", 4, &back, &why), -1);
+
+  /* Ours; fresh elsewhere; expired; same host but dead. */
+  CU_ASSERT_EQUAL (lease_judge (&l, l.owner, "hostB", 2000, alive),
+                   LEASE_OURS);
+  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostB", 2000, alive),
+                   LEASE_FRESH);
+  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostB", 61000, alive),
+                   LEASE_STALE);
+  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostA", 2000, alive),
+                   LEASE_FRESH);
+  l.pid = 101;
+  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostA", 2000, alive),
+                   LEASE_STALE);
+  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostB", 2000, alive),
+                   LEASE_FRESH);
+}
+
+#define ARGV(...) ((char *const []) { "nbdkit", __VA_ARGS__, NULL })
+#define ARGC(...) ((int) (sizeof ((char *[]) { "nbdkit", __VA_ARGS__ }) \
+                          / sizeof (char *)))
+#define READONLY(...) argv_requests_readonly (ARGC (__VA_ARGS__), \
+                                              ARGV (__VA_ARGS__))
+
+static void
+test_cmdline (void)
+{
+  CU_ASSERT_TRUE (READONLY ("-r", "./s3blocks.so", "size=1G"));
+  CU_ASSERT_TRUE (READONLY ("-fr", "./s3blocks.so"));
+  CU_ASSERT_TRUE (READONLY ("--readonly", "s3blocks"));
+  CU_ASSERT_TRUE (READONLY ("--read-only", "s3blocks"));
+  CU_ASSERT_TRUE (READONLY ("-U", "-", "s3blocks", "-r"));
+  CU_ASSERT_TRUE (READONLY ("-rU", "sock", "s3blocks"));
+  CU_ASSERT_FALSE (READONLY ("./s3blocks.so", "size=1G"));
+  CU_ASSERT_FALSE (READONLY ("-U", "-r", "s3blocks"));
+  CU_ASSERT_FALSE (READONLY ("-e", "-r", "s3blocks"));
+  CU_ASSERT_FALSE (READONLY ("-p10809", "s3blocks", "export=r"));
+  CU_ASSERT_FALSE (READONLY ("--run", "nbdsh -r", "s3blocks"));
+  CU_ASSERT_FALSE (READONLY ("--run=qemu -r", "s3blocks"));
+  CU_ASSERT_FALSE (READONLY ("-fv", "s3blocks", "--", "-r"));
+}
+
+static void
+test_status (void)
+{
+  CU_ASSERT_EQUAL (s3status_to_errno (S3StatusOK), 0);
+  CU_ASSERT_EQUAL (s3status_to_errno (S3StatusErrorNoSuchKey), ENOENT);
+  CU_ASSERT_EQUAL (s3status_to_errno (S3StatusErrorSignatureDoesNotMatch),
+                   EACCES);
+  CU_ASSERT_EQUAL (s3status_to_errno (S3StatusErrorInvalidAccessKeyId),
+                   EACCES);
+  CU_ASSERT_EQUAL (s3status_to_errno (S3StatusFailedToConnect), EIO);
+  CU_ASSERT_TRUE (s3status_is_transient (S3StatusFailedToConnect));
+  CU_ASSERT_TRUE (s3status_is_transient (S3StatusErrorSlowDown));
+  CU_ASSERT_TRUE (s3status_is_transient (S3StatusInterrupted));
+  CU_ASSERT_TRUE (s3status_is_transient (S3StatusErrorInternalError));
+  CU_ASSERT_FALSE (s3status_is_transient (S3StatusErrorAccessDenied));
+  CU_ASSERT_FALSE (s3status_is_transient (S3StatusErrorNoSuchBucket));
+  CU_ASSERT_FALSE (s3status_is_transient (S3StatusErrorNoSuchKey));
+  CU_ASSERT_TRUE (s3status_is_credentials (S3StatusHttpErrorForbidden));
+}
+
+void
+add_format_tests (void)
+{
+  CU_pSuite s = CU_add_suite ("formats", NULL, NULL);
+
+  CU_add_test (s, "block keys", test_block_keys);
+  CU_add_test (s, "export metadata", test_meta);
+  CU_add_test (s, "lease object", test_lease);
+  CU_add_test (s, "nbdkit -r on the command line", test_cmdline);
+  CU_add_test (s, "S3 status codes", test_status);
+}

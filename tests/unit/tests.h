@@ -1,0 +1,11 @@
+/* s3blocks unit tests: the suites. */
+
+#ifndef S3BLOCKS_TESTS_H
+#define S3BLOCKS_TESTS_H
+
+extern void add_config_tests (void);
+extern void add_format_tests (void);
+extern void add_map_tests (void);
+extern void add_volume_tests (void);
+
+#endif /* S3BLOCKS_TESTS_H */
