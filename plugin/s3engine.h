@@ -1,0 +1,94 @@
+/* s3blocks: running S3 requests concurrently with libs3.
+ *
+ * A batch of requests runs on the calling thread's libs3 request
+ * context (curl multi), which keeps its connections open between
+ * batches.  At most max_inflight requests are in flight; a request that
+ * fails for a transient reason (connection refused or reset, 5xx,
+ * SlowDown, timeout) is retried after an exponential, jittered delay,
+ * up to retries times.  libs3 2.0 has no request timeout of its own:
+ * a request running longer than timeout_ms is abandoned (with the
+ * others then in flight on that context) and counts as a failed
+ * attempt.
+ */
+
+#ifndef S3BLOCKS_S3ENGINE_H
+#define S3BLOCKS_S3ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libs3.h>
+
+struct s3engine_config {
+  S3BucketContext bucket;
+  const char *endpoint;         /* for messages */
+  unsigned max_inflight;
+  unsigned retries;
+  unsigned retry_delay_ms;
+  unsigned timeout_ms;
+};
+
+enum s3req_kind {
+  S3REQ_GET,
+  S3REQ_PUT,
+  S3REQ_DELETE,
+  S3REQ_LIST,
+  S3REQ_CREATE_BUCKET,
+};
+
+struct s3list_item {
+  char *key;
+  uint64_t size;
+  bool is_prefix;
+};
+
+struct s3req {
+  /* In: */
+  enum s3req_kind kind;
+  const char *key;              /* GET, PUT, DELETE */
+  void *buf;                    /* GET: destination; PUT: source */
+  size_t len;                   /* GET: capacity; PUT: length */
+  const char *prefix, *marker, *delimiter;  /* LIST */
+
+  /* Out: */
+  S3Status status;              /* final status */
+  int err;                      /* errno for it: 0, ENOENT, EACCES, EIO... */
+  size_t got;                   /* GET: bytes received */
+  bool too_long;                /* GET: object longer than len */
+  unsigned attempts;
+  char detail[160];             /* the server's error message, if any */
+  struct s3list_item *items;    /* LIST: this page */
+  size_t nr_items;
+  bool truncated;               /* LIST: more pages follow */
+  char *next_marker;            /* LIST: where the next page starts */
+
+  /* The engine's: */
+  size_t pos;
+  bool in_flight, finished;
+  uint64_t started_ns, not_before_ns;
+  struct s3engine_run *run;
+};
+
+/* Run n requests to completion.  Failures are in each request's err;
+ * the engine logs none of them (the caller knows what they mean).
+ */
+extern void s3engine_run (const struct s3engine_config *cfg,
+                          struct s3req *reqs, size_t n);
+
+/* Free a LIST request's results. */
+extern void s3req_free_list (struct s3req *r);
+
+/* The request context of the calling thread is closed (its connections
+ * too).  Threads exiting do this by themselves.
+ */
+extern void s3engine_thread_done (void);
+
+extern const char *s3req_kind_name (enum s3req_kind kind);
+
+/* status -> errno, and whether a retry may help (s3status.c). */
+extern int s3status_to_errno (S3Status status);
+extern bool s3status_is_transient (S3Status status);
+extern bool s3status_is_credentials (S3Status status);
+
+#endif /* S3BLOCKS_S3ENGINE_H */
