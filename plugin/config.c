@@ -1,0 +1,716 @@
+/* s3blocks: configuration keys, their parsing and validation. */
+
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libs3.h>
+#include <nbdkit-plugin.h>
+
+#include "config.h"
+
+static int
+set_string (char **field, const char *value)
+{
+  char *copy = strdup (value);
+
+  if (copy == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  free (*field);
+  *field = copy;
+  return 0;
+}
+
+static int
+parse_bool_key (const char *key, const char *value, bool *r)
+{
+  int b = nbdkit_parse_bool (value);
+
+  if (b == -1) {
+    nbdkit_error ("%s: expected true or false, got \"%s\"", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  *r = b;
+  return 0;
+}
+
+/* A size key: nbdkit_parse_size forms, within [min, max]. */
+static int
+parse_size_key (const char *key, const char *value,
+                int64_t min, int64_t max, int64_t *r)
+{
+  int64_t size = nbdkit_parse_size (value);
+
+  if (size == -1) {
+    /* nbdkit_parse_size has said why; add which key. */
+    nbdkit_error ("%s: cannot parse size \"%s\"", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  if (size < min || size > max) {
+    nbdkit_error ("%s: %" PRIi64 " is out of range (%" PRIi64
+                  " to %" PRIi64 ")", key, size, min, max);
+    errno = ERANGE;
+    return -1;
+  }
+  *r = size;
+  return 0;
+}
+
+static int
+parse_unsigned_key (const char *key, const char *value,
+                    unsigned min, unsigned max, unsigned *r)
+{
+  unsigned u;
+
+  if (nbdkit_parse_unsigned (key, value, &u) == -1) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (u < min || u > max) {
+    nbdkit_error ("%s: %u is out of range (%u to %u)", key, u, min, max);
+    errno = ERANGE;
+    return -1;
+  }
+  *r = u;
+  return 0;
+}
+
+/* "250ms", "2s", "1m" or a bare number of seconds. */
+int
+parse_duration_ms (const char *what, const char *value, unsigned *ms)
+{
+  char *end;
+  unsigned long long n, scale;
+
+  errno = 0;
+  if (!isdigit ((unsigned char) value[0]))
+    goto bad;
+  n = strtoull (value, &end, 10);
+  if (errno != 0)
+    goto bad;
+  if (strcmp (end, "ms") == 0)
+    scale = 1;
+  else if (strcmp (end, "") == 0 || strcmp (end, "s") == 0)
+    scale = 1000;
+  else if (strcmp (end, "m") == 0)
+    scale = 60 * 1000;
+  else
+    goto bad;
+  if (n > UINT_MAX / scale)
+    goto bad;
+  *ms = n * scale;
+  return 0;
+
+ bad:
+  nbdkit_error ("%s: cannot parse duration \"%s\" "
+                "(expected e.g. 500ms, 30s or 2m)", what, value);
+  errno = EINVAL;
+  return -1;
+}
+
+static int
+parse_duration_key (const char *key, const char *value,
+                    unsigned min_ms, unsigned max_ms, unsigned *r)
+{
+  unsigned ms;
+
+  if (parse_duration_ms (key, value, &ms) == -1)
+    return -1;
+  if (ms < min_ms || ms > max_ms) {
+    nbdkit_error ("%s: %s is out of range (%ums to %ums)",
+                  key, value, min_ms, max_ms);
+    errno = ERANGE;
+    return -1;
+  }
+  *r = ms;
+  return 0;
+}
+
+bool
+export_name_is_valid (const char *name)
+{
+  size_t len = strlen (name);
+  size_t i;
+
+  if (len == 0 || len > MAX_EXPORT_NAME)
+    return false;
+  if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+    return false;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = name[i];
+    if (!isalnum (ch) && ch != '.' && ch != '_' && ch != '-')
+      return false;
+    if (ch >= 0x80)
+      return false;
+  }
+  return true;
+}
+
+static bool
+is_ip_literal (const char *host)
+{
+  size_t i;
+
+  if (host[0] == '[')
+    return true;
+  for (i = 0; host[i] && host[i] != ':'; i++)
+    if (!isdigit ((unsigned char) host[i]) && host[i] != '.')
+      return false;
+  return true;
+}
+
+/* Split "http[s]://host[:port][/]" into the scheme and "host[:port]". */
+int
+parse_endpoint (const char *url, bool *https, char **host_ret)
+{
+  const char *host, *p, *port = NULL;
+  size_t len;
+
+  if (strncmp (url, "http://", 7) == 0) {
+    *https = false;
+    host = url + 7;
+  }
+  else if (strncmp (url, "https://", 8) == 0) {
+    *https = true;
+    host = url + 8;
+  }
+  else {
+    nbdkit_error ("endpoint: \"%s\" must start with http:// or https://",
+                  url);
+    goto bad;
+  }
+
+  len = strlen (host);
+  if (len > 0 && host[len-1] == '/')
+    len--;
+  if (memchr (host, '/', len) || memchr (host, '?', len) ||
+      memchr (host, '@', len)) {
+    nbdkit_error ("endpoint: \"%s\": only http[s]://host[:port] is "
+                  "accepted, without a path, query or user name "
+                  "(the bucket is set with bucket=)", url);
+    goto bad;
+  }
+  if (len == 0) {
+    nbdkit_error ("endpoint: \"%s\" has no host name", url);
+    goto bad;
+  }
+
+  p = host;
+  if (*p == '[') {                     /* [IPv6]:port */
+    while (p < host + len && *p != ']')
+      p++;
+    if (p == host + len) {
+      nbdkit_error ("endpoint: \"%s\": unterminated [IPv6 address]", url);
+      goto bad;
+    }
+    for (const char *q = host + 1; q < p; q++)
+      if (!isxdigit ((unsigned char) *q) && *q != ':' && *q != '.') {
+        nbdkit_error ("endpoint: \"%s\": bad IPv6 address", url);
+        goto bad;
+      }
+    p++;
+  }
+  else {
+    for (; p < host + len && *p != ':'; p++)
+      if (!isalnum ((unsigned char) *p) && *p != '.' && *p != '-') {
+        nbdkit_error ("endpoint: \"%s\": unexpected character '%c' "
+                      "in the host name", url, *p);
+        goto bad;
+      }
+    if (p == host) {
+      nbdkit_error ("endpoint: \"%s\" has no host name", url);
+      goto bad;
+    }
+  }
+
+  if (p < host + len) {
+    unsigned long n = 0;
+
+    if (*p != ':') {
+      nbdkit_error ("endpoint: \"%s\": unexpected text after the host", url);
+      goto bad;
+    }
+    port = ++p;
+    if (p == host + len) {
+      nbdkit_error ("endpoint: \"%s\": empty port", url);
+      goto bad;
+    }
+    for (; p < host + len; p++) {
+      if (!isdigit ((unsigned char) *p) || (n = n * 10 + (*p - '0')) > 65535) {
+        nbdkit_error ("endpoint: \"%s\": port must be a number from 1 "
+                      "to 65535", url);
+        goto bad;
+      }
+    }
+    if (n == 0) {
+      nbdkit_error ("endpoint: \"%s\": port 0 is not valid", url);
+      goto bad;
+    }
+  }
+  (void) port;
+
+  *host_ret = strndup (host, len);
+  if (*host_ret == NULL) {
+    nbdkit_error ("strndup: %m");
+    return -1;
+  }
+  return 0;
+
+ bad:
+  errno = EINVAL;
+  return -1;
+}
+
+/* Each key's setter, named set_<field> after the key table. */
+
+static int
+set_export (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (!export_name_is_valid (value)) {
+    nbdkit_error ("%s: invalid export name \"%s\": use 1 to %d characters "
+                  "from A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
+                  key, value, MAX_EXPORT_NAME);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->export_name, value);
+}
+
+static int
+set_exports (struct s3blocks_config *c, const char *key, const char *value)
+{
+  const char *p;
+
+  if (*value == '\0') {
+    nbdkit_error ("%s: empty list of export name patterns", key);
+    errno = EINVAL;
+    return -1;
+  }
+  for (p = value; *p; p++) {
+    unsigned char ch = *p;
+    if (!isalnum (ch) && strchr ("._-*?[]!,", ch) == NULL) {
+      nbdkit_error ("%s: unexpected character '%c' in \"%s\" (patterns "
+                    "use export name characters and * ? [ ] !, "
+                    "separated by commas)", key, ch, value);
+      errno = EINVAL;
+      return -1;
+    }
+  }
+  return set_string (&c->exports, value);
+}
+
+static int
+set_create (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_bool_key (key, value, &c->create);
+}
+
+static int
+set_endpoint (struct s3blocks_config *c, const char *key, const char *value)
+{
+  char *host;
+  bool https;
+
+  if (parse_endpoint (value, &https, &host) == -1)
+    return -1;
+  if (set_string (&c->endpoint, value) == -1) {
+    free (host);
+    return -1;
+  }
+  free (c->host);
+  c->host = host;
+  c->https = https;
+  return 0;
+}
+
+/* Today's S3 rules (MinIO enforces them), stricter than libs3's
+ * path-style check: 3 to 63 of a-z 0-9 . -, starting and ending with
+ * a letter or digit, no "..", not an IP address.
+ */
+static bool
+bucket_name_is_valid (const char *name)
+{
+  size_t len = strlen (name), i;
+
+  if (len < 3 || len > 63 || !isalnum ((unsigned char) name[0]) ||
+      !isalnum ((unsigned char) name[len-1]) || strstr (name, "..") ||
+      is_ip_literal (name))
+    return false;
+  for (i = 0; i < len; i++)
+    if (!islower ((unsigned char) name[i]) &&
+        !isdigit ((unsigned char) name[i]) &&
+        name[i] != '.' && name[i] != '-')
+      return false;
+  return S3_validate_bucket_name (name, S3UriStylePath) == S3StatusOK;
+}
+
+static int
+set_bucket (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (!bucket_name_is_valid (value)) {
+    nbdkit_error ("%s: invalid bucket name \"%s\": use 3 to 63 characters "
+                  "from a-z 0-9 . -, starting and ending with a letter "
+                  "or digit", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->bucket, value);
+}
+
+static int
+set_access_key (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (*value == '\0') {
+    nbdkit_error ("%s: must not be empty", key);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->access_key, value);
+}
+
+static int
+set_secret_key (struct s3blocks_config *c, const char *key, const char *value)
+{
+  char *secret = NULL;
+
+  if (nbdkit_read_password (value, &secret) == -1) {
+    nbdkit_error ("%s: could not read the secret key", key);
+    errno = EINVAL;
+    return -1;
+  }
+  if (*secret == '\0') {
+    nbdkit_error ("%s: the secret key is empty", key);
+    free (secret);
+    errno = EINVAL;
+    return -1;
+  }
+  if (c->secret_key)
+    memset (c->secret_key, 0, strlen (c->secret_key));
+  free (c->secret_key);
+  c->secret_key = secret;
+  return 0;
+}
+
+static int
+set_region (struct s3blocks_config *c, const char *key, const char *value)
+{
+  const char *p;
+
+  if (*value == '\0') {
+    nbdkit_error ("%s: must not be empty", key);
+    errno = EINVAL;
+    return -1;
+  }
+  for (p = value; *p; p++)
+    if (!isalnum ((unsigned char) *p) && *p != '-') {
+      nbdkit_error ("%s: invalid region \"%s\"", key, value);
+      errno = EINVAL;
+      return -1;
+    }
+  return set_string (&c->region, value);
+}
+
+static int
+set_size (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_size_key (key, value, 1, INT64_MAX, &c->size);
+}
+
+static int
+set_block_size (struct s3blocks_config *c, const char *key, const char *value)
+{
+  int64_t bs;
+
+  if (parse_size_key (key, value, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE, &bs) == -1)
+    return -1;
+  if ((bs & (bs - 1)) != 0) {
+    nbdkit_error ("%s: %" PRIi64 " is not a power of 2", key, bs);
+    errno = EINVAL;
+    return -1;
+  }
+  c->block_size = bs;
+  return 0;
+}
+
+static int
+set_uri_style (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (strcmp (value, "path") == 0)
+    c->virtual_host = false;
+  else if (strcmp (value, "virtual-host") == 0)
+    c->virtual_host = true;
+  else {
+    nbdkit_error ("%s: expected path or virtual-host, got \"%s\"",
+                  key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+set_max_dirty (struct s3blocks_config *c, const char *key, const char *value)
+{
+  int64_t v;
+
+  if (parse_size_key (key, value, 1, INT64_MAX, &v) == -1)
+    return -1;
+  c->max_dirty = v;
+  return 0;
+}
+
+static int
+set_cache_size (struct s3blocks_config *c, const char *key, const char *value)
+{
+  int64_t v;
+
+  if (parse_size_key (key, value, 0, INT64_MAX, &v) == -1)
+    return -1;
+  c->cache_size = v;
+  return 0;
+}
+
+static int
+set_max_requests (struct s3blocks_config *c, const char *key,
+                  const char *value)
+{
+  return parse_unsigned_key (key, value, 1, MAX_MAX_REQUESTS,
+                             &c->max_requests);
+}
+
+static int
+set_retries (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_unsigned_key (key, value, 0, 100, &c->retries);
+}
+
+static int
+set_retry_delay (struct s3blocks_config *c, const char *key,
+                 const char *value)
+{
+  return parse_duration_key (key, value, 1, 60 * 1000, &c->retry_delay_ms);
+}
+
+static int
+set_timeout (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_duration_key (key, value, 100, 3600 * 1000, &c->timeout_ms);
+}
+
+static int
+set_shrink (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_bool_key (key, value, &c->shrink);
+}
+
+static int
+set_lease_time (struct s3blocks_config *c, const char *key,
+                const char *value)
+{
+  return parse_duration_key (key, value, 1000, 3600 * 1000,
+                             &c->lease_time_ms);
+}
+
+static int
+set_take_over (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_bool_key (key, value, &c->take_over);
+}
+
+struct config_key {
+  const char *name;
+  int (*set) (struct s3blocks_config *c, const char *key, const char *value);
+};
+
+#define TABLE_ENTRY(name, field, syntax, help) { name, set_##field },
+static const struct config_key keys[] = {
+  S3BLOCKS_CONFIG_KEYS (TABLE_ENTRY)
+};
+#define NR_KEYS (sizeof keys / sizeof keys[0])
+
+int
+config_set (struct s3blocks_config *c, const char *key, const char *value)
+{
+  size_t i;
+
+  for (i = 0; i < NR_KEYS; i++) {
+    if (strcmp (keys[i].name, key) == 0) {
+      if (c->given & (UINT32_C (1) << i)) {
+        nbdkit_error ("%s: given more than once", key);
+        errno = EINVAL;
+        return -1;
+      }
+      if (keys[i].set (c, key, value) == -1)
+        return -1;
+      c->given |= UINT32_C (1) << i;
+      return 0;
+    }
+  }
+  nbdkit_error ("unknown parameter \"%s\" "
+                "(nbdkit s3blocks --help lists them)", key);
+  errno = EINVAL;
+  return -1;
+}
+
+int
+config_init (struct s3blocks_config *c)
+{
+  static const struct { const char *key, *value; } defaults[] = {
+    { "export", DEFAULT_EXPORT },
+    { "endpoint", DEFAULT_ENDPOINT },
+    { "bucket", DEFAULT_BUCKET },
+    { "access-key", DEFAULT_ACCESS_KEY },
+    { "region", DEFAULT_REGION },
+    { "max-dirty", DEFAULT_MAX_DIRTY },
+    { "cache-size", DEFAULT_CACHE_SIZE },
+    { "retry-delay", DEFAULT_RETRY_DELAY },
+    { "timeout", DEFAULT_TIMEOUT },
+    { "lease-time", DEFAULT_LEASE_TIME },
+  };
+  size_t i;
+
+  memset (c, 0, sizeof *c);
+  c->create = true;
+  c->size = -1;
+  c->block_size = DEFAULT_BLOCK_SIZE;
+  c->max_requests = DEFAULT_MAX_REQUESTS;
+  c->retries = DEFAULT_RETRIES;
+  c->secret_key = strdup (DEFAULT_SECRET_KEY);
+  if (c->secret_key == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  for (i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+    if (config_set (c, defaults[i].key, defaults[i].value) == -1)
+      return -1;
+  /* Defaults do not count as given. */
+  c->given = 0;
+  return 0;
+}
+
+void
+config_free (struct s3blocks_config *c)
+{
+  free (c->export_name);
+  free (c->exports);
+  free (c->endpoint);
+  free (c->host);
+  free (c->bucket);
+  free (c->access_key);
+  if (c->secret_key)
+    memset (c->secret_key, 0, strlen (c->secret_key));
+  free (c->secret_key);
+  free (c->region);
+  memset (c, 0, sizeof *c);
+}
+
+int
+config_complete (struct s3blocks_config *c)
+{
+  if (c->virtual_host) {
+    S3Status st = S3_validate_bucket_name (c->bucket, S3UriStyleVirtualHost);
+
+    if (is_ip_literal (c->host)) {
+      nbdkit_error ("uri-style=virtual-host needs a DNS name in endpoint "
+                    "(the bucket becomes part of the host name), "
+                    "but %s is an IP address: use uri-style=path",
+                    c->endpoint);
+      errno = EINVAL;
+      return -1;
+    }
+    if (st != S3StatusOK) {
+      nbdkit_error ("bucket \"%s\" cannot be used with uri-style="
+                    "virtual-host (%s): use uri-style=path",
+                    c->bucket, S3_get_status_name (st));
+      errno = EINVAL;
+      return -1;
+    }
+  }
+  if (c->max_dirty < c->block_size) {
+    nbdkit_error ("max-dirty (%" PRIu64 ") must be at least block-size "
+                  "(%" PRIu32 ")", c->max_dirty, c->block_size);
+    errno = EINVAL;
+    return -1;
+  }
+  if (c->exports && !export_name_allowed (c->exports, c->export_name)) {
+    nbdkit_error ("export=%s is not allowed by exports=%s",
+                  c->export_name, c->exports);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Does any comma-separated glob in globs match name? */
+bool
+export_name_allowed (const char *globs, const char *name)
+{
+  const char *p = globs;
+
+  if (globs == NULL)
+    return true;
+  while (*p) {
+    size_t len = strcspn (p, ",");
+    char pattern[MAX_EXPORT_NAME * 4 + 1];
+
+    if (len > 0 && len < sizeof pattern) {
+      memcpy (pattern, p, len);
+      pattern[len] = '\0';
+      if (fnmatch (pattern, name, FNM_PERIOD) == 0)
+        return true;
+    }
+    p += len;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
+void
+config_dump (const struct s3blocks_config *c,
+             void (*print) (const char *key, const char *value, void *opaque),
+             void *opaque)
+{
+  char buf[64];
+
+  print ("export", c->export_name, opaque);
+  print ("exports", c->exports ? c->exports : "*", opaque);
+  print ("create", c->create ? "true" : "false", opaque);
+  print ("endpoint", c->endpoint, opaque);
+  print ("bucket", c->bucket, opaque);
+  print ("access-key", c->access_key, opaque);
+  /* The secret key is never shown, not even its length. */
+  print ("region", c->region, opaque);
+  if (c->size >= 0) {
+    snprintf (buf, sizeof buf, "%" PRIi64, c->size);
+    print ("size", buf, opaque);
+  }
+  snprintf (buf, sizeof buf, "%" PRIu32, c->block_size);
+  print ("block-size", buf, opaque);
+  print ("uri-style", c->virtual_host ? "virtual-host" : "path", opaque);
+  snprintf (buf, sizeof buf, "%" PRIu64, c->max_dirty);
+  print ("max-dirty", buf, opaque);
+  snprintf (buf, sizeof buf, "%" PRIu64, c->cache_size);
+  print ("cache-size", buf, opaque);
+  snprintf (buf, sizeof buf, "%u", c->max_requests);
+  print ("max-requests", buf, opaque);
+  snprintf (buf, sizeof buf, "%u", c->retries);
+  print ("retries", buf, opaque);
+  snprintf (buf, sizeof buf, "%ums", c->retry_delay_ms);
+  print ("retry-delay", buf, opaque);
+  snprintf (buf, sizeof buf, "%ums", c->timeout_ms);
+  print ("timeout", buf, opaque);
+  print ("shrink", c->shrink ? "true" : "false", opaque);
+  snprintf (buf, sizeof buf, "%ums", c->lease_time_ms);
+  print ("lease-time", buf, opaque);
+  print ("take-over-lease", c->take_over ? "true" : "false", opaque);
+}

@@ -1,0 +1,367 @@
+/* s3blocks: an nbdkit plugin serving block devices from S3.
+ *
+ * The nbdkit callbacks, and nothing else: configuration is in
+ * config.c, exports in export.c, block logic in volume.c, S3 in
+ * s3store.c.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "config.h"
+#include "export.h"
+#include "cmdline.h"
+#include "keys.h"
+#include "lease.h"
+#include "s3store.h"
+#include "volume.h"
+
+static struct s3blocks_config cfg;
+static struct store *store;
+
+struct handle {
+  struct export *export;
+  struct volume *volume;
+  bool readonly;
+};
+
+static void
+s3blocks_load (void)
+{
+  if (config_init (&cfg) == -1 || s3store_global_init () == -1)
+    exit (EXIT_FAILURE);
+}
+
+static void
+s3blocks_unload (void)
+{
+  store_close (store);
+  config_free (&cfg);
+  s3store_global_cleanup ();
+}
+
+static int
+s3blocks_config (const char *key, const char *value)
+{
+  return config_set (&cfg, key, value);
+}
+
+static int
+s3blocks_config_complete (void)
+{
+  return config_complete (&cfg);
+}
+
+static void
+print_key (const char *key, const char *value, void *opaque)
+{
+  printf ("s3blocks_%s=%s\n", key, value);
+}
+
+static void
+s3blocks_dump_plugin (void)
+{
+  printf ("s3blocks_version=%s\n", PACKAGE_VERSION);
+  printf ("s3blocks_layout=blocks/{export}/{offset:016x}\n");
+  config_dump (&cfg, print_key, NULL);
+}
+
+/* Before serving: the endpoint answers, the credentials work, the
+ * bucket exists, and the default export opens (metadata checked, lease
+ * taken).  Errors here reach the user's terminal.
+ */
+static int
+s3blocks_get_ready (void)
+{
+  struct s3store_params params = {
+    .endpoint = cfg.endpoint, .host = cfg.host, .https = cfg.https,
+    .virtual_host = cfg.virtual_host, .bucket = cfg.bucket,
+    .access_key = cfg.access_key, .secret_key = cfg.secret_key,
+    .max_requests = cfg.max_requests, .retries = cfg.retries,
+    .retry_delay_ms = cfg.retry_delay_ms, .timeout_ms = cfg.timeout_ms,
+  };
+  char probe[KEY_MAX];
+  struct export *e;
+
+  store = s3store_open (&params);
+  if (store == NULL)
+    return -1;
+  export_meta_key (probe, sizeof probe, cfg.export_name);
+  if (s3store_check (store, probe) == -1)
+    return -1;
+  exports_init (store, &cfg);
+  e = export_open (cfg.export_name, nbdkit_started_readonly ());
+  if (e == NULL)
+    return -1;
+  export_close (e);
+  return 0;
+}
+
+static int
+s3blocks_after_fork (void)
+{
+  return lease_keeper_start ();
+}
+
+static void
+s3blocks_cleanup (void)
+{
+  lease_keeper_stop ();
+  exports_cleanup ();
+}
+
+static const char *
+s3blocks_default_export (int readonly, int is_tls)
+{
+  return cfg.export_name;
+}
+
+static int
+add_export (void *opaque, const char *name)
+{
+  if (!export_name_allowed (cfg.exports, name))
+    return 0;
+  return nbdkit_add_export (opaque, name, NULL);
+}
+
+static int
+s3blocks_list_exports (int readonly, int is_tls,
+                       struct nbdkit_exports *exports)
+{
+  return exports_list (add_export, exports);
+}
+
+static void *
+s3blocks_open (int readonly)
+{
+  const char *name = nbdkit_export_name ();
+  struct handle *h;
+
+  if (name == NULL || *name == '\0')
+    name = cfg.export_name;
+  if (!export_name_is_valid (name)) {
+    nbdkit_error ("invalid export name \"%s\": use 1 to %d characters from "
+                  "A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
+                  name, MAX_EXPORT_NAME);
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!export_name_allowed (cfg.exports, name)) {
+    nbdkit_error ("export \"%s\" is not served here (exports=%s)",
+                  name, cfg.exports);
+    errno = EACCES;
+    return NULL;
+  }
+  h = calloc (1, sizeof *h);
+  if (h == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  h->export = export_open (name, readonly);
+  if (h->export == NULL) {
+    free (h);
+    return NULL;
+  }
+  h->volume = export_volume (h->export);
+  h->readonly = readonly;
+  return h;
+}
+
+static void
+s3blocks_close (void *handle)
+{
+  struct handle *h = handle;
+
+  export_close (h->export);
+  free (h);
+}
+
+static const char *
+s3blocks_export_description (void *handle)
+{
+  struct handle *h = handle;
+
+  return nbdkit_printf_intern ("s3blocks export %s in bucket %s at %s",
+                               volume_name (h->volume), cfg.bucket,
+                               cfg.endpoint);
+}
+
+static int64_t
+s3blocks_get_size (void *handle)
+{
+  struct handle *h = handle;
+
+  return volume_size (h->volume);
+}
+
+static int
+s3blocks_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+                     uint32_t *maximum)
+{
+  *minimum = 1;
+  *preferred = cfg.block_size;
+  *maximum = 0xffffffff;
+  return 0;
+}
+
+static int
+s3blocks_can_write (void *handle)
+{
+  struct handle *h = handle;
+
+  return !h->readonly;
+}
+
+static int
+s3blocks_can_true (void *handle)
+{
+  return 1;
+}
+
+static int
+s3blocks_can_fua (void *handle)
+{
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+s3blocks_can_cache (void *handle)
+{
+  return cfg.cache_size > 0 ? NBDKIT_CACHE_NATIVE : NBDKIT_CACHE_NONE;
+}
+
+static int
+s3blocks_is_rotational (void *handle)
+{
+  return 0;
+}
+
+static int
+s3blocks_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+                uint32_t flags)
+{
+  struct handle *h = handle;
+
+  return volume_read (h->volume, buf, count, offset);
+}
+
+static int
+s3blocks_pwrite (void *handle, const void *buf, uint32_t count,
+                 uint64_t offset, uint32_t flags)
+{
+  struct handle *h = handle;
+
+  if (export_check_writable (h->export) == -1)
+    return -1;
+  return volume_write (h->volume, buf, count, offset,
+                       flags & NBDKIT_FLAG_FUA);
+}
+
+/* Zeroing never moves data (whole blocks lose their objects), so it is
+ * always at least as fast as writing: fast-zero requests succeed too.
+ */
+static int
+s3blocks_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = handle;
+
+  if (export_check_writable (h->export) == -1)
+    return -1;
+  return volume_zero (h->volume, count, offset, flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+s3blocks_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return s3blocks_zero (handle, count, offset, flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+s3blocks_flush (void *handle, uint32_t flags)
+{
+  struct handle *h = handle;
+
+  return volume_flush (h->volume);
+}
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
+{
+  uint32_t nbdkit_type = 0;
+
+  if (type & VOLUME_EXTENT_HOLE)
+    nbdkit_type |= NBDKIT_EXTENT_HOLE;
+  if (type & VOLUME_EXTENT_ZERO)
+    nbdkit_type |= NBDKIT_EXTENT_ZERO;
+  return nbdkit_add_extent (opaque, offset, length, nbdkit_type);
+}
+
+static int
+s3blocks_extents (void *handle, uint32_t count, uint64_t offset,
+                  uint32_t flags, struct nbdkit_extents *extents)
+{
+  struct handle *h = handle;
+
+  return volume_extents (h->volume, count, offset,
+                         flags & NBDKIT_FLAG_REQ_ONE, add_extent, extents);
+}
+
+static int
+s3blocks_cache (void *handle, uint32_t count, uint64_t offset,
+                uint32_t flags)
+{
+  struct handle *h = handle;
+
+  return volume_prefetch (h->volume, count, offset);
+}
+
+static struct nbdkit_plugin plugin = {
+  .name               = "s3blocks",
+  .longname           = "s3blocks: a sparse block device in S3",
+  .version            = PACKAGE_VERSION,
+  .description        = "Serve a block device stored as one S3 object per block",
+  .load               = s3blocks_load,
+  .unload             = s3blocks_unload,
+  .config             = s3blocks_config,
+  .config_complete    = s3blocks_config_complete,
+  .config_help        = S3BLOCKS_CONFIG_HELP,
+  .dump_plugin        = s3blocks_dump_plugin,
+  .get_ready          = s3blocks_get_ready,
+  .after_fork         = s3blocks_after_fork,
+  .cleanup            = s3blocks_cleanup,
+  .default_export     = s3blocks_default_export,
+  .list_exports       = s3blocks_list_exports,
+  .open               = s3blocks_open,
+  .close              = s3blocks_close,
+  .export_description = s3blocks_export_description,
+  .get_size           = s3blocks_get_size,
+  .block_size         = s3blocks_block_size,
+  .can_write          = s3blocks_can_write,
+  .can_flush          = s3blocks_can_true,
+  .can_trim           = s3blocks_can_true,
+  .can_zero           = s3blocks_can_true,
+  .can_fast_zero      = s3blocks_can_true,
+  .can_extents        = s3blocks_can_true,
+  .can_multi_conn     = s3blocks_can_true,
+  .can_fua            = s3blocks_can_fua,
+  .can_cache          = s3blocks_can_cache,
+  .is_rotational      = s3blocks_is_rotational,
+  .pread              = s3blocks_pread,
+  .pwrite             = s3blocks_pwrite,
+  .zero               = s3blocks_zero,
+  .trim               = s3blocks_trim,
+  .flush              = s3blocks_flush,
+  .extents            = s3blocks_extents,
+  .cache              = s3blocks_cache,
+  .errno_is_preserved = 1,
+};
+
+/* Connections to one export share its volume, with its own locking. */
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+NBDKIT_REGISTER_PLUGIN (plugin)
