@@ -1,0 +1,307 @@
+# s3blocks integration tests: shared helpers.  Source it first thing:
+#
+#   . "${top_srcdir:-..}/tests/functions.sh"
+#
+# Each test gets a temporary directory, its own S3 server (s3rver on a
+# free 127.0.0.1 port) or the server named in the environment, its own
+# export name, and cleanup of everything it started, whatever happens.
+#
+# Testing against another S3 server (MinIO, moto, ...):
+#   S3BLOCKS_TEST_ENDPOINT=http://127.0.0.1:9000
+#   S3BLOCKS_TEST_ACCESS_KEY=minioadmin S3BLOCKS_TEST_SECRET_KEY=minioadmin
+#   S3BLOCKS_TEST_BUCKET=s3blocks-test          (created if missing)
+# Tests that must stop and restart the server, or need a strict or TLS
+# instance, start their own s3rver for that part.
+#
+# S3BLOCKS_NO_SKIP=1 (CI sets it) turns a missing tool into a failure.
+
+set -e
+set -u
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${PLUGIN:=$top_builddir/plugin/.libs/nbdkit-s3blocks-plugin.so}"
+: "${SANITIZERS:=no}"
+export top_srcdir top_builddir PLUGIN
+
+# nbdsh runs "python3 -m nbd", which only Debian's python3 can import.
+export PATH="/usr/bin:/usr/sbin:/bin:/sbin:$PATH"
+
+TEST_NAME=$(basename "$0" .sh)
+TMPD=$(mktemp -d "/tmp/s3blocks-$TEST_NAME.XXXXXX")
+EXPORT="$TEST_NAME-$$"
+
+# Bounds for every wait in the tests.
+WAIT_STEPS=300          # x 0.1 s
+NBDKIT_STOP_STEPS=600   # x 0.1 s: a final flush may take a while
+
+_cleanups=()
+on_exit ()
+{
+    _cleanups+=("$*")
+}
+_run_cleanups ()
+{
+    local status=$? i
+    set +e
+    for (( i=${#_cleanups[@]}-1; i>=0; i-- )); do
+        eval "${_cleanups[$i]}"
+    done
+    if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+        echo "$TEST_NAME: FAILED (exit $status); logs follow" >&2
+        for f in "$TMPD"/*.log; do
+            [ -f "$f" ] || continue
+            echo "--- $f (last 40 lines)" >&2
+            tail -n 40 "$f" >&2
+        done
+    fi
+    rm -rf "$TMPD"
+    exit "$status"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+fail ()
+{
+    echo "$TEST_NAME: FAIL: $*" >&2
+    exit 1
+}
+
+# requires TOOL...: skip (77) on a developer machine without it, fail in CI.
+requires ()
+{
+    local t
+    for t in "$@"; do
+        if ! command -v "$t" >/dev/null 2>&1; then
+            if [ "${S3BLOCKS_NO_SKIP:-0}" = 1 ]; then
+                fail "required tool $t is not installed"
+            fi
+            echo "$TEST_NAME: SKIP: $t is not installed" >&2
+            exit 77
+        fi
+    done
+}
+
+requires nbdkit node
+
+# Wait until a command succeeds, bounded: wait_for DESCRIPTION CMD...
+wait_for ()
+{
+    local what=$1 i
+    shift
+    for (( i=0; i<WAIT_STEPS; i++ )); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "timed out waiting for $what"
+}
+
+# --- The S3 server ---------------------------------------------------
+
+S3_PID=
+S3_PORT=
+
+# start_s3 [--strict] [--tls] [--port N] [--dir DIR]
+# Sets S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET.
+start_s3 ()
+{
+    local strict= tls= port=0 dir="$TMPD/s3data" portfile="$TMPD/s3.port"
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --strict) strict=--strict ;;
+            --tls) tls=yes ;;
+            --port) port=$2; shift ;;
+            --dir) dir=$2; shift ;;
+            *) fail "start_s3: unknown option $1" ;;
+        esac
+        shift
+    done
+
+    if [ -n "${S3BLOCKS_TEST_ENDPOINT:-}" ] && [ -z "$strict$tls" ] &&
+       [ "$port" = 0 ] && [ "${S3BLOCKS_OWN_S3:-0}" != 1 ]; then
+        S3_ENDPOINT=$S3BLOCKS_TEST_ENDPOINT
+        S3_ACCESS_KEY=${S3BLOCKS_TEST_ACCESS_KEY:-minioadmin}
+        S3_SECRET_KEY=${S3BLOCKS_TEST_SECRET_KEY:-minioadmin}
+        S3_BUCKET=${S3BLOCKS_TEST_BUCKET:-s3blocks-test}
+        export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
+        return 0
+    fi
+
+    local args=(--dir "$dir" --port-file "$portfile" --port "$port")
+    [ -n "$strict" ] && args+=(--strict)
+    if [ -n "$tls" ]; then
+        requires openssl
+        if [ ! -f "$TMPD/tls.key" ]; then
+            openssl req -x509 -newkey rsa:2048 -nodes -days 1 \
+                -subj /CN=127.0.0.1 -keyout "$TMPD/tls.key" \
+                -out "$TMPD/tls.crt" >/dev/null 2>&1 ||
+                fail "cannot make a self-signed certificate"
+        fi
+        args+=(--key "$TMPD/tls.key" --cert "$TMPD/tls.crt")
+    fi
+    mkdir -p "$dir"
+    rm -f "$portfile"
+    node "$top_srcdir/tests/s3server.js" "${args[@]}" \
+         >>"$TMPD/s3rver.log" 2>&1 &
+    S3_PID=$!
+    on_exit "stop_s3"
+    local i
+    for (( i=0; i<WAIT_STEPS; i++ )); do
+        [ -s "$portfile" ] && break
+        kill -0 "$S3_PID" 2>/dev/null || fail "s3rver exited at startup"
+        sleep 0.1
+    done
+    [ -s "$portfile" ] || fail "s3rver did not start"
+    S3_PORT=$(sed 's/.*://' "$portfile")
+    if [ -n "$tls" ]; then
+        S3_ENDPOINT="https://$(cat "$portfile")"
+    else
+        S3_ENDPOINT="http://$(cat "$portfile")"
+    fi
+    S3_ACCESS_KEY=S3RVER
+    S3_SECRET_KEY=S3RVER
+    S3_BUCKET=nbd-storage
+    S3_DIR=$dir
+    export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
+}
+
+stop_s3 ()
+{
+    local i
+    [ -n "$S3_PID" ] || return 0
+    kill "$S3_PID" 2>/dev/null || true
+    for (( i=0; i<WAIT_STEPS; i++ )); do
+        kill -0 "$S3_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=
+}
+
+# The bucket seen by an independent client (boto3).
+s3util ()
+{
+    /usr/bin/python3 "$top_srcdir/tests/s3util.py" "$@"
+}
+
+# --- nbdkit ----------------------------------------------------------
+
+NBDKIT_PID=
+SOCK="$TMPD/nbd.sock"
+SECRET_FILE="$TMPD/secret"
+
+# Extra environment for nbdkit when the plugin is built with ASan/UBSan
+# (nbdkit itself is not, so the runtime must be preloaded).
+sanitizer_env ()
+{
+    if [ "$SANITIZERS" = yes ]; then
+        echo "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+        echo "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86"
+        echo "LSAN_OPTIONS=exitcode=86"
+        echo "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+    fi
+}
+
+# A sanitizer report in a log is a failure.
+check_sanitizer_log ()
+{
+    if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1" >&2; then
+        fail "sanitizer report in $1"
+    fi
+}
+
+# The plugin's connection arguments, secret passed as +FILE.
+s3_args ()
+{
+    printf '%s\n' "$S3_SECRET_KEY" > "$SECRET_FILE"
+    echo "endpoint=$S3_ENDPOINT" "bucket=$S3_BUCKET" \
+         "access-key=$S3_ACCESS_KEY" "secret-key=+$SECRET_FILE"
+}
+
+# start_nbdkit [nbdkit options] -- [plugin keys]: serve on $SOCK.
+start_nbdkit ()
+{
+    local opts=() keys=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    keys=("$@")
+    local pidfile="$TMPD/nbdkit.pid" log="$TMPD/nbdkit.log" i
+    rm -f "$pidfile" "$SOCK"
+    # shellcheck disable=SC2046
+    env $(sanitizer_env) nbdkit -f -v -U "$SOCK" -P "$pidfile" "${opts[@]}" \
+        "$PLUGIN" $(s3_args) "${keys[@]}" >>"$log" 2>&1 &
+    NBDKIT_PID=$!
+    on_exit "stop_nbdkit"
+    for (( i=0; i<WAIT_STEPS; i++ )); do
+        [ -s "$pidfile" ] && [ -S "$SOCK" ] && return 0
+        if ! kill -0 "$NBDKIT_PID" 2>/dev/null; then
+            wait "$NBDKIT_PID" 2>/dev/null || true
+            NBDKIT_PID=
+            fail "nbdkit exited at startup"
+        fi
+        sleep 0.1
+    done
+    fail "nbdkit did not start"
+}
+
+# Stop nbdkit with SIGTERM (it flushes what is dirty) and check its
+# exit and its log.
+stop_nbdkit ()
+{
+    local i status=0
+    [ -n "$NBDKIT_PID" ] || return 0
+    kill -TERM "$NBDKIT_PID" 2>/dev/null || true
+    for (( i=0; i<NBDKIT_STOP_STEPS; i++ )); do
+        kill -0 "$NBDKIT_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$NBDKIT_PID" 2>/dev/null; then
+        kill -9 "$NBDKIT_PID" 2>/dev/null || true
+        NBDKIT_PID=
+        fail "nbdkit did not stop within $((NBDKIT_STOP_STEPS / 10)) s"
+    fi
+    wait "$NBDKIT_PID" 2>/dev/null || status=$?
+    NBDKIT_PID=
+    check_sanitizer_log "$TMPD/nbdkit.log"
+    [ "$status" -eq 0 ] || fail "nbdkit exited with status $status"
+}
+
+# SIGKILL: a crash, nothing flushed, nothing cleaned up.
+kill_nbdkit ()
+{
+    [ -n "$NBDKIT_PID" ] || return 0
+    kill -9 "$NBDKIT_PID" 2>/dev/null || true
+    wait "$NBDKIT_PID" 2>/dev/null || true
+    NBDKIT_PID=
+}
+
+uri ()
+{
+    echo "nbd+unix:///${1:-$EXPORT}?socket=$SOCK"
+}
+
+# run_nbdkit_expect_failure PATTERN [keys...]: nbdkit must refuse to
+# start, and say something matching PATTERN (grep -E).
+run_nbdkit_expect_failure ()
+{
+    local pattern=$1 log="$TMPD/refused.log" status=0
+    shift
+    # shellcheck disable=SC2046
+    env $(sanitizer_env) timeout 120 nbdkit -f -U - "$PLUGIN" "$@" \
+        --run 'true' >"$log" 2>&1 || status=$?
+    if [ "$status" -eq 0 ]; then
+        cat "$log" >&2
+        fail "nbdkit started with: $*"
+    fi
+    if [ "$status" -eq 124 ]; then
+        fail "nbdkit hung instead of refusing: $*"
+    fi
+    if ! grep -qE -- "$pattern" "$log"; then
+        cat "$log" >&2
+        fail "nbdkit refused ($*) without saying /$pattern/"
+    fi
+    check_sanitizer_log "$log"
+}

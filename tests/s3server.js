@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Start s3rver (the project's pinned test S3 server) on 127.0.0.1 and
+// write "HOST:PORT" to --port-file once it listens.  Port 0 picks a
+// free port, so parallel tests never collide.
+//
+//   node tests/s3server.js --dir DIR --port-file FILE [--port N]
+//                          [--strict] [--key KEY --cert CERT] [--log FILE]
+//
+// --strict checks V2 signatures (for the wrong-credentials tests);
+// without it s3rver accepts any well-formed signature, because it
+// computes the string to sign for bucket-level requests differently
+// from libs3.
+
+'use strict';
+
+const fs = require('fs');
+const S3rver = require('s3rver');
+
+const args = process.argv.slice(2);
+const opt = {};
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--strict') opt.strict = true;
+  else if (a.startsWith('--') && i + 1 < args.length) opt[a.slice(2)] = args[++i];
+  else {
+    console.error(`s3server.js: unexpected argument ${a}`);
+    process.exit(2);
+  }
+}
+if (!opt.dir || !opt['port-file']) {
+  console.error('s3server.js: --dir and --port-file are required');
+  process.exit(2);
+}
+
+const options = {
+  address: '127.0.0.1',
+  port: Number(opt.port || 0),
+  directory: opt.dir,
+  silent: !opt.log,
+  allowMismatchedSignatures: !opt.strict,
+  vhostBuckets: false,
+};
+if (opt.key) options.key = fs.readFileSync(opt.key);
+if (opt.cert) options.cert = fs.readFileSync(opt.cert);
+
+const server = new S3rver(options);
+server.run((err, address) => {
+  if (err) {
+    console.error(`s3server.js: ${err.message}`);
+    process.exit(1);
+  }
+  const hostport = `${address.address}:${address.port}`;
+  fs.writeFileSync(opt['port-file'] + '.tmp', hostport + '\n');
+  fs.renameSync(opt['port-file'] + '.tmp', opt['port-file']);
+  console.log(`s3rver listening on ${hostport} (pid ${process.pid})`);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => server.close(() => process.exit(0)));
+}

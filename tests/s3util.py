@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Inspect and change the test bucket with an S3 client independent of
+libs3 (boto3, Signature V4): the tests check the object layout the way
+another tool reading the same bucket would.
+
+  s3util.py ls PREFIX            keys and sizes, one per line
+  s3util.py get KEY FILE         download
+  s3util.py put KEY FILE         upload
+  s3util.py rm KEY               delete
+  s3util.py count PREFIX         number of keys
+
+Endpoint and credentials come from S3_ENDPOINT, S3_ACCESS_KEY,
+S3_SECRET_KEY and S3_BUCKET (functions.sh sets them).
+"""
+
+import os
+import sys
+
+import boto3
+from botocore.config import Config
+
+
+def client():
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["S3_ENDPOINT"],
+        aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["S3_SECRET_KEY"],
+        region_name="us-east-1",
+        verify=False,
+        config=Config(s3={"addressing_style": "path"},
+                      retries={"max_attempts": 3}),
+    )
+
+
+def keys(s3, bucket, prefix):
+    paginator = s3.get_paginator("list_objects")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            yield obj["Key"], obj["Size"]
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    s3 = client()
+    bucket = os.environ["S3_BUCKET"]
+    cmd = argv[1]
+    if cmd == "ls":
+        for key, size in keys(s3, bucket, argv[2]):
+            print(key, size)
+    elif cmd == "count":
+        print(sum(1 for _ in keys(s3, bucket, argv[2])))
+    elif cmd == "get":
+        s3.download_file(bucket, argv[2], argv[3])
+    elif cmd == "put":
+        s3.upload_file(argv[3], bucket, argv[2])
+    elif cmd == "rm":
+        s3.delete_object(Bucket=bucket, Key=argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    import urllib3
+    urllib3.disable_warnings()
+    main(sys.argv)
