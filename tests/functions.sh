@@ -203,18 +203,40 @@ sanitizer_env ()
 {
     if [ "$SANITIZERS" = yes ]; then
         echo "LD_PRELOAD=$(gcc -print-file-name=libasan.so):$PLUGIN"
-        echo "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86"
-        echo "LSAN_OPTIONS=exitcode=86"
+        echo "ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=86"
+        echo "LSAN_OPTIONS=exitcode=0"   # check_sanitizer_log judges leaks
         echo "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
     fi
 }
 
-# A sanitizer report in a log is a failure.
+# A sanitizer report in a log is a failure, with one exception: when
+# SIGTERM arrives while a client is connected, nbdkit 1.32 skips .close
+# for it ("the main thread will be unloading the plugin") and leaks its
+# own connection context, and with it our handle.  Leaks whose direct
+# allocation is nbdkit's own are nbdkit's; any other leak, and every
+# ASan or UBSan error, fails.
 check_sanitizer_log ()
 {
-    if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1" >&2; then
-        fail "sanitizer report in $1"
+    local log=$1
+    if grep -E 'ERROR: AddressSanitizer|runtime error:|does not come first' \
+            "$log" >&2; then
+        fail "sanitizer report in $log"
     fi
+    if ! awk '/^Direct leak of/ {
+                  getline; getline
+                  if ($0 !~ /\(\/usr\/s?bin\/nbdkit\+0x/) { bad = 1; print }
+              }
+              END { exit bad }' "$log" >&2; then
+        grep -A12 'leak of' "$log" >&2
+        fail "LeakSanitizer report in $log"
+    fi
+}
+
+# nbdkit with the sanitizer environment, for one-off commands.
+nbdkit_env ()
+{
+    # shellcheck disable=SC2046
+    env $(sanitizer_env) nbdkit "$@"
 }
 
 # The plugin's connection arguments, secret passed as +FILE.

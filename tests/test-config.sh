@@ -47,7 +47,7 @@ refuse 'max-dirty .* must be at least block-size' block-size=64K max-dirty=4K
 refuse 'export=dev is not allowed by exports=vm' export=dev 'exports=vm*'
 
 # --help lists every key.
-nbdkit "$PLUGIN" --help > "$TMPD/help.txt"
+nbdkit_env "$PLUGIN" --help > "$TMPD/help.txt"
 for key in export exports create endpoint bucket access-key secret-key \
            region size block-size uri-style max-dirty cache-size \
            max-requests retries retry-delay timeout shrink lease-time \
@@ -60,15 +60,17 @@ echo "ok: --help lists every key"
 # --dump-plugin, not in error messages.
 secret="NotInAnyLog-$$-x7"
 printf '%s\n' "$secret" > "$TMPD/secret.txt"
-nbdkit "$PLUGIN" --dump-plugin "secret-key=+$TMPD/secret.txt" \
+nbdkit_env "$PLUGIN" --dump-plugin "secret-key=+$TMPD/secret.txt" \
     > "$TMPD/dump.txt" 2>&1
 grep -q '^s3blocks_bucket=nbd-storage' "$TMPD/dump.txt" ||
     fail "--dump-plugin does not show the configuration"
-timeout 60 nbdkit -v -D s3blocks.requests=1 -f -U - "$PLUGIN" \
+timeout 60 env $(sanitizer_env) nbdkit -v -D s3blocks.requests=1 -f -U - "$PLUGIN" \
     endpoint=http://127.0.0.1:9 retries=0 "secret-key=+$TMPD/secret.txt" \
     size=1M --run true > "$TMPD/verbose.txt" 2>&1 || true
 grep -q 'cannot reach the S3 endpoint' "$TMPD/verbose.txt" ||
     fail "expected a connection error in the verbose run"
+check_sanitizer_log "$TMPD/dump.txt"
+check_sanitizer_log "$TMPD/verbose.txt"
 if grep -l -- "$secret" "$TMPD/dump.txt" "$TMPD/verbose.txt" "$TMPD"/*.log \
         2>/dev/null; then
     fail "the secret key appears in the output"
