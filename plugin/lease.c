@@ -31,7 +31,6 @@
 #include "keys.h"
 #include "lease.h"
 #include "leaseinfo.h"
-#include "s3engine.h"
 
 /* How long to wait before reading back a lease just written. */
 #define CONFIRM_DELAY_MS 100
@@ -324,7 +323,6 @@ keeper_main (void *arg)
     pthread_cond_timedwait (&keeper_cond, &lock, &until);
   }
   pthread_mutex_unlock (&lock);
-  s3engine_thread_done ();
   return NULL;
 }
 

@@ -88,23 +88,30 @@ s3blocks_get_ready (void)
   char probe[KEY_MAX];
   struct export *e;
 
+  int r = -1;
+
   store = s3store_open (&params);
-  if (store == NULL)
+  if (store == NULL || s3store_start (store) == -1)
     return -1;
   export_meta_key (probe, sizeof probe, cfg.export_name);
-  if (s3store_check (store, probe) == -1)
-    return -1;
-  exports_init (store, &cfg);
-  e = export_open (cfg.export_name, nbdkit_started_readonly ());
-  if (e == NULL)
-    return -1;
-  export_close (e);
-  return 0;
+  if (s3store_check (store, probe) == 0) {
+    exports_init (store, &cfg);
+    e = export_open (cfg.export_name, nbdkit_started_readonly ());
+    if (e) {
+      export_close (e);
+      r = 0;
+    }
+  }
+  /* No thread may cross nbdkit's fork. */
+  s3store_stop (store);
+  return r;
 }
 
 static int
 s3blocks_after_fork (void)
 {
+  if (s3store_start (store) == -1)
+    return -1;
   return lease_keeper_start ();
 }
 
@@ -113,6 +120,7 @@ s3blocks_cleanup (void)
 {
   lease_keeper_stop ();
   exports_cleanup ();
+  s3store_stop (store);
 }
 
 static const char *

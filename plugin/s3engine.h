@@ -1,14 +1,20 @@
 /* s3blocks: running S3 requests concurrently with libs3.
  *
- * A batch of requests runs on the calling thread's libs3 request
- * context (curl multi), which keeps its connections open between
- * batches.  At most max_inflight requests are in flight; a request that
- * fails for a transient reason (connection refused or reset, 5xx,
- * SlowDown, timeout) is retried after an exponential, jittered delay,
- * up to retries times.  libs3 2.0 has no request timeout of its own:
- * a request running longer than timeout_ms is abandoned (with the
- * others then in flight on that context) and counts as a failed
- * attempt.
+ * One I/O thread owns one libs3 request context (a curl multi handle,
+ * whose connections stay open between requests).  Callers submit a
+ * batch of requests and sleep until all are done; the I/O thread keeps
+ * at most max_inflight requests in flight in total, taking them from
+ * the waiting batches in turn so that a small read is not stuck behind
+ * a big flush.  A request that fails for a transient reason (connection
+ * refused or reset, 5xx, SlowDown, timeout) is retried after an
+ * exponential, jittered delay, up to retries times.  libs3 2.0 has no
+ * request timeout: a request running longer than timeout_ms is
+ * abandoned (with the others in flight: libs3 can only drop a whole
+ * context) and counts as a failed attempt.
+ *
+ * nbdkit forks after .get_ready, so the thread runs from
+ * s3engine_start to s3engine_stop; before .get_ready's work starts it
+ * and stops it again, and .after_fork starts it for good.
  */
 
 #ifndef S3BLOCKS_S3ENGINE_H
@@ -43,6 +49,8 @@ struct s3list_item {
   bool is_prefix;
 };
 
+struct s3batch;
+
 struct s3req {
   /* In: */
   enum s3req_kind kind;
@@ -50,6 +58,8 @@ struct s3req {
   void *buf;                    /* GET: destination; PUT: source */
   size_t len;                   /* GET: capacity; PUT: length */
   const char *prefix, *marker, *delimiter;  /* LIST */
+  /* Override the configured retries (startup checks use fewer). */
+  int retries;                  /* -1: the configured number */
 
   /* Out: */
   S3Status status;              /* final status */
@@ -65,24 +75,24 @@ struct s3req {
 
   /* The engine's: */
   size_t pos;
-  bool in_flight, finished;
+  bool in_flight;
   uint64_t started_ns, not_before_ns;
-  struct s3engine_run *run;
+  struct s3batch *batch;
+  struct s3req *next_retry;
 };
 
-/* Run n requests to completion.  Failures are in each request's err;
- * the engine logs none of them (the caller knows what they mean).
+/* Returns 0, or -1 after nbdkit_error. */
+extern int s3engine_start (const struct s3engine_config *cfg);
+/* Waits for submitted batches to finish, then stops the thread. */
+extern void s3engine_stop (void);
+
+/* Run n requests to completion (the engine must be started).  Their
+ * outcome is in each request; nothing is logged.
  */
-extern void s3engine_run (const struct s3engine_config *cfg,
-                          struct s3req *reqs, size_t n);
+extern void s3engine_run (struct s3req *reqs, size_t n);
 
 /* Free a LIST request's results. */
 extern void s3req_free_list (struct s3req *r);
-
-/* The request context of the calling thread is closed (its connections
- * too).  Threads exiting do this by themselves.
- */
-extern void s3engine_thread_done (void);
 
 extern const char *s3req_kind_name (enum s3req_kind kind);
 

@@ -93,9 +93,10 @@ s3_run (struct store *base, struct store_op *ops, size_t n)
     reqs[i].key = ops[i].key;
     reqs[i].buf = ops[i].buf;
     reqs[i].len = ops[i].len;
+    reqs[i].retries = -1;
   }
 
-  s3engine_run (&s->cfg, reqs, n);
+  s3engine_run (reqs, n);
 
   for (i = 0; i < n; i++) {
     int err = reqs[i].err;
@@ -134,12 +135,12 @@ s3_list (struct store *base, const char *prefix, const char *delimiter,
   for (;;) {
     struct s3req req = {
       .kind = S3REQ_LIST, .prefix = prefix, .marker = marker,
-      .delimiter = delimiter,
+      .delimiter = delimiter, .retries = -1,
     };
     const char *last = NULL;
     size_t i;
 
-    s3engine_run (&s->cfg, &req, 1);
+    s3engine_run (&req, 1);
     if (req.err) {
       log_failure (s, &req);
       s3req_free_list (&req);
@@ -193,7 +194,7 @@ s3_close (struct store *base)
 {
   struct s3store *s = (struct s3store *) base;
 
-  s3engine_thread_done ();
+  s3engine_stop ();
   free (s->endpoint);
   free (s->host);
   free (s->bucket);
@@ -246,6 +247,20 @@ s3store_open (const struct s3store_params *p)
   return &s->base;
 }
 
+int
+s3store_start (struct store *base)
+{
+  struct s3store *s = (struct s3store *) base;
+
+  return s3engine_start (&s->cfg);
+}
+
+void
+s3store_stop (struct store *base)
+{
+  s3engine_stop ();
+}
+
 /* Startup check: one object-level GET tells whether the endpoint
  * answers, the credentials work and the bucket exists; a missing
  * bucket is created.  Fewer retries than in service: a wrong endpoint
@@ -255,20 +270,18 @@ int
 s3store_check (struct store *base, const char *probe_key)
 {
   struct s3store *s = (struct s3store *) base;
-  struct s3engine_config cfg = s->cfg;
   char buf[4096];
   struct s3req req = {
     .kind = S3REQ_GET, .key = probe_key, .buf = buf, .len = sizeof buf,
+    .retries = s->cfg.retries < 2 ? (int) s->cfg.retries : 2,
   };
 
-  if (cfg.retries > 2)
-    cfg.retries = 2;
-  s3engine_run (&cfg, &req, 1);
+  s3engine_run (&req, 1);
 
   if (req.status == S3StatusErrorNoSuchBucket) {
-    struct s3req create = { .kind = S3REQ_CREATE_BUCKET };
+    struct s3req create = { .kind = S3REQ_CREATE_BUCKET, .retries = 2 };
 
-    s3engine_run (&cfg, &create, 1);
+    s3engine_run (&create, 1);
     if (create.err != 0 && create.status != S3StatusErrorBucketAlreadyOwnedByYou
         && create.status != S3StatusErrorBucketAlreadyExists) {
       nbdkit_error ("bucket %s does not exist at %s and could not be "

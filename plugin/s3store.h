@@ -28,6 +28,13 @@ extern void s3store_global_cleanup (void);
 /* Makes no request. */
 extern struct store *s3store_open (const struct s3store_params *params);
 
+/* The I/O thread behind the store: nbdkit forks after .get_ready, so
+ * it is started and stopped around .get_ready's requests, then
+ * started for good in .after_fork and stopped in .cleanup.
+ */
+extern int s3store_start (struct store *store);
+extern void s3store_stop (struct store *store);
+
 /* Check the endpoint, credentials and bucket (creating the bucket if it
  * is missing) with a GET of probe_key.  Returns 0, or -1 after a
  * message saying what is wrong.
