@@ -16,6 +16,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "bufpool.h"
 #include "volume-impl.h"
 
 static void
@@ -146,7 +147,7 @@ block_remove (struct volume *v, struct block *b)
   assert (!b->uploading);
   detach (v, b);
   u64map_remove (&v->blocks, b->index);
-  free (b->data);
+  bufpool_free (v->pool, b->data);
   free (b);
 }
 
@@ -236,9 +237,9 @@ block_writable_data (struct volume *v, struct block *b)
 
   if (b->data && b->data != b->upload_data)
     return b->data;
-  data = malloc (v->block_size);
+  data = bufpool_alloc (v->pool);
   if (data == NULL) {
-    nbdkit_error ("malloc: %m");
+    nbdkit_error ("out of memory for a block buffer");
     return NULL;
   }
   if (b->data)
@@ -257,7 +258,7 @@ block_set_zero (struct volume *v, struct block *b)
 {
   uncharge (v, b);
   if (b->data != b->upload_data)
-    free (b->data);
+    bufpool_free (v->pool, b->data);
   b->data = NULL;
   b->zero = true;
   charge (v, b);

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "export.h"
+#include "bufpool.h"
 #include "cmdline.h"
 #include "keys.h"
 #include "lease.h"
@@ -42,6 +43,7 @@ s3blocks_unload (void)
 {
   store_close (store);
   config_free (&cfg);
+  bufpool_cleanup ();
   s3store_global_cleanup ();
 }
 

@@ -42,6 +42,7 @@ struct block_list {
 struct volume {
   char *name;
   struct store *store;
+  struct bufpool *pool;         /* block buffers */
   uint32_t block_size;
   unsigned block_shift;
   uint64_t max_dirty;

@@ -9,6 +9,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "bufpool.h"
 #include "iszero.h"
 #include "keys.h"
 #include "volume-impl.h"
@@ -34,6 +35,13 @@ volume_create (struct store *store, const struct volume_params *p)
     return NULL;
   }
   v->store = store;
+  v->pool = bufpool_get (p->block_size);
+  if (v->pool == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (v->name);
+    free (v);
+    return NULL;
+  }
   v->block_size = p->block_size;
   v->block_shift = __builtin_ctz (p->block_size);
   v->max_dirty = p->max_dirty;
@@ -57,8 +65,8 @@ volume_free (struct volume *v)
     struct block *b = v->blocks.slots[i].value;
     if (b) {
       if (b->upload_data != b->data)
-        free (b->upload_data);
-      free (b->data);
+        bufpool_free (v->pool, b->upload_data);
+      bufpool_free (v->pool, b->data);
       free (b);
     }
   }
@@ -269,11 +277,11 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
         }
       }
       struct store_op *op = &ops[nr_ops];
-      op->buf = malloc (v->block_size);
+      op->buf = bufpool_alloc (v->pool);
       if (op->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
         if (op->buf == NULL)
-          nbdkit_error ("malloc: %m");
-        free (op->buf);
+          nbdkit_error ("out of memory for a block buffer");
+        bufpool_free (v->pool, op->buf);
         err = ENOMEM;
         break;
       }
@@ -300,7 +308,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
           copy_out (v, b, buf, index, count, offset);
         }
         else {
-          free (ops[j].buf);
+          bufpool_free (v->pool, ops[j].buf);
           block_remove (v, b);
           if (e == ENOENT) {
             /* Deleted behind our back: it reads as zeros now. */
@@ -370,15 +378,15 @@ load_for_update (struct volume *v, uint64_t index)
   memset (&op, 0, sizeof op);
   op.kind = STORE_GET;
   op.len = v->block_size;
-  op.buf = malloc (v->block_size);
+  op.buf = bufpool_alloc (v->pool);
   if (op.buf == NULL) {
-    nbdkit_error ("malloc: %m");
+    nbdkit_error ("out of memory for a block buffer");
     errno = ENOMEM;
     return NULL;
   }
   b = block_new_loading (v, index);
   if (b == NULL) {
-    free (op.buf);
+    bufpool_free (v->pool, op.buf);
     errno = ENOMEM;
     return NULL;
   }
@@ -396,7 +404,7 @@ load_for_update (struct volume *v, uint64_t index)
     e = 0;
   }
   if (e) {
-    free (op.buf);
+    bufpool_free (v->pool, op.buf);
     block_remove (v, b);
     errno = e;
     return NULL;

@@ -17,6 +17,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "bufpool.h"
 #include "keys.h"
 #include "volume-impl.h"
 
@@ -81,7 +82,7 @@ upload_batch (struct volume *v, struct block **blocks, size_t n)
 
     b->uploading = false;
     if (b->upload_data && b->upload_data != b->data)
-      free (b->upload_data);
+      bufpool_free (v->pool, b->upload_data);
     b->upload_data = NULL;
 
     if (err == 0 && i < nr_ops) {

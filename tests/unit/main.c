@@ -7,6 +7,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "bufpool.h"
 #include "tests.h"
 
 int
@@ -32,5 +33,6 @@ main (void)
   if (CU_get_number_of_tests_run () == 0)
     failures = 1;
   CU_cleanup_registry ();
+  bufpool_cleanup ();
   return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
