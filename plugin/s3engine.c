@@ -444,7 +444,7 @@ io_thread (void *arg)
       if (now - r->started_ns >= timeout_ns) {
         timed_out = true;
         snprintf (r->detail, sizeof r->detail,
-                  "no answer within %u ms", engine.cfg.timeout_ms);
+                  "timed out: no answer within %u ms (timeout=)", engine.cfg.timeout_ms);
       }
       else if (r->started_ns + timeout_ns < deadline)
         deadline = r->started_ns + timeout_ns;

@@ -103,15 +103,17 @@ wait_for ()
 S3_PID=
 S3_PORT=
 
-# start_s3 [--strict] [--tls] [--port N] [--dir DIR]
+# start_s3 [--strict] [--tls] [--faults] [--port N] [--dir DIR]
 # Sets S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET.
+# --faults: inject_faults (below) makes the server answer with errors.
 start_s3 ()
 {
-    local strict= tls= port=0 dir="$TMPD/s3data" portfile="$TMPD/s3.port"
+    local strict= tls= faults= port=0 dir="$TMPD/s3data" portfile="$TMPD/s3.port"
     while [ $# -gt 0 ]; do
         case "$1" in
             --strict) strict=--strict ;;
             --tls) tls=yes ;;
+            --faults) faults=yes ;;
             --port) port=$2; shift ;;
             --dir) dir=$2; shift ;;
             *) fail "start_s3: unknown option $1" ;;
@@ -119,7 +121,7 @@ start_s3 ()
         shift
     done
 
-    if [ -n "${S3BLOCKS_TEST_ENDPOINT:-}" ] && [ -z "$strict$tls" ] &&
+    if [ -n "${S3BLOCKS_TEST_ENDPOINT:-}" ] && [ -z "$strict$tls$faults" ] &&
        [ "$port" = 0 ] && [ "${S3BLOCKS_OWN_S3:-0}" != 1 ]; then
         S3_ENDPOINT=$S3BLOCKS_TEST_ENDPOINT
         S3_ACCESS_KEY=${S3BLOCKS_TEST_ACCESS_KEY:-minioadmin}
@@ -131,11 +133,13 @@ start_s3 ()
 
     local args=(--dir "$dir" --port-file "$portfile" --port "$port")
     [ -n "$strict" ] && args+=(--strict)
+    [ -n "$faults" ] && args+=(--faults "$TMPD/faults")
     if [ -n "$tls" ]; then
         requires openssl
         if [ ! -f "$TMPD/tls.key" ]; then
             openssl req -x509 -newkey rsa:2048 -nodes -days 1 \
-                -subj /CN=127.0.0.1 -keyout "$TMPD/tls.key" \
+                -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+                -keyout "$TMPD/tls.key" \
                 -out "$TMPD/tls.crt" >/dev/null 2>&1 ||
                 fail "cannot make a self-signed certificate"
         fi
@@ -165,6 +169,20 @@ start_s3 ()
     S3_BUCKET=nbd-storage
     S3_DIR=$dir
     export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
+}
+
+# inject_faults STATUS COUNT SUBSTRING: the next COUNT requests whose
+# path contains SUBSTRING get HTTP STATUS (needs start_s3 --faults).
+inject_faults ()
+{
+    echo "$1 $2 $3" > "$TMPD/faults.tmp"
+    mv "$TMPD/faults.tmp" "$TMPD/faults"
+}
+
+# How many injected faults are still to come.
+faults_left ()
+{
+    awk '{ print $2 }' "$TMPD/faults"
 }
 
 stop_s3 ()
@@ -306,7 +324,7 @@ kill_nbdkit ()
 
 uri ()
 {
-    echo "nbd+unix:///${1:-$EXPORT}?socket=$SOCK"
+    echo "nbd+unix:///${1-$EXPORT}?socket=$SOCK"   # "" names no export
 }
 
 # run_nbdkit_expect_failure PATTERN [keys...]: nbdkit must refuse to

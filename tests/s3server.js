@@ -5,11 +5,17 @@
 //
 //   node tests/s3server.js --dir DIR --port-file FILE [--port N]
 //                          [--strict] [--key KEY --cert CERT] [--log FILE]
+//                          [--faults FILE]
 //
 // --strict checks V2 signatures (for the wrong-credentials tests);
 // without it s3rver accepts any well-formed signature, because it
 // computes the string to sign for bucket-level requests differently
 // from libs3.
+//
+// --faults FILE injects server errors: while FILE holds
+// "STATUS COUNT SUBSTRING", the next COUNT requests whose path contains
+// SUBSTRING are answered with HTTP STATUS (an S3 error document) and
+// COUNT goes down by one each time.
 
 'use strict';
 
@@ -44,6 +50,33 @@ if (opt.key) options.key = fs.readFileSync(opt.key);
 if (opt.cert) options.cert = fs.readFileSync(opt.cert);
 
 const server = new S3rver(options);
+
+function injectedFault(path) {
+  let spec;
+  try {
+    spec = fs.readFileSync(opt.faults, 'utf8').trim().split(/\s+/);
+  } catch (e) {
+    return null;
+  }
+  const [status, count, substring] = [Number(spec[0]), Number(spec[1]), spec[2] || ''];
+  if (!(count > 0) || !path.includes(substring)) return null;
+  fs.writeFileSync(opt.faults, `${status} ${count - 1} ${substring}\n`);
+  return status;
+}
+
+if (opt.faults) {
+  // Koa composes its middleware when the server starts listening, so
+  // this runs before any of s3rver's own.
+  server.middleware.unshift(async (ctx, next) => {
+    const status = injectedFault(ctx.path);
+    if (status === null) return next();
+    ctx.status = status;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' +
+      (status === 503 ? 'SlowDown' : 'InternalError') +
+      '</Code><Message>injected by the test</Message></Error>\n';
+  });
+}
 server.run((err, address) => {
   if (err) {
     console.error(`s3server.js: ${err.message}`);
