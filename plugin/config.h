@@ -60,7 +60,7 @@
   KEY ("cache-size", cache_size, "SIZE",                                \
        "clean blocks cached, 0 = off (default: " DEFAULT_CACHE_SIZE ")") \
   KEY ("max-requests", max_requests, "N",                               \
-       "S3 requests in flight per operation (default: 32)")             \
+       "S3 requests in flight, all exports together (default: 32)")             \
   KEY ("retries", retries, "N",                                         \
        "retries of a failed S3 request (default: 5)")                   \
   KEY ("retry-delay", retry_delay, "TIME",                              \
