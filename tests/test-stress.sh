@@ -29,7 +29,7 @@ copy=$!
 fio_job=(--ioengine=nbd --uri="$(uri)" --rw=randwrite --bsrange=4k-64k
          --iodepth=8 --numjobs=2 --size=16M --offset=48M
          --offset_increment=16M --verify=crc32c --randrepeat=1
-         --group_reporting --output="$TMPD/fio.out")
+         --verify_state_save=0 --group_reporting --output="$TMPD/fio.out")
 timeout 300 fio --name=stress "${fio_job[@]}" &
 fio=$!
 
