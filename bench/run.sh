@@ -41,7 +41,7 @@ tmpbase=/tmp
 work=$(mktemp -d "${S3BLOCKS_BENCH_TMPDIR:-$tmpbase}/s3blocks-bench.XXXXXX")
 plugin="$top/plugin/.libs/nbdkit-s3blocks-plugin.so"
 ceiling="$here/s3ceiling"
-for t in nbdkit nbdcopy nbdfuse fuse2fs fusermount3 mkfs.ext4 fio gnuplot \
+for t in nbdkit nbdcopy nbdfuse fuse2fs fusermount3 mkfs.ext4 fio gnuplot bc curl \
          node; do
     command -v "$t" >/dev/null ||
         { echo "bench: $t missing: ./quickstart bench installs it" >&2; exit 1; }
