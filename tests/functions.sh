@@ -216,7 +216,9 @@ SECRET_FILE="$TMPD/secret"
 # the plugin, so that nbdkit's dlclose at exit does not unmap it (and
 # libs3, libcurl...) before LeakSanitizer looks: memory referenced only
 # from an unmapped library would be reported as leaked, without symbols.
-# Only nbdkit gets this environment (not "timeout", not --run commands).
+# Only nbdkit gets this environment (not "timeout"); a --run command
+# inherits it from nbdkit, so it starts with $CLEAN_ENV.
+CLEAN_ENV="env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS"
 sanitizer_env ()
 {
     if [ "$SANITIZERS" = yes ]; then

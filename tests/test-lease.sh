@@ -20,9 +20,9 @@ run_nbdkit_expect_failure \
 echo "ok: a second read-write server is refused, naming the holder"
 
 # Read-only serving is allowed while the lease is held.
-nbdkit_env -r -U - "$PLUGIN" $(s3_args) "export=$EXPORT" --run '
-    nbdsh -u "$uri" -c "assert h.is_read_only(); assert h.pread(4096, 0) == b\"1\" * 4096"
-' > "$TMPD/ro.log" 2>&1 || { cat "$TMPD/ro.log" >&2; fail "read-only server refused"; }
+nbdkit_env -r -U - "$PLUGIN" $(s3_args) "export=$EXPORT" --run "$CLEAN_ENV \
+    nbdsh -u \"\$uri\" -c 'assert h.is_read_only(); assert h.pread(4096, 0) == b\"1\" * 4096'" \
+    > "$TMPD/ro.log" 2>&1 || { cat "$TMPD/ro.log" >&2; fail "read-only server refused"; }
 check_sanitizer_log "$TMPD/ro.log"
 echo "ok: read-only serving is allowed alongside the writer"
 
