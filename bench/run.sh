@@ -99,6 +99,7 @@ nbdkit_pid=
 # requests one client can have in flight; W3 raises it for both systems
 # to match fio's queue depth.
 threads=16
+cache_size=$CACHE_SIZE
 
 # start SYSTEM NAME SIZE_MB [extra keys...]
 start ()
@@ -111,7 +112,7 @@ start ()
             cmd=(nbdkit -f -t $threads -U "$sock" -P "$work/nbdkit.pid" "$plugin"
                  "endpoint=$endpoint" "bucket=$bucket" "access-key=$access"
                  "secret-key=+$work/secret" "export=$run_id-$name"
-                 "size=${mb}M" "max-dirty=$MAX_DIRTY" "cache-size=$CACHE_SIZE"
+                 "size=${mb}M" "max-dirty=$MAX_DIRTY" "cache-size=$cache_size"
                  take-over-lease=true "$@") ;;
         S3)
             # The blocksize filter lets it serve unaligned requests
@@ -222,11 +223,11 @@ w2 () # sequential read back, verified
 w3 () # random 4 KiB reads over the written data, fio's nbd engine
 {
     local system=$1 what=W3
-    shift
-    [ $# -gt 0 ] && what=W3-nocache
+    [ "${2:-}" = nocache ] && { what=W3-nocache; cache_size=0; }
     threads=32
-    start "$system" w12 "$W1_MB" "$@"
+    start "$system" w12 "$W1_MB"
     threads=16
+    cache_size=$CACHE_SIZE
     bounded $BOUND fio --name=w3 --ioengine=nbd --uri="$uri" --rw=randread \
         --bs=4k --iodepth=32 --size="${W1_MB}M" --number_ios=$W3_IOS \
         --randrepeat=1 --output-format=json --output="$work/w3.json"
@@ -317,7 +318,7 @@ for system in s3blocks S3; do
     done
 done
 log "s3blocks: w3 with cache-size=0"
-w3 s3blocks cache-size=0
+w3 s3blocks nocache
 log "memory plugin: w4"
 w4 memory
 
