@@ -122,6 +122,21 @@ block_lookup (struct volume *v, uint64_t index)
   return u64map_get (&v->blocks, index);
 }
 
+/* A buffer of block_size bytes from the volume's pool; NULL with errno
+ * ENOMEM, after a message.
+ */
+void *
+block_buffer_alloc (struct volume *v)
+{
+  void *buf = bufpool_alloc (v->pool);
+
+  if (buf == NULL) {
+    nbdkit_error ("out of memory for a block buffer");
+    errno = ENOMEM;
+  }
+  return buf;
+}
+
 struct block *
 block_new_loading (struct volume *v, uint64_t index)
 {
@@ -237,11 +252,9 @@ block_writable_data (struct volume *v, struct block *b)
 
   if (b->data && b->data != b->upload_data)
     return b->data;
-  data = bufpool_alloc (v->pool);
-  if (data == NULL) {
-    nbdkit_error ("out of memory for a block buffer");
+  data = block_buffer_alloc (v);
+  if (data == NULL)
     return NULL;
-  }
   if (b->data)
     memcpy (data, b->data, v->block_size);
   else

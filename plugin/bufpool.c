@@ -24,7 +24,6 @@ struct bufpool {
   pthread_mutex_t lock;
   void *free_list;              /* each free buffer starts with the next */
   struct chunk *chunks;
-  uint64_t mapped, in_use;
   struct bufpool *next;
 };
 
@@ -75,7 +74,6 @@ grow (struct bufpool *p)
   c->len = len;
   c->next = p->chunks;
   p->chunks = c;
-  p->mapped += len;
   /* Last buffer first, so the first handed out is at the start. */
   for (off = len; off >= p->size; off -= p->size) {
     void **buf = (void **) (base + off - p->size);
@@ -101,7 +99,6 @@ bufpool_alloc (struct bufpool *p)
   }
   buf = p->free_list;
   p->free_list = *buf;
-  p->in_use += p->size;
   pthread_mutex_unlock (&p->lock);
   return buf;
 }
@@ -118,16 +115,6 @@ bufpool_free (struct bufpool *p, void *buf)
   pthread_mutex_lock (&p->lock);
   *(void **) buf = p->free_list;
   p->free_list = buf;
-  p->in_use -= p->size;
-  pthread_mutex_unlock (&p->lock);
-}
-
-void
-bufpool_stats (struct bufpool *p, uint64_t *mapped, uint64_t *in_use)
-{
-  pthread_mutex_lock (&p->lock);
-  *mapped = p->mapped;
-  *in_use = p->in_use;
   pthread_mutex_unlock (&p->lock);
 }
 

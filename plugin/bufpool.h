@@ -13,7 +13,6 @@
 #define S3BLOCKS_BUFPOOL_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 struct bufpool;
 
@@ -22,9 +21,6 @@ extern struct bufpool *bufpool_get (size_t size);
 /* NULL with errno ENOMEM. */
 extern void *bufpool_alloc (struct bufpool *p);
 extern void bufpool_free (struct bufpool *p, void *buf);
-/* Bytes mapped, and bytes handed out now. */
-extern void bufpool_stats (struct bufpool *p, uint64_t *mapped,
-                           uint64_t *in_use);
 /* Unmap every pool (nothing may be in use). */
 extern void bufpool_cleanup (void);
 

@@ -141,7 +141,6 @@ complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
   size_t i;
 
   pthread_mutex_lock (&engine.lock);
-  r->in_flight = false;
   engine.inflight--;
   for (i = 0; i < MAX_MAX_REQUESTS; i++)
     if (engine.slots[i] == r) {
@@ -294,7 +293,6 @@ take_request (uint64_t now)
     engine.ring = b->next_batch;
 
  found:
-  r->in_flight = true;
   r->started_ns = now;
   r->attempts++;
   engine.inflight++;
@@ -541,7 +539,6 @@ s3engine_run (struct s3req *reqs, size_t n)
   for (i = 0; i < n; i++) {
     reqs[i].batch = &batch;
     reqs[i].attempts = 0;
-    reqs[i].in_flight = false;
     reqs[i].status = S3StatusOK;
     reqs[i].err = 0;
     reqs[i].items = NULL;

@@ -75,7 +75,6 @@ struct s3req {
 
   /* The engine's: */
   size_t pos;
-  bool in_flight;
   uint64_t started_ns, not_before_ns;
   struct s3batch *batch;
   struct s3req *next_retry;

@@ -70,6 +70,7 @@ struct volume {
 #define BLOCK_OVERHEAD (sizeof (struct block) + 2 * sizeof (struct u64map_slot))
 
 /* blocks.c */
+extern void *block_buffer_alloc (struct volume *v);
 extern struct block *block_lookup (struct volume *v, uint64_t index);
 extern struct block *block_new_loading (struct volume *v, uint64_t index);
 extern void block_remove (struct volume *v, struct block *b);

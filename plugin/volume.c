@@ -277,10 +277,8 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
         }
       }
       struct store_op *op = &ops[nr_ops];
-      op->buf = bufpool_alloc (v->pool);
+      op->buf = block_buffer_alloc (v);
       if (op->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
-        if (op->buf == NULL)
-          nbdkit_error ("out of memory for a block buffer");
         bufpool_free (v->pool, op->buf);
         err = ENOMEM;
         break;
@@ -378,12 +376,9 @@ load_for_update (struct volume *v, uint64_t index)
   memset (&op, 0, sizeof op);
   op.kind = STORE_GET;
   op.len = v->block_size;
-  op.buf = bufpool_alloc (v->pool);
-  if (op.buf == NULL) {
-    nbdkit_error ("out of memory for a block buffer");
-    errno = ENOMEM;
+  op.buf = block_buffer_alloc (v);
+  if (op.buf == NULL)
     return NULL;
-  }
   b = block_new_loading (v, index);
   if (b == NULL) {
     bufpool_free (v->pool, op.buf);
