@@ -30,18 +30,22 @@ mount_nbd ()
     wait_for "nbdfuse" test -f "$NBDMNT/nbd"
 }
 
-# umount_nbd [--any-status]: unmount and wait for nbdfuse; its exit
-# status must be 0 unless --any-status (its server was killed).
-umount_nbd ()
+# fuse_unmount DAEMON MOUNTPOINT PIDVAR [--any-status]: unmount, wait
+# for the daemon to exit, and clear its pid; its exit status must be 0
+# unless --any-status (its server was killed).
+fuse_unmount ()
 {
-    local status=0
-    [ -n "$NBDFUSE_PID" ] || return 0
-    fusermount3 -u "$NBDMNT" || true
-    wait "$NBDFUSE_PID" || status=$?
-    NBDFUSE_PID=
-    [ "${1:-}" = --any-status ] || [ $status = 0 ] ||
-        fail "nbdfuse exited with status $status"
+    local daemon=$1 mnt=$2 status=0
+    local -n pid=$3
+    [ -n "$pid" ] || return 0
+    fusermount3 -u "$mnt" || true
+    wait "$pid" || status=$?
+    pid=
+    [ "${4:-}" = --any-status ] || [ $status = 0 ] ||
+        fail "$daemon exited with status $status"
 }
+
+umount_nbd () { fuse_unmount nbdfuse "$NBDMNT" NBDFUSE_PID "$@"; }
 
 # mount_fs [fuse2fs options]
 mount_fs ()
@@ -52,15 +56,14 @@ mount_fs ()
     wait_for "fuse2fs" mountpoint -q "$FSMNT"
 }
 
-umount_fs ()
+umount_fs () { fuse_unmount fuse2fs "$FSMNT" FUSE2FS_PID "$@"; }
+
+# new_fs: expose the export, make an ext4 filesystem on it, mount it.
+new_fs ()
 {
-    local status=0
-    [ -n "$FUSE2FS_PID" ] || return 0
-    fusermount3 -u "$FSMNT" || true
-    wait "$FUSE2FS_PID" || status=$?
-    FUSE2FS_PID=
-    [ "${1:-}" = --any-status ] || [ $status = 0 ] ||
-        fail "fuse2fs exited with status $status"
+    mount_nbd
+    mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "$NBDMNT/nbd"
+    mount_fs
 }
 
 # make_tree NAME: a small tree and a couple of larger files under

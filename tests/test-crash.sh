@@ -66,9 +66,7 @@ stop_nbdkit
 # writes everything back and fsyncs the device, which nbdfuse turns into
 # an NBD flush), then SIGKILL with nbdfuse still connected.
 start_nbdkit -- "export=$EXPORT-fs" size=128M
-mount_nbd
-mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "$NBDMNT/nbd"
-mount_fs
+new_fs
 make_tree synced
 umount_fs
 kill_nbdkit

@@ -8,9 +8,7 @@
 
 start_s3
 start_nbdkit -- "export=$EXPORT" size=128M
-mount_nbd
-mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "$NBDMNT/nbd"
-mount_fs
+new_fs
 make_tree tree
 sync
 umount_fs
