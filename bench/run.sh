@@ -95,9 +95,10 @@ sock="$work/nbd.sock"
 uri="nbd+unix:///?socket=$sock"
 nbdkit_pid=
 
+# Settings of start(), changed for one call as "var=value start ...":
 # nbdkit's worker threads per connection (default 16) bound the
-# requests one client can have in flight; W3 raises it for both systems
-# to match fio's queue depth.
+# requests one client can have in flight, and W3 raises them for both
+# systems to match fio's queue depth; s3blocks' cache-size.
 threads=16
 cache_size=$CACHE_SIZE
 
@@ -222,12 +223,9 @@ w2 () # sequential read back, verified
 
 w3 () # random 4 KiB reads over the written data, fio's nbd engine
 {
-    local system=$1 what=W3
-    [ "${2:-}" = nocache ] && { what=W3-nocache; cache_size=0; }
-    threads=32
-    start "$system" w12 "$W1_MB"
-    threads=16
-    cache_size=$CACHE_SIZE
+    local system=$1 what=W3 cache=$CACHE_SIZE
+    [ "${2:-}" = nocache ] && { what=W3-nocache; cache=0; }
+    threads=32 cache_size=$cache start "$system" w12 "$W1_MB"
     bounded $BOUND fio --name=w3 --ioengine=nbd --uri="$uri" --rw=randread \
         --bs=4k --iodepth=32 --size="${W1_MB}M" --number_ios=$W3_IOS \
         --randrepeat=1 --output-format=json --output="$work/w3.json"
