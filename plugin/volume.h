@@ -39,6 +39,13 @@ struct volume_params {
   uint64_t max_dirty;           /* bytes of dirty blocks held in memory */
   uint64_t cache_size;          /* bytes of clean blocks cached; 0: none */
   unsigned batch;               /* blocks per upload round */
+  /* Fences every upload, delete and commit (the export's lease); its
+   * errno (EROFS, EIO) is what a refused flush or write returns.  NULL:
+   * unfenced (a read-only server, the unit tests).
+   */
+  const struct store_gate *gate;
+  bool readonly;                /* never writes: not even the map */
+  bool rebuild_map;             /* list the blocks even if a map exists */
 };
 
 struct volume_stats {
@@ -46,6 +53,7 @@ struct volume_stats {
   uint64_t holes_read;           /* absent blocks read without a request */
   uint64_t cache_hits;
   uint64_t writebacks;           /* blocks written back by max_dirty */
+  uint64_t commits;               /* map commits that wrote something */
   uint64_t dirty_blocks, clean_blocks, present_blocks;
   uint64_t dirty_bytes, clean_bytes;
   uint64_t peak_dirty_bytes;
@@ -63,7 +71,10 @@ extern struct volume *volume_create (struct store *store,
 /* Discards dirty data: flush first. */
 extern void volume_free (struct volume *v);
 
-/* List the export's objects into the allocation map. */
+/* Load the allocation map: from the persisted map in a bounded number
+ * of requests, or, for an export without one, by listing its blocks
+ * once and then persisting it (unless readonly).
+ */
 extern int volume_load_map (struct volume *v);
 
 extern int volume_read (struct volume *v, void *buf, uint32_t count,
@@ -76,6 +87,11 @@ extern int volume_write (struct volume *v, const void *buf, uint32_t count,
 extern int volume_zero (struct volume *v, uint32_t count, uint64_t offset,
                         bool fua);
 extern int volume_flush (struct volume *v);
+/* Background write-back: upload the blocks dirty for at least age_ms
+ * (oldest first) and commit, as a flush does for them.  Returns 0, or
+ * -1 with errno (the blocks stay dirty; the caller retries later).
+ */
+extern int volume_write_back (struct volume *v, uint64_t age_ms);
 extern int volume_extents (struct volume *v, uint32_t count, uint64_t offset,
                            bool req_one, volume_extent_cb cb, void *opaque);
 
@@ -86,6 +102,7 @@ extern void volume_drop_cache (struct volume *v);
 extern int volume_resize (struct volume *v, uint64_t size);
 
 extern uint64_t volume_size (struct volume *v);
+extern uint32_t volume_block_size (const struct volume *v);
 extern const char *volume_name (const struct volume *v);
 extern void volume_get_stats (struct volume *v, struct volume_stats *stats);
 
