@@ -5,6 +5,8 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ struct object {
   char *key;
   char *data;
   size_t len;
+  uint64_t version;             /* its ETag, in hex */
 };
 
 struct memstore {
@@ -25,6 +28,9 @@ struct memstore {
   struct memstore_counts counts;
   int fail_n[3], fail_err[3];
   int fail_list;
+  uint64_t next_version;
+  /* Requests still allowed before the simulated crash (-1: no crash). */
+  int64_t crash_budget;
   void (*hook) (void *opaque);
   void *hook_opaque;
 };
@@ -64,6 +70,7 @@ set_locked (struct memstore *m, const char *key, const void *data, size_t len)
     free (m->objects[i].data);
     m->objects[i].data = copy;
     m->objects[i].len = len;
+    m->objects[i].version = ++m->next_version;
     return;
   }
   if (m->nr == m->cap) {
@@ -77,7 +84,28 @@ set_locked (struct memstore *m, const char *key, const void *data, size_t len)
   m->objects[i].key = strdup (key);
   m->objects[i].data = copy;
   m->objects[i].len = len;
+  m->objects[i].version = ++m->next_version;
   m->nr++;
+}
+
+static void
+etag_of (const struct object *o, char *etag)
+{
+  snprintf (etag, STORE_ETAG_MAX, "%016" PRIx64, o->version);
+}
+
+/* One request spent from the crash budget: false once the simulated
+ * server is gone.
+ */
+static bool
+alive_locked (struct memstore *m)
+{
+  if (m->crash_budget < 0)
+    return true;
+  if (m->crash_budget == 0)
+    return false;
+  m->crash_budget--;
+  return true;
 }
 
 static void
@@ -105,6 +133,82 @@ injected (struct memstore *m, enum store_op_kind kind)
   return m->fail_err[kind];
 }
 
+/* A PUT's condition against what is stored: 0 or the answer. */
+static int
+condition_fails (struct memstore *m, const struct store_op *op)
+{
+  int found;
+  size_t j = find (m, op->key, &found);
+  char etag[STORE_ETAG_MAX];
+
+  switch (op->condition) {
+  case STORE_ALWAYS:
+    return 0;
+  case STORE_CREATE_ONLY:
+    return found ? EEXIST : 0;
+  case STORE_IF_MATCH:
+    if (!found)
+      return ENOENT;
+    etag_of (&m->objects[j], etag);
+    return strcmp (etag, op->if_match) == 0 ? 0 : ESTALE;
+  }
+  return EINVAL;
+}
+
+static void
+run_one_locked (struct memstore *m, struct store_op *op, size_t *failures)
+{
+  int found, err;
+  size_t j;
+
+  if (!alive_locked (m)) {
+    op->err = EIO;
+    (*failures)++;
+    return;
+  }
+  err = injected (m, op->kind);
+  if (err) {
+    op->err = err;
+    (*failures)++;
+    return;
+  }
+  switch (op->kind) {
+  case STORE_GET:
+    m->counts.gets++;
+    j = find (m, op->key, &found);
+    if (!found)
+      op->err = ENOENT;
+    else if (m->objects[j].len > op->len) {
+      op->err = EIO;
+      (*failures)++;
+    }
+    else {
+      memcpy (op->buf, m->objects[j].data, m->objects[j].len);
+      op->got = m->objects[j].len;
+      etag_of (&m->objects[j], op->etag);
+    }
+    break;
+  case STORE_PUT:
+    m->counts.puts++;
+    if (op->condition != STORE_ALWAYS &&
+        !(m->base.caps & STORE_CAP_CONDITIONAL_PUT)) {
+      op->err = ENOTSUP;
+      (*failures)++;
+      break;
+    }
+    op->err = condition_fails (m, op);
+    if (op->err)
+      break;
+    set_locked (m, op->key, op->buf, op->len);
+    etag_of (&m->objects[find (m, op->key, &found)], op->etag);
+    break;
+  case STORE_DELETE:
+    m->counts.deletes++;
+    delete_locked (m, op->key);
+    break;
+  }
+}
+
 static size_t
 mem_run (struct store *base, struct store_op *ops, size_t n)
 {
@@ -118,44 +222,25 @@ mem_run (struct store *base, struct store_op *ops, size_t n)
     hook (m->hook_opaque);
   }
 
-  pthread_mutex_lock (&m->lock);
   for (i = 0; i < n; i++) {
     struct store_op *op = &ops[i];
-    int found, err = injected (m, op->kind);
-    size_t j;
 
     op->got = 0;
-    op->err = err;
-    if (err) {
-      failures++;
-      continue;
-    }
-    switch (op->kind) {
-    case STORE_GET:
-      m->counts.gets++;
-      j = find (m, op->key, &found);
-      if (!found)
-        op->err = ENOENT;
-      else if (m->objects[j].len > op->len) {
-        op->err = EIO;
+    op->err = 0;
+    op->etag[0] = '\0';
+    /* The gate runs with no lock held, as in a real store. */
+    if (op->gate && op->kind != STORE_GET) {
+      int err = op->gate->check (op->gate->opaque);
+      if (err) {
+        op->err = err;
         failures++;
+        continue;
       }
-      else {
-        memcpy (op->buf, m->objects[j].data, m->objects[j].len);
-        op->got = m->objects[j].len;
-      }
-      break;
-    case STORE_PUT:
-      m->counts.puts++;
-      set_locked (m, op->key, op->buf, op->len);
-      break;
-    case STORE_DELETE:
-      m->counts.deletes++;
-      delete_locked (m, op->key);
-      break;
     }
+    pthread_mutex_lock (&m->lock);
+    run_one_locked (m, op, &failures);
+    pthread_mutex_unlock (&m->lock);
   }
-  pthread_mutex_unlock (&m->lock);
   return failures;
 }
 
@@ -171,8 +256,8 @@ mem_list (struct store *base, const char *prefix, const char *delimiter,
 
   pthread_mutex_lock (&m->lock);
   m->counts.lists++;
-  if (m->fail_list) {
-    errno = m->fail_list;
+  if (m->fail_list || !alive_locked (m)) {
+    errno = m->fail_list ? m->fail_list : EIO;
     pthread_mutex_unlock (&m->lock);
     return -1;
   }
@@ -204,7 +289,7 @@ mem_list (struct store *base, const char *prefix, const char *delimiter,
     r = cb (opaque, &e);
   }
   pthread_mutex_unlock (&m->lock);
-  return r;
+  return r == 1 ? 0 : r;
 }
 
 static void
@@ -222,7 +307,25 @@ mem_close (struct store *base)
   free (m);
 }
 
+static int
+mem_start (struct store *base)
+{
+  return 0;
+}
+
+static void
+mem_stop (struct store *base)
+{
+}
+
+static int
+mem_check (struct store *base, const char *probe_key)
+{
+  return 0;
+}
+
 static const struct store_ops mem_ops = {
+  .start = mem_start, .stop = mem_stop, .check = mem_check,
   .run = mem_run, .list = mem_list, .close = mem_close,
 };
 
@@ -234,6 +337,8 @@ memstore_new (void)
   if (m == NULL)
     abort ();
   m->base.ops = &mem_ops;
+  m->base.caps = STORE_CAP_CONDITIONAL_PUT;
+  m->crash_budget = -1;
   pthread_mutex_init (&m->lock, NULL);
   return m;
 }
@@ -325,4 +430,26 @@ memstore_set_hook (struct memstore *m, void (*hook) (void *opaque),
 {
   m->hook = hook;
   m->hook_opaque = opaque;
+}
+
+void
+memstore_set_caps (struct memstore *m, unsigned caps)
+{
+  m->base.caps = caps;
+}
+
+void
+memstore_crash_after (struct memstore *m, int64_t requests)
+{
+  pthread_mutex_lock (&m->lock);
+  m->crash_budget = requests;
+  pthread_mutex_unlock (&m->lock);
+}
+
+uint64_t
+memstore_requests (struct memstore *m)
+{
+  struct memstore_counts c = memstore_counts (m);
+
+  return c.gets + c.puts + c.deletes + c.lists;
 }

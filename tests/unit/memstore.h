@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "store.h"
 
 struct memstore;
@@ -42,5 +44,19 @@ extern void memstore_fail_list (struct memstore *m, int err);
  */
 extern void memstore_set_hook (struct memstore *m,
                                void (*hook) (void *opaque), void *opaque);
+
+/* Capabilities advertised (default: STORE_CAP_CONDITIONAL_PUT, which
+ * it honours; s3rver and libs3 have none).
+ */
+extern void memstore_set_caps (struct memstore *m, unsigned caps);
+
+/* Simulate the server going away after n more requests: every request
+ * after those fails with EIO and changes nothing (n < 0: never).  A
+ * crash of the plugin at that point leaves exactly what is stored.
+ */
+extern void memstore_crash_after (struct memstore *m, int64_t requests);
+
+/* GETs + PUTs + DELETEs + LISTs counted so far. */
+extern uint64_t memstore_requests (struct memstore *m);
 
 #endif /* S3BLOCKS_MEMSTORE_H */
