@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nbdkit-plugin.h>
 
@@ -195,6 +196,7 @@ block_set_dirty (struct volume *v, struct block *b)
   detach (v, b);
   b->state = BLOCK_DIRTY;
   b->dirty_seq = b->mod_seq;
+  b->dirty_since_ms = monotonic_ms ();
   attach (v, b);
 }
 
@@ -275,6 +277,38 @@ block_set_zero (struct volume *v, struct block *b)
   b->data = NULL;
   b->zero = true;
   charge (v, b);
+}
+
+int
+map_set (struct volume *v, uint64_t index)
+{
+  if (sbitmap_get (&v->present, index))
+    return 0;
+  if (sbitmap_set (&v->present, index) == -1) {
+    nbdkit_error ("allocation map: %m");
+    errno = ENOMEM;
+    return -1;
+  }
+  v->layout->ops->map_changed (v->layout, index);
+  return 0;
+}
+
+void
+map_clear (struct volume *v, uint64_t index)
+{
+  if (!sbitmap_get (&v->present, index))
+    return;
+  sbitmap_clear (&v->present, index);
+  v->layout->ops->map_changed (v->layout, index);
+}
+
+uint64_t
+monotonic_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void

@@ -41,6 +41,20 @@ export_lease_key (char *buf, size_t size, const char *export_name)
   return fits (snprintf (buf, size, LEASES_PREFIX "%s", export_name), size);
 }
 
+int
+map_root_key (char *buf, size_t size, const char *export_name)
+{
+  return fits (snprintf (buf, size, MAPS_PREFIX "%s", export_name), size);
+}
+
+int
+map_segment_key (char *buf, size_t size, const char *export_name,
+                 uint64_t offset)
+{
+  return fits (snprintf (buf, size, MAPS_PREFIX "%s/%016" PRIx64,
+                         export_name, offset), size);
+}
+
 bool
 block_key_parse_offset (const char *suffix, uint64_t *offset)
 {

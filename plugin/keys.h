@@ -3,6 +3,9 @@
  *   blocks/{export}/{offset:016x}   one block, offset in bytes, lower-case hex
  *   exports/{export}                the export's metadata (size, block size)
  *   leases/{export}                 the single-writer lease
+ *   maps/{export}                   the allocation map's root: it exists
+ *   maps/{export}/{offset:016x}     one segment of the map, from the
+ *                                   block at that byte offset on
  *
  * This layout is a contract with other tools reading the same bucket.
  */
@@ -17,6 +20,7 @@
 #define BLOCKS_PREFIX  "blocks/"
 #define EXPORTS_PREFIX "exports/"
 #define LEASES_PREFIX  "leases/"
+#define MAPS_PREFIX    "maps/"
 
 /* Longest key we make: "blocks/" + 128-character export + "/" + 16 digits. */
 #define KEY_MAX 160
@@ -29,6 +33,9 @@ extern int block_key (char *buf, size_t size, const char *export_name,
 extern int block_prefix (char *buf, size_t size, const char *export_name);
 extern int export_meta_key (char *buf, size_t size, const char *export_name);
 extern int export_lease_key (char *buf, size_t size, const char *export_name);
+extern int map_root_key (char *buf, size_t size, const char *export_name);
+extern int map_segment_key (char *buf, size_t size, const char *export_name,
+                            uint64_t offset);
 
 /* Parse what follows the block prefix: exactly 16 lower-case hex digits.
  * Returns false for anything else (a foreign object).

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "layout.h"
 #include "sbitmap.h"
 #include "store.h"
 #include "u64map.h"
@@ -31,6 +32,7 @@ struct block {
   char *data;                   /* block_size bytes, unless zero/loading */
   char *upload_data;            /* buffer the in-flight PUT reads from */
   uint64_t dirty_seq;           /* oldest change not yet in the store */
+  uint64_t dirty_since_ms;      /* monotonic time it became dirty */
   uint64_t mod_seq;             /* newest change */
   struct block *prev, *next;    /* dirty list or LRU list */
 };
@@ -41,7 +43,8 @@ struct block_list {
 
 struct volume {
   char *name;
-  struct store *store;
+  struct layout *layout;        /* where the blocks and the map live */
+  const struct store_gate *gate;
   struct bufpool *pool;         /* block buffers */
   uint32_t block_size;
   unsigned block_shift;
@@ -62,6 +65,7 @@ struct volume {
   uint64_t dirty_bytes;         /* memory of dirty blocks */
   uint64_t clean_bytes;         /* memory of clean blocks */
   uint64_t seq;                 /* change and snapshot counter */
+  bool committing;              /* a map commit is in flight */
 
   struct volume_stats stats;
 };
@@ -85,8 +89,16 @@ extern void block_set_zero (struct volume *v, struct block *b);
 extern void cache_evict (struct volume *v);
 extern uint64_t block_cost (const struct volume *v, const struct block *b);
 
+/* The allocation map: set or clear a block's bit, telling the layout
+ * when it changes.  map_set returns -1 (errno ENOMEM) after a message.
+ */
+extern int map_set (struct volume *v, uint64_t index);
+extern void map_clear (struct volume *v, uint64_t index);
+extern uint64_t monotonic_ms (void);
+
 /* writeback.c */
 extern int flush_locked (struct volume *v, uint64_t first, uint64_t last);
+extern int commit_locked (struct volume *v);
 extern int make_room_locked (struct volume *v);
 
 static inline bool

@@ -11,7 +11,6 @@
 
 #include "bufpool.h"
 #include "iszero.h"
-#include "keys.h"
 #include "volume-impl.h"
 
 /* Block index range [first, last] covering count > 0 bytes at offset. */
@@ -34,10 +33,18 @@ volume_create (struct store *store, const struct volume_params *p)
     free (v);
     return NULL;
   }
-  v->store = store;
+  struct layout_params lp = {
+    .export_name = p->name, .block_size = p->block_size, .gate = p->gate,
+    .readonly = p->readonly, .rebuild_map = p->rebuild_map,
+  };
+  v->layout = layout_plain_open (store, &lp);
+  v->gate = p->gate;
   v->pool = bufpool_get (p->block_size);
-  if (v->pool == NULL) {
-    nbdkit_error ("calloc: %m");
+  if (v->pool == NULL || v->layout == NULL) {
+    if (v->pool == NULL)
+      nbdkit_error ("calloc: %m");
+    if (v->layout)
+      v->layout->ops->free (v->layout);
     free (v->name);
     free (v);
     return NULL;
@@ -72,10 +79,17 @@ volume_free (struct volume *v)
   }
   u64map_free (&v->blocks);
   sbitmap_free (&v->present);
+  v->layout->ops->free (v->layout);
   pthread_cond_destroy (&v->changed);
   pthread_mutex_destroy (&v->lock);
   free (v->name);
   free (v);
+}
+
+uint32_t
+volume_block_size (const struct volume *v)
+{
+  return v->block_size;
 }
 
 const char *
@@ -111,91 +125,31 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   pthread_mutex_unlock (&v->lock);
 }
 
-/* The allocation map: which blocks exist as objects. */
-
-struct map_loader {
-  struct volume *v;
-  size_t prefix_len;
-  uint64_t foreign;
-};
-
-#define MAX_FOREIGN_WARNINGS 10
-
-static int
-map_entry (void *opaque, const struct store_entry *e)
-{
-  struct map_loader *ml = opaque;
-  struct volume *v = ml->v;
-  const char *suffix = e->key + ml->prefix_len;
-  uint64_t offset;
-
-  if (e->is_prefix || !block_key_parse_offset (suffix, &offset)) {
-    if (ml->foreign++ < MAX_FOREIGN_WARNINGS)
-      nbdkit_debug ("%s: ignoring object %s: not a block "
-                    "(block keys end in 16 lower-case hex digits)",
-                    v->name, e->key);
-    return 0;
-  }
-  if (offset & (v->block_size - 1)) {
-    if (ml->foreign++ < MAX_FOREIGN_WARNINGS)
-      nbdkit_debug ("%s: ignoring object %s: offset not a multiple of "
-                    "block-size %" PRIu32, v->name, e->key, v->block_size);
-    return 0;
-  }
-  /* A block of the wrong length is still recorded: reading it then
-   * fails with a message naming it, rather than reading as zeros.
-   */
-  if (e->size != v->block_size)
-    nbdkit_debug ("%s: object %s has %" PRIu64 " bytes, expected %" PRIu32,
-                  v->name, e->key, e->size, v->block_size);
-  if (sbitmap_set (&v->present, offset >> v->block_shift) == -1) {
-    nbdkit_error ("allocation map: %m");
-    return -1;
-  }
-  return 0;
-}
-
+/* The allocation map: which blocks exist as objects.  Loaded before
+ * the volume is shared, so the lock is not needed for the requests.
+ */
 int
 volume_load_map (struct volume *v)
 {
-  char prefix[KEY_MAX];
-  struct map_loader ml = { .v = v };
+  struct sbitmap present = SBITMAP_INIT;
+  struct layout_stats ls;
   int r;
 
-  if (block_prefix (prefix, sizeof prefix, v->name) == -1) {
-    nbdkit_error ("%s: export name too long", v->name);
-    return -1;
-  }
-  ml.prefix_len = strlen (prefix);
+  r = v->layout->ops->load_map (v->layout, v->nr_blocks, &present);
+  v->layout->ops->get_stats (v->layout, &ls);
   pthread_mutex_lock (&v->lock);
   sbitmap_free (&v->present);
-  r = store_list (v->store, prefix, NULL, NULL, map_entry, &ml);
-  v->stats.foreign_objects = ml.foreign;
-  if (r == 0)
-    nbdkit_debug ("%s: %" PRIu64 " blocks exist as objects", v->name,
-                  v->present.count);
+  if (r == 0) {
+    v->present = present;
+    v->stats.foreign_objects = ls.foreign_objects;
+  }
+  else
+    sbitmap_free (&present);
   pthread_mutex_unlock (&v->lock);
-  if (ml.foreign)
-    nbdkit_debug ("%s: %" PRIu64 " objects under %s are not blocks of "
-                  "this export and are ignored", v->name, ml.foreign, prefix);
   return r;
 }
 
 /* Reads. */
-
-/* Check what a GET brought back for a block. */
-static int
-check_block_object (struct volume *v, const struct store_op *op)
-{
-  if (op->err == 0 && op->got != v->block_size) {
-    nbdkit_error ("%s: object %s has %zu bytes, expected %" PRIu32
-                  " (a foreign or corrupt object, or written with "
-                  "another block-size)", v->name, op->key, op->got,
-                  v->block_size);
-    return EIO;
-  }
-  return op->err;
-}
 
 static void
 copy_out (struct volume *v, const struct block *b, char *buf,
@@ -226,7 +180,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
 {
   const uint64_t first = FIRST_BLOCK (v, offset);
   const uint64_t n = LAST_BLOCK (v, offset, count) - first + 1;
-  struct store_op *ops = NULL;
+  struct block_io *ios = NULL;
   bool *done;
   uint64_t i, remaining = n;
   int err = 0;
@@ -268,51 +222,54 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
       }
 
       /* Fetch it: a placeholder keeps others from fetching it too. */
-      if (ops == NULL) {
-        ops = calloc (remaining, sizeof *ops);
-        if (ops == NULL) {
+      if (ios == NULL) {
+        ios = calloc (remaining, sizeof *ios);
+        if (ios == NULL) {
           nbdkit_error ("calloc: %m");
           err = ENOMEM;
           break;
         }
       }
-      struct store_op *op = &ops[nr_ops];
-      op->buf = block_buffer_alloc (v);
-      if (op->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
-        bufpool_free (v->pool, op->buf);
+      struct block_io *io = &ios[nr_ops];
+      io->buf = block_buffer_alloc (v);
+      if (io->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
+        bufpool_free (v->pool, io->buf);
         err = ENOMEM;
         break;
       }
-      op->kind = STORE_GET;
-      op->len = v->block_size;
-      op->opaque = b;
-      block_key (op->key, sizeof op->key, v->name, index << v->block_shift);
+      io->kind = BLOCK_IO_GET;
+      io->index = index;
+      io->opaque = b;
       nr_ops++;
     }
 
     if (nr_ops > 0) {
       pthread_mutex_unlock (&v->lock);
-      store_run (v->store, ops, nr_ops);
+      v->layout->ops->run (v->layout, ios, nr_ops);
       pthread_mutex_lock (&v->lock);
 
       for (size_t j = 0; j < nr_ops; j++) {
-        struct block *b = ops[j].opaque;
+        struct block *b = ios[j].opaque;
         const uint64_t index = b->index;
-        int e = check_block_object (v, &ops[j]);
+        int e = ios[j].err;
 
         if (e == 0) {
           v->stats.gets++;
-          block_loaded (v, b, ops[j].buf);
+          block_loaded (v, b, ios[j].buf);
           copy_out (v, b, buf, index, count, offset);
         }
         else {
-          bufpool_free (v->pool, ops[j].buf);
+          bufpool_free (v->pool, ios[j].buf);
           block_remove (v, b);
           if (e == ENOENT) {
-            /* Deleted behind our back: it reads as zeros now. */
-            nbdkit_debug ("%s: %s is gone; reading zeros", v->name,
-                          ops[j].key);
-            sbitmap_clear (&v->present, index);
+            /* No object although the map said so: a crash between a
+             * DELETE and its commit, or deleted behind our back.  It
+             * reads as zeros.
+             */
+            nbdkit_debug ("%s: block at %" PRIu64 " has no object; "
+                          "reading zeros", v->name,
+                          index << v->block_shift);
+            map_clear (v, index);
             copy_out (v, NULL, buf, index, count, offset);
           }
           else if (err == 0)
@@ -323,7 +280,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
         done[index - first] = true;
         remaining--;
       }
-      memset (ops, 0, nr_ops * sizeof *ops);
+      memset (ios, 0, nr_ops * sizeof *ios);
       cache_evict (v);
       pthread_cond_broadcast (&v->changed);
     }
@@ -332,7 +289,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
   }
   pthread_mutex_unlock (&v->lock);
 
-  free (ops);
+  free (ios);
   free (done);
   if (err) {
     nbdkit_error ("%s: read of %" PRIu32 " bytes at %" PRIu64 " failed",
@@ -369,13 +326,10 @@ volume_prefetch (struct volume *v, uint32_t count, uint64_t offset)
 static struct block *
 load_for_update (struct volume *v, uint64_t index)
 {
-  struct store_op op;
+  struct block_io op = { .kind = BLOCK_IO_GET, .index = index };
   struct block *b;
   int e;
 
-  memset (&op, 0, sizeof op);
-  op.kind = STORE_GET;
-  op.len = v->block_size;
   op.buf = block_buffer_alloc (v);
   if (op.buf == NULL)
     return NULL;
@@ -385,16 +339,15 @@ load_for_update (struct volume *v, uint64_t index)
     errno = ENOMEM;
     return NULL;
   }
-  block_key (op.key, sizeof op.key, v->name, index << v->block_shift);
 
   pthread_mutex_unlock (&v->lock);
-  store_run (v->store, &op, 1);
+  v->layout->ops->run (v->layout, &op, 1);
   pthread_mutex_lock (&v->lock);
 
   pthread_cond_broadcast (&v->changed);
-  e = check_block_object (v, &op);
+  e = op.err;
   if (e == ENOENT) {
-    sbitmap_clear (&v->present, index);
+    map_clear (v, index);
     memset (op.buf, 0, v->block_size);
     e = 0;
   }

@@ -1,8 +1,11 @@
 /* s3blocks: getting dirty blocks into the store.
  *
- * Three callers: flush (every block dirty when it started), FUA (the
- * blocks of one request) and the dirty bound (the oldest blocks, when a
- * write would take dirty memory past max_dirty).  All go through
+ * Four callers: flush (every block dirty when it started), FUA (the
+ * blocks of one request), background write-back (blocks dirty for
+ * longer than a delay) and the dirty bound (the oldest blocks, when a
+ * write would take dirty memory past max_dirty).  All but the last end
+ * with a commit of the allocation map: a flush has not returned until
+ * the map knows every block it stored (see layout-plain.c).  All go through
  * upload_batch, which uploads a snapshot of each block: the block stays
  * readable and writable meanwhile, and is clean afterwards only if it
  * did not change after the snapshot.  A failed upload leaves the block
@@ -14,92 +17,85 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <nbdkit-plugin.h>
 
 #include "bufpool.h"
-#include "keys.h"
 #include "volume-impl.h"
 
 /* Upload n blocks, each already marked uploading by the caller.
- * Returns the number that failed.
+ * Returns the number that failed, *err the first failure's errno.
  */
 static size_t
-upload_batch (struct volume *v, struct block **blocks, size_t n)
+upload_batch (struct volume *v, struct block **blocks, size_t n, int *err_out)
 {
-  struct store_op *ops = calloc (n, sizeof *ops);
+  struct block_io *ios = calloc (n, sizeof *ios);
   const uint64_t snapshot = ++v->seq;
-  size_t i, failures = 0;
+  size_t i, nr_ios = 0, failures = 0;
 
-  if (ops == NULL) {
+  *err_out = 0;
+  if (ios == NULL) {
     nbdkit_error ("calloc: %m");
     for (i = 0; i < n; i++)
       blocks[i]->uploading = false;
     pthread_cond_broadcast (&v->changed);
+    *err_out = ENOMEM;
     return n;
   }
 
+  /* Zero blocks with no object need no request at all: they go at
+   * the end, past the requests sent.
+   */
   for (i = 0; i < n; i++) {
     struct block *b = blocks[i];
-    struct store_op *op = &ops[i];
 
-    block_key (op->key, sizeof op->key, v->name, b->index << v->block_shift);
-    op->opaque = b;
-    if (b->zero) {
-      op->kind = STORE_DELETE;
-    }
-    else {
-      op->kind = STORE_PUT;
-      op->buf = b->upload_data = b->data;
-      op->len = v->block_size;
-    }
-  }
-
-  /* Zero blocks with no object need no request at all: compact the
-   * array so only real requests are sent.
-   */
-  size_t nr_ops = 0;
-  for (i = 0; i < n; i++) {
-    struct block *b = ops[i].opaque;
-    if (ops[i].kind == STORE_DELETE && !sbitmap_get (&v->present, b->index))
+    if (b->zero && !sbitmap_get (&v->present, b->index))
       continue;
-    if (nr_ops != i) {
-      struct store_op tmp = ops[nr_ops];
-      ops[nr_ops] = ops[i];
-      ops[i] = tmp;
+    ios[nr_ios].index = b->index;
+    ios[nr_ios].opaque = b;
+    if (b->zero)
+      ios[nr_ios].kind = BLOCK_IO_DELETE;
+    else {
+      ios[nr_ios].kind = BLOCK_IO_PUT;
+      ios[nr_ios].buf = b->upload_data = b->data;
     }
-    nr_ops++;
+    nr_ios++;
   }
+  size_t nr_all = nr_ios;
+  for (i = 0; i < n; i++)
+    if (blocks[i]->zero && !sbitmap_get (&v->present, blocks[i]->index))
+      ios[nr_all++].opaque = blocks[i];
 
   pthread_mutex_unlock (&v->lock);
-  store_run (v->store, ops, nr_ops);
+  v->layout->ops->run (v->layout, ios, nr_ios);
   pthread_mutex_lock (&v->lock);
 
   for (i = 0; i < n; i++) {
-    struct store_op *op = &ops[i];
-    struct block *b = op->opaque;
-    int err = i < nr_ops ? op->err : 0;
+    struct block_io *io = &ios[i];
+    struct block *b = io->opaque;
+    int err = i < nr_ios ? io->err : 0;
 
     b->uploading = false;
     if (b->upload_data && b->upload_data != b->data)
       bufpool_free (v->pool, b->upload_data);
     b->upload_data = NULL;
 
-    if (err == 0 && i < nr_ops) {
-      if (op->kind == STORE_PUT) {
-        if (sbitmap_set (&v->present, b->index) == -1) {
-          nbdkit_error ("allocation map: %m");
+    if (err == 0 && i < nr_ios) {
+      if (io->kind == BLOCK_IO_PUT) {
+        if (map_set (v, b->index) == -1)
           err = ENOMEM;
-        }
         else
           v->stats.puts++;
       }
       else {
-        sbitmap_clear (&v->present, b->index);
+        map_clear (v, b->index);
         v->stats.deletes++;
       }
     }
     if (err) {
+      if (*err_out == 0)
+        *err_out = err;
       failures++;
       continue;
     }
@@ -108,9 +104,38 @@ upload_batch (struct volume *v, struct block **blocks, size_t n)
     else
       block_requeue_dirty (v, b, snapshot);
   }
-  free (ops);
+  free (ios);
   pthread_cond_broadcast (&v->changed);
   return failures;
+}
+
+/* Persist the allocation map's changes.  Commits are serialised: a
+ * later snapshot must never be overwritten by an earlier one, and a
+ * caller that finds a commit in flight waits for it, then commits
+ * whatever that one did not carry.
+ */
+int
+commit_locked (struct volume *v)
+{
+  struct layout_commit *c;
+  int r;
+
+  while (v->committing)
+    pthread_cond_wait (&v->changed, &v->lock);
+  if (v->layout->ops->commit_begin (v->layout, &v->present, &c) == -1)
+    return -1;
+  if (c == NULL)
+    return 0;
+  v->committing = true;
+  pthread_mutex_unlock (&v->lock);
+  r = v->layout->ops->commit_write (v->layout, c);
+  pthread_mutex_lock (&v->lock);
+  v->layout->ops->commit_end (v->layout, c, r == 0);
+  v->committing = false;
+  if (r == 0)
+    v->stats.commits++;
+  pthread_cond_broadcast (&v->changed);
+  return r;
 }
 
 static struct block **
@@ -130,15 +155,16 @@ selection_alloc (struct volume *v)
  */
 #define SMALL_RANGE 4096
 
-int
-flush_locked (struct volume *v, uint64_t first, uint64_t last)
+/* Upload the blocks of [first, last] whose oldest unsaved change is
+ * not newer than target, then commit.
+ */
+static int
+flush_upto_locked (struct volume *v, uint64_t first, uint64_t last,
+                   uint64_t target)
 {
-  /* Every change so far has mod_seq <= target; later ones are not
-   * this flush's business.
-   */
-  const uint64_t target = v->seq;
   struct block **sel = selection_alloc (v);
   size_t total = 0, failures = 0;
+  int err = 0;
 
   if (sel == NULL)
     return -1;
@@ -183,7 +209,7 @@ flush_locked (struct volume *v, uint64_t first, uint64_t last)
     for (size_t i = 0; i < n; i++)
       sel[i]->uploading = true;
     total += n;
-    failures = upload_batch (v, sel, n);
+    failures = upload_batch (v, sel, n, &err);
     if (failures)
       break;
   }
@@ -191,14 +217,45 @@ flush_locked (struct volume *v, uint64_t first, uint64_t last)
 
   if (failures) {
     nbdkit_error ("%s: flush failed: %zu of %zu blocks could not be "
-                  "written; they stay in memory and the next flush "
-                  "retries them", v->name, failures, total);
-    errno = EIO;
+                  "written (%s); they stay in memory and the next flush "
+                  "retries them", v->name, failures, total, strerror (err));
+    errno = err == ENOENT ? EIO : err;
     return -1;
   }
+  if (commit_locked (v) == -1)
+    return -1;
   if (total)
     nbdkit_debug ("%s: flushed %zu blocks", v->name, total);
   return 0;
+}
+
+int
+flush_locked (struct volume *v, uint64_t first, uint64_t last)
+{
+  /* Every change so far has mod_seq <= v->seq; later ones are not
+   * this flush's business.
+   */
+  return flush_upto_locked (v, first, last, v->seq);
+}
+
+int
+volume_write_back (struct volume *v, uint64_t age_ms)
+{
+  const uint64_t now = monotonic_ms ();
+  uint64_t target = 0;
+  int r = 0;
+
+  pthread_mutex_lock (&v->lock);
+  /* The dirty list runs oldest first: the last block old enough sets
+   * the target.
+   */
+  for (struct block *b = v->dirty.head;
+       b && b->dirty_since_ms + age_ms <= now; b = b->next)
+    target = b->dirty_seq;
+  if (target)
+    r = flush_upto_locked (v, 0, UINT64_MAX, target);
+  pthread_mutex_unlock (&v->lock);
+  return r;
 }
 
 int
@@ -206,6 +263,7 @@ make_room_locked (struct volume *v)
 {
   struct block **sel;
   size_t n = 0, failures;
+  int err;
 
   if (!over_dirty_limit (v))
     return 0;
@@ -224,14 +282,14 @@ make_room_locked (struct volume *v)
   for (size_t i = 0; i < n; i++)
     sel[i]->uploading = true;
   v->stats.writebacks += n;
-  failures = upload_batch (v, sel, n);
+  failures = upload_batch (v, sel, n, &err);
   free (sel);
   if (failures) {
     nbdkit_error ("%s: dirty data reached max-dirty (%" PRIu64 " bytes) "
-                  "and %zu of %zu blocks could not be written back; "
+                  "and %zu of %zu blocks could not be written back (%s); "
                   "the write is refused, earlier data stays in memory",
-                  v->name, v->max_dirty, failures, n);
-    errno = EIO;
+                  v->name, v->max_dirty, failures, n, strerror (err));
+    errno = err == ENOENT ? EIO : err;
     return -1;
   }
   return 0;
