@@ -103,17 +103,19 @@ wait_for ()
 S3_PID=
 S3_PORT=
 
-# start_s3 [--strict] [--tls] [--faults] [--port N] [--dir DIR]
+# start_s3 [--strict] [--tls] [--faults] [--requests] [--port N] [--dir DIR]
 # Sets S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET.
 # --faults: inject_faults (below) makes the server answer with errors.
+# --requests: every request is logged to $TMPD/requests (METHOD URL).
 start_s3 ()
 {
-    local strict= tls= faults= port=0 dir="$TMPD/s3data" portfile="$TMPD/s3.port"
+    local strict= tls= faults= requests= port=0 dir="$TMPD/s3data" portfile="$TMPD/s3.port"
     while [ $# -gt 0 ]; do
         case "$1" in
             --strict) strict=--strict ;;
             --tls) tls=yes ;;
             --faults) faults=yes ;;
+            --requests) requests=yes ;;
             --port) port=$2; shift ;;
             --dir) dir=$2; shift ;;
             *) fail "start_s3: unknown option $1" ;;
@@ -121,7 +123,7 @@ start_s3 ()
         shift
     done
 
-    if [ -n "${S3BLOCKS_TEST_ENDPOINT:-}" ] && [ -z "$strict$tls$faults" ] &&
+    if [ -n "${S3BLOCKS_TEST_ENDPOINT:-}" ] && [ -z "$strict$tls$faults$requests" ] &&
        [ "$port" = 0 ] && [ "${S3BLOCKS_OWN_S3:-0}" != 1 ]; then
         S3_ENDPOINT=$S3BLOCKS_TEST_ENDPOINT
         S3_ACCESS_KEY=${S3BLOCKS_TEST_ACCESS_KEY:-minioadmin}
@@ -134,6 +136,7 @@ start_s3 ()
     local args=(--dir "$dir" --port-file "$portfile" --port "$port")
     [ -n "$strict" ] && args+=(--strict)
     [ -n "$faults" ] && args+=(--faults "$TMPD/faults")
+    [ -n "$requests" ] && args+=(--requests "$TMPD/requests")
     if [ -n "$tls" ]; then
         requires openssl
         if [ ! -f "$TMPD/tls.key" ]; then
@@ -171,11 +174,12 @@ start_s3 ()
     export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
 }
 
-# inject_faults STATUS COUNT SUBSTRING: the next COUNT requests whose
-# path contains SUBSTRING get HTTP STATUS (needs start_s3 --faults).
+# inject_faults STATUS COUNT SUBSTRING [SKIP]: the next COUNT requests
+# whose path contains SUBSTRING get HTTP STATUS, after SKIP of them went
+# through; STATUS hang leaves them unanswered (needs start_s3 --faults).
 inject_faults ()
 {
-    echo "$1 $2 $3" > "$TMPD/faults.tmp"
+    echo "$1 $2 $3 ${4:-0}" > "$TMPD/faults.tmp"
     mv "$TMPD/faults.tmp" "$TMPD/faults"
 }
 

@@ -15,7 +15,11 @@
 // --faults FILE injects server errors: while FILE holds
 // "STATUS COUNT SUBSTRING", the next COUNT requests whose path contains
 // SUBSTRING are answered with HTTP STATUS (an S3 error document) and
-// COUNT goes down by one each time.
+// COUNT goes down by one each time.  "STATUS COUNT SUBSTRING SKIP"
+// lets SKIP matching requests through first.  STATUS "hang" holds the
+// request unanswered (for 120 s, then 503): a server stuck mid-request,
+// for tests that SIGKILL the plugin at that point.
+// --requests FILE appends "METHOD PATH" for every request.
 
 'use strict';
 
@@ -58,18 +62,34 @@ function injectedFault(path) {
   } catch (e) {
     return null;
   }
-  const [status, count, substring] = [Number(spec[0]), Number(spec[1]), spec[2] || ''];
+  const [status, count, substring, skip] =
+    [spec[0] === 'hang' ? 'hang' : Number(spec[0]), Number(spec[1]),
+     spec[2] || '', Number(spec[3] || 0)];
   if (!(count > 0) || !path.includes(substring)) return null;
-  fs.writeFileSync(opt.faults, `${status} ${count - 1} ${substring}\n`);
+  if (skip > 0) {
+    fs.writeFileSync(opt.faults, `${spec[0]} ${count} ${substring} ${skip - 1}\n`);
+    return null;
+  }
+  fs.writeFileSync(opt.faults, `${spec[0]} ${count - 1} ${substring}\n`);
   return status;
 }
 
+if (opt.requests) {
+  server.middleware.unshift(async (ctx, next) => {
+    fs.appendFileSync(opt.requests, `${ctx.method} ${ctx.url}\n`);
+    return next();
+  });
+}
 if (opt.faults) {
   // Koa composes its middleware when the server starts listening, so
   // this runs before any of s3rver's own.
   server.middleware.unshift(async (ctx, next) => {
-    const status = injectedFault(ctx.path);
+    let status = injectedFault(ctx.path);
     if (status === null) return next();
+    if (status === 'hang') {
+      await new Promise((resolve) => setTimeout(resolve, 120000));
+      status = 503;
+    }
     ctx.status = status;
     ctx.type = 'application/xml';
     ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' +
