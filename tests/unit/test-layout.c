@@ -520,6 +520,97 @@ test_crash_make_room (void)
   crash_at_every_request (3 * (BS + 256));
 }
 
+/* The model test: random workloads (writes of 1-3 blocks, zeroes,
+ * FUA, flushes, background write-back) with a small dirty bound,
+ * killed at a random request, then checked block by block against the
+ * shadow's allowed values.  Several rounds reuse the surviving store,
+ * as restarts would.
+ */
+static void
+test_random_crashes (void)
+{
+  unsigned seed = 12345;
+  char data[3 * BS], back[BS];
+
+#define RAND() (seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff)
+  for (int trial = 0; trial < 60; trial++) {
+    struct memstore *m = memstore_new ();
+    struct shadow sh;
+    unsigned char now[CRASH_BLOCKS] = { 0 };
+    unsigned char value = 1;
+
+    memset (&sh, 0, sizeof sh);
+    for (int round = 0; round < 4; round++) {
+      struct volume *v;
+      int r;
+
+      memstore_crash_after (m, RAND () % 60);
+      v = open_on (m, CRASH_BLOCKS * BS, 3 * (BS + 256), NULL, false, &r);
+      memcpy (now, sh.flushed, sizeof now);
+      for (int op = 0; r == 0 && op < 40; op++) {
+        const unsigned b = RAND () % (CRASH_BLOCKS - 2);
+        const unsigned n = 1 + RAND () % 3;
+        const unsigned kind = RAND () % 10;
+
+        if (kind < 5 || kind == 9) {            /* write, FUA on 9 */
+          value = value % 250 + 1;
+          memset (data, value, n * BS);
+          for (unsigned i = 0; i < n; i++)
+            shadow_write (&sh, b + i, value);
+          r = volume_write (v, data, n * BS, (uint64_t) b * BS, kind == 9);
+          if (r == 0)
+            for (unsigned i = 0; i < n; i++) {
+              now[b + i] = value;
+              if (kind == 9) {
+                sh.flushed[b + i] = value;
+                sh.nr_since[b + i] = 0;
+              }
+            }
+        }
+        else if (kind < 7) {                    /* zero or trim */
+          for (unsigned i = 0; i < n; i++)
+            shadow_write (&sh, b + i, 0);
+          r = volume_zero (v, n * BS, (uint64_t) b * BS, false);
+          if (r == 0)
+            memset (now + b, 0, n);
+        }
+        else if (kind == 7) {
+          r = volume_flush (v);
+          if (r == 0)
+            shadow_flushed (&sh, now);
+        }
+        else
+          r = volume_write_back (v, 0);
+      }
+      volume_free (v);
+
+      memstore_crash_after (m, -1);
+      v = open_ok (m, CRASH_BLOCKS * BS, 1 << 20, NULL);
+      for (unsigned b = 0; b < CRASH_BLOCKS; b++) {
+        CU_ASSERT_EQUAL_FATAL (volume_read (v, back, BS, (uint64_t) b * BS),
+                               0);
+        for (int i = 1; i < BS; i++)
+          if (back[i] != back[0]) {
+            CU_FAIL ("a torn block");
+            break;
+          }
+        if (!shadow_allows (&sh, b, (unsigned char) back[0])) {
+          fprintf (stderr, "trial %d round %d: block %u reads %d, last "
+                   "flushed %d\n", trial, round, b, back[0],
+                   sh.flushed[b]);
+          CU_FAIL ("a block read as a value it may not have");
+        }
+        /* What the new server reads is now what is stored. */
+        sh.flushed[b] = (unsigned char) back[0];
+        sh.nr_since[b] = 0;
+      }
+      volume_free (v);
+    }
+    store_close (memstore_store (m));
+  }
+#undef RAND
+}
+
 void
 add_layout_tests (void)
 {
@@ -536,4 +627,5 @@ add_layout_tests (void)
                test_crash_flush);
   CU_add_test (s, "crash at every request, dirty bound",
                test_crash_make_room);
+  CU_add_test (s, "random workloads, random crashes", test_random_crashes);
 }
