@@ -211,8 +211,9 @@ open_new (const char *name, bool readonly)
 
   /* The lease first: nothing is written before we own the export. */
   if (!readonly) {
-    e->lease = lease_acquire (store, name, cfg->lease_time_ms,
-                              cfg->take_over);
+    e->lease = lease_acquire (store, &(struct lease_params) {
+        .export_name = name, .lease_ms = cfg->lease_time_ms,
+        .take_over = cfg->take_over });
     if (e->lease == NULL)
       goto err;
   }
@@ -275,8 +276,9 @@ export_open (const char *name, bool readonly)
     /* First opened read-only (nbdkit -r was not recognised on the
      * command line): writing needs the lease.
      */
-    e->lease = lease_acquire (store, name, cfg->lease_time_ms,
-                              cfg->take_over);
+    e->lease = lease_acquire (store, &(struct lease_params) {
+        .export_name = name, .lease_ms = cfg->lease_time_ms,
+        .take_over = cfg->take_over });
     if (e->lease == NULL)
       e = NULL;
   }
@@ -334,7 +336,7 @@ exports_cleanup (void)
 int
 export_check_writable (const struct export *e)
 {
-  if (e->lease && lease_is_lost (e->lease)) {
+  if (e->lease && lease_check (e->lease) != 0) {
     nbdkit_error ("export %s: this server lost its lease to another "
                   "server; refusing to write", e->name);
     errno = EROFS;
