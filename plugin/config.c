@@ -526,6 +526,21 @@ set_take_over (struct s3blocks_config *c, const char *key, const char *value)
   return parse_bool_key (key, value, &c->take_over);
 }
 
+static int
+set_write_delay (struct s3blocks_config *c, const char *key,
+                 const char *value)
+{
+  return parse_duration_key (key, value, 0, 3600 * 1000,
+                             &c->write_delay_ms);
+}
+
+static int
+set_rebuild_map (struct s3blocks_config *c, const char *key,
+                 const char *value)
+{
+  return parse_bool_key (key, value, &c->rebuild_map);
+}
+
 struct config_key {
   const char *name;
   int (*set) (struct s3blocks_config *c, const char *key, const char *value);
@@ -575,6 +590,7 @@ config_init (struct s3blocks_config *c)
     { "retry-delay", DEFAULT_RETRY_DELAY },
     { "timeout", DEFAULT_TIMEOUT },
     { "lease-time", DEFAULT_LEASE_TIME },
+    { "write-delay", DEFAULT_WRITE_DELAY },
   };
   size_t i;
 
@@ -713,4 +729,7 @@ config_dump (const struct s3blocks_config *c,
   snprintf (buf, sizeof buf, "%ums", c->lease_time_ms);
   print ("lease-time", buf, opaque);
   print ("take-over-lease", c->take_over ? "true" : "false", opaque);
+  snprintf (buf, sizeof buf, "%ums", c->write_delay_ms);
+  print ("write-delay", buf, opaque);
+  print ("rebuild-map", c->rebuild_map ? "true" : "false", opaque);
 }

@@ -25,6 +25,7 @@
 #define DEFAULT_RETRY_DELAY  "100ms"
 #define DEFAULT_TIMEOUT      "30s"
 #define DEFAULT_LEASE_TIME   "60s"
+#define DEFAULT_WRITE_DELAY  "5s"
 
 #define MIN_BLOCK_SIZE       512
 #define MAX_BLOCK_SIZE       (1024 * 1024)
@@ -73,7 +74,13 @@
   KEY ("lease-time", lease_time, "TIME",                                \
        "single-writer lease lifetime (default: " DEFAULT_LEASE_TIME ")") \
   KEY ("take-over-lease", take_over, "true|false",                      \
-       "take over another server's stale lease (default: false)")
+       "take over another server's stale lease (default: false)")       \
+  KEY ("write-delay", write_delay, "TIME",                              \
+       "upload dirty data older than this in the background, 0 = off "  \
+       "(default: " DEFAULT_WRITE_DELAY ")")                            \
+  KEY ("rebuild-map", rebuild_map, "true|false",                        \
+       "rebuild each export's allocation map by listing its blocks "    \
+       "(default: false)")
 
 struct s3blocks_config {
   char *export_name;            /* default export */
@@ -100,6 +107,8 @@ struct s3blocks_config {
   bool shrink;
   unsigned lease_time_ms;
   bool take_over;
+  unsigned write_delay_ms;      /* 0: no background write-back */
+  bool rebuild_map;
 
   /* Which keys were given, to refuse duplicates. */
   uint32_t given;

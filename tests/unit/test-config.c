@@ -1,6 +1,7 @@
 /* s3blocks unit tests: configuration keys and their validation. */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,8 @@ test_defaults (void)
   CU_ASSERT_FALSE (c.virtual_host);
   CU_ASSERT_EQUAL (c.max_requests, 32);
   CU_ASSERT_TRUE (c.create);
+  CU_ASSERT_EQUAL (c.write_delay_ms, 5000);
+  CU_ASSERT_FALSE (c.rebuild_map);
   CU_ASSERT_EQUAL (c.given, 0);
   CU_ASSERT_EQUAL (config_complete (&c), 0);
 }
@@ -174,6 +177,15 @@ test_other_keys (void)
   refused ("shrink", "2");
   refused ("take-over-lease", "sure");
   refused ("lease-time", "100ms");
+  accepted ("write-delay", "0");
+  CU_ASSERT_EQUAL (c.write_delay_ms, 0);
+  accepted ("write-delay", "250ms");
+  CU_ASSERT_EQUAL (c.write_delay_ms, 250);
+  refused ("write-delay", "later");
+  refused ("write-delay", "2h");
+  accepted ("rebuild-map", "true");
+  CU_ASSERT_TRUE (c.rebuild_map);
+  refused ("rebuild-map", "perhaps");
   accepted ("exports", "vm*,db-[0-9]");
   refused ("exports", "");
   refused ("exports", "a/b");
@@ -261,20 +273,33 @@ test_globs (void)
   CU_ASSERT_TRUE (export_name_allowed ("disk-[0-9]", "disk-7"));
 }
 
+/* Each key starts a line of --help: "size=" must not be satisfied by
+ * "block-size=".
+ */
 static void
 test_help_lists_every_key (void)
 {
   static const char *const keys[] = {
-    "export=", "exports=", "create=", "endpoint=", "bucket=", "access-key=",
-    "secret-key=", "region=", "size=", "block-size=", "uri-style=",
-    "max-dirty=", "cache-size=", "max-requests=", "retries=", "retry-delay=",
-    "timeout=", "shrink=", "lease-time=", "take-over-lease=", NULL
+    "export", "exports", "create", "endpoint", "bucket", "access-key",
+    "secret-key", "region", "size", "block-size", "uri-style",
+    "max-dirty", "cache-size", "max-requests", "retries", "retry-delay",
+    "timeout", "shrink", "lease-time", "take-over-lease", "write-delay",
+    "rebuild-map", NULL
   };
   const char *help = S3BLOCKS_CONFIG_HELP;
+  char line_start[64];
 
-  for (const char *const *k = keys; *k; k++)
-    CU_ASSERT_PTR_NOT_NULL (strstr (help, *k));
-  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 20);
+  for (const char *const *k = keys; *k; k++) {
+    size_t len = strlen (*k);
+    bool first = strncmp (help, *k, len) == 0 && help[len] == '=';
+
+    snprintf (line_start, sizeof line_start, "\n%s=", *k);
+    if (!first && strstr (help, line_start) == NULL) {
+      fprintf (stderr, "--help has no line starting %s=\n", *k);
+      CU_FAIL ("a key is missing from --help");
+    }
+  }
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 22);
 }
 
 static int
