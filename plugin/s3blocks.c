@@ -209,12 +209,17 @@ s3blocks_get_size (void *handle)
   return volume_size (h->volume);
 }
 
+/* The export's recorded block size, which is not block-size= when the
+ * export was made with another one.
+ */
 static int
 s3blocks_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
+  struct handle *h = handle;
+
   *minimum = 1;
-  *preferred = cfg.block_size;
+  *preferred = volume_block_size (h->volume);
   *maximum = 0xffffffff;
   return 0;
 }

@@ -668,3 +668,9 @@ volume_resize (struct volume *v, uint64_t size)
   pthread_mutex_unlock (&v->lock);
   return r;
 }
+
+uint32_t
+volume_block_size (const struct volume *v)
+{
+  return v->block_size;
+}
