@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store.h"
+
 #define DEFAULT_EXPORT       "default"
 #define DEFAULT_ENDPOINT     "http://localhost:9000"
 #define DEFAULT_BUCKET       "nbd-storage"
@@ -87,10 +89,8 @@ struct s3blocks_config {
   char *exports;                /* comma-separated globs, or NULL */
   bool create;
 
-  char *endpoint;               /* as given, for messages */
-  bool https;
-  char *host;                   /* "host[:port]", as libs3 wants it */
-  char *bucket;
+  char *endpoint;               /* as given; the store checks it */
+  char *bucket;                 /* the store checks its name too */
   char *access_key;
   char *secret_key;
   char *region;
@@ -124,8 +124,13 @@ extern void config_free (struct s3blocks_config *c);
 extern int config_set (struct s3blocks_config *c,
                        const char *key, const char *value);
 
-/* Cross-key checks once every key is in. */
+/* Cross-key checks once every key is in.  The endpoint and bucket are
+ * left to the store type's validate.
+ */
 extern int config_complete (struct s3blocks_config *c);
+
+/* What the store is opened with; its strings point into c. */
+extern struct store_params config_store_params (const struct s3blocks_config *c);
 
 /* Print the effective configuration as key=value lines, secrets
  * hidden, for --dump-plugin and debugging.
@@ -137,7 +142,6 @@ extern void config_dump (const struct s3blocks_config *c,
 
 /* Validation helpers, shared with the export registry. */
 extern bool export_name_is_valid (const char *name);
-extern int parse_endpoint (const char *url, bool *https, char **host);
 extern int parse_duration_ms (const char *what, const char *value,
                               unsigned *ms);
 extern bool export_name_allowed (const char *globs, const char *name);

@@ -54,8 +54,6 @@ test_defaults (void)
   fresh ();
   CU_ASSERT_STRING_EQUAL (c.export_name, "default");
   CU_ASSERT_STRING_EQUAL (c.endpoint, "http://localhost:9000");
-  CU_ASSERT_STRING_EQUAL (c.host, "localhost:9000");
-  CU_ASSERT_FALSE (c.https);
   CU_ASSERT_STRING_EQUAL (c.bucket, "nbd-storage");
   CU_ASSERT_STRING_EQUAL (c.access_key, "minioadmin");
   CU_ASSERT_STRING_EQUAL (c.secret_key, "minioadmin");
@@ -96,28 +94,6 @@ test_export_names (void)
 }
 
 static void
-test_endpoints (void)
-{
-  accepted ("endpoint", "http://127.0.0.1:9000");
-  CU_ASSERT_STRING_EQUAL (c.host, "127.0.0.1:9000");
-  accepted ("endpoint", "https://s3.example.com/");
-  CU_ASSERT_TRUE (c.https);
-  CU_ASSERT_STRING_EQUAL (c.host, "s3.example.com");
-  accepted ("endpoint", "http://[::1]:9000");
-  CU_ASSERT_STRING_EQUAL (c.host, "[::1]:9000");
-  refused ("endpoint", "localhost:9000");
-  refused ("endpoint", "ftp://localhost");
-  refused ("endpoint", "http://");
-  refused ("endpoint", "http://host:0");
-  refused ("endpoint", "http://host:65536");
-  refused ("endpoint", "http://host:");
-  refused ("endpoint", "http://host:9000/path");
-  refused ("endpoint", "http://ho st");
-  refused ("endpoint", "http://user@host");
-  refused ("endpoint", "http://[::1");
-}
-
-static void
 test_sizes (void)
 {
   accepted ("size", "1G");
@@ -147,9 +123,6 @@ test_other_keys (void)
   accepted ("uri-style", "virtual-host");
   CU_ASSERT_TRUE (c.virtual_host);
   refused ("uri-style", "vhost");
-  accepted ("bucket", "my-bucket.1");
-  refused ("bucket", "ab");
-  refused ("bucket", "Bad_Bucket!");
   refused ("access-key", "");
   refused ("region", "");
   refused ("region", "us east");
@@ -209,12 +182,6 @@ test_unknown_and_duplicate (void)
 static void
 test_conflicts (void)
 {
-  fresh ();
-  CU_ASSERT_EQUAL (config_set (&c, "uri-style", "virtual-host"), 0);
-  CU_ASSERT_EQUAL (config_set (&c, "endpoint", "http://127.0.0.1:9000"), 0);
-  CU_ASSERT_EQUAL (config_complete (&c), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "virtual-host"));
-
   fresh ();
   CU_ASSERT_EQUAL (config_set (&c, "block-size", "64K"), 0);
   CU_ASSERT_EQUAL (config_set (&c, "max-dirty", "4K"), 0);
@@ -316,7 +283,6 @@ add_config_tests (void)
 
   CU_add_test (s, "defaults", test_defaults);
   CU_add_test (s, "export names", test_export_names);
-  CU_add_test (s, "endpoints", test_endpoints);
   CU_add_test (s, "sizes", test_sizes);
   CU_add_test (s, "other keys", test_other_keys);
   CU_add_test (s, "unknown and duplicate keys", test_unknown_and_duplicate);
