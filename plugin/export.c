@@ -60,8 +60,7 @@ static int
 found_one (void *opaque, const struct store_entry *entry)
 {
   *(bool *) opaque = true;
-  errno = 0;
-  return -1;
+  return 1;
 }
 
 static int
@@ -71,10 +70,7 @@ has_blocks (const char *name, bool *found)
 
   *found = false;
   block_prefix (prefix, sizeof prefix, name);
-  if (store_list (store, prefix, NULL, NULL, found_one, found) == -1 &&
-      !*found)
-    return -1;
-  return 0;
+  return store_list (store, prefix, NULL, NULL, found_one, found);
 }
 
 static int
