@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libs3.h>
 #include <nbdkit-plugin.h>
 
 #include "config.h"
@@ -155,121 +154,6 @@ export_name_is_valid (const char *name)
   return true;
 }
 
-static bool
-is_ip_literal (const char *host)
-{
-  size_t i;
-
-  if (host[0] == '[')
-    return true;
-  for (i = 0; host[i] && host[i] != ':'; i++)
-    if (!isdigit ((unsigned char) host[i]) && host[i] != '.')
-      return false;
-  return true;
-}
-
-/* Split "http[s]://host[:port][/]" into the scheme and "host[:port]". */
-int
-parse_endpoint (const char *url, bool *https, char **host_ret)
-{
-  const char *host, *p, *port = NULL;
-  size_t len;
-
-  if (strncmp (url, "http://", 7) == 0) {
-    *https = false;
-    host = url + 7;
-  }
-  else if (strncmp (url, "https://", 8) == 0) {
-    *https = true;
-    host = url + 8;
-  }
-  else {
-    nbdkit_error ("endpoint: \"%s\" must start with http:// or https://",
-                  url);
-    goto bad;
-  }
-
-  len = strlen (host);
-  if (len > 0 && host[len-1] == '/')
-    len--;
-  if (memchr (host, '/', len) || memchr (host, '?', len) ||
-      memchr (host, '@', len)) {
-    nbdkit_error ("endpoint: \"%s\": only http[s]://host[:port] is "
-                  "accepted, without a path, query or user name "
-                  "(the bucket is set with bucket=)", url);
-    goto bad;
-  }
-  if (len == 0) {
-    nbdkit_error ("endpoint: \"%s\" has no host name", url);
-    goto bad;
-  }
-
-  p = host;
-  if (*p == '[') {                     /* [IPv6]:port */
-    while (p < host + len && *p != ']')
-      p++;
-    if (p == host + len) {
-      nbdkit_error ("endpoint: \"%s\": unterminated [IPv6 address]", url);
-      goto bad;
-    }
-    for (const char *q = host + 1; q < p; q++)
-      if (!isxdigit ((unsigned char) *q) && *q != ':' && *q != '.') {
-        nbdkit_error ("endpoint: \"%s\": bad IPv6 address", url);
-        goto bad;
-      }
-    p++;
-  }
-  else {
-    for (; p < host + len && *p != ':'; p++)
-      if (!isalnum ((unsigned char) *p) && *p != '.' && *p != '-') {
-        nbdkit_error ("endpoint: \"%s\": unexpected character '%c' "
-                      "in the host name", url, *p);
-        goto bad;
-      }
-    if (p == host) {
-      nbdkit_error ("endpoint: \"%s\" has no host name", url);
-      goto bad;
-    }
-  }
-
-  if (p < host + len) {
-    unsigned long n = 0;
-
-    if (*p != ':') {
-      nbdkit_error ("endpoint: \"%s\": unexpected text after the host", url);
-      goto bad;
-    }
-    port = ++p;
-    if (p == host + len) {
-      nbdkit_error ("endpoint: \"%s\": empty port", url);
-      goto bad;
-    }
-    for (; p < host + len; p++) {
-      if (!isdigit ((unsigned char) *p) || (n = n * 10 + (*p - '0')) > 65535) {
-        nbdkit_error ("endpoint: \"%s\": port must be a number from 1 "
-                      "to 65535", url);
-        goto bad;
-      }
-    }
-    if (n == 0) {
-      nbdkit_error ("endpoint: \"%s\": port 0 is not valid", url);
-      goto bad;
-    }
-  }
-  (void) port;
-
-  *host_ret = strndup (host, len);
-  if (*host_ret == NULL) {
-    nbdkit_error ("strndup: %m");
-    return -1;
-  }
-  return 0;
-
- bad:
-  errno = EINVAL;
-  return -1;
-}
-
 /* Each key's setter, named set_<field> after the key table. */
 
 static int
@@ -314,55 +198,17 @@ set_create (struct s3blocks_config *c, const char *key, const char *value)
   return parse_bool_key (key, value, &c->create);
 }
 
+/* Its syntax is the store's to check (validate, after config_complete). */
 static int
 set_endpoint (struct s3blocks_config *c, const char *key, const char *value)
 {
-  char *host;
-  bool https;
-
-  if (parse_endpoint (value, &https, &host) == -1)
-    return -1;
-  if (set_string (&c->endpoint, value) == -1) {
-    free (host);
-    return -1;
-  }
-  free (c->host);
-  c->host = host;
-  c->https = https;
-  return 0;
+  return set_string (&c->endpoint, value);
 }
 
-/* Today's S3 rules (MinIO enforces them), stricter than libs3's
- * path-style check: 3 to 63 of a-z 0-9 . -, starting and ending with
- * a letter or digit, no "..", not an IP address.
- */
-static bool
-bucket_name_is_valid (const char *name)
-{
-  size_t len = strlen (name), i;
-
-  if (len < 3 || len > 63 || !isalnum ((unsigned char) name[0]) ||
-      !isalnum ((unsigned char) name[len-1]) || strstr (name, "..") ||
-      is_ip_literal (name))
-    return false;
-  for (i = 0; i < len; i++)
-    if (!islower ((unsigned char) name[i]) &&
-        !isdigit ((unsigned char) name[i]) &&
-        name[i] != '.' && name[i] != '-')
-      return false;
-  return S3_validate_bucket_name (name, S3UriStylePath) == S3StatusOK;
-}
-
+/* Naming rules are the store's to check (validate). */
 static int
 set_bucket (struct s3blocks_config *c, const char *key, const char *value)
 {
-  if (!bucket_name_is_valid (value)) {
-    nbdkit_error ("%s: invalid bucket name \"%s\": use 3 to 63 characters "
-                  "from a-z 0-9 . -, starting and ending with a letter "
-                  "or digit", key, value);
-    errno = EINVAL;
-    return -1;
-  }
   return set_string (&c->bucket, value);
 }
 
@@ -526,6 +372,21 @@ set_take_over (struct s3blocks_config *c, const char *key, const char *value)
   return parse_bool_key (key, value, &c->take_over);
 }
 
+static int
+set_write_delay (struct s3blocks_config *c, const char *key,
+                 const char *value)
+{
+  return parse_duration_key (key, value, 0, 3600 * 1000,
+                             &c->write_delay_ms);
+}
+
+static int
+set_rebuild_map (struct s3blocks_config *c, const char *key,
+                 const char *value)
+{
+  return parse_bool_key (key, value, &c->rebuild_map);
+}
+
 struct config_key {
   const char *name;
   int (*set) (struct s3blocks_config *c, const char *key, const char *value);
@@ -575,6 +436,7 @@ config_init (struct s3blocks_config *c)
     { "retry-delay", DEFAULT_RETRY_DELAY },
     { "timeout", DEFAULT_TIMEOUT },
     { "lease-time", DEFAULT_LEASE_TIME },
+    { "write-delay", DEFAULT_WRITE_DELAY },
   };
   size_t i;
 
@@ -603,7 +465,6 @@ config_free (struct s3blocks_config *c)
   free (c->export_name);
   free (c->exports);
   free (c->endpoint);
-  free (c->host);
   free (c->bucket);
   free (c->access_key);
   if (c->secret_key)
@@ -616,25 +477,6 @@ config_free (struct s3blocks_config *c)
 int
 config_complete (struct s3blocks_config *c)
 {
-  if (c->virtual_host) {
-    S3Status st = S3_validate_bucket_name (c->bucket, S3UriStyleVirtualHost);
-
-    if (is_ip_literal (c->host)) {
-      nbdkit_error ("uri-style=virtual-host needs a DNS name in endpoint "
-                    "(the bucket becomes part of the host name), "
-                    "but %s is an IP address: use uri-style=path",
-                    c->endpoint);
-      errno = EINVAL;
-      return -1;
-    }
-    if (st != S3StatusOK) {
-      nbdkit_error ("bucket \"%s\" cannot be used with uri-style="
-                    "virtual-host (%s): use uri-style=path",
-                    c->bucket, S3_get_status_name (st));
-      errno = EINVAL;
-      return -1;
-    }
-  }
   if (c->max_dirty < c->block_size) {
     nbdkit_error ("max-dirty (%" PRIu64 ") must be at least block-size "
                   "(%" PRIu32 ")", c->max_dirty, c->block_size);
@@ -648,6 +490,23 @@ config_complete (struct s3blocks_config *c)
     return -1;
   }
   return 0;
+}
+
+struct store_params
+config_store_params (const struct s3blocks_config *c)
+{
+  return (struct store_params) {
+    .endpoint = c->endpoint,
+    .bucket = c->bucket,
+    .access_key = c->access_key,
+    .secret_key = c->secret_key,
+    .region = c->region,
+    .virtual_host = c->virtual_host,
+    .max_requests = c->max_requests,
+    .retries = c->retries,
+    .retry_delay_ms = c->retry_delay_ms,
+    .timeout_ms = c->timeout_ms,
+  };
 }
 
 /* Does any comma-separated glob in globs match name? */
@@ -713,4 +572,7 @@ config_dump (const struct s3blocks_config *c,
   snprintf (buf, sizeof buf, "%ums", c->lease_time_ms);
   print ("lease-time", buf, opaque);
   print ("take-over-lease", c->take_over ? "true" : "false", opaque);
+  snprintf (buf, sizeof buf, "%ums", c->write_delay_ms);
+  print ("write-delay", buf, opaque);
+  print ("rebuild-map", c->rebuild_map ? "true" : "false", opaque);
 }

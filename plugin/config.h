@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store.h"
+
 #define DEFAULT_EXPORT       "default"
 #define DEFAULT_ENDPOINT     "http://localhost:9000"
 #define DEFAULT_BUCKET       "nbd-storage"
@@ -25,6 +27,7 @@
 #define DEFAULT_RETRY_DELAY  "100ms"
 #define DEFAULT_TIMEOUT      "30s"
 #define DEFAULT_LEASE_TIME   "60s"
+#define DEFAULT_WRITE_DELAY  "5s"
 
 #define MIN_BLOCK_SIZE       512
 #define MAX_BLOCK_SIZE       (1024 * 1024)
@@ -73,17 +76,21 @@
   KEY ("lease-time", lease_time, "TIME",                                \
        "single-writer lease lifetime (default: " DEFAULT_LEASE_TIME ")") \
   KEY ("take-over-lease", take_over, "true|false",                      \
-       "take over another server's stale lease (default: false)")
+       "take over another server's stale lease (default: false)")       \
+  KEY ("write-delay", write_delay, "TIME",                              \
+       "upload dirty data older than this in the background, 0 = off "  \
+       "(default: " DEFAULT_WRITE_DELAY ")")                            \
+  KEY ("rebuild-map", rebuild_map, "true|false",                        \
+       "rebuild each export's allocation map by listing its blocks "    \
+       "(default: false)")
 
 struct s3blocks_config {
   char *export_name;            /* default export */
   char *exports;                /* comma-separated globs, or NULL */
   bool create;
 
-  char *endpoint;               /* as given, for messages */
-  bool https;
-  char *host;                   /* "host[:port]", as libs3 wants it */
-  char *bucket;
+  char *endpoint;               /* as given; the store checks it */
+  char *bucket;                 /* the store checks its name too */
   char *access_key;
   char *secret_key;
   char *region;
@@ -100,6 +107,8 @@ struct s3blocks_config {
   bool shrink;
   unsigned lease_time_ms;
   bool take_over;
+  unsigned write_delay_ms;      /* 0: no background write-back */
+  bool rebuild_map;
 
   /* Which keys were given, to refuse duplicates. */
   uint32_t given;
@@ -115,8 +124,13 @@ extern void config_free (struct s3blocks_config *c);
 extern int config_set (struct s3blocks_config *c,
                        const char *key, const char *value);
 
-/* Cross-key checks once every key is in. */
+/* Cross-key checks once every key is in.  The endpoint and bucket are
+ * left to the store type's validate.
+ */
 extern int config_complete (struct s3blocks_config *c);
+
+/* What the store is opened with; its strings point into c. */
+extern struct store_params config_store_params (const struct s3blocks_config *c);
 
 /* Print the effective configuration as key=value lines, secrets
  * hidden, for --dump-plugin and debugging.
@@ -128,7 +142,6 @@ extern void config_dump (const struct s3blocks_config *c,
 
 /* Validation helpers, shared with the export registry. */
 extern bool export_name_is_valid (const char *name);
-extern int parse_endpoint (const char *url, bool *https, char **host);
 extern int parse_duration_ms (const char *what, const char *value,
                               unsigned *ms);
 extern bool export_name_allowed (const char *globs, const char *name);

@@ -60,8 +60,7 @@ static int
 found_one (void *opaque, const struct store_entry *entry)
 {
   *(bool *) opaque = true;
-  errno = 0;
-  return -1;
+  return 1;
 }
 
 static int
@@ -71,10 +70,7 @@ has_blocks (const char *name, bool *found)
 
   *found = false;
   block_prefix (prefix, sizeof prefix, name);
-  if (store_list (store, prefix, NULL, NULL, found_one, found) == -1 &&
-      !*found)
-    return -1;
-  return 0;
+  return store_list (store, prefix, NULL, NULL, found_one, found);
 }
 
 static int
@@ -211,8 +207,9 @@ open_new (const char *name, bool readonly)
 
   /* The lease first: nothing is written before we own the export. */
   if (!readonly) {
-    e->lease = lease_acquire (store, name, cfg->lease_time_ms,
-                              cfg->take_over);
+    e->lease = lease_acquire (store, &(struct lease_params) {
+        .export_name = name, .lease_ms = cfg->lease_time_ms,
+        .take_over = cfg->take_over });
     if (e->lease == NULL)
       goto err;
   }
@@ -275,8 +272,9 @@ export_open (const char *name, bool readonly)
     /* First opened read-only (nbdkit -r was not recognised on the
      * command line): writing needs the lease.
      */
-    e->lease = lease_acquire (store, name, cfg->lease_time_ms,
-                              cfg->take_over);
+    e->lease = lease_acquire (store, &(struct lease_params) {
+        .export_name = name, .lease_ms = cfg->lease_time_ms,
+        .take_over = cfg->take_over });
     if (e->lease == NULL)
       e = NULL;
   }
@@ -334,7 +332,7 @@ exports_cleanup (void)
 int
 export_check_writable (const struct export *e)
 {
-  if (e->lease && lease_is_lost (e->lease)) {
+  if (e->lease && lease_check (e->lease) != 0) {
     nbdkit_error ("export %s: this server lost its lease to another "
                   "server; refusing to write", e->name);
     errno = EROFS;

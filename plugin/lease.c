@@ -164,9 +164,11 @@ describe (char *buf, size_t size, const struct lease_info *info)
 }
 
 struct lease *
-lease_acquire (struct store *store, const char *export_name,
-               unsigned lease_ms, bool take_over)
+lease_acquire (struct store *store, const struct lease_params *params)
 {
+  const char *export_name = params->export_name;
+  unsigned lease_ms = params->lease_ms;
+  bool take_over = params->take_over;
   struct lease *l;
   struct lease_info held;
   const char *why = NULL;
@@ -263,10 +265,10 @@ lease_acquire (struct store *store, const char *export_name,
 /* Lock-free: the keeper holds the lock through a whole renewal round,
  * S3 requests included, and writes must not wait for that.
  */
-bool
-lease_is_lost (const struct lease *l)
+int
+lease_check (const struct lease *l)
 {
-  return __atomic_load_n (&l->lost, __ATOMIC_ACQUIRE);
+  return __atomic_load_n (&l->lost, __ATOMIC_ACQUIRE) ? EROFS : 0;
 }
 
 static void

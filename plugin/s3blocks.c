@@ -1,8 +1,8 @@
 /* s3blocks: an nbdkit plugin serving block devices from S3.
  *
  * The nbdkit callbacks, and nothing else: configuration is in
- * config.c, exports in export.c, block logic in volume.c, S3 in
- * s3store.c.
+ * config.c, exports in export.c, block logic in volume.c, object
+ * storage behind store.h (libs3 in s3store.c).
  */
 
 #include <errno.h>
@@ -19,8 +19,11 @@
 #include "cmdline.h"
 #include "keys.h"
 #include "lease.h"
-#include "s3store.h"
+#include "store.h"
 #include "volume.h"
+
+/* The one store type built in today. */
+static const struct store_type *const store_type = &s3store_type;
 
 static struct s3blocks_config cfg;
 static struct store *store;
@@ -34,7 +37,7 @@ struct handle {
 static void
 s3blocks_load (void)
 {
-  if (config_init (&cfg) == -1 || s3store_global_init () == -1)
+  if (config_init (&cfg) == -1 || store_type->global_init () == -1)
     exit (EXIT_FAILURE);
 }
 
@@ -42,9 +45,10 @@ static void
 s3blocks_unload (void)
 {
   store_close (store);
+  store = NULL;
   config_free (&cfg);
   bufpool_cleanup ();
-  s3store_global_cleanup ();
+  store_type->global_cleanup ();
 }
 
 static int
@@ -56,7 +60,12 @@ s3blocks_config (const char *key, const char *value)
 static int
 s3blocks_config_complete (void)
 {
-  return config_complete (&cfg);
+  struct store_params params;
+
+  if (config_complete (&cfg) == -1)
+    return -1;
+  params = config_store_params (&cfg);
+  return store_type->validate (&params);
 }
 
 static void
@@ -80,23 +89,16 @@ s3blocks_dump_plugin (void)
 static int
 s3blocks_get_ready (void)
 {
-  struct s3store_params params = {
-    .endpoint = cfg.endpoint, .host = cfg.host, .https = cfg.https,
-    .virtual_host = cfg.virtual_host, .bucket = cfg.bucket,
-    .access_key = cfg.access_key, .secret_key = cfg.secret_key,
-    .max_requests = cfg.max_requests, .retries = cfg.retries,
-    .retry_delay_ms = cfg.retry_delay_ms, .timeout_ms = cfg.timeout_ms,
-  };
+  struct store_params params = config_store_params (&cfg);
   char probe[KEY_MAX];
   struct export *e;
-
   int r = -1;
 
-  store = s3store_open (&params);
-  if (store == NULL || s3store_start (store) == -1)
+  store = store_type->open (&params);
+  if (store == NULL || store_start (store) == -1)
     return -1;
   export_meta_key (probe, sizeof probe, cfg.export_name);
-  if (s3store_check (store, probe) == 0) {
+  if (store_check (store, probe) == 0) {
     exports_init (store, &cfg);
     e = export_open (cfg.export_name, nbdkit_started_readonly ());
     if (e) {
@@ -105,14 +107,14 @@ s3blocks_get_ready (void)
     }
   }
   /* No thread may cross nbdkit's fork. */
-  s3store_stop (store);
+  store_stop (store);
   return r;
 }
 
 static int
 s3blocks_after_fork (void)
 {
-  if (s3store_start (store) == -1)
+  if (store_start (store) == -1)
     return -1;
   return lease_keeper_start ();
 }
@@ -122,7 +124,7 @@ s3blocks_cleanup (void)
 {
   lease_keeper_stop ();
   exports_cleanup ();
-  s3store_stop (store);
+  store_stop (store);
 }
 
 static const char *
@@ -209,12 +211,17 @@ s3blocks_get_size (void *handle)
   return volume_size (h->volume);
 }
 
+/* The export's recorded block size, which is not block-size= when the
+ * export was made with another one.
+ */
 static int
 s3blocks_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                      uint32_t *maximum)
 {
+  struct handle *h = handle;
+
   *minimum = 1;
-  *preferred = cfg.block_size;
+  *preferred = volume_block_size (h->volume);
   *maximum = 0xffffffff;
   return 0;
 }

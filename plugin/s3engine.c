@@ -1,8 +1,10 @@
 /* s3blocks: running S3 requests concurrently with libs3.  See s3engine.h.
  *
- * Locking: engine.lock guards the engine's queues and counters and
- * every request's engine fields.  libs3 is only ever called from the
- * I/O thread, without the lock (its callbacks take it).
+ * Locking: e->lock guards the engine's queues and counters and every
+ * request's engine fields.  libs3 is only ever called from the I/O
+ * thread, without the lock (its callbacks take it).  A request's gate
+ * is called without the lock too: it may be slow, and it is the
+ * caller's code.
  */
 
 #include <errno.h>
@@ -39,13 +41,14 @@ NBDKIT_DLL_PUBLIC int s3blocks_debug_requests = 0;
 #define COALESCE_NS 1000000
 
 struct s3batch {
+  struct s3engine *engine;      /* libs3's callbacks find it here */
   struct s3req *reqs;
   size_t n, next, finished;
   pthread_cond_t done;
   struct s3batch *prev, *next_batch;  /* ring of batches not all started */
 };
 
-static struct {
+struct s3engine {
   pthread_mutex_t lock;
   struct s3engine_config cfg;
   bool running, stopping;
@@ -57,7 +60,8 @@ static struct {
   struct s3req *slots[MAX_MAX_REQUESTS];  /* in flight */
   unsigned inflight;
   size_t active;                /* batches submitted, not finished */
-} engine = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1 };
+  uint64_t jitter;              /* backoff's random state */
+};
 
 static uint64_t
 now_ns (void)
@@ -70,31 +74,30 @@ now_ns (void)
 
 /* A delay in [d/2, d], where d doubles with each attempt. */
 static uint64_t
-backoff_ns (unsigned attempt)
+backoff_ns (struct s3engine *e, unsigned attempt)
 {
-  static uint64_t state;
-  uint64_t d = engine.cfg.retry_delay_ms;
+  uint64_t d = e->cfg.retry_delay_ms;
 
-  if (state == 0)
-    state = now_ns () | 1;
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
+  if (e->jitter == 0)
+    e->jitter = now_ns () | 1;
+  e->jitter ^= e->jitter << 13;
+  e->jitter ^= e->jitter >> 7;
+  e->jitter ^= e->jitter << 17;
 
   while (--attempt > 0 && d < MAX_BACKOFF_MS)
     d *= 2;
   if (d > MAX_BACKOFF_MS)
     d = MAX_BACKOFF_MS;
   d *= 1000000;
-  return d / 2 + state % (d / 2 + 1);
+  return d / 2 + e->jitter % (d / 2 + 1);
 }
 
 static void
-wake (void)
+wake (struct s3engine *e)
 {
   uint64_t one = 1;
 
-  if (write (engine.wake_fd, &one, sizeof one) == -1 && errno != EAGAIN)
+  if (write (e->wake_fd, &one, sizeof one) == -1 && errno != EAGAIN)
     nbdkit_debug ("s3engine: wake: %m");
 }
 
@@ -127,26 +130,64 @@ s3req_free_list (struct s3req *r)
 
 /* libs3 callbacks, on the I/O thread. */
 
+/* The ETag, for a caller that will make its next write conditional
+ * on it; S3 sends it quoted.  libs3 2.0 makes this call for a PUT when
+ * curl first asks for body data, before any answer has arrived (and
+ * only for a 2xx code, which it then is not): a PUT's ETag never
+ * reaches us and stays "".
+ */
 static S3Status
 properties_cb (const S3ResponseProperties *properties, void *opaque)
 {
+  struct s3req *r = opaque;
+  const char *etag = properties->eTag;
+  size_t len;
+
+  if ((r->kind != S3REQ_GET && r->kind != S3REQ_PUT) || etag == NULL)
+    return S3StatusOK;
+  len = strlen (etag);
+  if (len >= 2 && etag[0] == '"' && etag[len-1] == '"') {
+    etag++;
+    len -= 2;
+  }
+  if (len >= sizeof r->etag)
+    len = sizeof r->etag - 1;
+  memcpy (r->etag, etag, len);
+  r->etag[len] = '\0';
   return S3StatusOK;
+}
+
+/* Under the lock: r is no longer in flight. */
+static void
+leave_slot (struct s3engine *e, struct s3req *r)
+{
+  size_t i;
+
+  e->inflight--;
+  for (i = 0; i < MAX_MAX_REQUESTS; i++)
+    if (e->slots[i] == r) {
+      e->slots[i] = NULL;
+      break;
+    }
+}
+
+/* Under the lock: r has its final outcome. */
+static void
+finish (struct s3req *r)
+{
+  if (++r->batch->finished == r->batch->n)
+    pthread_cond_signal (&r->batch->done);
 }
 
 static void
 complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
 {
   struct s3req *r = opaque;
+  struct s3engine *e = r->batch->engine;
   unsigned retries;
-  size_t i;
 
-  pthread_mutex_lock (&engine.lock);
-  engine.inflight--;
-  for (i = 0; i < MAX_MAX_REQUESTS; i++)
-    if (engine.slots[i] == r) {
-      engine.slots[i] = NULL;
-      break;
-    }
+  pthread_mutex_lock (&e->lock);
+  leave_slot (e, r);
 
   if (details && details->message)
     snprintf (r->detail, sizeof r->detail, "%s", details->message);
@@ -163,21 +204,20 @@ complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
                   S3_get_status_name (status),
                   (now_ns () - r->started_ns) / 1e6, r->attempts);
 
-  retries = r->retries >= 0 ? (unsigned) r->retries : engine.cfg.retries;
+  retries = r->retries >= 0 ? (unsigned) r->retries : e->cfg.retries;
   if (status != S3StatusOK && !r->too_long &&
       s3status_is_transient (status) && r->attempts <= retries) {
     r->status = status;
-    r->not_before_ns = now_ns () + backoff_ns (r->attempts);
-    r->next_retry = engine.retries;
-    engine.retries = r;
+    r->not_before_ns = now_ns () + backoff_ns (e, r->attempts);
+    r->next_retry = e->retries;
+    e->retries = r;
   }
   else {
     r->status = status;
     r->err = r->too_long ? EIO : s3status_to_errno (status);
-    if (++r->batch->finished == r->batch->n)
-      pthread_cond_signal (&r->batch->done);
+    finish (r);
   }
-  pthread_mutex_unlock (&engine.lock);
+  pthread_mutex_unlock (&e->lock);
 }
 
 static S3Status
@@ -263,78 +303,102 @@ static const S3ListBucketHandler list_handler = {
  * the next request of the next batch in the ring.
  */
 static struct s3req *
-take_request (uint64_t now)
+take_request (struct s3engine *e, uint64_t now)
 {
   struct s3req **p, *r;
   struct s3batch *b;
   size_t i;
 
-  if (engine.inflight >= engine.cfg.max_inflight)
+  if (e->inflight >= e->cfg.max_inflight)
     return NULL;
-  for (p = &engine.retries; (r = *p) != NULL; p = &r->next_retry)
+  for (p = &e->retries; (r = *p) != NULL; p = &r->next_retry)
     if (r->not_before_ns <= now) {
       *p = r->next_retry;
       goto found;
     }
-  b = engine.ring;
+  b = e->ring;
   if (b == NULL)
     return NULL;
   r = &b->reqs[b->next++];
   if (b->next == b->n) {          /* all started: leave the ring */
     if (b->next_batch == b)
-      engine.ring = NULL;
+      e->ring = NULL;
     else {
       b->prev->next_batch = b->next_batch;
       b->next_batch->prev = b->prev;
-      engine.ring = b->next_batch;
+      e->ring = b->next_batch;
     }
   }
   else
-    engine.ring = b->next_batch;
+    e->ring = b->next_batch;
 
  found:
   r->started_ns = now;
   r->attempts++;
-  engine.inflight++;
+  e->inflight++;
   for (i = 0; i < MAX_MAX_REQUESTS; i++)
-    if (engine.slots[i] == NULL) {
-      engine.slots[i] = r;
+    if (e->slots[i] == NULL) {
+      e->slots[i] = r;
       break;
     }
   return r;
 }
 
+/* Without the lock: may this attempt go?  0, or the gate's errno. */
+static int
+gate_check (const struct s3req *r)
+{
+  if (r->gate == NULL || (r->kind != S3REQ_PUT && r->kind != S3REQ_DELETE))
+    return 0;
+  return r->gate->check (r->gate->opaque);
+}
+
+/* Under the lock: the gate refused r's attempt, which ends it. */
+static void
+refuse (struct s3engine *e, struct s3req *r, int err)
+{
+  leave_slot (e, r);
+  r->err = err;
+  r->gate_refused = true;
+  if (s3blocks_debug_requests)
+    nbdkit_debug ("%s %s: refused by its gate before attempt %u: %s",
+                  s3req_kind_name (r->kind), r->key, r->attempts,
+                  strerror (err));
+  finish (r);
+}
+
 /* Hand a request to libs3 (which may complete it at once). */
 static void
-start (struct s3req *r)
+start (struct s3engine *e, struct s3req *r)
 {
-  const S3BucketContext *bucket = &engine.cfg.bucket;
+  const S3BucketContext *bucket = &e->cfg.bucket;
 
   r->got = r->pos = 0;
   r->too_long = false;
+  r->etag[0] = '\0';
   r->detail[0] = '\0';
   r->truncated = false;
   s3req_free_list (r);
 
   switch (r->kind) {
   case S3REQ_GET:
-    S3_get_object (bucket, r->key, NULL, 0, 0, engine.ctx, &get_handler, r);
+    S3_get_object (bucket, r->key, NULL, 0, 0, e->ctx, &get_handler, r);
     break;
   case S3REQ_PUT:
-    S3_put_object (bucket, r->key, r->len, NULL, engine.ctx, &put_handler, r);
+    S3_put_object (bucket, r->key, r->len, NULL, e->ctx, &put_handler, r);
     break;
   case S3REQ_DELETE:
-    S3_delete_object (bucket, r->key, engine.ctx, &response_handler, r);
+    S3_delete_object (bucket, r->key, e->ctx, &response_handler, r);
     break;
   case S3REQ_LIST:
     S3_list_bucket (bucket, r->prefix, r->marker, r->delimiter,
-                    MAX_LIST_KEYS, engine.ctx, &list_handler, r);
+                    MAX_LIST_KEYS, e->ctx, &list_handler, r);
     break;
   case S3REQ_CREATE_BUCKET:
     S3_create_bucket (bucket->protocol, bucket->accessKeyId,
                       bucket->secretAccessKey, bucket->hostName,
                       bucket->bucketName, S3CannedAclPrivate, NULL,
-                      engine.ctx, &response_handler, r);
+                      e->ctx, &response_handler, r);
     break;
   }
 }
@@ -343,13 +407,13 @@ start (struct s3req *r)
  * S3StatusInterrupted) and start a new context.
  */
 static void
-reset_context (const char *why)
+reset_context (struct s3engine *e, const char *why)
 {
   nbdkit_debug ("s3engine: %s; abandoning %u requests in flight", why,
-                engine.inflight);
-  S3_destroy_request_context (engine.ctx);
-  engine.ctx = NULL;
-  while (S3_create_request_context (&engine.ctx) != S3StatusOK) {
+                e->inflight);
+  S3_destroy_request_context (e->ctx);
+  e->ctx = NULL;
+  while (S3_create_request_context (&e->ctx) != S3StatusOK) {
     nbdkit_error ("cannot create a libs3 request context; retrying");
     sleep (1);
   }
@@ -359,12 +423,12 @@ reset_context (const char *why)
  * woken, or the deadline (a retry or a timeout) comes.
  */
 static void
-wait_for_io (uint64_t deadline_ns)
+wait_for_io (struct s3engine *e, uint64_t deadline_ns)
 {
   fd_set rfds, wfds, efds;
   int maxfd = -1;
-  int64_t curl_ms = engine.inflight ?
-    S3_get_request_context_timeout (engine.ctx) : -1;
+  int64_t curl_ms = e->inflight ?
+    S3_get_request_context_timeout (e->ctx) : -1;
   uint64_t now = now_ns ();
   int64_t wait_ms = 1000;
   struct timeval tv;
@@ -381,28 +445,28 @@ wait_for_io (uint64_t deadline_ns)
   FD_ZERO (&rfds);
   FD_ZERO (&wfds);
   FD_ZERO (&efds);
-  if (engine.inflight &&
-      S3_get_request_context_fdsets (engine.ctx, &rfds, &wfds, &efds,
+  if (e->inflight &&
+      S3_get_request_context_fdsets (e->ctx, &rfds, &wfds, &efds,
                                      &maxfd) != S3StatusOK)
     maxfd = -1;
   /* No socket yet (curl is resolving or about to connect): look again
    * shortly rather than spin or sleep long.
    */
-  if (engine.inflight && maxfd == -1 && wait_ms > 5)
+  if (e->inflight && maxfd == -1 && wait_ms > 5)
     wait_ms = 5;
-  FD_SET (engine.wake_fd, &rfds);
-  if (engine.wake_fd > maxfd)
-    maxfd = engine.wake_fd;
+  FD_SET (e->wake_fd, &rfds);
+  if (e->wake_fd > maxfd)
+    maxfd = e->wake_fd;
   tv.tv_sec = wait_ms / 1000;
   tv.tv_usec = (wait_ms % 1000) * 1000;
   if (select (maxfd + 1, &rfds, &wfds, &efds, &tv) <= 0)
     return;
-  if (FD_ISSET (engine.wake_fd, &rfds)) {
+  if (FD_ISSET (e->wake_fd, &rfds)) {
     uint64_t v;
-    if (read (engine.wake_fd, &v, sizeof v) == -1 && errno != EAGAIN)
+    if (read (e->wake_fd, &v, sizeof v) == -1 && errno != EAGAIN)
       nbdkit_debug ("s3engine: read wake fd: %m");
   }
-  if (engine.inflight >= COALESCE_MIN_INFLIGHT) {
+  if (e->inflight >= COALESCE_MIN_INFLIGHT) {
     now = now_ns ();
     if (deadline_ns > now) {
       uint64_t d = deadline_ns - now < COALESCE_NS ? deadline_ns - now
@@ -416,122 +480,153 @@ wait_for_io (uint64_t deadline_ns)
 static void *
 io_thread (void *arg)
 {
-  const uint64_t timeout_ns = (uint64_t) engine.cfg.timeout_ms * 1000000;
+  struct s3engine *e = arg;
+  const uint64_t timeout_ns = (uint64_t) e->cfg.timeout_ms * 1000000;
 
-  pthread_mutex_lock (&engine.lock);
-  while (!(engine.stopping && engine.active == 0)) {
+  pthread_mutex_lock (&e->lock);
+  while (!(e->stopping && e->active == 0)) {
     uint64_t now = now_ns (), deadline = UINT64_MAX;
     struct s3req *r;
     bool timed_out = false;
     int remaining;
 
-    while ((r = take_request (now)) != NULL) {
-      pthread_mutex_unlock (&engine.lock);
-      start (r);
-      pthread_mutex_lock (&engine.lock);
+    while ((r = take_request (e, now)) != NULL) {
+      int err;
+
+      pthread_mutex_unlock (&e->lock);
+      err = gate_check (r);
+      if (err == 0)
+        start (e, r);
+      pthread_mutex_lock (&e->lock);
+      if (err)
+        refuse (e, r, err);
     }
 
     /* What we must act on ourselves, and when. */
-    for (r = engine.retries; r; r = r->next_retry)
+    for (r = e->retries; r; r = r->next_retry)
       if (r->not_before_ns < deadline)
         deadline = r->not_before_ns;
     for (size_t i = 0; i < MAX_MAX_REQUESTS; i++) {
-      r = engine.slots[i];
+      r = e->slots[i];
       if (r == NULL)
         continue;
       if (now - r->started_ns >= timeout_ns) {
         timed_out = true;
         snprintf (r->detail, sizeof r->detail,
-                  "timed out: no answer within %u ms (timeout=)", engine.cfg.timeout_ms);
+                  "timed out: no answer within %u ms (timeout=)", e->cfg.timeout_ms);
       }
       else if (r->started_ns + timeout_ns < deadline)
         deadline = r->started_ns + timeout_ns;
     }
-    pthread_mutex_unlock (&engine.lock);
+    pthread_mutex_unlock (&e->lock);
 
     if (timed_out)
-      reset_context ("a request timed out");
+      reset_context (e, "a request timed out");
     else {
-      wait_for_io (deadline);
-      if (S3_runonce_request_context (engine.ctx, &remaining) != S3StatusOK)
-        reset_context ("libs3 request context failed");
+      wait_for_io (e, deadline);
+      if (S3_runonce_request_context (e->ctx, &remaining) != S3StatusOK)
+        reset_context (e, "libs3 request context failed");
     }
-    pthread_mutex_lock (&engine.lock);
+    pthread_mutex_lock (&e->lock);
   }
-  pthread_mutex_unlock (&engine.lock);
+  pthread_mutex_unlock (&e->lock);
   return NULL;
 }
 
+struct s3engine *
+s3engine_new (const struct s3engine_config *cfg)
+{
+  struct s3engine *e = calloc (1, sizeof *e);
+
+  if (e == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  pthread_mutex_init (&e->lock, NULL);
+  e->cfg = *cfg;
+  if (e->cfg.max_inflight > MAX_MAX_REQUESTS)
+    e->cfg.max_inflight = MAX_MAX_REQUESTS;
+  e->wake_fd = -1;
+  return e;
+}
+
 int
-s3engine_start (const struct s3engine_config *cfg)
+s3engine_start (struct s3engine *e)
 {
   int err;
 
-  pthread_mutex_lock (&engine.lock);
-  if (engine.running) {
-    pthread_mutex_unlock (&engine.lock);
+  pthread_mutex_lock (&e->lock);
+  if (e->running) {
+    pthread_mutex_unlock (&e->lock);
     return 0;
   }
-  engine.cfg = *cfg;
-  if (engine.cfg.max_inflight > MAX_MAX_REQUESTS)
-    engine.cfg.max_inflight = MAX_MAX_REQUESTS;
-  engine.stopping = false;
-  engine.wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (engine.wake_fd == -1) {
+  e->stopping = false;
+  e->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e->wake_fd == -1) {
     nbdkit_error ("eventfd: %m");
     goto err;
   }
-  if (S3_create_request_context (&engine.ctx) != S3StatusOK) {
+  if (S3_create_request_context (&e->ctx) != S3StatusOK) {
     nbdkit_error ("cannot create a libs3 request context");
     goto err;
   }
-  err = pthread_create (&engine.thread, NULL, io_thread, NULL);
+  err = pthread_create (&e->thread, NULL, io_thread, e);
   if (err) {
     errno = err;
     nbdkit_error ("cannot start the S3 I/O thread: %m");
     goto err;
   }
-  engine.running = true;
-  pthread_mutex_unlock (&engine.lock);
+  e->running = true;
+  pthread_mutex_unlock (&e->lock);
   return 0;
 
  err:
-  if (engine.ctx)
-    S3_destroy_request_context (engine.ctx);
-  engine.ctx = NULL;
-  if (engine.wake_fd >= 0)
-    close (engine.wake_fd);
-  engine.wake_fd = -1;
-  pthread_mutex_unlock (&engine.lock);
+  if (e->ctx)
+    S3_destroy_request_context (e->ctx);
+  e->ctx = NULL;
+  if (e->wake_fd >= 0)
+    close (e->wake_fd);
+  e->wake_fd = -1;
+  pthread_mutex_unlock (&e->lock);
   return -1;
 }
 
 void
-s3engine_stop (void)
+s3engine_stop (struct s3engine *e)
 {
-  pthread_mutex_lock (&engine.lock);
-  if (!engine.running) {
-    pthread_mutex_unlock (&engine.lock);
+  pthread_mutex_lock (&e->lock);
+  if (!e->running) {
+    pthread_mutex_unlock (&e->lock);
     return;
   }
-  engine.stopping = true;
-  wake ();
-  pthread_mutex_unlock (&engine.lock);
-  pthread_join (engine.thread, NULL);
+  e->stopping = true;
+  wake (e);
+  pthread_mutex_unlock (&e->lock);
+  pthread_join (e->thread, NULL);
 
-  pthread_mutex_lock (&engine.lock);
-  S3_destroy_request_context (engine.ctx);
-  engine.ctx = NULL;
-  close (engine.wake_fd);
-  engine.wake_fd = -1;
-  engine.running = false;
-  pthread_mutex_unlock (&engine.lock);
+  pthread_mutex_lock (&e->lock);
+  S3_destroy_request_context (e->ctx);
+  e->ctx = NULL;
+  close (e->wake_fd);
+  e->wake_fd = -1;
+  e->running = false;
+  pthread_mutex_unlock (&e->lock);
 }
 
 void
-s3engine_run (struct s3req *reqs, size_t n)
+s3engine_free (struct s3engine *e)
 {
-  struct s3batch batch = { .reqs = reqs, .n = n };
+  if (e == NULL)
+    return;
+  s3engine_stop (e);
+  pthread_mutex_destroy (&e->lock);
+  free (e);
+}
+
+void
+s3engine_run (struct s3engine *e, struct s3req *reqs, size_t n)
+{
+  struct s3batch batch = { .engine = e, .reqs = reqs, .n = n };
   size_t i;
 
   if (n == 0)
@@ -541,15 +636,17 @@ s3engine_run (struct s3req *reqs, size_t n)
     reqs[i].attempts = 0;
     reqs[i].status = S3StatusOK;
     reqs[i].err = 0;
+    reqs[i].gate_refused = false;
+    reqs[i].etag[0] = '\0';
     reqs[i].items = NULL;
     reqs[i].nr_items = 0;
     reqs[i].next_marker = NULL;
   }
   pthread_cond_init (&batch.done, NULL);
 
-  pthread_mutex_lock (&engine.lock);
-  if (!engine.running) {
-    pthread_mutex_unlock (&engine.lock);
+  pthread_mutex_lock (&e->lock);
+  if (!e->running) {
+    pthread_mutex_unlock (&e->lock);
     nbdkit_error ("internal error: S3 request before the I/O thread runs");
     for (i = 0; i < n; i++) {
       reqs[i].status = S3StatusInternalError;
@@ -558,22 +655,22 @@ s3engine_run (struct s3req *reqs, size_t n)
     pthread_cond_destroy (&batch.done);
     return;
   }
-  if (engine.ring == NULL) {
+  if (e->ring == NULL) {
     batch.prev = batch.next_batch = &batch;
-    engine.ring = &batch;
+    e->ring = &batch;
   }
   else {                        /* just before the next one served */
-    batch.next_batch = engine.ring;
-    batch.prev = engine.ring->prev;
-    engine.ring->prev->next_batch = &batch;
-    engine.ring->prev = &batch;
+    batch.next_batch = e->ring;
+    batch.prev = e->ring->prev;
+    e->ring->prev->next_batch = &batch;
+    e->ring->prev = &batch;
   }
-  engine.active++;
-  wake ();
+  e->active++;
+  wake (e);
   while (batch.finished < n)
-    pthread_cond_wait (&batch.done, &engine.lock);
-  if (--engine.active == 0 && engine.stopping)
-    wake ();
-  pthread_mutex_unlock (&engine.lock);
+    pthread_cond_wait (&batch.done, &e->lock);
+  if (--e->active == 0 && e->stopping)
+    wake (e);
+  pthread_mutex_unlock (&e->lock);
   pthread_cond_destroy (&batch.done);
 }

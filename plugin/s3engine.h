@@ -12,9 +12,15 @@
  * abandoned (with the others in flight: libs3 can only drop a whole
  * context) and counts as a failed attempt.
  *
- * nbdkit forks after .get_ready, so the thread runs from
- * s3engine_start to s3engine_stop; before .get_ready's work starts it
- * and stops it again, and .after_fork starts it for good.
+ * A request carrying a gate (a PUT or DELETE fenced by a lease) has
+ * the gate checked before each attempt, on the I/O thread and without
+ * the engine's lock; a refusal ends the request with the gate's errno.
+ *
+ * Each store has its own engine (s3engine_new), so two stores share
+ * nothing but libs3's global state.  nbdkit forks after .get_ready, so
+ * the thread runs from s3engine_start to s3engine_stop; before
+ * .get_ready's work starts it and stops it again, and .after_fork
+ * starts it for good.
  */
 
 #ifndef S3BLOCKS_S3ENGINE_H
@@ -25,6 +31,8 @@
 #include <stdint.h>
 
 #include <libs3.h>
+
+#include "store.h"
 
 struct s3engine_config {
   S3BucketContext bucket;
@@ -60,12 +68,16 @@ struct s3req {
   const char *prefix, *marker, *delimiter;  /* LIST */
   /* Override the configured retries (startup checks use fewer). */
   int retries;                  /* -1: the configured number */
+  const struct store_gate *gate;  /* PUT, DELETE: NULL for none */
 
   /* Out: */
   S3Status status;              /* final status */
   int err;                      /* errno for it: 0, ENOENT, EACCES, EIO... */
   size_t got;                   /* GET: bytes received */
   bool too_long;                /* GET: object longer than len */
+  bool gate_refused;            /* err is the gate's: not a store failure */
+  char etag[STORE_ETAG_MAX];    /* GET: without quotes; "" if none.  PUT:
+                                   always "" with libs3 2.0 (s3engine.c) */
   unsigned attempts;
   char detail[160];             /* the server's error message, if any */
   struct s3list_item *items;    /* LIST: this page */
@@ -80,15 +92,24 @@ struct s3req {
   struct s3req *next_retry;
 };
 
-/* Returns 0, or -1 after nbdkit_error. */
-extern int s3engine_start (const struct s3engine_config *cfg);
+struct s3engine;
+
+/* No thread, no request.  The strings cfg points to must outlive the
+ * engine.  NULL after nbdkit_error.
+ */
+extern struct s3engine *s3engine_new (const struct s3engine_config *cfg);
+/* Returns 0 (also if already started), or -1 after nbdkit_error. */
+extern int s3engine_start (struct s3engine *e);
 /* Waits for submitted batches to finish, then stops the thread. */
-extern void s3engine_stop (void);
+extern void s3engine_stop (struct s3engine *e);
+/* Stops first if started. */
+extern void s3engine_free (struct s3engine *e);
 
 /* Run n requests to completion (the engine must be started).  Their
- * outcome is in each request; nothing is logged.
+ * outcome is in each request; nothing is logged.  Any number of
+ * threads may call it at once.
  */
-extern void s3engine_run (struct s3req *reqs, size_t n);
+extern void s3engine_run (struct s3engine *e, struct s3req *reqs, size_t n);
 
 /* Free a LIST request's results. */
 extern void s3req_free_list (struct s3req *r);

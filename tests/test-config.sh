@@ -41,6 +41,8 @@ refuse 'timeout: .* out of range' timeout=1ms
 refuse 'shrink: expected true or false' shrink=2
 refuse 'lease-time: .* out of range' lease-time=10ms
 refuse 'take-over-lease: expected true or false' take-over-lease=x
+refuse 'write-delay: cannot parse duration' write-delay=later
+refuse 'rebuild-map: expected true or false' rebuild-map=sometimes
 refuse 'virtual-host needs a DNS name' uri-style=virtual-host \
        endpoint=http://127.0.0.1:9000
 refuse 'max-dirty .* must be at least block-size' block-size=64K max-dirty=4K
@@ -51,7 +53,7 @@ nbdkit_env "$PLUGIN" --help > "$TMPD/help.txt"
 for key in export exports create endpoint bucket access-key secret-key \
            region size block-size uri-style max-dirty cache-size \
            max-requests retries retry-delay timeout shrink lease-time \
-           take-over-lease; do
+           take-over-lease write-delay rebuild-map; do
     grep -q "^$key=" "$TMPD/help.txt" || fail "--help does not list $key"
 done
 echo "ok: --help lists every key"

@@ -8,5 +8,6 @@ extern void add_format_tests (void);
 extern void add_map_tests (void);
 extern void add_layout_tests (void);
 extern void add_volume_tests (void);
+extern void add_s3store_tests (void);
 
 #endif /* S3BLOCKS_TESTS_H */
