@@ -39,6 +39,8 @@ for r in range(rnd + 1):
 PY
 }
 
+fault_reached () { [ "$(faults_left)" = 0 ]; }
+
 gen=1
 round=0
 # Steps: the 1st, 2nd, 5th block PUT (of 5), then the map's PUT.
@@ -56,8 +58,7 @@ h.pwrite(bytes([$gen]) * 4096, (8 + $round) * 4096)
 h.flush()
 PY
     client=$!
-    wait_for "the flush to reach step '$step'" \
-        test "$(faults_left)" = 0
+    wait_for "the flush to reach step '$step'" fault_reached
     kill_nbdkit
     kill -9 "$client" 2>/dev/null || true
     wait "$client" 2>/dev/null || true
