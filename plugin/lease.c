@@ -1,391 +1,393 @@
-/* s3blocks: the single-writer lease on an export.
+/* s3blocks: taking and giving back the single-writer lease on an
+ * export (keeping it: leasekeeper.c).
  *
- * Two servers writing one export would corrupt it, and S3 (in the
- * Signature V2 dialect libs3 speaks) has no conditional write to
- * arbitrate between them.  So a read-write server writes a lease object
- * naming itself, checks after a pause that it is still the one named,
- * and renews it from a background thread.  A second server finding a
- * fresh lease refuses to start; a stale one (expired, or its holder on
- * this host is gone) is taken over only when the user says so.  If the
- * keeper finds its lease taken over, the export stops accepting writes.
+ * Two servers writing one export would corrupt it.  So a read-write
+ * server holds the export's lease, an object naming it (leaseinfo.h),
+ * and uploads only while the lease cannot have expired.
  *
- * This protects against mistakes (a second server started on the same
- * export), not against two servers started in the same instant by a
- * determined user: that needs an object store with conditional writes.
+ * Taking it: where the store has conditional PUT, the lease is created
+ * with If-None-Match: * and taken over with If-Match: the ETag we
+ * read, so of two servers starting in the same instant exactly one
+ * wins.  Without it, write, wait CONFIRM_DELAY_MS and read back: this
+ * catches mistakes, not a determined race.
+ *
+ * Whose lease is it (leaseinfo.h judges): a live holder here is
+ * refused at once; a holder here that is gone (crash, reboot) is taken
+ * over at once; another host's is waited for until it expires (its
+ * holder has fenced itself by then), unless it is renewed meanwhile.
+ * lease_acquire holds no lock across a request: exports are taken
+ * concurrently, each waiting only for its own.
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nbdkit-plugin.h>
 
 #include "keys.h"
 #include "lease.h"
+#include "lease-impl.h"
+#include "lease-testing.h"
 #include "leaseinfo.h"
 
-/* How long to wait before reading back a lease just written. */
+/* How long to wait before reading back a lease just written, without
+ * conditional PUT.
+ */
 #define CONFIRM_DELAY_MS 100
 
-struct lease {
-  struct store *store;
-  char *export_name;
-  char key[KEY_MAX];
-  unsigned lease_ms;
-  bool lost;
-  struct lease *next;
-};
+/* Rounds of read, judge, write before giving up on a lease that keeps
+ * changing under us.
+ */
+#define ACQUIRE_ATTEMPTS 5
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t keeper_cond = PTHREAD_COND_INITIALIZER;
-static struct lease *leases;
-static pthread_t keeper;
-static bool keeper_running, keeper_stop;
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
 static char our_owner[LEASE_OWNER_LEN + 1];
-static char our_host[LEASE_HOST_MAX + 1];
 
-static uint64_t
-wall_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static __thread struct {
+  bool set;
+  struct lease_identity id;     /* strings point into the arrays below */
+  char owner[LEASE_OWNER_LEN + 1];
+  char machine[LEASE_ID_MAX + 1], boot[LEASE_ID_MAX + 1];
+  char pidns[LEASE_ID_MAX + 1], host[LEASE_HOST_MAX + 1];
+} test_identity;
 
 static void
 sleep_ms (unsigned ms)
 {
   struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-  nanosleep (&ts, NULL);
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
 }
 
+void
+lease_set_identity_for_tests (const struct lease_identity *id)
+{
+  memset (&test_identity, 0, sizeof test_identity);
+  if (id == NULL)
+    return;
+  test_identity.set = true;
+  test_identity.id = *id;
+#define COPY(field)                                                     \
+  if (id->field) {                                                      \
+    snprintf (test_identity.field, sizeof test_identity.field, "%s",   \
+              id->field);                                               \
+    test_identity.id.field = test_identity.field;                       \
+  }
+  COPY (owner);
+  COPY (machine);
+  COPY (boot);
+  COPY (pidns);
+  COPY (host);
+#undef COPY
+}
+
+/* One random owner id per process: a restarted server is a new owner. */
 static int
-init_identity (void)
+process_owner (char *owner)
 {
   unsigned char id[LEASE_OWNER_LEN / 2];
-  size_t i;
+  int r = 0;
 
-  if (our_owner[0])
-    return 0;
-  if (getrandom (id, sizeof id, 0) != (ssize_t) sizeof id) {
-    nbdkit_error ("getrandom: %m");
-    return -1;
+  pthread_mutex_lock (&owner_lock);
+  if (our_owner[0] == '\0') {
+    if (getrandom (id, sizeof id, 0) != (ssize_t) sizeof id) {
+      nbdkit_error ("getrandom: %m");
+      r = -1;
+    }
+    else
+      for (size_t i = 0; i < sizeof id; i++)
+        snprintf (&our_owner[2 * i], 3, "%02x", id[i]);
   }
-  for (i = 0; i < sizeof id; i++)
-    snprintf (&our_owner[2 * i], 3, "%02x", id[i]);
-  if (gethostname (our_host, sizeof our_host) == -1 || our_host[0] == '\0')
-    strcpy (our_host, "unknown");
-  our_host[LEASE_HOST_MAX] = '\0';
-  for (i = 0; our_host[i]; i++)
-    if (our_host[i] <= ' ' || our_host[i] > '~')
-      our_host[i] = '_';
-  return 0;
-}
-
-/* Is pid on this host a running nbdkit? */
-static bool
-pid_alive (int64_t pid)
-{
-  char path[64], comm[64] = "";
-  int fd;
-  ssize_t n;
-
-  if (pid <= 0 || pid > INT32_MAX)
-    return false;
-  if (kill ((pid_t) pid, 0) == -1 && errno == ESRCH)
-    return false;
-  snprintf (path, sizeof path, "/proc/%" PRIi64 "/comm", pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd == -1)
-    return true;                /* cannot tell: assume it is */
-  n = read (fd, comm, sizeof comm - 1);
-  close (fd);
-  if (n <= 0)
-    return true;
-  comm[n] = '\0';
-  return strncmp (comm, "nbdkit", 6) == 0;
-}
-
-/* Read the lease object.  Returns 0 (found), ENOENT, or an errno. */
-static int
-read_lease (struct store *store, const char *key, struct lease_info *info,
-            const char **why)
-{
-  char buf[LEASE_MAX + 1];
-  size_t got = 0;
-  int err = store_get (store, key, buf, LEASE_MAX, &got);
-
-  if (err)
-    return err;
-  if (lease_parse (buf, got, info, why) == -1)
-    return EBADMSG;
-  return 0;
+  strcpy (owner, our_owner);
+  pthread_mutex_unlock (&owner_lock);
+  return r;
 }
 
 static int
-write_lease (struct lease *l)
+init_self (struct lease *l)
 {
-  struct lease_info info;
-  char buf[LEASE_MAX];
-  int len;
+  const struct lease_identity *t = &test_identity.id;
 
-  memset (&info, 0, sizeof info);
-  strcpy (info.owner, our_owner);
-  strcpy (info.host, our_host);
-  info.pid = getpid ();
-  info.renewed_ms = wall_ms ();
-  info.expires_ms = info.renewed_ms + l->lease_ms;
-  len = lease_format (buf, sizeof buf, &info);
-  if (len == -1)
-    return errno;
-  return store_put (l->store, l->key, buf, len);
+  lease_identity_of_this_process (&l->self);
+  l->own_pid = true;
+  if (!test_identity.set)
+    return process_owner (l->self.owner);
+#define OVERRIDE(field)                                                 \
+  if (t->field)                                                         \
+    strcpy (l->self.field, t->field);
+  OVERRIDE (machine);
+  OVERRIDE (boot);
+  OVERRIDE (pidns);
+  OVERRIDE (host);
+#undef OVERRIDE
+  if (t->pid) {
+    l->self.pid = t->pid;
+    l->self.start = t->start;
+    l->own_pid = false;
+  }
+  if (t->owner) {
+    strcpy (l->self.owner, t->owner);
+    return 0;
+  }
+  return process_owner (l->self.owner);
 }
 
-static void
-describe (char *buf, size_t size, const struct lease_info *info)
+/* Wait for another host's lease (held, as raw) to expire by our wall
+ * clock, reading it every poll.  Returns 0 when it has expired or was
+ * deleted, -1 after nbdkit_error if it was renewed (its holder lives)
+ * or cannot be read.
+ */
+static int
+wait_for_expiry (struct lease *l, const struct lease_info *held,
+                 const char *raw, size_t raw_len)
 {
-  const uint64_t now = wall_ms ();
-
-  snprintf (buf, size, "host %s, pid %" PRIi64 ", renewed %.1f s ago, %s "
-            "%.1f s", info->host, info->pid,
-            (now - (double) info->renewed_ms) / 1000,
-            now < info->expires_ms ? "expires in" : "expired",
-            ((double) info->expires_ms - now) / 1000 * (now < info->expires_ms ? 1 : -1));
-}
-
-struct lease *
-lease_acquire (struct store *store, const struct lease_params *params)
-{
-  const char *export_name = params->export_name;
-  unsigned lease_ms = params->lease_ms;
-  bool take_over = params->take_over;
-  struct lease *l;
-  struct lease_info held;
-  const char *why = NULL;
-  char holder[256];
+  unsigned poll_ms = l->lease_ms / 3 < 1000 ? l->lease_ms / 3 : 1000;
+  char now_raw[LEASE_MAX], holder[256];
+  struct lease_info now_held;
+  const char *why;
+  uint64_t now;
+  size_t now_len;
   int err;
 
-  if (init_identity () == -1)
-    return NULL;
-  l = calloc (1, sizeof *l);
-  if (l == NULL || (l->export_name = strdup (export_name)) == NULL) {
+  if (poll_ms < 10)
+    poll_ms = 10;
+  nbdkit_debug ("export %s: waiting %.1f s for the lease of host %s "
+                "(pid %" PRIi64 ") to expire; take-over-lease=true would "
+                "not wait", l->export_name,
+                ((double) held->expires_ms - wall_ms ()) / 1000,
+                held->host, held->pid);
+  while ((now = wall_ms ()) < held->expires_ms) {
+    uint64_t left = held->expires_ms - now;
+
+    sleep_ms (left < poll_ms ? (unsigned) left + 1 : poll_ms);
+    err = lease_read (l, &now_held, now_raw, &now_len, &why);
+    if (err == ENOENT)
+      return 0;
+    if (err && err != EBADMSG) {
+      nbdkit_error ("export %s: cannot read its lease %s while waiting "
+                    "for it to expire", l->export_name, l->key);
+      return -1;
+    }
+    if (now_len != raw_len || memcmp (now_raw, raw, raw_len) != 0) {
+      lease_describe (holder, sizeof holder, err ? held : &now_held);
+      nbdkit_error ("export %s is in use by another server (%s): "
+                    "stop it first, or serve this one read-only (-r)",
+                    l->export_name, holder);
+      return -1;
+    }
+  }
+  nbdkit_debug ("export %s: the lease of host %s (pid %" PRIi64 ") has "
+                "expired: taking it over", l->export_name, held->host,
+                held->pid);
+  return 0;
+}
+
+/* Without conditional PUT: read back what we wrote after a pause; of
+ * two servers writing at once, the later write wins and the loser sees
+ * it here.
+ */
+static int
+confirm (struct lease *l)
+{
+  char raw[LEASE_MAX], holder[256];
+  struct lease_info held;
+  const char *why;
+  size_t len;
+  int err;
+
+  sleep_ms (CONFIRM_DELAY_MS);
+  err = lease_read (l, &held, raw, &len, &why);
+  if (err == 0 && strcmp (held.owner, l->self.owner) == 0)
+    return 0;
+  if (err == 0)
+    lease_describe (holder, sizeof holder, &held);
+  nbdkit_error ("export %s: another server took the lease as this one "
+                "started (%s)", l->export_name,
+                err == 0 ? holder : "its lease could not be read back");
+  return -1;
+}
+
+static struct lease *
+new_lease (struct store *store, const struct lease_params *p)
+{
+  struct lease *l = calloc (1, sizeof *l);
+
+  if (l == NULL || (l->export_name = strdup (p->export_name)) == NULL) {
     nbdkit_error ("calloc: %m");
     free (l);
     return NULL;
   }
+  if (export_lease_key (l->key, sizeof l->key, p->export_name) == -1) {
+    nbdkit_error ("export %s: its name is too long for a lease key",
+                  p->export_name);
+    goto fail;
+  }
+  if (init_self (l) == -1)
+    goto fail;
   l->store = store;
-  l->lease_ms = lease_ms;
-  export_lease_key (l->key, sizeof l->key, export_name);
-
-  err = read_lease (store, l->key, &held, &why);
-  if (err == EBADMSG) {
-    if (!take_over) {
-      nbdkit_error ("export %s: its lease object %s is malformed (%s): "
-                    "add take-over-lease=true to replace it",
-                    export_name, l->key, why);
-      goto fail;
-    }
-    nbdkit_debug ("export %s: replacing malformed lease %s", export_name,
-                  l->key);
-  }
-  else if (err == 0) {
-    describe (holder, sizeof holder, &held);
-    switch (lease_judge (&held, our_owner, our_host, wall_ms (), pid_alive)) {
-    case LEASE_OURS:
-      break;
-    case LEASE_FRESH:
-      nbdkit_error ("export %s is in use by another server (%s): "
-                    "stop it first, or serve this one read-only (-r)",
-                    export_name, holder);
-      goto fail;
-    case LEASE_STALE:
-      if (!take_over) {
-        nbdkit_error ("export %s has a stale lease from a server that is "
-                      "gone (%s): if it is really stopped, add "
-                      "take-over-lease=true", export_name, holder);
-        goto fail;
-      }
-      nbdkit_debug ("export %s: taking over the stale lease (%s)",
-                    export_name, holder);
-      break;
-    }
-  }
-  else if (err != ENOENT) {
-    nbdkit_error ("export %s: cannot read its lease %s", export_name,
-                  l->key);
-    goto fail;
-  }
-
-  err = write_lease (l);
-  if (err) {
-    nbdkit_error ("export %s: cannot write its lease %s", export_name,
-                  l->key);
-    goto fail;
-  }
-
-  /* Two servers starting at once both write; the later write wins, and
-   * the loser sees it here.
-   */
-  sleep_ms (CONFIRM_DELAY_MS);
-  err = read_lease (store, l->key, &held, &why);
-  if (err || strcmp (held.owner, our_owner) != 0) {
-    if (err == 0)
-      describe (holder, sizeof holder, &held);
-    nbdkit_error ("export %s: another server took the lease as this one "
-                  "started (%s)", export_name,
-                  err == 0 ? holder : "its lease could not be read back");
-    goto fail;
-  }
-
-  pthread_mutex_lock (&lock);
-  l->next = leases;
-  leases = l;
-  pthread_mutex_unlock (&lock);
-  nbdkit_debug ("export %s: lease %s taken for %u ms", export_name, l->key,
-                lease_ms);
+  l->lease_ms = p->lease_ms;
+  l->margin_ms = p->request_ms < p->lease_ms / 3
+    ? p->request_ms : p->lease_ms / 3;
+  if (p->request_ms > p->lease_ms / 3)
+    nbdkit_debug ("export %s: the fencing margin (%u ms, a third of the "
+                  "lease) does not cover a full request timeout (%u ms): "
+                  "a longer lease-time would", p->export_name,
+                  l->margin_ms, p->request_ms);
+  l->conditional = store_can (store, STORE_CAP_CONDITIONAL_PUT);
+  nbdkit_debug ("export %s: lease %s taken and renewed with %s",
+                p->export_name, l->key,
+                l->conditional ? "conditional PUT (If-None-Match, If-Match)"
+                : "write, wait and read back (no conditional PUT)");
+  l->gate.check = lease_gate_check;
+  l->gate.opaque = l;
   return l;
 
  fail:
-  errno = EBUSY;
   free (l->export_name);
   free (l);
   return NULL;
 }
 
-/* Lock-free: the keeper holds the lock through a whole renewal round,
- * S3 requests included, and writes must not wait for that.
- */
-int
-lease_check (const struct lease *l)
+struct lease *
+lease_acquire (struct store *store, const struct lease_params *p)
 {
-  return __atomic_load_n (&l->lost, __ATOMIC_ACQUIRE) ? EROFS : 0;
-}
-
-static void
-renew (struct lease *l)
-{
+  struct lease *l = new_lease (store, p);
+  char raw[LEASE_MAX], holder[256];
   struct lease_info held;
-  const char *why;
-  int err;
+  enum store_condition cond;
+  const char *why = NULL;
+  uint64_t started = 0;
+  size_t raw_len;
+  int attempt, err;
 
-  if (l->lost)
-    return;
-  err = read_lease (l->store, l->key, &held, &why);
-  if (err == 0 && strcmp (held.owner, our_owner) != 0) {
-    char holder[256];
-
-    describe (holder, sizeof holder, &held);
-    nbdkit_error ("export %s: another server has taken over the lease "
-                  "(%s); this server stops writing to it",
-                  l->export_name, holder);
-    __atomic_store_n (&l->lost, true, __ATOMIC_RELEASE);
-    return;
-  }
-  if (err && err != ENOENT) {
-    nbdkit_debug ("export %s: could not check the lease; renewing anyway",
-                  l->export_name);
-  }
-  if (write_lease (l))
-    nbdkit_error ("export %s: could not renew its lease; retrying",
-                  l->export_name);
-}
-
-static void *
-keeper_main (void *arg)
-{
-  pthread_mutex_lock (&lock);
-  while (!keeper_stop) {
-    unsigned interval_ms = 0;
-    struct timespec until;
-
-    for (struct lease *l = leases; l; l = l->next) {
-      renew (l);
-      if (interval_ms == 0 || l->lease_ms / 3 < interval_ms)
-        interval_ms = l->lease_ms / 3;
+  if (l == NULL)
+    goto fail;
+  for (attempt = 0; ; attempt++) {
+    if (attempt == ACQUIRE_ATTEMPTS) {
+      nbdkit_error ("export %s: its lease %s kept changing while this "
+                    "server tried to take it: is another server starting "
+                    "on it?", l->export_name, l->key);
+      goto fail;
     }
-    if (interval_ms == 0)
-      interval_ms = 1000;
-    clock_gettime (CLOCK_REALTIME, &until);
-    until.tv_sec += interval_ms / 1000;
-    until.tv_nsec += (interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
+    cond = STORE_IF_MATCH;
+    err = lease_read (l, &held, raw, &raw_len, &why);
+    if (err == ENOENT)
+      cond = STORE_CREATE_ONLY;
+    else if (err == EBADMSG) {
+      if (!p->take_over) {
+        nbdkit_error ("export %s: its lease object %s is malformed (%s): "
+                      "add take-over-lease=true to replace it",
+                      l->export_name, l->key, why);
+        goto fail;
+      }
+      nbdkit_debug ("export %s: replacing malformed lease %s",
+                    l->export_name, l->key);
     }
-    pthread_cond_timedwait (&keeper_cond, &lock, &until);
+    else if (err) {
+      nbdkit_error ("export %s: cannot read its lease %s", l->export_name,
+                    l->key);
+      goto fail;
+    }
+    else {
+      lease_describe (holder, sizeof holder, &held);
+      switch (lease_judge (&held, &l->self, wall_ms (), lease_pid_alive)) {
+      case LEASE_OURS:
+        break;
+      case LEASE_EXPIRED:
+        nbdkit_debug ("export %s: taking over an expired lease (%s)",
+                      l->export_name, holder);
+        break;
+      case LEASE_GONE:
+        nbdkit_debug ("export %s: taking over the lease of a server on "
+                      "this host that is gone (%s)", l->export_name, holder);
+        break;
+      case LEASE_LIVE_HERE:
+        nbdkit_error ("export %s is in use by another server (%s): "
+                      "stop it first, or serve this one read-only (-r)",
+                      l->export_name, holder);
+        goto fail;
+      case LEASE_ELSEWHERE:
+        if (p->take_over) {
+          nbdkit_debug ("export %s: taking over the lease of another host "
+                        "before it expires, as take-over-lease=true says "
+                        "(%s)", l->export_name, holder);
+          break;
+        }
+        if (wait_for_expiry (l, &held, raw, raw_len) == -1)
+          goto fail;
+        continue;               /* read it again, then take it */
+      }
+    }
+
+    err = lease_write (l, cond, &started);
+    if (err == EEXIST || err == ESTALE || err == ENOENT) {
+      nbdkit_debug ("export %s: the lease changed as this server wrote it: "
+                    "reading it again", l->export_name);
+      continue;
+    }
+    if (err) {
+      nbdkit_error ("export %s: cannot write its lease %s", l->export_name,
+                    l->key);
+      goto fail;
+    }
+    if (!l->conditional && confirm (l) == -1)
+      goto fail;
+    break;
   }
-  pthread_mutex_unlock (&lock);
+
+  lease_renewed (l, started);
+  pthread_mutex_lock (&lease_lock);
+  l->next = lease_list;
+  lease_list = l;
+  pthread_mutex_unlock (&lease_lock);
+  nbdkit_debug ("export %s: lease %s taken for %u ms (fencing margin %u ms)",
+                l->export_name, l->key, l->lease_ms, l->margin_ms);
+  return l;
+
+ fail:
+  if (l) {
+    free (l->export_name);
+    free (l);
+  }
+  errno = EBUSY;
   return NULL;
-}
-
-int
-lease_keeper_start (void)
-{
-  int err;
-
-  pthread_mutex_lock (&lock);
-  keeper_stop = false;
-  /* The first round runs at once: after nbdkit forks, the leases must
-   * name the new pid.
-   */
-  err = pthread_create (&keeper, NULL, keeper_main, NULL);
-  if (err == 0)
-    keeper_running = true;
-  pthread_mutex_unlock (&lock);
-  if (err) {
-    errno = err;
-    nbdkit_error ("cannot start the lease keeper thread: %m");
-    return -1;
-  }
-  return 0;
-}
-
-void
-lease_keeper_stop (void)
-{
-  pthread_mutex_lock (&lock);
-  if (!keeper_running) {
-    pthread_mutex_unlock (&lock);
-    return;
-  }
-  keeper_stop = true;
-  pthread_cond_signal (&keeper_cond);
-  pthread_mutex_unlock (&lock);
-  pthread_join (keeper, NULL);
-  keeper_running = false;
 }
 
 void
 lease_release (struct lease *l)
 {
+  char raw[LEASE_MAX];
   struct lease_info held;
   const char *why;
+  size_t len;
 
   if (l == NULL)
     return;
-  pthread_mutex_lock (&lock);
-  for (struct lease **p = &leases; *p; p = &(*p)->next)
+  pthread_mutex_lock (&lease_lock);
+  for (struct lease **p = &lease_list; *p; p = &(*p)->next)
     if (*p == l) {
       *p = l->next;
       break;
     }
-  pthread_mutex_unlock (&lock);
+  /* Unlisted, so the keeper will not pick it up again. */
+  while (l->busy)
+    pthread_cond_wait (&lease_idle_cond, &lease_lock);
+  pthread_mutex_unlock (&lease_lock);
 
-  if (!l->lost && read_lease (l->store, l->key, &held, &why) == 0 &&
-      strcmp (held.owner, our_owner) == 0) {
+  /* S3 has no conditional DELETE: read, then delete if still ours. */
+  if (!__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE) &&
+      lease_read (l, &held, raw, &len, &why) == 0 &&
+      strcmp (held.owner, l->self.owner) == 0) {
     if (store_delete (l->store, l->key))
       nbdkit_error ("export %s: could not delete its lease %s; the next "
-                    "server will need take-over-lease=true",
+                    "server will wait for it to expire",
                     l->export_name, l->key);
     else
       nbdkit_debug ("export %s: lease released", l->export_name);

@@ -21,6 +21,7 @@ main (void)
   }
   add_config_tests ();
   add_format_tests ();
+  add_lease_tests ();
   add_map_tests ();
   add_volume_tests ();
   add_layout_tests ();

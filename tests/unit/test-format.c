@@ -89,9 +89,9 @@ test_meta (void)
 }
 
 static bool
-alive (int64_t pid)
+alive (int64_t pid, uint64_t start)
 {
-  return pid == 100;
+  return pid == 100 && (start == 0 || start == 7);
 }
 
 static void
@@ -100,9 +100,12 @@ test_lease (void)
   struct lease_info l = {
     .owner = "0123456789abcdef0123456789abcdef", .host = "hostA",
     .pid = 100, .renewed_ms = 1000, .expires_ms = 61000,
-  }, back;
+    .machine = "m1", .boot = "b1", .pidns = "pid:[4026531836]", .start = 7,
+  }, back, self;
   char buf[LEASE_MAX];
   const char *why;
+  const char *old = "s3blocks-lease 1\nowner x\nhost hostA\npid 100\n"
+    "renewed 1000\nexpires 61000\n";
 
   CU_ASSERT (lease_format (buf, sizeof buf, &l) > 0);
   CU_ASSERT_EQUAL (lease_parse (buf, strlen (buf), &back, &why), 0);
@@ -110,24 +113,62 @@ test_lease (void)
   CU_ASSERT_STRING_EQUAL (back.host, "hostA");
   CU_ASSERT_EQUAL (back.pid, 100);
   CU_ASSERT_EQUAL (back.expires_ms, 61000);
+  CU_ASSERT_STRING_EQUAL (back.machine, "m1");
+  CU_ASSERT_STRING_EQUAL (back.boot, "b1");
+  CU_ASSERT_STRING_EQUAL (back.pidns, "pid:[4026531836]");
+  CU_ASSERT_EQUAL (back.start, 7);
   CU_ASSERT_EQUAL (lease_parse ("s3blocks-lease 1\nowner x\n", 25, &back,
                                 &why), -1);
   CU_ASSERT_EQUAL (lease_parse ("junk", 4, &back, &why), -1);
 
-  /* Ours; fresh elsewhere; expired; same host but dead. */
-  CU_ASSERT_EQUAL (lease_judge (&l, l.owner, "hostB", 2000, alive),
-                   LEASE_OURS);
-  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostB", 2000, alive),
-                   LEASE_FRESH);
-  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostB", 61000, alive),
-                   LEASE_STALE);
-  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostA", 2000, alive),
-                   LEASE_FRESH);
+  /* A lease an older server wrote: parses, without the new fields. */
+  CU_ASSERT_EQUAL (lease_parse (old, strlen (old), &back, &why), 0);
+  CU_ASSERT_STRING_EQUAL (back.machine, "");
+  CU_ASSERT_EQUAL (back.start, 0);
+
+  /* Ours; expired; another machine; another boot of this one; another
+   * pid namespace; same namespace, holder alive or gone.
+   */
+  self = l;
+  strcpy (self.owner, "other");
+  strcpy (self.host, "hostB");
+  CU_ASSERT_EQUAL (lease_judge (&l, &l, 2000, alive), LEASE_OURS);
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 61000, alive), LEASE_EXPIRED);
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_LIVE_HERE);
+  strcpy (self.machine, "m2");
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_ELSEWHERE);
+  strcpy (self.machine, "m1");
+  strcpy (self.boot, "b2");
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_GONE);
+  strcpy (self.boot, "b1");
+  strcpy (self.pidns, "pid:[1]");
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_ELSEWHERE);
+  strcpy (self.pidns, l.pidns);
+  l.start = 8;                  /* a recycled pid */
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_GONE);
+  l.start = 0;
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_LIVE_HERE);
   l.pid = 101;
-  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostA", 2000, alive),
-                   LEASE_STALE);
-  CU_ASSERT_EQUAL (lease_judge (&l, "other", "hostB", 2000, alive),
-                   LEASE_FRESH);
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_GONE);
+
+  /* The old lease is another host's, even with our host name. */
+  lease_parse (old, strlen (old), &back, &why);
+  strcpy (self.host, "hostA");
+  CU_ASSERT_EQUAL (lease_judge (&back, &self, 2000, alive), LEASE_ELSEWHERE);
+
+  /* No machine id on either side: the boot id decides. */
+  l.machine[0] = self.machine[0] = '\0';
+  l.pid = 100;
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_LIVE_HERE);
+  strcpy (self.boot, "b2");
+  CU_ASSERT_EQUAL (lease_judge (&l, &self, 2000, alive), LEASE_ELSEWHERE);
+
+  /* This process is alive, with its own start time; pid 2^30 is not. */
+  lease_identity_of_this_process (&self);
+  CU_ASSERT_NOT_EQUAL (self.start, 0);
+  CU_ASSERT (lease_pid_alive (self.pid, self.start));
+  CU_ASSERT (!lease_pid_alive (self.pid, self.start + 1));
+  CU_ASSERT (!lease_pid_alive (INT64_C (1) << 30, 0));
 }
 
 #define ARGV(...) ((char *const []) { "nbdkit", __VA_ARGS__, NULL })

@@ -5,6 +5,7 @@
 
 extern void add_config_tests (void);
 extern void add_format_tests (void);
+extern void add_lease_tests (void);
 extern void add_map_tests (void);
 extern void add_layout_tests (void);
 extern void add_volume_tests (void);
