@@ -40,7 +40,11 @@ nbdsh -c - > "$TMPD/client-a.log" 2>&1 <<'PY' &
 import os, time, nbd
 h = nbd.NBD()
 h.set_export_name(os.environ["A"])
-h.connect_unix(os.environ["SOCK"])
+try:
+    h.connect_unix(os.environ["SOCK"])
+except nbd.Error:
+    open(os.environ["TMPD"] + "/a-failed", "w").close()
+    raise
 with open(os.environ["TMPD"] + "/a-opened.tmp", "w") as f:
     f.write("%d\n" % int(time.time() * 1000))
 os.rename(os.environ["TMPD"] + "/a-opened.tmp",
@@ -58,8 +62,9 @@ wait_for "the server to start opening $A" \
 [ ! -e "$TMPD/a-opened" ] ||
     fail "A opened at once, although another host's lease is fresh"
 
-# B's whole session must finish while A's open is still waiting.
-nbdsh -c - <<'PY' || fail "the client of B failed while A's open waited"
+# B's whole session must finish while A's open is still waiting: A's
+# client has neither returned from its open nor given up.
+nbdsh -c - <<'PY' || fail "the client of B failed or was held up"
 import os, nbd
 h = nbd.NBD()
 h.set_export_name(os.environ["B"])
@@ -70,6 +75,8 @@ assert h.pread(8192, 4096) == b"B" * 8192
 h.shutdown()
 assert not os.path.exists(os.environ["TMPD"] + "/a-opened"), \
     "A's open returned before B's I/O was done: B waited for A"
+assert not os.path.exists(os.environ["TMPD"] + "/a-failed"), \
+    "A's open failed instead of waiting"
 print("ok: B opened, wrote, flushed and read back while A's open waited")
 PY
 
