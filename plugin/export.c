@@ -14,14 +14,15 @@
  * guards the list and the entries' counters and states only, and is
  * never held across a store request:
  *
- *            export_open (first)          publish
- *   (none) ----------------------> OPENING -------> OPEN
- *                                     |               |  read-write open
- *                                     | failure       |  of an idle export
- *                                     v               |  opened read-only
- *                                  FAILED  <----------+  (back to OPENING)
- *                          unlinked, freed by
- *                          its last waiter
+ *                first open              published
+ *      (none) ---------------> OPENING -----------> OPEN
+ *                               |   ^                 |
+ *                       failed  |   |  a read-write   |
+ *                               v   +-----------------+
+ *                            FAILED    open of an idle export
+ *                                      opened read-only (back to
+ *       unlinked; freed by its last    OPEN, still read-only, if
+ *       waiter (or its opener)         it fails)
  *
  * Only the thread that moved an entry to OPENING touches its volume
  * and lease until it leaves OPENING; others wanting the export wait on
@@ -348,7 +349,7 @@ report_flush_failure (struct export *e, bool exiting, int err)
     nbdkit_error ("export %s: the last connection closed, and %" PRIu64
                   " dirty blocks could not be written (%s): they stay in "
                   "memory and are retried by the next flush, by background "
-                  "write-back and when the server exits", e->name,
+                  "write-back (write-delay) and when the server exits", e->name,
                   st.dirty_blocks, strerror (err));
 }
 
