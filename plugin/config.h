@@ -76,7 +76,7 @@
   KEY ("lease-time", lease_time, "TIME",                                \
        "single-writer lease lifetime (default: " DEFAULT_LEASE_TIME ")") \
   KEY ("take-over-lease", take_over, "true|false",                      \
-       "take over another server's stale lease (default: false)")       \
+       "take another host's lease before it expires (default: false)")       \
   KEY ("write-delay", write_delay, "TIME",                              \
        "upload dirty data older than this in the background, 0 = off "  \
        "(default: " DEFAULT_WRITE_DELAY ")")                            \

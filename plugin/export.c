@@ -1,16 +1,34 @@
 /* s3blocks: the exports this server has opened, by name.
  *
  * All connections to one export share one volume.  The first open of
- * an export reads (or creates) its metadata object, checks it against
- * the configuration, lists its blocks into the allocation map and, for
- * a read-write server, takes the export's lease.  When its last
- * connection closes the export is flushed and its read cache dropped,
- * but the volume stays here, lease held, until the server exits:
- * reopening it costs no listing, and no other server can slip in
- * between.
+ * an export takes its lease (read-write), reads (or creates) its
+ * metadata object, checks it against the configuration and loads the
+ * allocation map.  When its last connection closes the export is
+ * flushed and its read cache dropped, but the volume stays here, lease
+ * held, until the server exits: reopening it costs no request, and no
+ * other server can slip in between.
  *
- * One mutex guards the table; it is held while an export opens or
- * closes, so two connections never open one export twice.
+ * Opening may take a while (a lease held by another host is waited
+ * for until it expires), and so may the flush of a last close (up to
+ * max-dirty).  Neither may hold up another export, so the table lock
+ * guards the list and the entries' counters and states only, and is
+ * never held across a store request:
+ *
+ *                first open              published
+ *      (none) ---------------> OPENING -----------> OPEN
+ *                               |   ^                 |
+ *                       failed  |   |  a read-write   |
+ *                               v   +-----------------+
+ *                            FAILED    open of an idle export
+ *                                      opened read-only (back to
+ *       unlinked; freed by its last    OPEN, still read-only, if
+ *       waiter (or its opener)         it fails)
+ *
+ * Only the thread that moved an entry to OPENING touches its volume
+ * and lease until it leaves OPENING; others wanting the export wait on
+ * the entry's condition variable.  An OPEN entry's volume and lease
+ * never change while refs or busy are non-zero, and entries that were
+ * OPEN are freed only by exports_cleanup.
  */
 
 #include <errno.h>
@@ -24,17 +42,35 @@
 
 #include "config.h"
 #include "export.h"
-#include "keys.h"
+#include "export-impl.h"
 #include "lease.h"
 #include "meta.h"
 #include "volume.h"
 
+enum export_state {
+  EXPORT_OPENING,
+  EXPORT_OPEN,
+  EXPORT_FAILED,
+};
+
 struct export {
-  char *name;
+  char *name;                   /* immutable */
+  struct export *next;          /* table lock */
+
+  /* Under the table lock. */
+  enum export_state state;
+  bool readonly;                /* opened without the lease */
+  int err;                      /* FAILED: errno of the failure */
+  unsigned refs;                /* connections */
+  unsigned waiters;             /* threads waiting on cond */
+  unsigned busy;                /* last-close flushes, write-back rounds */
+  pthread_cond_t cond;          /* state or busy changed */
+
+  /* Owned by the thread that set OPENING while it is; else fixed. */
   struct volume *volume;
-  struct lease *lease;          /* NULL for a read-only server */
-  unsigned refs;
-  struct export *next;
+  struct lease *lease;          /* NULL when readonly */
+
+  bool lost_reported;           /* atomic: dirty data lost, said once */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,180 +91,83 @@ export_volume (const struct export *e)
   return e->volume;
 }
 
-/* Stop a listing at its first entry. */
-static int
-found_one (void *opaque, const struct store_entry *entry)
-{
-  *(bool *) opaque = true;
-  return 1;
-}
-
-static int
-has_blocks (const char *name, bool *found)
-{
-  char prefix[KEY_MAX];
-
-  *found = false;
-  block_prefix (prefix, sizeof prefix, name);
-  return store_list (store, prefix, NULL, NULL, found_one, found);
-}
-
-static int
-write_meta (const char *name, const struct export_meta *m)
-{
-  char key[KEY_MAX], buf[META_MAX];
-  int len = meta_format (buf, sizeof buf, m);
-  int err;
-
-  export_meta_key (key, sizeof key, name);
-  err = store_put (store, key, buf, len);
-  if (err) {
-    nbdkit_error ("export %s: cannot write its metadata object %s",
-                  name, key);
-    errno = err;
-    return -1;
-  }
-  return 0;
-}
-
-/* Work out the export's size and block size from its metadata object
- * and the configuration.  *new_size is what to resize to after the
- * allocation map is loaded (0: nothing), *dirty_meta whether the
- * metadata object must be (re)written.
- */
-static int
-resolve_meta (const char *name, bool readonly, struct export_meta *m,
-              uint64_t *new_size, bool *dirty_meta)
-{
-  const bool is_default = strcmp (name, cfg->export_name) == 0;
-  const bool block_size_given = cfg->given & CONFIG_GIVEN (block_size);
-  char key[KEY_MAX], buf[META_MAX + 1];
-  size_t got = 0;
-  const char *why;
-  int err;
-
-  *new_size = 0;
-  *dirty_meta = false;
-  export_meta_key (key, sizeof key, name);
-  err = store_get (store, key, buf, META_MAX, &got);
-
-  if (err == 0) {
-    if (meta_parse (buf, got, m, &why) == -1) {
-      nbdkit_error ("export %s: its metadata object %s is malformed (%s); "
-                    "refusing to guess its size and block size",
-                    name, key, why);
-      errno = EINVAL;
-      return -1;
-    }
-    if (block_size_given && cfg->block_size != m->block_size) {
-      nbdkit_error ("export %s was created with block-size=%" PRIu32
-                    "; block-size=%" PRIu32 " would misread its blocks "
-                    "(leave block-size out to use the recorded one)",
-                    name, m->block_size, cfg->block_size);
-      errno = EINVAL;
-      return -1;
-    }
-    if (is_default && cfg->size >= 0 && (uint64_t) cfg->size != m->size) {
-      if ((uint64_t) cfg->size < m->size && !cfg->shrink) {
-        nbdkit_error ("export %s has size %" PRIu64 "; size=%" PRIi64
-                      " would shrink it and discard the data past that "
-                      "point: add shrink=true to do so, or leave size "
-                      "out to use the recorded size",
-                      name, m->size, cfg->size);
-        errno = EINVAL;
-        return -1;
-      }
-      if (readonly) {
-        nbdkit_debug ("export %s: read-only server, keeping the recorded "
-                      "size %" PRIu64, name, m->size);
-        return 0;
-      }
-      nbdkit_debug ("export %s: %s from %" PRIu64 " to %" PRIi64 " bytes",
-                    name, (uint64_t) cfg->size > m->size ? "growing"
-                    : "shrinking", m->size, cfg->size);
-      *new_size = cfg->size;
-      *dirty_meta = true;
-    }
-    return 0;
-  }
-  if (err != ENOENT) {
-    nbdkit_error ("export %s: cannot read its metadata object %s", name, key);
-    errno = err;
-    return -1;
-  }
-
-  /* No metadata: an export from an older tool (blocks only), or none. */
-  bool legacy;
-  if (has_blocks (name, &legacy) == -1)
-    return -1;
-  if (!legacy && !cfg->create) {
-    nbdkit_error ("export %s does not exist, and create=false", name);
-    errno = ENOENT;
-    return -1;
-  }
-  if (!legacy && readonly) {
-    nbdkit_error ("export %s does not exist, and a read-only server "
-                  "does not create exports", name);
-    errno = ENOENT;
-    return -1;
-  }
-  if (cfg->size < 0) {
-    nbdkit_error (legacy
-                  ? "export %s has blocks but no metadata object (written "
-                    "by an older tool): give size= to open it"
-                  : "export %s does not exist: give size= to create it",
-                  name);
-    errno = EINVAL;
-    return -1;
-  }
-  m->size = cfg->size;
-  m->block_size = cfg->block_size;
-  *dirty_meta = !readonly;
-  nbdkit_debug ("export %s: %s, size %" PRIu64 ", block-size %" PRIu32,
-                name, legacy ? "adopting blocks with no metadata"
-                : "creating", m->size, m->block_size);
-  return 0;
-}
-
 static struct export *
-open_new (const char *name, bool readonly)
+find (const char *name)
 {
   struct export *e;
+
+  for (e = exports; e; e = e->next)
+    if (strcmp (e->name, name) == 0)
+      return e;
+  return NULL;
+}
+
+static void
+unlink_export (struct export *e)
+{
+  struct export **p;
+
+  for (p = &exports; *p; p = &(*p)->next)
+    if (*p == e) {
+      *p = e->next;
+      return;
+    }
+}
+
+static void
+free_export (struct export *e)
+{
+  pthread_cond_destroy (&e->cond);
+  free (e->name);
+  free (e);
+}
+
+/* The store work of an open, with no lock held: on success e->volume
+ * (and for read-write e->lease) are set.
+ */
+static int
+open_volume (struct export *e, bool readonly)
+{
   struct export_meta m;
   uint64_t new_size;
   bool dirty_meta;
+  struct lease *lease = NULL;
+  struct volume *v = NULL;
 
-  e = calloc (1, sizeof *e);
-  if (e == NULL || (e->name = strdup (name)) == NULL) {
-    nbdkit_error ("calloc: %m");
-    free (e);
-    return NULL;
-  }
-
-  /* The lease first: nothing is written before we own the export. */
+  /* The lease first: nothing is written before we own the export.
+   * This may wait up to lease-time for another host's lease.
+   */
   if (!readonly) {
-    e->lease = lease_acquire (store, &(struct lease_params) {
-        .export_name = name, .lease_ms = cfg->lease_time_ms,
-        .take_over = cfg->take_over });
-    if (e->lease == NULL)
-      goto err;
+    struct lease_params lp = {
+      .export_name = e->name,
+      .lease_ms = cfg->lease_time_ms,
+      .request_ms = cfg->timeout_ms,
+      .take_over = cfg->take_over,
+    };
+    lease = lease_acquire (store, &lp);
+    if (lease == NULL)
+      return -1;
   }
-  if (resolve_meta (name, readonly, &m, &new_size, &dirty_meta) == -1)
+  if (export_meta_resolve (store, cfg, e->name, readonly, &m, &new_size,
+                           &dirty_meta) == -1)
     goto err;
 
   struct volume_params params = {
-    .name = name,
+    .name = e->name,
     .size = m.size,
     .block_size = m.block_size,
     .max_dirty = cfg->max_dirty,
     .cache_size = cfg->cache_size,
     .batch = cfg->max_requests * 16,
+    .gate = lease ? lease_gate (lease) : NULL,
+    .readonly = readonly,
+    .rebuild_map = cfg->rebuild_map,
   };
-  e->volume = volume_create (store, &params);
-  if (e->volume == NULL)
+  v = volume_create (store, &params);
+  if (v == NULL)
     goto err;
-  if (volume_load_map (e->volume) == -1) {
-    nbdkit_error ("export %s: cannot list its blocks", name);
+  if (volume_load_map (v) == -1) {
+    nbdkit_error ("export %s: cannot load its allocation map", e->name);
     goto err;
   }
   /* Shrinking deletes the blocks past the new end before the smaller
@@ -237,84 +176,279 @@ open_new (const char *name, bool readonly)
    */
   if (new_size) {
     m.size = new_size;
-    if (volume_resize (e->volume, new_size) == -1)
+    if (volume_resize (v, new_size) == -1)
       goto err;
   }
-  if (dirty_meta && write_meta (name, &m) == -1)
+  if (dirty_meta && export_meta_write (store, e->name, &m) == -1)
     goto err;
-  return e;
 
- err:
+  /* A read-write reopen replaces the read-only volume, which nothing
+   * uses (refs and busy were 0 when it left OPEN) and which holds no
+   * dirty data.
+   */
   volume_free (e->volume);
-  lease_release (e->lease);
-  free (e->name);
-  free (e);
-  return NULL;
+  e->volume = v;
+  e->lease = lease;
+  return 0;
+
+ err:;
+  int saved = errno;
+  volume_free (v);
+  lease_release (lease);
+  errno = saved;
+  return -1;
+}
+
+/* Wait, table lock held, while e is OPENING.  0 with e OPEN, or -1
+ * (errno set) if its open failed; *retry then says whether to try
+ * again.  The waiter that leaves a FAILED entry last frees it.
+ */
+static int
+wait_opened (struct export *e, const char *name, bool readonly, bool *retry)
+{
+  *retry = false;
+  e->waiters++;
+  while (e->state == EXPORT_OPENING)
+    pthread_cond_wait (&e->cond, &lock);
+  e->waiters--;
+  if (e->state == EXPORT_OPEN)
+    return 0;
+
+  /* The failed open was another connection's, and it logged why.  A
+   * read-write open behind a failed read-only one tries itself: it may
+   * create the export, which a read-only open may not.
+   */
+  const int err = e->err;
+  const bool was_readonly = e->readonly;
+  if (e->waiters == 0)
+    free_export (e);
+  if (!readonly && was_readonly) {
+    *retry = true;
+    return -1;
+  }
+  nbdkit_error ("export %s could not be opened (%s): see the error logged "
+                "just before by the connection that was opening it",
+                name, strerror (err));
+  errno = err;
+  return -1;
+}
+
+/* Table lock held, e OPEN: a read-write open of an export opened
+ * read-only (a filter or client made the first connection read-only)
+ * needs the lease and a volume that writes.  The read-only volume is
+ * replaced, so only while no connection uses it.
+ */
+static int
+begin_upgrade (struct export *e)
+{
+  if (e->refs > 0) {
+    nbdkit_error ("export %s is open read-only by %u other connection(s) "
+                  "of this server: connect read-write once they have "
+                  "closed, or start nbdkit without -r", e->name, e->refs);
+    errno = EBUSY;
+    return -1;
+  }
+  e->state = EXPORT_OPENING;
+  while (e->busy > 0)
+    pthread_cond_wait (&e->cond, &lock);
+  return 0;
 }
 
 struct export *
 export_open (const char *name, bool readonly)
 {
   struct export *e;
+  bool retry, is_new;
+  int r;
 
   pthread_mutex_lock (&lock);
-  for (e = exports; e; e = e->next)
-    if (strcmp (e->name, name) == 0)
-      break;
+ again:
+  e = find (name);
   if (e == NULL) {
-    e = open_new (name, readonly);
-    if (e) {
-      e->next = exports;
-      exports = e;
+    e = calloc (1, sizeof *e);
+    if (e == NULL || (e->name = strdup (name)) == NULL) {
+      nbdkit_error ("calloc: %m");
+      free (e);
+      pthread_mutex_unlock (&lock);
+      return NULL;
     }
+    pthread_cond_init (&e->cond, NULL);
+    e->state = EXPORT_OPENING;
+    e->readonly = readonly;
+    e->next = exports;
+    exports = e;
+    is_new = true;
   }
-  else if (!readonly && e->lease == NULL) {
-    /* First opened read-only (nbdkit -r was not recognised on the
-     * command line): writing needs the lease.
-     */
-    e->lease = lease_acquire (store, &(struct lease_params) {
-        .export_name = name, .lease_ms = cfg->lease_time_ms,
-        .take_over = cfg->take_over });
-    if (e->lease == NULL)
-      e = NULL;
+  else {
+    if (wait_opened (e, name, readonly, &retry) == -1) {
+      if (retry)
+        goto again;
+      pthread_mutex_unlock (&lock);
+      return NULL;
+    }
+    if (readonly || !e->readonly) {
+      e->refs++;
+      pthread_mutex_unlock (&lock);
+      return e;
+    }
+    if (begin_upgrade (e) == -1) {
+      pthread_mutex_unlock (&lock);
+      return NULL;
+    }
+    is_new = false;
   }
-  if (e)
-    e->refs++;
   pthread_mutex_unlock (&lock);
+
+  r = open_volume (e, readonly);
+  const int err = errno;
+
+  pthread_mutex_lock (&lock);
+  if (r == 0) {
+    e->readonly = readonly;
+    e->refs++;
+    e->state = EXPORT_OPEN;
+  }
+  else if (!is_new)
+    e->state = EXPORT_OPEN;     /* still read-only, as it was */
+  else {
+    e->state = EXPORT_FAILED;
+    e->err = err;
+    unlink_export (e);
+  }
+  pthread_cond_broadcast (&e->cond);
+  if (r == -1 && is_new && e->waiters == 0)
+    free_export (e);
+  pthread_mutex_unlock (&lock);
+  if (r == -1) {
+    errno = err;
+    return NULL;
+  }
   return e;
+}
+
+/* Say what a failed flush means for the data, by its errno. */
+static void
+report_flush_failure (struct export *e, bool exiting, int err)
+{
+  struct volume_stats st;
+
+  volume_get_stats (e->volume, &st);
+  if (err == EROFS)
+    nbdkit_error ("export %s: %s, but this server lost its lease to "
+                  "another server: %" PRIu64 " bytes in %" PRIu64 " dirty "
+                  "blocks are never uploaded", e->name,
+                  exiting ? "the server is exiting"
+                  : "the last connection closed",
+                  st.dirty_bytes, st.dirty_blocks);
+  else if (exiting)
+    nbdkit_error ("export %s: the server is exiting and %" PRIu64 " dirty "
+                  "blocks (%" PRIu64 " bytes) could not be written (%s): "
+                  "they are lost", e->name, st.dirty_blocks,
+                  st.dirty_bytes, strerror (err));
+  else
+    nbdkit_error ("export %s: the last connection closed, and %" PRIu64
+                  " dirty blocks could not be written (%s): they stay in "
+                  "memory and are retried by the next flush, by background "
+                  "write-back (write-delay) and when the server exits", e->name,
+                  st.dirty_blocks, strerror (err));
 }
 
 void
 export_close (struct export *e)
 {
+  bool idle;
+
   pthread_mutex_lock (&lock);
-  if (--e->refs == 0) {
-    if (volume_flush (e->volume) == -1)
-      nbdkit_error ("export %s: the last connection closed, and its "
-                    "unflushed data could not be written: it stays in "
-                    "memory and is retried by the next flush and when "
-                    "the server exits", e->name);
-    volume_drop_cache (e->volume);
+  if (--e->refs > 0) {
+    pthread_mutex_unlock (&lock);
+    return;
   }
+  /* busy keeps the volume in place while it is flushed without the
+   * lock; a connection may reopen the export meanwhile, and share it.
+   */
+  e->busy++;
+  pthread_mutex_unlock (&lock);
+
+  if (volume_flush (e->volume) == -1)
+    report_flush_failure (e, false, errno);
+
+  pthread_mutex_lock (&lock);
+  idle = e->refs == 0;
+  pthread_mutex_unlock (&lock);
+  /* A reopen during the flush keeps the cache; a racing one that
+   * loses it only pays some GETs.
+   */
+  if (idle)
+    volume_drop_cache (e->volume);
+
+  pthread_mutex_lock (&lock);
+  if (--e->busy == 0)
+    pthread_cond_broadcast (&e->cond);
   pthread_mutex_unlock (&lock);
 }
 
+int
+exports_foreach_open (void (*fn) (struct export *e, void *opaque),
+                      void *opaque)
+{
+  struct export *e;
+
+  pthread_mutex_lock (&lock);
+  for (e = exports; e; e = e->next) {
+    if (e->state != EXPORT_OPEN)
+      continue;
+    e->busy++;
+    pthread_mutex_unlock (&lock);
+    fn (e, opaque);
+    pthread_mutex_lock (&lock);
+    /* An entry that was OPEN stays in the list: e->next is current. */
+    if (--e->busy == 0)
+      pthread_cond_broadcast (&e->cond);
+  }
+  pthread_mutex_unlock (&lock);
+  return 0;
+}
+
+/* At exit: first every export is flushed, with the lease keeper still
+ * running so that a long flush does not outlive the lease; then the
+ * leases are released.  The lease keeper stops after this.
+ */
 void
 exports_cleanup (void)
 {
+  struct export *list, *e;
+
   pthread_mutex_lock (&lock);
-  while (exports) {
-    struct export *e = exports;
+ again:
+  for (e = exports; e; e = e->next)
+    if (e->state == EXPORT_OPENING || e->busy > 0)
+      break;
+  if (e) {
+    e->waiters++;
+    pthread_cond_wait (&e->cond, &lock);
+    e->waiters--;
+    if (e->state == EXPORT_FAILED && e->waiters == 0)
+      free_export (e);
+    goto again;
+  }
+  list = exports;
+  exports = NULL;
+  pthread_mutex_unlock (&lock);
+
+  for (e = list; e; e = e->next) {
     struct volume_stats st;
 
-    exports = e->next;
     volume_get_stats (e->volume, &st);
-    if (st.dirty_blocks && volume_flush (e->volume) == -1) {
-      volume_get_stats (e->volume, &st);
-      nbdkit_error ("export %s: the server is exiting and %" PRIu64
-                    " dirty blocks could not be written: they are lost",
-                    e->name, st.dirty_blocks);
-    }
+    if (st.dirty_blocks && volume_flush (e->volume) == -1)
+      report_flush_failure (e, true, errno);
+  }
+
+  while (list) {
+    struct volume_stats st;
+
+    e = list;
+    list = e->next;
+    volume_get_stats (e->volume, &st);
     nbdkit_debug ("export %s: %" PRIu64 " GETs, %" PRIu64 " PUTs, %" PRIu64
                   " DELETEs, %" PRIu64 " hole reads without a request, "
                   "%" PRIu64 " cache hits, %" PRIu64 " blocks written back "
@@ -323,70 +457,44 @@ exports_cleanup (void)
                   st.writebacks, st.peak_dirty_bytes);
     volume_free (e->volume);
     lease_release (e->lease);
-    free (e->name);
-    free (e);
+    free_export (e);
   }
-  pthread_mutex_unlock (&lock);
 }
 
 int
-export_check_writable (const struct export *e)
+export_check_writable (struct export *e)
 {
-  if (e->lease && lease_check (e->lease) != 0) {
+  int err;
+
+  if (e->lease == NULL)
+    return 0;
+  err = lease_check (e->lease);
+  if (err == 0)
+    return 0;
+  if (err == EROFS) {
     nbdkit_error ("export %s: this server lost its lease to another "
                   "server; refusing to write", e->name);
-    errno = EROFS;
-    return -1;
+    if (!__atomic_exchange_n (&e->lost_reported, true, __ATOMIC_RELAXED)) {
+      struct volume_stats st;
+
+      volume_get_stats (e->volume, &st);
+      if (st.dirty_blocks)
+        nbdkit_error ("export %s: %" PRIu64 " bytes in %" PRIu64 " dirty "
+                      "blocks held in memory will never be uploaded; they "
+                      "stay readable through this server until it exits: "
+                      "copy what matters before stopping it",
+                      e->name, st.dirty_bytes, st.dirty_blocks);
+    }
   }
-  return 0;
-}
-
-/* Listing: export names from metadata objects, and from block prefixes
- * of exports written by older tools.
- */
-struct name_lister {
-  size_t prefix_len;
-  bool is_blocks;
-  int (*cb) (void *opaque, const char *name);
-  void *opaque;
-  char last[MAX_EXPORT_NAME + 1];
-};
-
-static int
-list_entry (void *opaque, const struct store_entry *entry)
-{
-  struct name_lister *nl = opaque;
-  char name[MAX_EXPORT_NAME + 2];
-  size_t len = strlen (entry->key + nl->prefix_len);
-
-  if (nl->is_blocks) {
-    /* "blocks/NAME/" */
-    if (!entry->is_prefix || len < 2 || len > MAX_EXPORT_NAME + 1)
-      return 0;
-    len--;
-  }
-  else if (entry->is_prefix || len > MAX_EXPORT_NAME)
-    return 0;
-  memcpy (name, entry->key + nl->prefix_len, len);
-  name[len] = '\0';
-  if (!export_name_is_valid (name) || strcmp (name, nl->last) == 0)
-    return 0;
-  strcpy (nl->last, name);
-  return nl->cb (nl->opaque, name);
+  else
+    nbdkit_error ("export %s: its lease could not be renewed (S3 "
+                  "unreachable?); writes pause until it is", e->name);
+  errno = err;
+  return -1;
 }
 
 int
 exports_list (int (*cb) (void *opaque, const char *name), void *opaque)
 {
-  struct name_lister nl = { .cb = cb, .opaque = opaque };
-
-  nl.prefix_len = strlen (EXPORTS_PREFIX);
-  if (store_list (store, EXPORTS_PREFIX, NULL, NULL, list_entry, &nl) == -1)
-    return -1;
-  nl.prefix_len = strlen (BLOCKS_PREFIX);
-  nl.is_blocks = true;
-  nl.last[0] = '\0';
-  if (store_list (store, BLOCKS_PREFIX, "/", NULL, list_entry, &nl) == -1)
-    return -1;
-  return 0;
+  return export_list_names (store, cb, opaque);
 }

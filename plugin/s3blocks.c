@@ -21,6 +21,7 @@
 #include "lease.h"
 #include "store.h"
 #include "volume.h"
+#include "writeback-thread.h"
 
 /* The one store type built in today. */
 static const struct store_type *const store_type = &s3store_type;
@@ -114,16 +115,20 @@ s3blocks_get_ready (void)
 static int
 s3blocks_after_fork (void)
 {
-  if (store_start (store) == -1)
+  if (store_start (store) == -1 || lease_keeper_start () == -1)
     return -1;
-  return lease_keeper_start ();
+  return writeback_thread_start (cfg.write_delay_ms);
 }
 
+/* The exit flush runs with the lease keeper still renewing: a long
+ * flush must not let the lease expire under it.
+ */
 static void
 s3blocks_cleanup (void)
 {
-  lease_keeper_stop ();
+  writeback_thread_stop ();
   exports_cleanup ();
+  lease_keeper_stop ();
   store_stop (store);
 }
 

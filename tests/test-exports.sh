@@ -2,7 +2,7 @@
 # Many exports from one server: the client chooses the export by name;
 # two, then twenty, written at once through different connections never
 # see each other's data, before or after a restart; nbdinfo --list shows
-# them with their sizes; names that try to escape their prefix are
+# each of them once, with its size; names that try to escape their prefix are
 # refused; a client naming no export gets export=; exports= and
 # create=false limit what may be opened.
 
@@ -74,9 +74,12 @@ done
 # tests' exports in a shared bucket out of the list).
 nbdinfo --list --json "$(uri "")" > "$TMPD/list.json"
 /usr/bin/python3 - "$TMPD/list.json" <<'PY'
-import json, os, sys
-listed = {e["export-name"]: e.get("export-size")
-          for e in json.load(open(sys.argv[1]))["exports"]}
+import collections, json, os, sys
+exports = json.load(open(sys.argv[1]))["exports"]
+twice = [n for n, c in collections.Counter(e["export-name"]
+                                           for e in exports).items() if c > 1]
+assert not twice, "listed more than once: %s" % sorted(twice)
+listed = {e["export-name"]: e.get("export-size") for e in exports}
 want = {"%s-%d" % (os.environ["EXPORT"], n) for n in range(1, 23)}
 missing = want - set(listed)
 assert not missing, "not listed: %s" % sorted(missing)
@@ -84,7 +87,7 @@ extra = set(listed) - want - {os.environ["EXPORT"] + "-default"}
 assert not extra, "listed but not ours: %s" % sorted(extra)
 for name in want:
     assert listed[name] == 4 << 20, "%s listed with size %s" % (name, listed[name])
-print("ok: nbdinfo --list shows the %d exports with their sizes" % len(want))
+print("ok: nbdinfo --list shows the %d exports once each, with their sizes" % len(want))
 PY
 
 # The default export, for a client that names none.

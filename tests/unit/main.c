@@ -20,6 +20,7 @@ main (void)
     return EXIT_FAILURE;
   }
   add_config_tests ();
+  add_export_tests ();
   add_format_tests ();
   add_lease_tests ();
   add_map_tests ();

@@ -4,6 +4,7 @@
 #define S3BLOCKS_TESTS_H
 
 extern void add_config_tests (void);
+extern void add_export_tests (void);
 extern void add_format_tests (void);
 extern void add_lease_tests (void);
 extern void add_map_tests (void);

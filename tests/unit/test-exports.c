@@ -1,0 +1,167 @@
+/* s3blocks unit tests: export names listed once each, and what an
+ * export's metadata (or its absence) resolves to.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "config.h"
+#include "export-impl.h"
+#include "memstore.h"
+#include "tests.h"
+
+static void
+put (struct memstore *mem, const char *key, const char *data)
+{
+  memstore_set (mem, key, data, strlen (data));
+}
+
+struct names {
+  char buf[256];
+  const char *stop_at;          /* cb fails there */
+};
+
+static int
+add_name (void *opaque, const char *name)
+{
+  struct names *n = opaque;
+
+  if (n->stop_at && strcmp (name, n->stop_at) == 0) {
+    errno = EPERM;
+    return -1;
+  }
+  strcat (n->buf, name);
+  strcat (n->buf, ",");
+  return 0;
+}
+
+static struct memstore *
+bucket_with_exports (void)
+{
+  struct memstore *mem = memstore_new ();
+
+  put (mem, "exports/a", "meta");
+  put (mem, "blocks/a/0000000000000000", "x");
+  put (mem, "blocks/a/0000000000001000", "x");
+  put (mem, "blocks/b/0000000000001000", "x");   /* older tool: no meta */
+  put (mem, "exports/c", "meta");                /* no blocks yet */
+  put (mem, "exports/bad name", "meta");         /* not an export name */
+  put (mem, "blocks/stray", "x");                /* not under a prefix */
+  put (mem, "leases/d", "lease");                /* not an export */
+  return mem;
+}
+
+static void
+test_list_once (void)
+{
+  struct memstore *mem = bucket_with_exports ();
+  struct names n = { .buf = "" };
+
+  CU_ASSERT_EQUAL (export_list_names (memstore_store (mem), add_name, &n), 0);
+  CU_ASSERT_STRING_EQUAL (n.buf, "a,b,c,");
+  store_close (memstore_store (mem));
+}
+
+static void
+test_list_errors (void)
+{
+  struct memstore *mem = bucket_with_exports ();
+  struct names n = { .buf = "", .stop_at = "b" };
+
+  CU_ASSERT_EQUAL (export_list_names (memstore_store (mem), add_name, &n), -1);
+  CU_ASSERT_EQUAL (errno, EPERM);
+  CU_ASSERT_STRING_EQUAL (n.buf, "a,");
+
+  n.stop_at = NULL;
+  n.buf[0] = '\0';
+  memstore_fail_list (mem, EIO);
+  CU_ASSERT_EQUAL (export_list_names (memstore_store (mem), add_name, &n), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  memstore_fail_list (mem, 0);
+  store_close (memstore_store (mem));
+}
+
+/* Blocks and no metadata: adopted with size=, found with one LIST
+ * that stops at the first key (the callback's early stop is not an
+ * error).
+ */
+static void
+test_resolve_legacy (void)
+{
+  struct memstore *mem = memstore_new ();
+  struct s3blocks_config c;
+  struct export_meta m;
+  uint64_t new_size;
+  bool dirty;
+  int i;
+
+  for (i = 0; i < 5; i++) {
+    char key[KEY_MAX];
+    block_key (key, sizeof key, "old", (uint64_t) i * 4096);
+    put (mem, key, "x");
+  }
+  CU_ASSERT_EQUAL_FATAL (config_init (&c), 0);
+
+  c.size = -1;
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "old",
+                                        false, &m, &new_size, &dirty), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);          /* give size= */
+
+  c.size = 1 << 20;
+  memstore_reset_counts (mem);
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "old",
+                                        false, &m, &new_size, &dirty), 0);
+  CU_ASSERT_EQUAL (m.size, 1 << 20);
+  CU_ASSERT_EQUAL (m.block_size, 4096);
+  CU_ASSERT (dirty);
+  CU_ASSERT_EQUAL (memstore_counts (mem).lists, 1);
+
+  memstore_fail_list (mem, EIO);
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "old",
+                                        false, &m, &new_size, &dirty), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  memstore_fail_list (mem, 0);
+
+  config_free (&c);
+  store_close (memstore_store (mem));
+}
+
+/* Nothing stored: created read-write, refused read-only. */
+static void
+test_resolve_new (void)
+{
+  struct memstore *mem = memstore_new ();
+  struct s3blocks_config c;
+  struct export_meta m;
+  uint64_t new_size;
+  bool dirty;
+
+  CU_ASSERT_EQUAL_FATAL (config_init (&c), 0);
+  c.size = 1 << 20;
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "new",
+                                        true, &m, &new_size, &dirty), -1);
+  CU_ASSERT_EQUAL (errno, ENOENT);
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "new",
+                                        false, &m, &new_size, &dirty), 0);
+  CU_ASSERT (dirty);
+  CU_ASSERT_EQUAL (export_meta_write (memstore_store (mem), "new", &m), 0);
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "new",
+                                        true, &m, &new_size, &dirty), 0);
+  CU_ASSERT (!dirty);
+  CU_ASSERT_EQUAL (m.size, 1 << 20);
+  config_free (&c);
+  store_close (memstore_store (mem));
+}
+
+void
+add_export_tests (void)
+{
+  CU_pSuite s = CU_add_suite ("exports", NULL, NULL);
+
+  CU_add_test (s, "names listed once each, sorted", test_list_once);
+  CU_add_test (s, "listing errors", test_list_errors);
+  CU_add_test (s, "an export with blocks and no metadata", test_resolve_legacy);
+  CU_add_test (s, "a new export", test_resolve_new);
+}
