@@ -24,6 +24,7 @@
 'use strict';
 
 const fs = require('fs');
+const { PassThrough } = require('stream');
 const S3rver = require('s3rver');
 
 const args = process.argv.slice(2);
@@ -73,6 +74,31 @@ function injectedFault(path) {
   fs.writeFileSync(opt.faults, `${spec[0]} ${count - 1} ${substring}\n`);
   return status;
 }
+
+// Every real S3 stores a PUT whole or not at all; s3rver writes the
+// body straight into its file, so a client killed mid-upload would
+// leave a truncated object.  Take the whole body first, and store
+// nothing if the connection dies before it is complete.
+server.middleware.unshift(async (ctx, next) => {
+  if (ctx.method !== 'PUT' || ctx.get('x-amz-copy-source')) return next();
+  const chunks = [];
+  let got = 0;
+  const complete = await new Promise((resolve) => {
+    ctx.req.on('data', (c) => { chunks.push(c); got += c.length; });
+    ctx.req.on('end', () => resolve(true));
+    ctx.req.on('aborted', () => resolve(false));
+    ctx.req.on('error', () => resolve(false));
+  });
+  const length = ctx.get('content-length');
+  if (!complete || (length !== '' && got !== Number(length))) {
+    ctx.status = 400;
+    return;
+  }
+  const body = new PassThrough();
+  body.end(Buffer.concat(chunks));
+  ctx.req = body;
+  return next();
+});
 
 if (opt.requests) {
   server.middleware.unshift(async (ctx, next) => {
