@@ -243,8 +243,15 @@ volume_write_back (struct volume *v, uint64_t age_ms)
 {
   const uint64_t now = monotonic_ms ();
   uint64_t target = 0;
-  int r = 0;
+  int r = 0, err;
 
+  /* Fenced (the lease lost or not renewed): the lease has said so
+   * once; a message every round would only bury it.
+   */
+  if (v->gate && (err = v->gate->check (v->gate->opaque)) != 0) {
+    errno = err;
+    return -1;
+  }
   pthread_mutex_lock (&v->lock);
   /* The dirty list runs oldest first: the last block old enough sets
    * the target.
