@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Open time against stored blocks: how long a fresh nbdkit takes to
 # answer `nbdinfo --size` for a 1 GiB export holding 0, 16,384 and
 # BIG blocks, from its persisted allocation map, and (for comparison,

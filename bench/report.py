@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 """Turn bench/run.sh's figures into the markdown table and the chart.
 
 report.py RESULTS.tsv OUTDIR DATE MACHINE W1_MB W4_MB W5_MB W6_MB

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # The s3blocks benchmark: s3blocks against nbdkit's own S3 plugin
 # (Python, boto3) and against the raw server, side by side in one run.
 #

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3ceiling: the raw request rate of an S3 server, measured with libs3
  * request contexts and nothing else: the physical limit s3blocks is
  * compared with.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the volume's block table, its two lists and memory accounting.
  *
  * A block in the table is LOADING (placeholder while its GET is in

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: block buffers from a pool.
  *
  * Blocks come and go by the thousand from many threads.  With malloc,

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: was nbdkit started with -r?
  *
  * nbdkit tells plugins about -r only when a client connects, but the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: configuration keys, their parsing and validation.
  *
  * Every key is listed once, in S3BLOCKS_CONFIG_KEYS: the help text

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: what export.c uses from export-meta.c and export-list.c.
  *
  * These make store requests and take no lock: export.c calls them

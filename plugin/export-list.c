@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the names of the exports in the bucket, for nbdinfo --list.
  *
  * An export has a metadata object, exports/NAME, and blocks under

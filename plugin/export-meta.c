@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: an export's metadata object, read against the
  * configuration when the export opens, and written when it is created
  * or resized.  The rules for what may change are here: block-size=

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the exports this server has opened, by name (export.c).
  *
  * Locking: every function here may be called from any thread; none

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the plain layout's internals, shared by layout-plain.c
  * (block requests and commits) and layout-plain-load.c (opening: the
  * map's root and segments, or a listing).  Not for other files.

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: opening a plain-layout export: its allocation map from
  * the root and segments in a bounded number of requests, or, for an
  * export without a map, one listing of its blocks, after which the map

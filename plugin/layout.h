@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the block layer, between a volume and the object store.
  *
  * A layout stores one export's blocks by block number and keeps its

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: a test-only hook into lease.c, so that several "servers"
  * on several "hosts" can race for one lease inside one test process.
  * The plugin never calls it.

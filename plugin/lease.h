@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the single-writer lease on an export (lease.c).
  *
  * Fencing: a server uploads, deletes and commits an export's data only

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: keeping a lease: renewal, the deadline, fencing.
  *
  * A server uploads only while its lease cannot have expired:

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: an nbdkit plugin serving block devices from S3.
  *
  * The nbdkit callbacks, and nothing else: configuration is in

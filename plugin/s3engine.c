@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: running S3 requests concurrently with libs3.  See s3engine.h.
  *
  * Locking: e->lock guards the engine's queues and counters and every

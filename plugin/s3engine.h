@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: running S3 requests concurrently with libs3.
  *
  * One I/O thread owns one libs3 request context (a curl multi handle,

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the store contract (store.h) over libs3, S3 Signature V2.
  *
  * Requests run through this store's own s3engine (concurrent, retried,

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: the volume's internals, shared by volume.c (reads, writes,
  * extents), blocks.c (the block table and its lists) and writeback.c
  * (uploads: flush, FUA and the dirty bound).  Not for other files.

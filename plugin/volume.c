@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: one export's block device: reads, writes, zeroing, extents.
  * The rules (locking, dirty data, errors) are in volume.h.
  */

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: background write-back.
  *
  * Every min (delay / 2, 1 s) the thread asks each open export's volume

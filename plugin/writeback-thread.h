@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: background write-back (writeback-thread.c).
  *
  * One thread for the server uploads, for every open export, the blocks

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks: getting dirty blocks into the store.
  *
  * Four callers: flush (every block dirty when it started), FUA (the

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # make coverage: line coverage of plugin/ from the whole suite.
 #
 # Builds an instrumented copy of the tree in coverage-build/ (so the

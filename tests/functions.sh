@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # s3blocks integration tests: shared helpers.  Source it first thing:
 #
 #   . "${top_srcdir:-..}/tests/functions.sh"

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # s3blocks integration tests: a filesystem over an export through FUSE,
 # for machines without the kernel's NBD device.  Source after
 # functions.sh.  nbdfuse exposes the export as $NBDMNT/nbd; fuse2fs

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 """The model test's client: a random workload over several connections
 to one export, checked against a shadow copy across crashes.
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Run by test-nbdsh.sh inside nbdsh (h is connected to the export).
 # Checks the semantics one by one against the bucket, seen through an
 # independent S3 client.

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: BSD-3-Clause
+// Copyright (C) 2026 the s3blocks authors; see LICENSE.
 // Start s3rver (the project's pinned test S3 server) on 127.0.0.1 and
 // write "HOST:PORT" to --port-file once it listens.  Port 0 picks a
 // free port, so parallel tests never collide.

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 """Inspect and change the test bucket with an S3 client independent of
 libs3 (boto3, Signature V4): the tests check the object layout the way
 another tool reading the same bucket would.

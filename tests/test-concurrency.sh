@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Shared export state under concurrency: a flush on one connection makes
 # another connection's writes durable (multi-conn); clients writing
 # overlapping and disjoint ranges at once leave no torn or lost block;

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Bad configuration is refused at startup with a message naming the key;
 # --help lists every key; the secret never appears in any output.
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Corrupt and foreign objects under an export's prefix, put there by
 # another client: a block object of the wrong length (short, long,
 # empty) is an I/O error for that block with a log line naming it, never

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # SIGKILL at every step of a flush's commit: while the k-th block PUT
 # hangs, and while the allocation map's PUT hangs.  After each crash a
 # new server reads every block as its last flushed value or as the

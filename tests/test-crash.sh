@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Crashes: nbdkit killed with SIGKILL while clients are connected.
 # Everything flushed before the crash is there after a restart, for a
 # qemu-img image and for an ext4 filesystem (e2fsck clean); a block

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Many exports from one server: the client chooses the export by name;
 # two, then twenty, written at once through different connections never
 # see each other's data, before or after a restart; nbdinfo --list shows

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # A real ext4 filesystem on an export: nbdfuse exposes it as a file,
 # mkfs.ext4 formats it, fuse2fs mounts it, files are written; after an
 # unmount and an nbdkit restart the files read back and e2fsck is clean.

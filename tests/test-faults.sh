@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # S3 faults injected for real: the server stopped and started again (an
 # outage), HTTP 5xx answers, a hung server (SIGSTOP).  Failed requests
 # are retried; what still fails is an error to the client and a log line

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # An https:// endpoint: s3rver with a self-signed certificate.  libs3 2.0
 # does not verify the server's certificate (see the man page's SECURITY
 # notes), so this shows that TLS works, not that it authenticates.

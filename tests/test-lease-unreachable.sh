@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # A server that cannot renew its lease (the lease object unreachable,
 # everything else fine) stops uploading before the lease could expire:
 # a flush then fails with EIO and the dirty block does not reach S3.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # The single-writer lease: a second read-write server on the same export
 # is refused with a message naming the holder; read-only serving is
 # always allowed; after a crash a server on the same host takes the

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # The model test: random writes, zeroes, trims, FUA writes and flushes
 # over three connections to one export, the server SIGKILLed at a
 # random moment in each round and restarted (no flag: the lease of a

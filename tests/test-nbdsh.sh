@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # nbdsh against a real S3 server: write, read, flush, zero, trim, FUA,
 # unaligned writes, extents; objects appear only after flush; the data
 # survives a restart; SIGTERM flushes dirty data.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Opening an export costs a fixed number of requests, whatever it
 # stores: the allocation map is read (root + one segment per 4 GiB),
 # the blocks are never listed.  An export without a map (blocks put

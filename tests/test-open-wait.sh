@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Opening an export whose lease another host holds waits for that lease
 # to expire, and holds up nothing else: while a client's open of export
 # A waits, another client opens export B and writes, reads and flushes

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # qemu-img convert of a mixed random/zero image into an export, qemu-img
 # compare before and after a restart, and the bucket holds exactly the
 # non-zero blocks at the right keys.  qemu-io checks unaligned patterns.

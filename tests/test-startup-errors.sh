@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Startup refuses, with a message saying why, what cannot work: an
 # endpoint where nothing listens, credentials the server refuses (a
 # strict s3rver checking signatures), export metadata that does not fit

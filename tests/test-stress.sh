@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Under load: nbdcopy with four connections, fio with verify=crc32c and
 # a verifying nbdsh reader, all at once on one export, each in its own
 # range; every byte checked afterwards, and again after a restart.

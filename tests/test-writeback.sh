@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Background write-back: with write-delay=1s, data a client wrote and
 # never flushed reaches S3 within seconds while the client stays
 # connected, so a SIGKILL then loses none of it; with write-delay=0 the

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks unit tests: CUnit runner.  Exit status 0 only if every test
  * passed, so make check and CI see failures.
  */

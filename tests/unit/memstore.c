@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks unit tests: the store interface in memory, with faults.
  *
  * Objects are kept in an array sorted by key, so listing is in key

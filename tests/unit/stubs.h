@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks unit tests: stand-ins for the nbdkit functions the pure
  * code calls, recording the last error message for the tests.
  */

@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks unit tests: the single-writer lease against the in-memory
  * store, with several "servers" (identities) in one process.
  */

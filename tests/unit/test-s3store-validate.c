@@ -1,3 +1,6 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
 /* s3blocks unit tests: the libs3 store without a server.
  *
  * Its config-time checks (endpoint syntax, bucket names, virtual-host
