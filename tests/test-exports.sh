@@ -125,3 +125,18 @@ fi
 grep -q "export $EXPORT-new does not exist" "$TMPD/nbdkit.log" ||
     fail "no log line names the missing export"
 echo "ok: create=false refuses a new export, naming it"
+stop_nbdkit
+
+# An export keeps the block size it was created with, and advertises
+# it when reopened without block-size=.
+start_nbdkit -- "export=$EXPORT-64k" size=8M block-size=64K
+nbdsh -u "$(uri "$EXPORT-64k")" -c 'h.pwrite(b"x" * 65536, 0); h.flush()'
+stop_nbdkit
+start_nbdkit -- "export=$EXPORT-64k"
+nbdsh -u "$(uri "$EXPORT-64k")" -c - <<'PY'
+pref = h.get_block_size(nbd.SIZE_PREFERRED)
+assert pref == 65536, "preferred block size %d, recorded 65536" % pref
+assert h.pread(65536, 0) == b"x" * 65536
+PY
+stop_nbdkit
+echo "ok: the recorded block size (64K) is the one advertised"
