@@ -15,6 +15,13 @@
 # Tests that must stop and restart the server, or need a strict or TLS
 # instance, start their own s3rver for that part.
 #
+# Testing against Ceph RGW (make check-rgw does this):
+#   S3BLOCKS_TEST_SERVER=rgw S3BLOCKS_RGW_ENV=DIR/env
+# where DIR/env was written by "tests/rgw.sh start DIR".  Each test gets
+# its own bucket, s3blocks-TESTNAME.  A test that needs s3rver's own
+# features (start_s3 --strict/--tls/--faults/--requests/--port, or its
+# own server) fails there: it does not belong in RGW_TESTS.
+#
 # S3BLOCKS_NO_SKIP=1 (CI sets it) turns a missing tool into a failure.
 
 set -e
@@ -112,6 +119,7 @@ S3_PORT=
 start_s3 ()
 {
     local strict= tls= faults= requests= port=0 dir="$TMPD/s3data" portfile="$TMPD/s3.port"
+    local argv="$*"
     while [ $# -gt 0 ]; do
         case "$1" in
             --strict) strict=--strict ;;
@@ -125,6 +133,26 @@ start_s3 ()
         shift
     done
 
+    case "${S3BLOCKS_TEST_SERVER:-s3rver}" in
+        s3rver) ;;
+        rgw)
+            if [ -n "$strict$tls$faults$requests" ] || [ "$port" != 0 ] ||
+               [ "${S3BLOCKS_OWN_S3:-0}" = 1 ]; then
+                fail "start_s3 $argv (S3BLOCKS_OWN_S3=${S3BLOCKS_OWN_S3:-0}): this test needs s3rver, not RGW"
+            fi
+            [ -r "${S3BLOCKS_RGW_ENV:-}" ] ||
+                fail "S3BLOCKS_TEST_SERVER=rgw needs S3BLOCKS_RGW_ENV (tests/rgw.sh start DIR writes DIR/env)"
+            S3_ENDPOINT=$(sed -n 's/^S3_ENDPOINT=//p' "$S3BLOCKS_RGW_ENV")
+            S3_ACCESS_KEY=$(sed -n 's/^S3_ACCESS_KEY=//p' "$S3BLOCKS_RGW_ENV")
+            S3_SECRET_KEY=$(sed -n 's/^S3_SECRET_KEY=//p' "$S3BLOCKS_RGW_ENV")
+            S3_BUCKET=s3blocks-$TEST_NAME
+            export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
+            echo "start_s3: Ceph RGW at $S3_ENDPOINT, bucket $S3_BUCKET" >&2
+            return 0
+            ;;
+        *) fail "S3BLOCKS_TEST_SERVER=$S3BLOCKS_TEST_SERVER: expected s3rver or rgw" ;;
+    esac
+
     if [ -n "${S3BLOCKS_TEST_ENDPOINT:-}" ] && [ -z "$strict$tls$faults$requests" ] &&
        [ "$port" = 0 ] && [ "${S3BLOCKS_OWN_S3:-0}" != 1 ]; then
         S3_ENDPOINT=$S3BLOCKS_TEST_ENDPOINT
@@ -132,6 +160,7 @@ start_s3 ()
         S3_SECRET_KEY=${S3BLOCKS_TEST_SECRET_KEY:-minioadmin}
         S3_BUCKET=${S3BLOCKS_TEST_BUCKET:-s3blocks-test}
         export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
+        echo "start_s3: the S3 server at $S3_ENDPOINT, bucket $S3_BUCKET" >&2
         return 0
     fi
 
@@ -173,6 +202,7 @@ start_s3 ()
     S3_SECRET_KEY=S3RVER
     S3_BUCKET=nbd-storage
     S3_DIR=$dir
+    echo "start_s3: s3rver at $S3_ENDPOINT" >&2
     export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
 }
 
