@@ -15,6 +15,9 @@
 # Tests that must stop and restart the server, or need a strict or TLS
 # instance, start their own s3rver for that part.
 #
+# S3BLOCKS_TEST_KEYS="signature=v4 ..." adds plugin keys to every
+# start_nbdkit, e.g. to run the suite with the other store.
+#
 # S3BLOCKS_NO_SKIP=1 (CI sets it) turns a missing tool into a failure.
 
 set -e
@@ -284,7 +287,7 @@ start_nbdkit ()
     rm -f "$pidfile" "$SOCK"
     # shellcheck disable=SC2046
     env $(sanitizer_env) nbdkit -f -v -U "$SOCK" -P "$pidfile" "${opts[@]}" \
-        "$PLUGIN" $(s3_args) "${keys[@]}" >>"$log" 2>&1 &
+        "$PLUGIN" $(s3_args) ${S3BLOCKS_TEST_KEYS:-} "${keys[@]}" >>"$log" 2>&1 &
     NBDKIT_PID=$!
     on_exit "stop_nbdkit"
     for (( i=0; i<WAIT_STEPS; i++ )); do
