@@ -131,6 +131,7 @@ http_outcome_advice (const struct http_outcome *o, const char *region,
               "server's (RequestTimeTooSkewed): set the clock (NTP)");
   else if (is (o, "AuthorizationHeaderMalformed") ||
            is (o, "IllegalLocationConstraintException") ||
+           is (o, "InvalidLocationConstraint") ||
            is (o, "PermanentRedirect") || o->status == 301) {
     if (server_region && *server_region)
       snprintf (buf, buflen, "the bucket is in region %s, not %s (%s): "
