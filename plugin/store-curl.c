@@ -6,12 +6,10 @@
  *
  * Requests run through this store's curl_engine (concurrent, retried,
  * bounded in time, as the libs3 store's s3engine).  This file builds
- * them (URLs, the payload hash, conditions, the session token), turns
- * their outcomes into the contract's errno values and into messages
- * that name the cause and the key to fix, and checks at startup that
- * the endpoint answers, the credentials and the region are right, the
- * bucket exists (creating it if not) and whether conditional PUTs are
- * honoured.
+ * them (URLs, the payload hash, conditions, the session token) and
+ * turns their outcomes into the contract's errno values and into
+ * messages that name the cause and the key to fix.  The startup check
+ * is in store-curl-check.c.
  *
  * Signing is curl's (CURLOPT_AWS_SIGV4): it signs the URL's path and
  * query as they are, so both are encoded here (sigv4-query.h), and
@@ -34,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -47,22 +44,13 @@
 #include "s3xml.h"
 #include "sigv4-query.h"
 #include "store.h"
+#include "store-curl-impl.h"
 
 #define MAX_LOGGED_FAILURES 3
 #define MAX_LIST_KEYS "1000"
 #define EMPTY_SHA256 \
   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-struct curlstore {
-  struct store base;
-  struct curl_engine *engine;
-  struct curl_engine_config cfg;
-  char *endpoint, *bucket, *region, *ca_file;
-  char *bucket_url;             /* the bucket itself (create, list) */
-  char *key_url;                /* + encoded key = an object */
-  char *sigv4, *userpwd;
-  char *token_header;           /* "x-amz-security-token: ...", or NULL */
-};
 
 static int
 curlstore_global_init (void)
@@ -200,8 +188,8 @@ make_headers (const struct curlstore *s, const void *body, size_t len,
   return NULL;
 }
 
-static char *
-object_url (const struct curlstore *s, const char *key)
+char *
+curlstore_object_url (const struct curlstore *s, const char *key)
 {
   char *enc = uri_encode (key, true), *url = NULL;
 
@@ -257,8 +245,8 @@ cs_stop (struct store *base)
 }
 
 /* One request, synchronously; headers freed.  Returns r.err. */
-static int
-request (struct curlstore *s, struct curlreq *r, const void *body,
+int
+curlstore_request (struct curlstore *s, struct curlreq *r, const void *body,
          size_t len, const char *extra)
 {
   r->headers = make_headers (s, body, len, extra);
@@ -272,167 +260,6 @@ request (struct curlstore *s, struct curlreq *r, const void *body,
   curl_slist_free_all (r->headers);
   r->headers = NULL;
   return r->err;
-}
-
-static int
-create_bucket (struct curlstore *s)
-{
-  char body[256] = "";
-  struct curlreq r = {
-    .method = CURLREQ_PUT, .url = s->bucket_url, .what = s->bucket,
-    .retries = 2,
-  };
-
-  /* us-east-1 is the one region named by leaving it out. */
-  if (strcmp (s->region, "us-east-1") != 0)
-    snprintf (body, sizeof body,
-              "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/"
-              "doc/2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
-              "</CreateBucketConfiguration>", s->region);
-  request (s, &r, body, strlen (body), NULL);
-  if (r.err != 0 && strcmp (r.code, "BucketAlreadyOwnedByYou") != 0) {
-    struct http_outcome o = { .curl = r.curl, .status = r.status,
-                              .code = r.code };
-    char advice[400];
-
-    if (http_outcome_advice (&o, s->region, r.region, advice, sizeof advice))
-      nbdkit_error ("bucket %s does not exist at %s and could not be "
-                    "created: %s", s->bucket, s->endpoint, advice);
-    else
-      nbdkit_error ("bucket %s does not exist at %s and could not be "
-                    "created: %s%s%s: create it, or fix bucket=",
-                    s->bucket, s->endpoint, r.code[0] ? r.code
-                    : curl_easy_strerror (r.curl),
-                    r.message[0] ? ": " : "", r.message);
-    errno = r.err;
-    curlreq_clear (&r);
-    return -1;
-  }
-  nbdkit_debug ("created bucket %s at %s (region %s)", s->bucket,
-                s->endpoint, s->region);
-  curlreq_clear (&r);
-  return 0;
-}
-
-/* A PUT of key with a condition header; returns the HTTP status (0 if
- * none came) and the ETag.
- */
-static long
-probe_put (struct curlstore *s, const char *url, const char *key,
-           const char *cond, char *etag)
-{
-  struct curlreq r = {
-    .method = CURLREQ_PUT, .url = url, .what = key, .retries = 2,
-  };
-
-  request (s, &r, "probe", 5, cond);
-  curlreq_clear (&r);
-  if (etag)
-    memcpy (etag, r.etag, STORE_ETAG_MAX);
-  return r.curl == CURLE_OK ? r.status : 0;
-}
-
-/* Does the server honour If-None-Match: * and If-Match on PUT?  Ask it
- * with an object of our own: create-only twice (the second must be
- * refused), if-match with a wrong ETag (refused) and with the right
- * one (stored).  s3rver ignores both; RGW and AWS honour them.
- */
-static void
-probe_conditional (struct curlstore *s)
-{
-  unsigned char rnd[8];
-  char key[64], etag[STORE_ETAG_MAX], h[STORE_ETAG_MAX + 16];
-  char *url;
-  long a, b, c = 0, d = 0;
-  struct curlreq del = { .method = CURLREQ_DELETE, .retries = 2 };
-
-  if (getrandom (rnd, sizeof rnd, 0) != sizeof rnd)
-    memset (rnd, 0, sizeof rnd);
-  snprintf (key, sizeof key,
-            "probe/conditional-put-%02x%02x%02x%02x%02x%02x%02x%02x",
-            rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-  url = object_url (s, key);
-  if (url == NULL)
-    return;
-  a = probe_put (s, url, key, "If-None-Match: *", etag);
-  b = probe_put (s, url, key, "If-None-Match: *", NULL);
-  if (a == 200 && b == 412 && etag[0]) {
-    c = probe_put (s, url, key, "If-Match: 0123456789abcdef", NULL);
-    snprintf (h, sizeof h, "If-Match: %s", etag);
-    d = probe_put (s, url, key, h, NULL);
-  }
-  if (a == 200 && b == 412 && c == 412 && d == 200) {
-    s->base.caps |= STORE_CAP_CONDITIONAL_PUT;
-    nbdkit_debug ("%s honours conditional PUT (If-None-Match, If-Match): "
-                  "leases are taken and renewed with conditional writes",
-                  s->endpoint);
-  }
-  else
-    nbdkit_debug ("%s does not honour conditional PUT (probe answers %ld "
-                  "%ld %ld %ld): leases use check-and-confirm",
-                  s->endpoint, a, b, c, d);
-  if (a != 0) {
-    del.url = url;
-    del.what = key;
-    request (s, &del, NULL, 0, NULL);
-    curlreq_clear (&del);
-  }
-  free (url);
-}
-
-/* Startup: one GET tells whether the endpoint answers, the credentials
- * and region work and the bucket exists (created if missing).  Fewer
- * retries than in service: a wrong endpoint should fail at once.
- */
-static int
-cs_check (struct store *base, const char *probe_key)
-{
-  struct curlstore *s = (struct curlstore *) base;
-  char buf[4096], advice[400];
-  char *url = object_url (s, probe_key);
-  struct curlreq r = {
-    .method = CURLREQ_GET, .url = url, .what = probe_key,
-    .buf = buf, .cap = sizeof buf,
-    .retries = s->cfg.retries < 2 ? (int) s->cfg.retries : 2,
-  };
-  struct http_outcome o;
-  int ret = -1;
-
-  if (url == NULL) {
-    nbdkit_error ("malloc: %m");
-    return -1;
-  }
-  request (s, &r, NULL, 0, NULL);
-  o = (struct http_outcome) { .curl = r.curl, .status = r.status,
-                              .code = r.code };
-  if (strcmp (r.code, "NoSuchBucket") == 0) {
-    if (create_bucket (s) == -1)
-      goto out;
-  }
-  else if (r.err != 0 && r.err != ENOENT && !r.too_long) {
-    if (http_outcome_advice (&o, s->region, r.region, advice,
-                             sizeof advice))
-      nbdkit_error ("%s, bucket %s: %s", s->endpoint, s->bucket, advice);
-    else if (r.transient)
-      nbdkit_error ("cannot reach the S3 endpoint %s (%s after %u "
-                    "attempts%s%s): is the server running, and is the "
-                    "endpoint right?", s->endpoint,
-                    r.curl != CURLE_OK ? curl_easy_strerror (r.curl)
-                    : r.code[0] ? r.code : "server error",
-                    r.attempts, r.message[0] ? ": " : "", r.message);
-    else
-      nbdkit_error ("S3 endpoint %s: checking bucket %s failed: HTTP %ld "
-                    "%s%s%s", s->endpoint, s->bucket, r.status, r.code,
-                    r.message[0] ? ": " : "", r.message);
-    errno = r.err;
-    goto out;
-  }
-  probe_conditional (s);
-  ret = 0;
- out:
-  curlreq_clear (&r);
-  free (url);
-  return ret;
 }
 
 static enum curlreq_method
@@ -516,7 +343,7 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
         extra = cond;
       }
     }
-    urls[m] = object_url (s, op->key);
+    urls[m] = curlstore_object_url (s, op->key);
     r->headers = make_headers (s, op->kind == STORE_PUT ? op->buf : NULL,
                                op->kind == STORE_PUT ? op->len : 0, extra);
     if (urls[m] == NULL || r->headers == NULL) {
@@ -609,7 +436,7 @@ list_page (struct curlstore *s, const char *prefix, const char *delimiter,
     return -1;
   }
   r.url = url;
-  if (request (s, &r, NULL, 0, NULL) != 0) {
+  if (curlstore_request (s, &r, NULL, 0, NULL) != 0) {
     log_failure (s, &r, "LIST");
     errno = r.err;
   }
@@ -719,7 +546,7 @@ cs_close (struct store *base)
 static const struct store_ops curlstore_ops = {
   .start = cs_start,
   .stop = cs_stop,
-  .check = cs_check,
+  .check = curlstore_check,
   .run = cs_run,
   .list = cs_list,
   .close = cs_close,
