@@ -8,7 +8,8 @@
 # PUT: the probe must say so), then on Ceph RGW, which checks
 # signatures and honours conditional PUT: there a new bucket is
 # created, a wrong secret and an unknown access key are refused with
-# messages naming the key, and conditional PUT is detected.
+# messages naming the key, conditional PUT is detected, and of two
+# servers started at the same instant on one export exactly one serves.
 #
 # RGW: S3BLOCKS_RGW_ENV names the env file tests/rgw.sh writes
 # (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY).  Without it that part is
@@ -95,4 +96,27 @@ grep -q "honours conditional PUT" "$TMPD/nbdkit.log" ||
     fail "RGW honours conditional PUT, but the probe did not find it"
 grep -q "taken and renewed with conditional PUT" "$TMPD/nbdkit.log" ||
     fail "the lease does not use conditional PUT on RGW"
+# Two servers started at the same instant on one export: with
+# conditional PUT exactly one takes the lease, every time.
+printf '%s\n' "$S3_SECRET_KEY" > "$TMPD/sk"
+for round in 1 2 3 4 5; do
+    race=("$PLUGIN" "endpoint=$S3_ENDPOINT" "bucket=$S3_BUCKET" signature=v4
+          "access-key=$S3_ACCESS_KEY" "secret-key=+$TMPD/sk"
+          "export=$EXPORT-race-$round" size=1M)
+    # shellcheck disable=SC2046
+    timeout 120 env $(sanitizer_env) nbdkit -f -U - "${race[@]}" \
+        --run 'sleep 2' > "$TMPD/race-a.log" 2>&1 & a=$!
+    # shellcheck disable=SC2046
+    timeout 120 env $(sanitizer_env) nbdkit -f -U - "${race[@]}" \
+        --run 'sleep 2' > "$TMPD/race-b.log" 2>&1 & b=$!
+    ra=0 rb=0
+    wait "$a" || ra=$?
+    wait "$b" || rb=$?
+    served=$(( (ra == 0) + (rb == 0) ))
+    [ "$served" = 1 ] ||
+        fail "race $round: $served of 2 servers started (exit $ra, $rb)"
+    grep -q "in use by another server" "$TMPD/race-a.log" "$TMPD/race-b.log" ||
+        fail "race $round: the loser did not say the export is in use"
+done
+
 echo "ok: the V4 store on RGW: signatures checked, bucket created, conditional PUT"
