@@ -203,7 +203,7 @@ finish (struct curlreq *r)
 
 /* Without the lock: read the outcome of r's attempt. */
 static void
-judge (struct curlreq *r, CURLcode code)
+judge (const struct curl_engine *e, struct curlreq *r, CURLcode code)
 {
   struct http_outcome o = { .curl = code, .code = r->code };
 
@@ -221,6 +221,11 @@ judge (struct curlreq *r, CURLcode code)
                   sizeof r->region);
     }
   }
+  else if (code == CURLE_OPERATION_TIMEDOUT)
+    /* The same words as the libs3 engine's, naming the key to change. */
+    snprintf (r->message, sizeof r->message,
+              "timed out: no answer within %u ms (timeout=)",
+              e->cfg.timeout_ms);
   else if (!r->too_long)
     snprintf (r->message, sizeof r->message, "%s",
               r->errbuf[0] ? r->errbuf : curl_easy_strerror (code));
@@ -381,7 +386,7 @@ io_thread (void *arg)
             curl_multi_add_handle (e->multi, r->easy) != CURLM_OK)
           rc = CURLE_FAILED_INIT;
         if (rc != CURLE_OK)
-          judge (r, rc);
+          judge (e, r, rc);
       }
       pthread_mutex_lock (&e->lock);
       if (err) {                /* the gate refused: no attempt */
@@ -411,7 +416,7 @@ io_thread (void *arg)
         continue;
       curl_easy_getinfo (m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
       curl_multi_remove_handle (e->multi, m->easy_handle);
-      judge (r, m->data.result);
+      judge (e, r, m->data.result);
       pthread_mutex_lock (&e->lock);
       settle (e, r);
       pthread_mutex_unlock (&e->lock);
