@@ -15,6 +15,7 @@
 #include <nbdkit-plugin.h>
 
 #include "config.h"
+#include "credentials.h"
 
 static int
 set_string (char **field, const char *value)
@@ -269,6 +270,50 @@ set_region (struct s3blocks_config *c, const char *key, const char *value)
 }
 
 static int
+set_profile (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (*value == '\0' || strchr (value, ']') || strchr (value, '\n')) {
+    nbdkit_error ("%s: invalid profile name \"%s\"", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->profile, value);
+}
+
+static int
+set_signature (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (strcmp (value, "v2") == 0)
+    c->signature = SIGNATURE_V2;
+  else if (strcmp (value, "v4") == 0)
+    c->signature = SIGNATURE_V4;
+  else {
+    nbdkit_error ("%s: expected v2 or v4, got \"%s\"", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Read at validate: the file may be created between config and then. */
+static int
+set_ca_file (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (*value == '\0') {
+    nbdkit_error ("%s: must not be empty", key);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->ca_file, value);
+}
+
+static int
+set_tls_verify (struct s3blocks_config *c, const char *key, const char *value)
+{
+  return parse_bool_key (key, value, &c->tls_verify);
+}
+
+static int
 set_size (struct s3blocks_config *c, const char *key, const char *value)
 {
   return parse_size_key (key, value, 1, INT64_MAX, &c->size);
@@ -448,6 +493,7 @@ config_init (struct s3blocks_config *c)
   c->size = -1;
   c->block_size = DEFAULT_BLOCK_SIZE;
   c->max_requests = DEFAULT_MAX_REQUESTS;
+  c->tls_verify = true;
   c->retries = DEFAULT_RETRIES;
   c->secret_key = strdup (DEFAULT_SECRET_KEY);
   if (c->secret_key == NULL) {
@@ -473,13 +519,64 @@ config_free (struct s3blocks_config *c)
   if (c->secret_key)
     memset (c->secret_key, 0, strlen (c->secret_key));
   free (c->secret_key);
+  if (c->session_token)
+    memset (c->session_token, 0, strlen (c->session_token));
+  free (c->session_token);
   free (c->region);
+  free (c->profile);
+  free (c->ca_file);
   memset (c, 0, sizeof *c);
+}
+
+/* No access-key= on the command line: the environment or the AWS
+ * credentials file, if they have keys; else the defaults stay.
+ */
+static int
+find_credentials (struct s3blocks_config *c)
+{
+  struct credentials cred;
+  char from[4200];
+  int r;
+
+  if (c->given & CONFIG_GIVEN (access_key)) {
+    if (!(c->given & CONFIG_GIVEN (secret_key))) {
+      nbdkit_error ("access-key= was given without secret-key=: give both");
+      errno = EINVAL;
+      return -1;
+    }
+    return 0;
+  }
+  if (c->given & CONFIG_GIVEN (secret_key))
+    return 0;                   /* the default access key, another secret */
+  r = credentials_find (c->profile, &cred, from, sizeof from);
+  if (r <= 0)
+    return r;
+  nbdkit_debug ("credentials from %s%s", from,
+                cred.session_token ? ", with a session token" : "");
+  free (c->access_key);
+  if (c->secret_key)
+    memset (c->secret_key, 0, strlen (c->secret_key));
+  free (c->secret_key);
+  c->access_key = cred.access_key;
+  c->secret_key = cred.secret_key;
+  c->session_token = cred.session_token;
+  return 0;
 }
 
 int
 config_complete (struct s3blocks_config *c)
 {
+  if (find_credentials (c) == -1)
+    return -1;
+  if (c->signature == SIGNATURE_AUTO)
+    c->signature = strncmp (c->endpoint, "https://", 8) == 0
+      ? SIGNATURE_V4 : SIGNATURE_V2;
+  if (c->session_token && c->signature == SIGNATURE_V2) {
+    nbdkit_error ("temporary credentials (a session token) need "
+                  "Signature V4: use signature=v4, or long-term keys");
+    errno = EINVAL;
+    return -1;
+  }
   if (c->max_dirty < c->block_size) {
     nbdkit_error ("max-dirty (%" PRIu64 ") must be at least block-size "
                   "(%" PRIu32 ")", c->max_dirty, c->block_size);
@@ -503,13 +600,22 @@ config_store_params (const struct s3blocks_config *c)
     .bucket = c->bucket,
     .access_key = c->access_key,
     .secret_key = c->secret_key,
+    .session_token = c->session_token,
     .region = c->region,
     .virtual_host = c->virtual_host,
+    .ca_file = c->ca_file,
+    .tls_verify = c->tls_verify,
     .max_requests = c->max_requests,
     .retries = c->retries,
     .retry_delay_ms = c->retry_delay_ms,
     .timeout_ms = c->timeout_ms,
   };
+}
+
+const struct store_type *
+config_store_type (const struct s3blocks_config *c)
+{
+  return c->signature == SIGNATURE_V4 ? &curlstore_type : &s3store_type;
 }
 
 /* Does any comma-separated glob in globs match name? */
@@ -552,6 +658,11 @@ config_dump (const struct s3blocks_config *c,
   print ("access-key", c->access_key, opaque);
   /* The secret key is never shown, not even its length. */
   print ("region", c->region, opaque);
+  print ("profile", c->profile ? c->profile : "", opaque);
+  print ("signature", c->signature == SIGNATURE_V4 ? "v4"
+         : c->signature == SIGNATURE_V2 ? "v2" : "auto", opaque);
+  print ("ca-file", c->ca_file ? c->ca_file : "", opaque);
+  print ("tls-verify", c->tls_verify ? "true" : "false", opaque);
   if (c->size >= 0) {
     snprintf (buf, sizeof buf, "%" PRIi64, c->size);
     print ("size", buf, opaque);

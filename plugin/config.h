@@ -54,7 +54,18 @@
   KEY ("secret-key", secret_key, "SECRET|+FILE|-FD|-",                  \
        "S3 secret key (default: " DEFAULT_SECRET_KEY ")")               \
   KEY ("region", region, "REGION",                                      \
-       "accepted, unused by Signature V2 (default: " DEFAULT_REGION ")") \
+       "region, signed by V4 (default: " DEFAULT_REGION ")")            \
+  KEY ("profile", profile, "NAME",                                      \
+       "profile in the AWS credentials file (default: $AWS_PROFILE "    \
+       "or default)")                                                   \
+  KEY ("signature", signature, "v2|v4",                                 \
+       "v4 (libcurl) or v2 (libs3) (default: v4 for https://, v2 for "  \
+       "http://)")                                                      \
+  KEY ("ca-file", ca_file, "FILE",                                      \
+       "CA certificates to verify the server with (default: the "       \
+       "system's)")                                                     \
+  KEY ("tls-verify", tls_verify, "true|false",                          \
+       "verify an https:// server's certificate (default: true)")       \
   KEY ("size", size, "SIZE",                                            \
        "export size, e.g. 1G (required for a new export)")              \
   KEY ("block-size", block_size, "SIZE",                                \
@@ -96,7 +107,12 @@ struct s3blocks_config {
   char *bucket;                 /* the store checks its name too */
   char *access_key;
   char *secret_key;
+  char *session_token;          /* from the environment or file only */
   char *region;
+  char *profile;                /* NULL: AWS_PROFILE or default */
+  enum { SIGNATURE_AUTO, SIGNATURE_V2, SIGNATURE_V4 } signature;
+  char *ca_file;
+  bool tls_verify;
   bool virtual_host;
 
   int64_t size;                 /* -1: not given */
@@ -127,13 +143,19 @@ extern void config_free (struct s3blocks_config *c);
 extern int config_set (struct s3blocks_config *c,
                        const char *key, const char *value);
 
-/* Cross-key checks once every key is in.  The endpoint and bucket are
- * left to the store type's validate.
+/* Cross-key checks once every key is in, and what follows from them:
+ * credentials from the environment or the AWS credentials file when
+ * no access-key= was given (credentials.h), the signature from the
+ * endpoint's scheme.  The endpoint and bucket are left to the store
+ * type's validate.
  */
 extern int config_complete (struct s3blocks_config *c);
 
 /* What the store is opened with; its strings point into c. */
 extern struct store_params config_store_params (const struct s3blocks_config *c);
+
+/* The store type signature= (resolved by config_complete) selects. */
+extern const struct store_type *config_store_type (const struct s3blocks_config *c);
 
 /* Print the effective configuration as key=value lines, secrets
  * hidden, for --dump-plugin and debugging.

@@ -5,7 +5,7 @@
  *
  * The nbdkit callbacks, and nothing else: configuration is in
  * config.c, exports in export.c, block logic in volume.c, object
- * storage behind store.h (libs3 in s3store.c).
+ * storage behind store.h (libs3 in s3store.c, libcurl in store-curl.c).
  */
 
 #include <errno.h>
@@ -26,8 +26,14 @@
 #include "volume.h"
 #include "writeback-thread.h"
 
-/* The one store type built in today. */
-static const struct store_type *const store_type = &s3store_type;
+/* signature= chooses one (config_complete); both are initialised at
+ * load, before the keys are known.
+ */
+static const struct store_type *const store_types[] = {
+  &s3store_type, &curlstore_type,
+};
+#define NR_STORE_TYPES (sizeof store_types / sizeof store_types[0])
+static const struct store_type *store_type;
 
 static struct s3blocks_config cfg;
 static struct store *store;
@@ -41,8 +47,13 @@ struct handle {
 static void
 s3blocks_load (void)
 {
-  if (config_init (&cfg) == -1 || store_type->global_init () == -1)
+  size_t i;
+
+  if (config_init (&cfg) == -1)
     exit (EXIT_FAILURE);
+  for (i = 0; i < NR_STORE_TYPES; i++)
+    if (store_types[i]->global_init () == -1)
+      exit (EXIT_FAILURE);
 }
 
 static void
@@ -52,7 +63,8 @@ s3blocks_unload (void)
   store = NULL;
   config_free (&cfg);
   bufpool_cleanup ();
-  store_type->global_cleanup ();
+  for (size_t i = 0; i < NR_STORE_TYPES; i++)
+    store_types[i]->global_cleanup ();
 }
 
 static int
@@ -69,6 +81,9 @@ s3blocks_config_complete (void)
   if (config_complete (&cfg) == -1)
     return -1;
   params = config_store_params (&cfg);
+  store_type = config_store_type (&cfg);
+  nbdkit_debug ("store: %s (signature=%s)", store_type->name,
+                store_type == &curlstore_type ? "v4" : "v2");
   return store_type->validate (&params);
 }
 

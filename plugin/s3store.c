@@ -89,6 +89,20 @@ s3store_validate (const struct store_params *p)
 
   if (parse_endpoint (p->endpoint, &https, &host) == -1)
     return -1;
+  /* No silent unauthenticated TLS: the user must say it is wanted. */
+  if (https && p->tls_verify) {
+    nbdkit_error ("endpoint %s: signature=v2 (libs3) cannot verify the "
+                  "server's TLS certificate, so the connection would be "
+                  "encrypted but not authenticated: use signature=v4, "
+                  "which verifies it, or give tls-verify=false to accept "
+                  "an unverified server", p->endpoint);
+    errno = EINVAL;
+    goto out;
+  }
+  if (https)
+    nbdkit_error ("warning: endpoint %s: tls-verify=false: the server's "
+                  "certificate is not verified (signature=v2 cannot)",
+                  p->endpoint);
   if (!bucket_name_is_valid (p->bucket)) {
     nbdkit_error ("bucket: invalid bucket name \"%s\": use 3 to 63 "
                   "characters from a-z 0-9 . -, starting and ending with "

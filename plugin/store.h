@@ -5,7 +5,7 @@
  *
  * Everything above this seam (the block layer, exports, leases) talks
  * to object storage only through it.  A store is made from a store
- * type (one per client library: libs3 for Signature V2 today) and is
+ * type (one per client library: libs3 for Signature V2, libcurl for V4) and is
  * used in this order:
  *
  *   type->global_init ()          once per process, from .load
@@ -162,8 +162,11 @@ struct store_params {
   const char *bucket;
   const char *access_key;
   const char *secret_key;
-  const char *region;
+  const char *session_token;    /* NULL: none (temporary credentials) */
+  const char *region;           /* signed by V4; unused by V2 */
   bool virtual_host;            /* bucket in the host name, not the path */
+  const char *ca_file;          /* NULL: the system's CAs */
+  bool tls_verify;              /* check an https:// server's certificate */
   unsigned max_requests;        /* in flight, the whole store */
   unsigned retries;
   unsigned retry_delay_ms;
@@ -244,5 +247,7 @@ extern int store_delete (struct store *s, const char *key);
 
 /* The libs3 store (Signature V2): s3store.c. */
 extern const struct store_type s3store_type;
+/* The libcurl store (Signature V4, verified TLS): store-curl.c. */
+extern const struct store_type curlstore_type;
 
 #endif /* S3BLOCKS_STORE_H */

@@ -22,6 +22,9 @@
 # features (start_s3 --strict/--tls/--faults/--requests/--port, or its
 # own server) fails there: it does not belong in RGW_TESTS.
 #
+# S3BLOCKS_TEST_KEYS="signature=v4 ..." adds plugin keys to every
+# start_nbdkit, e.g. to run the suite with the other store.
+#
 # S3BLOCKS_NO_SKIP=1 (CI sets it) turns a missing tool into a failure.
 
 set -e
@@ -314,7 +317,7 @@ start_nbdkit ()
     rm -f "$pidfile" "$SOCK"
     # shellcheck disable=SC2046
     env $(sanitizer_env) nbdkit -f -v -U "$SOCK" -P "$pidfile" "${opts[@]}" \
-        "$PLUGIN" $(s3_args) "${keys[@]}" >>"$log" 2>&1 &
+        "$PLUGIN" $(s3_args) ${S3BLOCKS_TEST_KEYS:-} "${keys[@]}" >>"$log" 2>&1 &
     NBDKIT_PID=$!
     on_exit "stop_nbdkit"
     for (( i=0; i<WAIT_STEPS; i++ )); do

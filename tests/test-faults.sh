@@ -72,7 +72,7 @@ try:
 except nbd.Error:
     pass
 '
-grep -qE "blocks/$EXPORT/[0-9a-f]{16}.*FailedToConnect" \
+grep -qE "blocks/$EXPORT/[0-9a-f]{16}.*(FailedToConnect|connect to server)" \
     "$TMPD/nbdkit.log" ||
     fail "no log line names a key and the connection failure"
 echo "ok: the log names the key and the status"

@@ -254,7 +254,7 @@ test_help_lists_every_key (void)
     "secret-key", "region", "size", "block-size", "uri-style",
     "max-dirty", "cache-size", "max-requests", "retries", "retry-delay",
     "timeout", "shrink", "lease-time", "take-over-lease", "write-delay",
-    "rebuild-map", NULL
+    "rebuild-map", "profile", "signature", "ca-file", "tls-verify", NULL
   };
   const char *help = S3BLOCKS_CONFIG_HELP;
   char line_start[64];
@@ -269,7 +269,48 @@ test_help_lists_every_key (void)
       CU_FAIL ("a key is missing from --help");
     }
   }
-  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 22);
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 26);
+}
+
+/* signature=, tls-verify=, ca-file=, profile=, and the signature that
+ * follows from the endpoint's scheme.
+ */
+static void
+test_v4_keys (void)
+{
+  accepted ("signature", "v2");
+  accepted ("signature", "v4");
+  refused ("signature", "v3");
+  refused ("signature", "V4");
+  accepted ("tls-verify", "false");
+  refused ("tls-verify", "maybe");
+  accepted ("ca-file", "/etc/ssl/certs/ca-certificates.crt");
+  refused ("ca-file", "");
+  accepted ("profile", "prod");
+  refused ("profile", "");
+  refused ("profile", "a]b");
+
+  fresh ();
+  CU_ASSERT (c.tls_verify);
+  CU_ASSERT_EQUAL (config_set (&c, "access-key", "ak"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "secret-key", "sk"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "endpoint", "https://s3.example.com"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), 0);
+  CU_ASSERT_EQUAL (c.signature, SIGNATURE_V4);
+  CU_ASSERT_PTR_EQUAL (config_store_type (&c), &curlstore_type);
+
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "access-key", "ak"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "secret-key", "sk"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), 0);
+  CU_ASSERT_EQUAL (c.signature, SIGNATURE_V2);
+  CU_ASSERT_PTR_EQUAL (config_store_type (&c), &s3store_type);
+
+  /* access-key= alone would pair it with another source's secret. */
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "access-key", "ak"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "secret-key"));
 }
 
 static int
@@ -293,4 +334,5 @@ add_config_tests (void)
   CU_add_test (s, "secret key", test_secret);
   CU_add_test (s, "export globs", test_globs);
   CU_add_test (s, "help lists every key", test_help_lists_every_key);
+  CU_add_test (s, "signature and TLS keys", test_v4_keys);
 }

@@ -14,5 +14,6 @@ extern void add_map_tests (void);
 extern void add_layout_tests (void);
 extern void add_volume_tests (void);
 extern void add_s3store_tests (void);
+extern void add_v4_tests (void);
 
 #endif /* S3BLOCKS_TESTS_H */
