@@ -134,6 +134,7 @@ log file = $DIR/log/client.log
 [client.rgw]
 log file = $DIR/log/rgw.log
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
+rgw dns name = localhost
 CONF
 }
 

@@ -67,3 +67,22 @@ for round in $(seq 1 20); do
 done
 
 echo "ok: the V4 store on RGW: signatures checked, bucket created, conditional PUT"
+
+# Virtual-host style, both stores: the bucket in the host name
+# (BUCKET.localhost, which curl resolves to the loopback; tests/rgw.sh
+# sets "rgw dns name = localhost").
+port=${S3_ENDPOINT##*:}
+for sig in v2 v4; do
+    vh=(endpoint="http://localhost:$port" uri-style=virtual-host
+        "signature=$sig" "bucket=vhost-$sig-$$" "access-key=$S3_ACCESS_KEY"
+        "secret-key=+$TMPD/sk" "export=$EXPORT-vh" size=1M)
+    # shellcheck disable=SC2046
+    timeout 120 env $(sanitizer_env) nbdkit -f -v -D s3blocks.requests=1 \
+        -U - "$PLUGIN" "${vh[@]}" --run "$CLEAN_ENV"' nbdsh -u "$uri" -c "
+h.pwrite(b\"v\" * 4096, 0)
+h.flush()
+assert h.pread(4096, 0) == b\"v\" * 4096
+"' > "$TMPD/vh-$sig.log" 2>&1 || { cat "$TMPD/vh-$sig.log" >&2; fail "virtual-host style with signature=$sig"; }
+    check_sanitizer_log "$TMPD/vh-$sig.log"
+done
+echo "ok: virtual-host style on RGW with both stores"
