@@ -270,7 +270,8 @@ s3xml_parse_list (const char *xml, size_t len, struct s3xml_list *list)
     if (list->next_marker == NULL)
       goto fail;
   }
-  qsort (list->items, list->nr_items, sizeof *list->items, compare_items);
+  if (list->nr_items > 1)
+    qsort (list->items, list->nr_items, sizeof *list->items, compare_items);
   return 0;
 
  bad:
