@@ -52,10 +52,10 @@ for round in $(seq 1 20); do
           "export=$EXPORT-race-$round" size=1M)
     # shellcheck disable=SC2046
     timeout 120 env $(sanitizer_env) nbdkit -f -U - "${race[@]}" \
-        --run 'sleep 2' > "$TMPD/race-a.log" 2>&1 & a=$!
+        --run "$CLEAN_ENV sleep 2" > "$TMPD/race-a.log" 2>&1 & a=$!
     # shellcheck disable=SC2046
     timeout 120 env $(sanitizer_env) nbdkit -f -U - "${race[@]}" \
-        --run 'sleep 2' > "$TMPD/race-b.log" 2>&1 & b=$!
+        --run "$CLEAN_ENV sleep 2" > "$TMPD/race-b.log" 2>&1 & b=$!
     ra=0 rb=0
     wait "$a" || ra=$?
     wait "$b" || rb=$?
