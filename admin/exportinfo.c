@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): reading one export's objects, the way
+ * the plugin reads them: metadata and lease through their parsers,
+ * the allocation map through the plain layout, read-only.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <nbdkit-plugin.h>
+
+#include "admin.h"
+#include "keys.h"
+#include "layout.h"
+
+/* Requests per batch when deleting: enough to keep the store's
+ * requests in flight busy, little memory.
+ */
+#define DELETE_BATCH 256
+
+static uint64_t
+wall_clock_ms (void)
+{
+  struct timeval tv;
+
+  gettimeofday (&tv, NULL);
+  return (uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int
+read_object (struct store *store, const char *key, char *buf, size_t cap,
+             size_t *got)
+{
+  int err = store_get (store, key, buf, cap, got);
+
+  if (err == ENOENT)
+    return 1;
+  if (err) {
+    nbdkit_error ("cannot read %s: %s", key, strerror (err));
+    return -1;
+  }
+  return 0;
+}
+
+static int
+first_entry (void *opaque, const struct store_entry *entry)
+{
+  (void) entry;
+  *(bool *) opaque = true;
+  return 1;
+}
+
+int
+export_info_read (struct store *store, const char *name,
+                  struct export_info *info)
+{
+  char key[KEY_MAX], buf[META_MAX > LEASE_MAX ? META_MAX : LEASE_MAX];
+  const char *why;
+  size_t got;
+  bool any_block = false;
+  int r;
+
+  memset (info, 0, sizeof *info);
+  info->name = name;
+
+  export_meta_key (key, sizeof key, name);
+  r = read_object (store, key, buf, META_MAX, &got);
+  if (r == -1)
+    return -1;
+  if (r == 0) {
+    if (meta_parse (buf, got, &info->meta, &why) == -1)
+      /* Said, not fatal: the blocks may still be listed and deleted. */
+      nbdkit_error ("%s: its metadata %s is unreadable: %s", name, key, why);
+    else
+      info->has_meta = true;
+  }
+  else {
+    /* An export written by an older tool has only blocks. */
+    block_prefix (key, sizeof key, name);
+    if (store_list (store, key, NULL, NULL, first_entry, &any_block) == -1) {
+      nbdkit_error ("cannot list %s: %m", key);
+      return -1;
+    }
+    if (!any_block)
+      return 1;
+  }
+
+  export_lease_key (key, sizeof key, name);
+  r = read_object (store, key, buf, LEASE_MAX, &got);
+  if (r == -1)
+    return -1;
+  if (r == 0) {
+    if (lease_parse (buf, got, &info->lease, &why) == -1)
+      nbdkit_error ("%s: its lease %s is unreadable: %s", name, key, why);
+    else {
+      info->has_lease = true;
+      info->lease_held = info->lease.expires_ms > wall_clock_ms ();
+    }
+  }
+  return 0;
+}
+
+struct lister {
+  struct object_list *ol;
+  bool keep_keys;
+  const char *exact;            /* also accept this key, NULL: none */
+  const char *prefix;
+};
+
+static int
+list_entry (void *opaque, const struct store_entry *entry)
+{
+  struct lister *ls = opaque;
+  struct object_list *ol = ls->ol;
+
+  if (entry->is_prefix)
+    return 0;
+  if (ls->exact && strcmp (entry->key, ls->exact) != 0 &&
+      strncmp (entry->key, ls->prefix, strlen (ls->prefix)) != 0)
+    return 0;
+  if (ls->keep_keys) {
+    if (ol->len == ol->cap) {
+      uint64_t cap = ol->cap ? ol->cap * 2 : 256;
+      char **keys = realloc (ol->keys, cap * sizeof *keys);
+      uint64_t *sizes;
+
+      if (keys == NULL)
+        goto nomem;
+      ol->keys = keys;
+      sizes = realloc (ol->sizes, cap * sizeof *sizes);
+      if (sizes == NULL)
+        goto nomem;
+      ol->sizes = sizes;
+      ol->cap = cap;
+    }
+    ol->keys[ol->len] = strdup (entry->key);
+    if (ol->keys[ol->len] == NULL)
+      goto nomem;
+    ol->sizes[ol->len] = entry->size;
+  }
+  ol->len++;
+  ol->bytes += entry->size;
+  return 0;
+
+ nomem:
+  nbdkit_error ("listing: %m");
+  return -1;
+}
+
+int
+object_list_read (struct store *store, const char *prefix, bool keep_keys,
+                  struct object_list *ol)
+{
+  struct lister ls = { .ol = ol, .keep_keys = keep_keys };
+
+  memset (ol, 0, sizeof *ol);
+  if (store_list (store, prefix, NULL, NULL, list_entry, &ls) == -1) {
+    nbdkit_error ("cannot list %s: %m", prefix);
+    return -1;
+  }
+  return 0;
+}
+
+void
+object_list_free (struct object_list *ol)
+{
+  for (uint64_t i = 0; ol->keys && i < ol->len; i++)
+    free (ol->keys[i]);
+  free (ol->keys);
+  free (ol->sizes);
+  memset (ol, 0, sizeof *ol);
+}
+
+/* Listing "maps/NAME" would also find "maps/NAMEx/...", another
+ * export's: only the root itself and keys under "maps/NAME/" count.
+ */
+int
+export_map_objects (struct store *store, const char *name,
+                    struct object_list *ol)
+{
+  char root[KEY_MAX], under[KEY_MAX + 1];
+  struct lister ls = { .ol = ol, .keep_keys = true, .exact = root,
+                       .prefix = under };
+
+  memset (ol, 0, sizeof *ol);
+  map_root_key (root, sizeof root, name);
+  snprintf (under, sizeof under, "%s/", root);
+  if (store_list (store, root, NULL, NULL, list_entry, &ls) == -1) {
+    nbdkit_error ("cannot list %s: %m", root);
+    return -1;
+  }
+  return 0;
+}
+
+int
+export_load_map (struct store *store, const struct export_info *info,
+                 struct sbitmap *present, bool *listed)
+{
+  struct layout_params p = {
+    .export_name = info->name,
+    .block_size = info->meta.block_size,
+    .readonly = true,
+  };
+  struct layout *l = layout_plain_open (store, &p);
+  struct layout_stats stats;
+  uint64_t nr_blocks;
+  int r;
+
+  if (l == NULL)
+    return -1;
+  nr_blocks = (info->meta.size + info->meta.block_size - 1)
+    / info->meta.block_size;
+  r = l->ops->load_map (l, nr_blocks, present);
+  l->ops->get_stats (l, &stats);
+  *listed = stats.map_rebuilt;
+  l->ops->free (l);
+  if (r == -1)
+    nbdkit_error ("%s: cannot load its allocation map", info->name);
+  return r;
+}
+
+int
+delete_keys (struct store *store, char *const *keys, uint64_t n)
+{
+  struct store_op *ops = calloc (DELETE_BATCH, sizeof *ops);
+  int r = 0;
+
+  if (ops == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+  for (uint64_t i = 0; i < n; i += DELETE_BATCH) {
+    size_t batch = n - i < DELETE_BATCH ? n - i : DELETE_BATCH;
+
+    memset (ops, 0, batch * sizeof *ops);
+    for (size_t j = 0; j < batch; j++) {
+      ops[j].kind = STORE_DELETE;
+      snprintf (ops[j].key, sizeof ops[j].key, "%s", keys[i + j]);
+    }
+    /* Each failure is already logged by the store, naming its key. */
+    if (store_run (store, ops, batch) > 0) {
+      r = -1;
+      break;
+    }
+  }
+  free (ops);
+  return r;
+}

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): the command line, the connection keys
+ * (parsed and checked by the plugin's own config code, so defaults and
+ * messages are the same), and the verbs.
+ *
+ *   s3blocks [-v] [--json] VERB [ARGS] [key=value ...]
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "admin.h"
+#include "config.h"
+#include "keys.h"
+
+/* The keys that say where the bucket is and how to reach it; the
+ * others (size=, export=, ...) are about serving an export.
+ */
+static const char *const connection_keys[] = {
+  "endpoint", "bucket", "access-key", "secret-key", "uri-style", "region",
+  "signature", "ca-file", "tls-verify", "profile",
+  "max-requests", "retries", "retry-delay", "timeout",
+};
+
+static const struct {
+  const char *name;
+  int (*run) (struct admin *a, int argc, char **argv);
+} verbs[] = {
+  { "list", verb_list },
+  { "du", verb_du },
+  { "check", verb_check },
+  { "delete", verb_delete },
+};
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp,
+"Usage: s3blocks [-v] [--json] VERB [ARGS] [key=value ...]\n"
+"\n"
+"Verbs:\n"
+"  list                    every export: size, block size, layout, lease\n"
+"  du [EXPORT...]          stored blocks and bytes, map bytes, totals\n"
+"  check [--deep] [EXPORT...]\n"
+"                          compare each allocation map with the blocks\n"
+"                          listed; --deep also reads every block and checks\n"
+"                          its length (the plain layout has no content\n"
+"                          hashes: contents are not verified)\n"
+"  delete [--yes] EXPORT   delete the export's blocks, map, metadata and\n"
+"                          expired lease; without --yes, say what would go\n"
+"\n"
+"Options:\n"
+"  -v                      debug messages\n"
+"  --json                  list and du: print JSON\n"
+"  --help                  this text\n"
+"\n"
+"Keys (as the plugin's, same defaults):\n"
+"  endpoint= bucket= access-key= secret-key= (SECRET|+FILE|-FD) region=\n"
+"  profile= signature= uri-style= ca-file= tls-verify= max-requests=\n"
+"  retries= retry-delay= timeout=\n"
+"\n"
+"Exit status: 0 clean, 1 damage found or refused, 2 usage or connection\n"
+"error.  See s3blocks(1).\n");
+}
+
+#define KEY_NAME(name, field, syntax, help) name,
+static const char *const plugin_keys[] = { S3BLOCKS_CONFIG_KEYS (KEY_NAME) };
+
+static bool
+is_plugin_key (const char *key)
+{
+  for (size_t i = 0; i < sizeof plugin_keys / sizeof *plugin_keys; i++)
+    if (strcmp (key, plugin_keys[i]) == 0)
+      return true;
+  return false;
+}
+
+static bool
+is_connection_key (const char *key)
+{
+  for (size_t i = 0; i < sizeof connection_keys / sizeof *connection_keys;
+       i++)
+    if (strcmp (key, connection_keys[i]) == 0)
+      return true;
+  return false;
+}
+
+/* key=value: a connection key, applied to c.  0 or -1. */
+static int
+apply_key (struct s3blocks_config *c, const char *arg)
+{
+  const char *eq = strchr (arg, '=');
+  char key[64];
+  size_t len = eq - arg;
+
+  if (len >= sizeof key) {
+    nbdkit_error ("unknown key \"%.*s\" (s3blocks --help lists the keys)",
+                  (int) len, arg);
+    return -1;
+  }
+  memcpy (key, arg, len);
+  key[len] = '\0';
+  if (!is_connection_key (key)) {
+    if (is_plugin_key (key))
+      nbdkit_error ("%s=: a key of the plugin for serving an export, not "
+                    "of the s3blocks command, which takes connection keys "
+                    "only (s3blocks --help lists them)", key);
+    else
+      nbdkit_error ("unknown key \"%s\" (s3blocks --help lists the keys)",
+                    key);
+    return -1;
+  }
+  return config_set (c, key, eq + 1);
+}
+
+static int
+open_store (struct s3blocks_config *c, struct admin *a)
+{
+  const struct store_type *type;
+  struct store_params params;
+
+  if (config_complete (c) == -1)
+    return -1;
+  type = config_store_type (c);
+  params = config_store_params (c);
+  if (type->validate (&params) == -1)
+    return -1;
+  if (type->global_init () == -1)
+    return -1;
+  a->store = type->open (&params);
+  if (a->store == NULL)
+    return -1;
+  if (store_start (a->store) == -1)
+    return -1;
+  /* A key no export can have: its absence is the expected answer. */
+  if (store_check (a->store, EXPORTS_PREFIX ".s3blocks-probe") == -1)
+    return -1;
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct s3blocks_config cfg;
+  struct admin a = { 0 };
+  char **args;
+  int nargs = 0, i, status;
+  const char *verb = NULL;
+  int (*run) (struct admin *, int, char **) = NULL;
+
+  args = calloc (argc + 1, sizeof *args);
+  if (args == NULL || config_init (&cfg) == -1) {
+    perror ("s3blocks");
+    return EXIT_USAGE;
+  }
+
+  /* Options before the verb, the verb, then its arguments and keys in
+   * any order.  A key has "=" in it; an export name cannot.
+   */
+  for (i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+
+    if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
+      usage (stdout);
+      return EXIT_CLEAN;
+    }
+    else if (strcmp (arg, "-v") == 0)
+      admin_verbose = true;
+    else if (strcmp (arg, "--json") == 0)
+      a.json = true;
+    else if (strcmp (arg, "--deep") == 0 && verb
+             && strcmp (verb, "check") == 0)
+      a.deep = true;
+    else if (strcmp (arg, "--yes") == 0 && verb
+             && strcmp (verb, "delete") == 0)
+      a.yes = true;
+    else if (arg[0] == '-' && arg[1] != '\0') {
+      nbdkit_error ("unknown option %s%s%s", arg,
+                    verb ? " for " : "", verb ? verb : "");
+      usage (stderr);
+      return EXIT_USAGE;
+    }
+    else if (strchr (arg, '=')) {
+      if (apply_key (&cfg, arg) == -1)
+        return EXIT_USAGE;
+    }
+    else if (verb == NULL) {
+      verb = arg;
+      for (size_t v = 0; v < sizeof verbs / sizeof *verbs; v++)
+        if (strcmp (verb, verbs[v].name) == 0)
+          run = verbs[v].run;
+      if (run == NULL) {
+        nbdkit_error ("unknown verb \"%s\"", verb);
+        usage (stderr);
+        return EXIT_USAGE;
+      }
+    }
+    else
+      args[nargs++] = argv[i];
+  }
+  if (verb == NULL) {
+    nbdkit_error ("no verb given");
+    usage (stderr);
+    return EXIT_USAGE;
+  }
+  for (i = 0; i < nargs; i++)
+    if (!admin_name_ok (args[i]))
+      return EXIT_USAGE;
+
+  if (open_store (&cfg, &a) == -1) {
+    store_close (a.store);
+    config_free (&cfg);
+    return EXIT_USAGE;
+  }
+  status = run (&a, nargs, args);
+  store_close (a.store);
+  config_store_type (&cfg)->global_cleanup ();
+  config_free (&cfg);
+  free (args);
+  return status;
+}
