@@ -119,6 +119,9 @@ apply_key (struct s3blocks_config *c, const char *arg)
   return config_set (c, key, eq + 1);
 }
 
+/* The store type's global state is set up, and must be torn down. */
+static bool global_inited;
+
 static int
 open_store (struct s3blocks_config *c, struct admin *a)
 {
@@ -133,6 +136,7 @@ open_store (struct s3blocks_config *c, struct admin *a)
     return -1;
   if (type->global_init () == -1)
     return -1;
+  global_inited = true;
   a->store = type->open (&params);
   if (a->store == NULL)
     return -1;
@@ -168,7 +172,8 @@ main (int argc, char **argv)
 
     if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
       usage (stdout);
-      return EXIT_CLEAN;
+      status = EXIT_CLEAN;
+      goto out;
     }
     else if (strcmp (arg, "-v") == 0)
       admin_verbose = true;
@@ -184,11 +189,14 @@ main (int argc, char **argv)
       nbdkit_error ("unknown option %s%s%s", arg,
                     verb ? " for " : "", verb ? verb : "");
       usage (stderr);
-      return EXIT_USAGE;
+      status = EXIT_USAGE;
+      goto out;
     }
     else if (strchr (arg, '=')) {
-      if (apply_key (&cfg, arg) == -1)
-        return EXIT_USAGE;
+      if (apply_key (&cfg, arg) == -1) {
+        status = EXIT_USAGE;
+        goto out;
+      }
     }
     else if (verb == NULL) {
       verb = arg;
@@ -198,7 +206,8 @@ main (int argc, char **argv)
       if (run == NULL) {
         nbdkit_error ("unknown verb \"%s\"", verb);
         usage (stderr);
-        return EXIT_USAGE;
+        status = EXIT_USAGE;
+        goto out;
       }
     }
     else
@@ -207,20 +216,27 @@ main (int argc, char **argv)
   if (verb == NULL) {
     nbdkit_error ("no verb given");
     usage (stderr);
-    return EXIT_USAGE;
+    status = EXIT_USAGE;
+    goto out;
   }
   for (i = 0; i < nargs; i++)
-    if (!admin_name_ok (args[i]))
-      return EXIT_USAGE;
+    if (!admin_name_ok (args[i])) {
+      status = EXIT_USAGE;
+      goto out;
+    }
 
   if (open_store (&cfg, &a) == -1) {
-    store_close (a.store);
-    config_free (&cfg);
-    return EXIT_USAGE;
+    status = EXIT_USAGE;
+    goto out;
   }
   status = run (&a, nargs, args);
+ out:
+  /* Everything freed on every path: the sanitizer build's leak check
+   * runs on this command too.
+   */
   store_close (a.store);
-  config_store_type (&cfg)->global_cleanup ();
+  if (global_inited)
+    config_store_type (&cfg)->global_cleanup ();
   config_free (&cfg);
   free (args);
   return status;
