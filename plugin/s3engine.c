@@ -269,6 +269,8 @@ list_cb (int is_truncated, const char *next_marker,
     if ((it->key = strdup (contents[i].key)) == NULL)
       return S3StatusOutOfMemory;
     it->size = contents[i].size;
+    /* libs3 gives -1 when it could not read the date. */
+    it->mtime = contents[i].lastModified > 0 ? contents[i].lastModified : 0;
     it->is_prefix = false;
     r->nr_items++;
   }
@@ -277,6 +279,7 @@ list_cb (int is_truncated, const char *next_marker,
     if ((it->key = strdup (prefixes[i])) == NULL)
       return S3StatusOutOfMemory;
     it->size = 0;
+    it->mtime = 0;
     it->is_prefix = true;
     r->nr_items++;
   }

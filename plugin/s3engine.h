@@ -57,6 +57,7 @@ enum s3req_kind {
 struct s3list_item {
   char *key;
   uint64_t size;
+  int64_t mtime;                /* Last-Modified, 0 if unknown */
   bool is_prefix;
 };
 

@@ -345,6 +345,7 @@ s3_list (struct store *base, const char *prefix, const char *delimiter,
     for (i = 0; i < req.nr_items && r == 0; i++) {
       struct store_entry e = {
         .key = req.items[i].key, .size = req.items[i].size,
+        .mtime = req.items[i].mtime,
         .is_prefix = req.items[i].is_prefix,
       };
       r = cb (opaque, &e);

@@ -165,7 +165,7 @@ s3xml_find (const char *xml, size_t len, const char *name,
 
 static int
 add_item (struct s3xml_list *list, size_t *alloc, const char *text,
-          size_t len, uint64_t size, bool is_prefix)
+          size_t len, uint64_t size, int64_t mtime, bool is_prefix)
 {
   struct s3xml_item *it;
 
@@ -182,6 +182,7 @@ add_item (struct s3xml_list *list, size_t *alloc, const char *text,
   if (it->key == NULL)
     return -1;
   it->size = size;
+  it->mtime = mtime;
   it->is_prefix = is_prefix;
   list->nr_items++;
   return 0;
@@ -215,6 +216,69 @@ parse_size (const char *s, size_t len, uint64_t *r)
   return 0;
 }
 
+/* n decimal digits at s, in [lo, hi]: -1 otherwise. */
+static int
+digits (const char *s, int n, int lo, int hi)
+{
+  int v = 0;
+
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v < lo || v > hi ? -1 : v;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (years counted from March, so that the leap day comes last).
+ */
+static int64_t
+days_from_civil (int64_t y, int m, int d)
+{
+  int64_t era, yoe, doy, doe;
+
+  y -= m <= 2;
+  era = (y >= 0 ? y : y - 399) / 400;
+  yoe = y - era * 400;
+  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+int
+s3xml_parse_time (const char *s, size_t len, int64_t *t)
+{
+  static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+  int y, mo, d, h, mi, sec;
+  size_t i;
+
+  /* 2026-01-02T03:04:05 is 19 characters, then [.digits] and Z. */
+  if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+      s[13] != ':' || s[16] != ':')
+    return -1;
+  y = digits (s, 4, 1970, 9999);
+  mo = digits (s + 5, 2, 1, 12);
+  d = digits (s + 8, 2, 1, 31);
+  h = digits (s + 11, 2, 0, 23);
+  mi = digits (s + 14, 2, 0, 59);
+  sec = digits (s + 17, 2, 0, 60);      /* a leap second */
+  if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || sec < 0 ||
+      d > mdays[mo - 1])
+    return -1;
+  i = 19;
+  if (s[i] == '.') {
+    for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+      ;
+    if (i == 20)
+      return -1;                        /* a dot with no digits */
+  }
+  if (i + 1 != len || s[i] != 'Z')
+    return -1;
+  *t = days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  return 0;
+}
+
 int
 s3xml_parse_list (const char *xml, size_t len, struct s3xml_list *list)
 {
@@ -231,6 +295,7 @@ s3xml_parse_list (const char *xml, size_t len, struct s3xml_list *list)
   for (p = xml; (p = find (p, end, "<Contents>")) != NULL; p = next) {
     const char *stop = find (p, end, "</Contents>"), *k;
     uint64_t size = 0;
+    int64_t mtime = 0;
 
     if (stop == NULL)
       goto bad;
@@ -242,7 +307,13 @@ s3xml_parse_list (const char *xml, size_t len, struct s3xml_list *list)
       if (element (p, stop, "Size", &text, &n) &&
           parse_size (text, n, &size) == -1)
         goto bad;
-      if (add_item (list, &alloc, k, klen, size, false) == -1)
+      /* An unreadable date is "unknown" (0), not an error: only gc
+       * needs it, and it never deletes an object of unknown age.
+       */
+      if (element (p, stop, "LastModified", &text, &n) &&
+          s3xml_parse_time (text, n, &mtime) == -1)
+        mtime = 0;
+      if (add_item (list, &alloc, k, klen, size, mtime, false) == -1)
         goto fail;
     }
   }
@@ -255,7 +326,7 @@ s3xml_parse_list (const char *xml, size_t len, struct s3xml_list *list)
     next = stop + strlen ("</CommonPrefixes>");
     if (element (p, stop, "Prefix", &text, &n) == NULL)
       goto bad;
-    if (add_item (list, &alloc, text, n, 0, true) == -1)
+    if (add_item (list, &alloc, text, n, 0, 0, true) == -1)
       goto fail;
   }
 

@@ -21,6 +21,7 @@
 struct s3xml_item {
   char *key;
   uint64_t size;
+  int64_t mtime;                /* <LastModified>, 0 if absent or unreadable */
   bool is_prefix;               /* from <CommonPrefixes> */
 };
 
@@ -38,6 +39,12 @@ struct s3xml_list {
 extern int s3xml_parse_list (const char *xml, size_t len,
                              struct s3xml_list *list);
 extern void s3xml_list_free (struct s3xml_list *list);
+
+/* An S3 <LastModified>: "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC), as seconds
+ * since 1970 (fractions dropped).  Returns 0 on success, -1 for
+ * anything else (no time zone but Z is accepted).
+ */
+extern int s3xml_parse_time (const char *s, size_t len, int64_t *t);
 
 /* The decoded text of the first <name>...</name> in xml[0..len), into
  * out (truncated to outlen - 1 bytes).  Returns true if found.  For an

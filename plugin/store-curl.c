@@ -478,6 +478,7 @@ cs_list (struct store *base, const char *prefix, const char *delimiter,
     for (i = 0; i < page.nr_items && r == 0; i++) {
       struct store_entry e = {
         .key = page.items[i].key, .size = page.items[i].size,
+        .mtime = page.items[i].mtime,
         .is_prefix = page.items[i].is_prefix,
       };
       r = cb (opaque, &e);

@@ -105,11 +105,15 @@ struct store_op {
 };
 
 /* One object of a listing.  A common prefix (listing with a delimiter)
- * has is_prefix set and size 0.
+ * has is_prefix set, size 0 and mtime 0.  mtime is the object's
+ * Last-Modified as the server's clock gave it, in seconds since 1970,
+ * or 0 when the server gave none the store could read: callers must
+ * treat 0 as "unknown", never as "old".
  */
 struct store_entry {
   const char *key;
   uint64_t size;
+  int64_t mtime;
   bool is_prefix;
 };
 

@@ -21,6 +21,7 @@ struct object {
   char *data;
   size_t len;
   uint64_t version;             /* its ETag, in hex */
+  int64_t mtime;                /* Last-Modified, by the clock */
 };
 
 struct memstore {
@@ -36,6 +37,7 @@ struct memstore {
   int64_t crash_budget;
   void (*hook) (void *opaque);
   void *hook_opaque;
+  int64_t clock;
 };
 
 static size_t
@@ -74,6 +76,7 @@ set_locked (struct memstore *m, const char *key, const void *data, size_t len)
     m->objects[i].data = copy;
     m->objects[i].len = len;
     m->objects[i].version = ++m->next_version;
+    m->objects[i].mtime = m->clock;
     return;
   }
   if (m->nr == m->cap) {
@@ -88,6 +91,7 @@ set_locked (struct memstore *m, const char *key, const void *data, size_t len)
   m->objects[i].data = copy;
   m->objects[i].len = len;
   m->objects[i].version = ++m->next_version;
+  m->objects[i].mtime = m->clock;
   m->nr++;
 }
 
@@ -266,7 +270,8 @@ mem_list (struct store *base, const char *prefix, const char *delimiter,
   }
   for (i = 0; i < m->nr && r == 0; i++) {
     const struct object *o = &m->objects[i];
-    struct store_entry e = { .key = o->key, .size = o->len };
+    struct store_entry e = { .key = o->key, .size = o->len,
+                             .mtime = o->mtime };
     char common[1024];
 
     if (strncmp (o->key, prefix, prefix_len) != 0)
@@ -286,6 +291,7 @@ mem_list (struct store *base, const char *prefix, const char *delimiter,
         strcpy (last_prefix, common);
         e.key = common;
         e.size = 0;
+        e.mtime = 0;
         e.is_prefix = 1;
       }
     }
@@ -342,6 +348,7 @@ memstore_new (void)
   m->base.ops = &mem_ops;
   m->base.caps = STORE_CAP_CONDITIONAL_PUT;
   m->crash_budget = -1;
+  m->clock = MEMSTORE_EPOCH;
   pthread_mutex_init (&m->lock, NULL);
   return m;
 }
@@ -455,4 +462,45 @@ memstore_requests (struct memstore *m)
   struct memstore_counts c = memstore_counts (m);
 
   return c.gets + c.puts + c.deletes + c.lists;
+}
+
+void
+memstore_set_clock (struct memstore *m, int64_t now)
+{
+  pthread_mutex_lock (&m->lock);
+  m->clock = now;
+  pthread_mutex_unlock (&m->lock);
+}
+
+int64_t
+memstore_clock (struct memstore *m)
+{
+  int64_t now;
+
+  pthread_mutex_lock (&m->lock);
+  now = m->clock;
+  pthread_mutex_unlock (&m->lock);
+  return now;
+}
+
+void
+memstore_advance_clock (struct memstore *m, int64_t seconds)
+{
+  pthread_mutex_lock (&m->lock);
+  m->clock += seconds;
+  pthread_mutex_unlock (&m->lock);
+}
+
+int
+memstore_set_mtime (struct memstore *m, const char *key, int64_t mtime)
+{
+  int found;
+  size_t i;
+
+  pthread_mutex_lock (&m->lock);
+  i = find (m, key, &found);
+  if (found)
+    m->objects[i].mtime = mtime;
+  pthread_mutex_unlock (&m->lock);
+  return found ? 0 : -1;
 }

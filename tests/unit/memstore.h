@@ -59,6 +59,19 @@ extern void memstore_set_caps (struct memstore *m, unsigned caps);
  */
 extern void memstore_crash_after (struct memstore *m, int64_t requests);
 
+/* The server's clock, in seconds since 1970: every PUT (and
+ * memstore_set) stamps its object's Last-Modified with it, and LIST
+ * reports it as the entry's mtime.  It starts at MEMSTORE_EPOCH and
+ * moves only when a test moves it.
+ */
+#define MEMSTORE_EPOCH 1800000000
+extern void memstore_set_clock (struct memstore *m, int64_t now);
+extern int64_t memstore_clock (struct memstore *m);
+extern void memstore_advance_clock (struct memstore *m, int64_t seconds);
+/* Set one object's Last-Modified: 0, or -1 if absent. */
+extern int memstore_set_mtime (struct memstore *m, const char *key,
+                               int64_t mtime);
+
 /* GETs + PUTs + DELETEs + LISTs counted so far. */
 extern uint64_t memstore_requests (struct memstore *m);
 

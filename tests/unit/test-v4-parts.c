@@ -134,6 +134,63 @@ test_list_xml_edges (void)
   CU_ASSERT_EQUAL (s3xml_parse_list (list_xml, 40, &l), -1);
 }
 
+/* LastModified: seconds since 1970 (UTC), fractions dropped; unknown
+ * (0) for what is not an S3 date, never a failed listing.
+ */
+static void
+test_list_mtime (void)
+{
+  static const char xml[] =
+    "<ListBucketResult><IsTruncated>false</IsTruncated>"
+    "<Contents><Key>a</Key><LastModified>2026-03-01T12:34:56.789Z"
+    "</LastModified><Size>1</Size></Contents>"
+    "<Contents><Key>b</Key><LastModified>1970-01-01T00:00:00Z"
+    "</LastModified></Contents>"
+    "<Contents><Key>c</Key><LastModified>yesterday</LastModified>"
+    "</Contents>"
+    "<Contents><Key>d</Key></Contents>"
+    "<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"
+    "</ListBucketResult>";
+  static const struct {
+    const char *s;
+    int r;
+    int64_t t;
+  } times[] = {
+    { "2000-02-29T00:00:00Z", 0, 951782400 },
+    { "2024-12-31T23:59:59.5Z", 0, 1735689599 },
+    { "2038-01-19T03:14:08.000Z", 0, 2147483648LL },
+    { "2100-03-01T00:00:00Z", 0, 4107542400LL },
+    { "2026-02-30T00:00:00Z", -1, 0 },        /* no such day */
+    { "2026-13-01T00:00:00Z", -1, 0 },
+    { "2026-01-01T24:00:00Z", -1, 0 },
+    { "2026-01-01T00:00:00", -1, 0 },         /* no zone */
+    { "2026-01-01T00:00:00+01:00", -1, 0 },   /* only Z */
+    { "2026-01-01T00:00:00.Z", -1, 0 },
+    { "2026-01-01 00:00:00Z", -1, 0 },
+    { "1969-12-31T23:59:59Z", -1, 0 },
+  };
+  struct s3xml_list l;
+
+  for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+    int64_t t = 0;
+    int r = s3xml_parse_time (times[i].s, strlen (times[i].s), &t);
+
+    CU_ASSERT_EQUAL (r, times[i].r);
+    if (r == 0)
+      CU_ASSERT_EQUAL (t, times[i].t);
+  }
+  CU_ASSERT_EQUAL_FATAL (s3xml_parse_list (xml, strlen (xml), &l), 0);
+  CU_ASSERT_EQUAL_FATAL (l.nr_items, 5);
+  CU_ASSERT_EQUAL (l.items[0].mtime, 1772368496);
+  CU_ASSERT_EQUAL (l.items[0].size, 1);
+  CU_ASSERT_EQUAL (l.items[1].mtime, 0);
+  CU_ASSERT_EQUAL (l.items[2].mtime, 0);    /* unreadable: unknown */
+  CU_ASSERT_EQUAL (l.items[3].mtime, 0);    /* absent */
+  CU_ASSERT (l.items[4].is_prefix);
+  CU_ASSERT_EQUAL (l.items[4].mtime, 0);
+  s3xml_list_free (&l);
+}
+
 static void
 test_error_xml (void)
 {
@@ -363,6 +420,7 @@ add_v4_tests (void)
   CU_add_test (s, "query strings", test_query_build);
   CU_add_test (s, "list xml", test_list_xml);
   CU_add_test (s, "list xml edges", test_list_xml_edges);
+  CU_add_test (s, "list xml LastModified", test_list_mtime);
   CU_add_test (s, "error xml", test_error_xml);
   CU_add_test (s, "credentials file", test_credentials_file);
   CU_add_test (s, "credentials environment", test_credentials_env);
