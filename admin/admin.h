@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cas-format.h"
 #include "leaseinfo.h"
 #include "meta.h"
 #include "sbitmap.h"
@@ -31,6 +32,10 @@ struct admin {
   bool json;
   bool deep;                        /* check --deep */
   bool yes;                         /* delete --yes */
+  bool dry_run;                     /* gc --dry-run */
+  int64_t grace_s;                  /* gc grace=, -1: not given */
+  unsigned lease_ms;                /* lease-time=, for clone's lease */
+  unsigned request_ms;              /* timeout= */
 };
 
 /* One export as the bucket has it. */
@@ -41,10 +46,15 @@ struct export_info {
   bool has_lease;                   /* leases/NAME exists and parses */
   struct lease_info lease;
   bool lease_held;                  /* has_lease, unexpired by our clock */
+  bool is_cas;                      /* metadata says "layout cas", or no
+                                       metadata but a cas root */
+  bool has_root;                    /* cas/roots/NAME read into root */
+  struct cas_root root;
 };
 
-/* Read the metadata and lease objects.  0; 1 when the export does not
- * exist (no metadata, no block); -1 after an error.
+/* Read the metadata and lease objects, and a cas export's root.  0; 1
+ * when the export does not exist (no metadata, no block, no root); -1
+ * after an error.
  */
 extern int export_info_read (struct store *store, const char *name,
                              struct export_info *info);
@@ -81,11 +91,39 @@ extern int verb_list (struct admin *a, int argc, char **argv);
 extern int verb_du (struct admin *a, int argc, char **argv);
 extern int verb_check (struct admin *a, int argc, char **argv);
 extern int verb_delete (struct admin *a, int argc, char **argv);
+extern int verb_snapshot (struct admin *a, int argc, char **argv);
+extern int verb_clone (struct admin *a, int argc, char **argv);
+extern int verb_gc (struct admin *a, int argc, char **argv);
+
+/* The cas parts of the verbs (cas-list.c, cas-du.c, cas-check.c,
+ * cas-delete.c).  Names: those given on the command line, NULL for
+ * all.
+ */
+/* Print the cas table of du, or its JSON members ("cas", "bucket")
+ * after a comma.  Returns an exit status.
+ */
+extern int cas_du (struct admin *a, char **names, int n);
+extern int cas_check (struct admin *a, char **names, int n);
+extern int cas_delete (struct admin *a, const char *name,
+                       const struct export_info *info);
+/* Copy a plain export's data into the cas layout as NEW. */
+extern int clone_from_plain (struct admin *a, const struct export_info *src,
+                             const char *new_name);
 
 /* A name given on the command line: valid, else a message naming the
- * rule.  true if valid.
+ * rule.  true if valid.  admin_name_ok: an export; admin_ref_ok: an
+ * export or EXPORT@SNAP.
  */
 extern bool admin_name_ok (const char *name);
+extern bool admin_ref_ok (const char *name);
+
+/* "2026-01-02T03:04:05Z" from seconds since 1970. */
+extern void format_time_s (int64_t t, char *buf, size_t size);
+/* Read one export named on the command line: 0, 1 when it does not
+ * exist (said), -1 on error.
+ */
+extern int read_info (struct admin *a, const char *name,
+                      struct export_info *info);
 
 /* JSON string output. */
 extern void json_string (const char *s);

@@ -16,6 +16,8 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "cas-admin.h"
+#include "cas-tree.h"
 #include "keys.h"
 #include "layout.h"
 
@@ -63,7 +65,7 @@ export_info_read (struct store *store, const char *name,
   char key[KEY_MAX], buf[META_MAX > LEASE_MAX ? META_MAX : LEASE_MAX];
   const char *why;
   size_t got;
-  bool any_block = false;
+  bool any_block = false, meta_exists;
   int r;
 
   memset (info, 0, sizeof *info);
@@ -79,6 +81,7 @@ export_info_read (struct store *store, const char *name,
       nbdkit_error ("%s: its metadata %s is unreadable: %s", name, key, why);
     else
       info->has_meta = true;
+    info->is_cas = meta_text_is_cas (buf, got);
   }
   else {
     /* An export written by an older tool has only blocks. */
@@ -87,7 +90,19 @@ export_info_read (struct store *store, const char *name,
       nbdkit_error ("cannot list %s: %m", key);
       return -1;
     }
-    if (!any_block)
+  }
+  meta_exists = r == 0;
+  if (info->is_cas || (!meta_exists && !any_block)) {
+    /* A cas export's root.  A crash in clone between the root and the
+     * metadata leaves a root alone: an export still, to delete.
+     */
+    cas_root_key (key, sizeof key, name);
+    r = cas_root_read (store, key, &info->root, NULL);
+    if (r == -1)
+      return -1;
+    if (r == 0)
+      info->has_root = info->is_cas = true;
+    else if (!meta_exists)
       return 1;
   }
 

@@ -36,6 +36,9 @@ static const struct {
   { "du", verb_du },
   { "check", verb_check },
   { "delete", verb_delete },
+  { "snapshot", verb_snapshot },
+  { "clone", verb_clone },
+  { "gc", verb_gc },
 };
 
 static void
@@ -44,16 +47,35 @@ usage (FILE *fp)
   fprintf (fp,
 "Usage: s3blocks [-v] [--json] VERB [ARGS] [key=value ...]\n"
 "\n"
+"NAME is an export, or EXPORT@SNAP for a snapshot (layout=cas).\n"
+"\n"
 "Verbs:\n"
-"  list                    every export: size, block size, layout, lease\n"
-"  du [EXPORT...]          stored blocks and bytes, map bytes, totals\n"
-"  check [--deep] [EXPORT...]\n"
-"                          compare each allocation map with the blocks\n"
-"                          listed; --deep also reads every block and checks\n"
-"                          its length (the plain layout has no content\n"
-"                          hashes: contents are not verified)\n"
-"  delete [--yes] EXPORT   delete the export's blocks, map, metadata and\n"
-"                          expired lease; without --yes, say what would go\n"
+"  list                    every export and snapshot: size, block size,\n"
+"                          layout, created, parent, lease\n"
+"  du [NAME...]            plain: stored blocks and bytes, map bytes;\n"
+"                          cas: logical bytes, bytes referenced only by\n"
+"                          it and shared; the bucket's stored bytes and\n"
+"                          the dedup ratio\n"
+"  check [--deep] [NAME...]\n"
+"                          plain: compare each allocation map with the\n"
+"                          blocks listed; cas: every page and content\n"
+"                          that a root references exists; --deep also\n"
+"                          reads every block (plain: checks its length;\n"
+"                          cas: checks its SHA-256)\n"
+"  delete [--yes] NAME     plain: its blocks, map, metadata, expired\n"
+"                          lease; cas export: metadata, root, lease\n"
+"                          (refused while it has snapshots); EXPORT@SNAP:\n"
+"                          the snapshot's root; cas content is left to\n"
+"                          gc; without --yes, say what would go\n"
+"  snapshot EXPORT SNAP    a read-only EXPORT@SNAP of a cas export's last\n"
+"                          commit: a few requests, no content copied\n"
+"  clone SOURCE NEW        a new cas export NEW from SOURCE (EXPORT or\n"
+"                          EXPORT@SNAP): a few requests for a cas source;\n"
+"                          a plain source's data is copied once\n"
+"  gc [--dry-run] [grace=TIME]\n"
+"                          delete cas content and pages that no root\n"
+"                          references and that are older than grace\n"
+"                          (default 1h) by the S3 server's clock\n"
 "\n"
 "Options:\n"
 "  -v                      debug messages\n"
@@ -119,6 +141,38 @@ apply_key (struct s3blocks_config *c, const char *arg)
   return config_set (c, key, eq + 1);
 }
 
+/* grace=TIME: a number and s, m, h or d (bare: seconds). */
+static int
+parse_grace (const char *value, int64_t *s)
+{
+  char *end;
+  unsigned long long n;
+  int64_t scale = 1;
+
+  errno = 0;
+  if (value[0] < '0' || value[0] > '9')
+    goto bad;
+  n = strtoull (value, &end, 10);
+  if (errno)
+    goto bad;
+  if (strcmp (end, "m") == 0)
+    scale = 60;
+  else if (strcmp (end, "h") == 0)
+    scale = 3600;
+  else if (strcmp (end, "d") == 0)
+    scale = 86400;
+  else if (strcmp (end, "s") != 0 && *end != '\0')
+    goto bad;
+  if (n > (unsigned long long) INT32_MAX)
+    goto bad;
+  *s = (int64_t) n * scale;
+  return 0;
+ bad:
+  nbdkit_error ("grace=%s: expected a time such as 0, 30s, 90m, 1h or 2d",
+                value);
+  return -1;
+}
+
 /* The store type's global state is set up, and must be torn down. */
 static bool global_inited;
 
@@ -130,6 +184,8 @@ open_store (struct s3blocks_config *c, struct admin *a)
 
   if (config_complete (c) == -1)
     return -1;
+  a->lease_ms = c->lease_time_ms;
+  a->request_ms = c->timeout_ms;
   type = config_store_type (c);
   params = config_store_params (c);
   if (type->validate (&params) == -1)
@@ -152,7 +208,7 @@ int
 main (int argc, char **argv)
 {
   struct s3blocks_config cfg;
-  struct admin a = { 0 };
+  struct admin a = { .grace_s = -1 };
   char **args;
   int nargs = 0, i, status;
   const char *verb = NULL;
@@ -185,6 +241,16 @@ main (int argc, char **argv)
     else if (strcmp (arg, "--yes") == 0 && verb
              && strcmp (verb, "delete") == 0)
       a.yes = true;
+    else if (strcmp (arg, "--dry-run") == 0 && verb
+             && strcmp (verb, "gc") == 0)
+      a.dry_run = true;
+    else if (strncmp (arg, "grace=", 6) == 0 && verb
+             && strcmp (verb, "gc") == 0) {
+      if (parse_grace (arg + 6, &a.grace_s) == -1) {
+        status = EXIT_USAGE;
+        goto out;
+      }
+    }
     else if (arg[0] == '-' && arg[1] != '\0') {
       nbdkit_error ("unknown option %s%s%s", arg,
                     verb ? " for " : "", verb ? verb : "");
@@ -220,7 +286,7 @@ main (int argc, char **argv)
     goto out;
   }
   for (i = 0; i < nargs; i++)
-    if (!admin_name_ok (args[i])) {
+    if (!admin_ref_ok (args[i])) {
       status = EXIT_USAGE;
       goto out;
     }

@@ -27,6 +27,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "cas-admin.h"
 #include "config.h"
 #include "export-impl.h"
 #include "keys.h"
@@ -42,6 +43,14 @@ admin_name_ok (const char *name)
                 "from A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
                 name, MAX_EXPORT_NAME);
   return false;
+}
+
+bool
+admin_ref_ok (const char *name)
+{
+  struct cas_ref ref;
+
+  return cas_ref_parse (name, &ref);
 }
 
 void
@@ -61,14 +70,20 @@ json_string (const char *s)
   putchar ('"');
 }
 
-static void
-format_time (uint64_t ms, char *buf, size_t size)
+void
+format_time_s (int64_t s, char *buf, size_t size)
 {
-  time_t t = ms / 1000;
+  time_t t = s;
   struct tm tm;
 
   gmtime_r (&t, &tm);
   strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+format_time (uint64_t ms, char *buf, size_t size)
+{
+  format_time_s (ms / 1000, buf, size);
 }
 
 /* The names to work on: those given, each of which must exist, or
@@ -126,8 +141,7 @@ get_names (struct admin *a, int argc, char **argv, struct names *ns)
   return 0;
 }
 
-/* Read one export: 0, 1 when it does not exist (said), -1 on error. */
-static int
+int
 read_info (struct admin *a, const char *name, struct export_info *info)
 {
   int r = export_info_read (a->store, name, info);
@@ -137,84 +151,12 @@ read_info (struct admin *a, const char *name, struct export_info *info)
   return r;
 }
 
-/* ---- list ---- */
-
-int
-verb_list (struct admin *a, int argc, char **argv)
-{
-  struct names ns;
-  int status = EXIT_CLEAN;
-
-  if (argc > 0) {
-    nbdkit_error ("list takes no export names (du and check do)");
-    return EXIT_USAGE;
-  }
-  if (get_names (a, 0, NULL, &ns) == -1)
-    return EXIT_USAGE;
-  if (a->json)
-    printf ("[");
-  else
-    printf ("%-32s %16s %10s %-6s %s\n", "EXPORT", "SIZE", "BLOCK", "LAYOUT",
-            "LEASE");
-  for (size_t i = 0; i < ns.n; i++) {
-    struct export_info info;
-    char expires[32] = "";
-    int r = read_info (a, ns.v[i], &info);
-
-    if (r == 1)
-      continue;                 /* deleted since the listing */
-    if (r == -1) {
-      status = EXIT_USAGE;
-      break;
-    }
-    if (info.lease_held)
-      format_time (info.lease.expires_ms, expires, sizeof expires);
-    if (a->json) {
-      printf ("%s\n  {\"name\": ", i ? "," : "");
-      json_string (info.name);
-      if (info.has_meta)
-        printf (", \"size\": %" PRIu64 ", \"block_size\": %" PRIu32,
-                info.meta.size, info.meta.block_size);
-      else
-        printf (", \"size\": null, \"block_size\": null");
-      printf (", \"layout\": \"plain\", \"lease\": ");
-      if (info.lease_held) {
-        printf ("{\"host\": ");
-        json_string (info.lease.host);
-        printf (", \"pid\": %" PRId64 ", \"expires\": ", info.lease.pid);
-        json_string (expires);
-        printf (", \"expires_ms\": %" PRIu64 "}", info.lease.expires_ms);
-      }
-      else
-        printf ("null");
-      printf ("}");
-    }
-    else {
-      char size[24] = "-", bs[16] = "-", lease[128] = "free";
-
-      if (info.has_meta) {
-        snprintf (size, sizeof size, "%" PRIu64, info.meta.size);
-        snprintf (bs, sizeof bs, "%" PRIu32, info.meta.block_size);
-      }
-      if (info.lease_held)
-        snprintf (lease, sizeof lease, "held by %s pid %" PRId64
-                  " until %s", info.lease.host, info.lease.pid, expires);
-      printf ("%-32s %16s %10s %-6s %s\n", info.name, size, bs, "plain",
-              lease);
-    }
-  }
-  if (a->json)
-    printf ("%s]\n", ns.n ? "\n" : "");
-  free_names (&ns);
-  return status;
-}
-
 /* ---- du ---- */
 
 int
 verb_du (struct admin *a, int argc, char **argv)
 {
-  struct names ns;
+  struct names ns, cas_ns = { 0 };
   uint64_t t_size = 0, t_blocks = 0, t_bytes = 0, t_map = 0;
   int status = EXIT_CLEAN;
   size_t done = 0;
@@ -232,8 +174,23 @@ verb_du (struct admin *a, int argc, char **argv)
     struct object_list map;
     uint64_t blocks, bytes;
     bool listed = true;
-    int r = read_info (a, ns.v[i], &info);
+    int r;
 
+    if (strchr (ns.v[i], '@')) {
+      if (add_name (&cas_ns, ns.v[i]) == -1) {
+        status = EXIT_USAGE;
+        break;
+      }
+      continue;
+    }
+    r = read_info (a, ns.v[i], &info);
+    if (r == 0 && info.is_cas) {
+      if (add_name (&cas_ns, ns.v[i]) == -1) {
+        status = EXIT_USAGE;
+        break;
+      }
+      continue;
+    }
     if (r == 1) {
       if (argc > 0)
         status = EXIT_USAGE;    /* else deleted since the listing */
@@ -294,12 +251,18 @@ verb_du (struct admin *a, int argc, char **argv)
   }
   if (a->json)
     printf ("%s], \"total\": {\"size\": %" PRIu64 ", \"blocks\": %" PRIu64
-            ", \"bytes\": %" PRIu64 ", \"map_bytes\": %" PRIu64 "}}\n",
+            ", \"bytes\": %" PRIu64 ", \"map_bytes\": %" PRIu64 "}",
             done ? "\n" : "", t_size, t_blocks, t_bytes, t_map);
   else
     printf ("%-32s %16" PRIu64 " %12" PRIu64 " %16" PRIu64 " %10" PRIu64
             "\n", "total", t_size, t_blocks, t_bytes, t_map);
+  /* The cas exports and snapshots: those named, or all of them. */
+  if (status == EXIT_CLEAN && (argc == 0 || cas_ns.n > 0))
+    status = cas_du (a, argc ? cas_ns.v : NULL, cas_ns.n);
+  if (a->json)
+    printf ("}\n");
   free_names (&ns);
+  free_names (&cas_ns);
   return status;
 }
 
@@ -449,15 +412,30 @@ check_one (struct admin *a, const struct export_info *info)
 int
 verb_check (struct admin *a, int argc, char **argv)
 {
-  struct names ns;
+  struct names ns, cas_ns = { 0 };
   int status = EXIT_CLEAN;
 
   if (get_names (a, argc, argv, &ns) == -1)
     return EXIT_USAGE;
   for (size_t i = 0; i < ns.n; i++) {
     struct export_info info;
-    int r = read_info (a, ns.v[i], &info);
+    int r;
 
+    if (strchr (ns.v[i], '@')) {
+      if (add_name (&cas_ns, ns.v[i]) == -1) {
+        status = EXIT_USAGE;
+        break;
+      }
+      continue;
+    }
+    r = read_info (a, ns.v[i], &info);
+    if (r == 0 && info.is_cas) {
+      if (add_name (&cas_ns, ns.v[i]) == -1) {
+        status = EXIT_USAGE;
+        break;
+      }
+      continue;
+    }
     if (r == 1) {
       if (argc > 0)
         status = EXIT_USAGE;    /* else deleted since the listing */
@@ -482,7 +460,14 @@ verb_check (struct admin *a, int argc, char **argv)
     if (r == 1 && status == EXIT_CLEAN)
       status = EXIT_DAMAGE;
   }
+  if (status != EXIT_USAGE && (argc == 0 || cas_ns.n > 0)) {
+    int r = cas_check (a, argc ? cas_ns.v : NULL, cas_ns.n);
+
+    if (r > status)
+      status = r;
+  }
   free_names (&ns);
+  free_names (&cas_ns);
   return status;
 }
 
@@ -502,11 +487,15 @@ verb_delete (struct admin *a, int argc, char **argv)
   int r;
 
   if (argc != 1) {
-    nbdkit_error ("delete takes one export name");
+    nbdkit_error ("delete takes one name (EXPORT or EXPORT@SNAP)");
     return EXIT_USAGE;
   }
+  if (strchr (argv[0], '@'))
+    return cas_delete (a, argv[0], NULL);
   if (read_info (a, argv[0], &info) != 0)
     return EXIT_USAGE;
+  if (info.is_cas)
+    return cas_delete (a, argv[0], &info);
   if (info.lease_held) {
     char expires[32];
 

@@ -32,6 +32,7 @@ main (void)
   add_cas_format_tests ();
   add_s3store_tests ();
   add_v4_tests ();
+  add_cas_admin_tests ();
   if (CU_get_error () != CUE_SUCCESS) {
     fprintf (stderr, "CUnit: %s\n", CU_get_error_msg ());
     return EXIT_FAILURE;

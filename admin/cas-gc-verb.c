@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): gc [--dry-run] [grace=TIME], the
+ * report of cas_gc (cas-gc.c, where its safety argument is).
+ */
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <nbdkit-plugin.h>
+
+#include "admin.h"
+#include "cas-admin.h"
+
+int
+verb_gc (struct admin *a, int argc, char **argv)
+{
+  struct gc_params p = {
+    .grace_s = a->grace_s >= 0 ? a->grace_s : GC_DEFAULT_GRACE_S,
+    .dry_run = a->dry_run,
+  };
+  struct gc_result res;
+  char start[32];
+  int r;
+
+  (void) argv;
+  if (argc > 0) {
+    nbdkit_error ("gc takes no names: it collects for the whole bucket");
+    return EXIT_USAGE;
+  }
+  r = cas_gc (a->store, &p, &res);
+  if (r == 1)
+    return EXIT_DAMAGE;
+  if (r == -1)
+    return EXIT_USAGE;
+  format_time_s (res.start, start, sizeof start);
+  printf ("gc: started %s by the S3 server's clock, grace %" PRId64 "s: "
+          "%" PRIu64 " roots read in %u passes, %" PRIu64 " pages and %"
+          PRIu64 " contents referenced\n", start, p.grace_s,
+          res.roots_read, res.passes, res.pages_marked, res.data_marked);
+  printf ("gc: %s %" PRIu64 " unreferenced objects (%" PRIu64 " pages, %"
+          PRIu64 " contents, %" PRIu64 " bytes); spared %" PRIu64
+          " unreferenced younger than the grace (%" PRIu64 " bytes)",
+          p.dry_run ? "would delete" : "deleted", res.deleted,
+          res.deleted_pages, res.deleted_data, res.deleted_bytes,
+          res.young, res.young_bytes);
+  if (res.unknown_age)
+    printf (", %" PRIu64 " of unknown age", res.unknown_age);
+  if (res.foreign)
+    printf (", left %" PRIu64 " objects that are not ours", res.foreign);
+  printf ("\n");
+  if (res.delete_failed) {
+    nbdkit_error ("gc: %" PRIu64 " deletes failed (said above): run gc "
+                  "again", res.delete_failed);
+    return EXIT_USAGE;
+  }
+  return EXIT_CLEAN;
+}

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): list, every export (plain and cas) and
+ * every snapshot, once each, an export followed by its snapshots.
+ *
+ * Exports are found as the plugin finds them (metadata objects and
+ * plain block prefixes) and by their cas roots (a clone interrupted
+ * between its root and its metadata leaves a root alone); snapshots by
+ * listing cas/snaps/.  Each export costs its metadata, lease and (cas)
+ * root GETs; a snapshot's root is read for its size and times.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "admin.h"
+#include "cas-admin.h"
+#include "cas-tree.h"
+#include "export-impl.h"
+
+struct row {
+  char name[CAS_NAME_MAX];
+  char export[CAS_NAME_MAX];    /* sort key: the export, then "" or snap */
+  const char *snap;
+};
+
+struct rows {
+  struct row *v;
+  size_t n, cap;
+};
+
+static int
+add_row (struct rows *rs, const char *name)
+{
+  struct row *r;
+  const char *at;
+
+  for (size_t i = 0; i < rs->n; i++)
+    if (strcmp (rs->v[i].name, name) == 0)
+      return 0;
+  if (rs->n == rs->cap) {
+    size_t cap = rs->cap ? rs->cap * 2 : 32;
+    struct row *v = realloc (rs->v, cap * sizeof *v);
+
+    if (v == NULL) {
+      nbdkit_error ("list: %m");
+      return -1;
+    }
+    rs->v = v;
+    rs->cap = cap;
+  }
+  r = &rs->v[rs->n++];
+  snprintf (r->name, sizeof r->name, "%s", name);
+  snprintf (r->export, sizeof r->export, "%s", name);
+  at = strchr (r->export, '@');
+  r->snap = "";
+  if (at) {
+    r->export[at - r->export] = '\0';
+    r->snap = r->name + (at - r->export) + 1;
+  }
+  return 0;
+}
+
+static int
+add_export (void *opaque, const char *name)
+{
+  return add_row (opaque, name);
+}
+
+static int
+compare_rows (const void *pa, const void *pb)
+{
+  const struct row *a = pa, *b = pb;
+  int c = strcmp (a->export, b->export);
+
+  return c ? c : strcmp (a->snap, b->snap);
+}
+
+static void
+print_json_str_or_null (const char *s)
+{
+  if (s && *s)
+    json_string (s);
+  else
+    printf ("null");
+}
+
+/* One row: 0 printed, 1 gone since the listing, -1. */
+static int
+print_row (struct admin *a, const struct row *row, bool first)
+{
+  struct export_info info;
+  struct cas_root snap;
+  const struct cas_root *root = NULL;
+  char created[32] = "-", expires[32] = "", lease[160] = "free";
+  const char *layout = "plain", *kind = "export";
+  uint64_t size = 0;
+  uint32_t bs = 0;
+  bool known = false;
+  int r;
+
+  memset (&info, 0, sizeof info);
+  if (row->snap[0]) {
+    char key[KEY_MAX];
+
+    cas_snap_key (key, sizeof key, row->export, row->snap);
+    r = cas_root_read (a->store, key, &snap, NULL);
+    if (r == ENOENT)
+      return 1;
+    if (r != 0)
+      return -1;
+    root = &snap;
+    kind = "snapshot";
+    snprintf (lease, sizeof lease, "read-only");
+  }
+  else {
+    r = export_info_read (a->store, row->name, &info);
+    if (r != 0)
+      return r;
+    if (info.has_root)
+      root = &info.root;
+    if (info.has_meta) {
+      size = info.meta.size;
+      bs = info.meta.block_size;
+      known = true;
+    }
+    if (info.lease_held) {
+      format_time_s (info.lease.expires_ms / 1000, expires, sizeof expires);
+      snprintf (lease, sizeof lease, "held by %s pid %" PRId64 " until %s",
+                info.lease.host, info.lease.pid, expires);
+    }
+  }
+  if (root || info.is_cas)
+    layout = "cas";
+  if (root) {
+    if (!known) {
+      size = root->size;
+      bs = root->block_size;
+      known = true;
+    }
+    format_time_s (root->created, created, sizeof created);
+  }
+
+  if (a->json) {
+    printf ("%s\n  {\"name\": ", first ? "" : ",");
+    json_string (row->name);
+    printf (", \"kind\": \"%s\"", kind);
+    if (known)
+      printf (", \"size\": %" PRIu64 ", \"block_size\": %" PRIu32, size, bs);
+    else
+      printf (", \"size\": null, \"block_size\": null");
+    printf (", \"layout\": \"%s\", \"created\": ", layout);
+    print_json_str_or_null (root ? created : NULL);
+    printf (", \"parent\": ");
+    print_json_str_or_null (root ? root->parent : NULL);
+    printf (", \"committed\": ");
+    if (root)
+      printf ("%" PRId64 ", \"generation\": %" PRIu64, root->committed,
+              root->generation);
+    else
+      printf ("null, \"generation\": null");
+    printf (", \"lease\": ");
+    if (info.lease_held) {
+      printf ("{\"host\": ");
+      json_string (info.lease.host);
+      printf (", \"pid\": %" PRId64 ", \"expires\": ", info.lease.pid);
+      json_string (expires);
+      printf (", \"expires_ms\": %" PRIu64 "}", info.lease.expires_ms);
+    }
+    else
+      printf ("null");
+    printf ("}");
+  }
+  else {
+    char sz[24] = "-", b[16] = "-";
+
+    if (known) {
+      snprintf (sz, sizeof sz, "%" PRIu64, size);
+      snprintf (b, sizeof b, "%" PRIu32, bs);
+    }
+    printf ("%-32s %16s %10s %-6s %-20s %-24s %s\n", row->name, sz, b,
+            layout, created, root && root->parent[0] ? root->parent : "-",
+            lease);
+  }
+  return 0;
+}
+
+int
+verb_list (struct admin *a, int argc, char **argv)
+{
+  struct rows rs = { 0 };
+  struct cas_root_list roots;
+  int status = EXIT_CLEAN;
+  bool first = true;
+
+  (void) argv;
+  if (argc > 0) {
+    nbdkit_error ("list takes no names (du and check do)");
+    return EXIT_USAGE;
+  }
+  if (export_list_names (a->store, add_export, &rs) == -1) {
+    nbdkit_error ("cannot list the exports in the bucket");
+    free (rs.v);
+    return EXIT_USAGE;
+  }
+  if (cas_root_list_read (a->store, NULL, &roots) == -1) {
+    free (rs.v);
+    return EXIT_USAGE;
+  }
+  for (size_t i = 0; i < roots.n; i++)
+    if (add_row (&rs, roots.v[i].name) == -1) {
+      status = EXIT_USAGE;
+      goto out;
+    }
+  if (rs.n > 1)
+    qsort (rs.v, rs.n, sizeof *rs.v, compare_rows);
+
+  if (a->json)
+    printf ("[");
+  else
+    printf ("%-32s %16s %10s %-6s %-20s %-24s %s\n", "NAME", "SIZE",
+            "BLOCK", "LAYOUT", "CREATED", "PARENT", "LEASE");
+  for (size_t i = 0; i < rs.n; i++) {
+    int r = print_row (a, &rs.v[i], first);
+
+    if (r == -1) {
+      status = EXIT_USAGE;
+      break;
+    }
+    if (r == 0)
+      first = false;
+  }
+  if (a->json)
+    printf ("%s]\n", first ? "" : "\n");
+ out:
+  cas_root_list_free (&roots);
+  free (rs.v);
+  return status;
+}

@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks unit tests: the admin command's cas verbs against the
+ * in-memory store and its clock.
+ *
+ * gc: deletes exactly the unreferenced objects older than the grace;
+ * spares young ones and those of unknown age; refuses a grace below
+ * the roots' windows while a server holds a lease; and, with roots
+ * changing under it (commits, snapshots, clones and deletes run from
+ * the store's hook during gc's own requests, by a writer that follows
+ * the servers' refresh rule), never deletes an object a root
+ * references.  A writer that breaks the rule is caught: the test has
+ * teeth.  A writer that refreshes during gc's sweep shows a hole the
+ * plan's argument does not close (see cas-gc.c).  snapshot and clone: the verify step retries when the source
+ * commits during the copy, gives up (leaving nothing) when it keeps
+ * changing, and costs the same requests whatever the export's size.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "admin.h"
+#include "cas-admin.h"
+#include "cas-tree.h"
+#include "keys.h"
+#include "leaseinfo.h"
+#include "memstore.h"
+#include "stubs.h"
+#include "tests.h"
+
+#define BS 4096
+#define RW 1800                 /* the roots' reuse-window */
+#define CB 60                   /* and commit-bound */
+
+static struct memstore *mem;
+static struct store *st;
+
+static void
+setup (void)
+{
+  mem = memstore_new ();
+  st = memstore_store (mem);
+  stubs_reset_errors ();
+}
+
+static void
+teardown (void)
+{
+  st->ops->close (st);
+  mem = NULL;
+  st = NULL;
+}
+
+/* Content number n: a block whose bytes say n. */
+static void
+content (uint32_t n, struct cas_hash *h, bool store_it)
+{
+  static char buf[BS];
+  char key[KEY_MAX];
+
+  memset (buf, 0, sizeof buf);
+  snprintf (buf, sizeof buf, "content %" PRIu32, n);
+  cas_hash_of (buf, BS, h);
+  if (store_it) {
+    cas_data_key (key, sizeof key, h);
+    memstore_set (mem, key, buf, BS);
+  }
+}
+
+/* A tree of depth 1 over blocks[i] = content vals[i] (0: hole), PUT
+ * as the writer would: pages stored now.  Returns the top.
+ */
+static void
+build_tree (const uint32_t *vals, uint64_t nblocks, unsigned depth,
+            struct cas_hash *top, bool *empty, uint64_t *present)
+{
+  static uint8_t buf[CAS_PAGE_MAX];
+  struct cas_page_entry *leaf = calloc (CAS_FANOUT, sizeof *leaf);
+  struct cas_page_entry *upper = calloc (CAS_FANOUT, sizeof *upper);
+  uint32_t nupper = 0;
+  char key[KEY_MAX];
+
+  CU_ASSERT_FATAL (leaf && upper && depth <= 1);
+  *present = 0;
+  for (uint64_t base = 0; base < nblocks; base += CAS_FANOUT) {
+    struct cas_page p = { .level = 0, .entries = leaf };
+    struct cas_hash h;
+    size_t len;
+
+    for (uint64_t i = base; i < nblocks && i < base + CAS_FANOUT; i++)
+      if (vals[i]) {
+        leaf[p.count].slot = i - base;
+        content (vals[i], &leaf[p.count].hash, true);
+        p.count++;
+      }
+    if (p.count == 0)
+      continue;
+    *present += p.count;
+    len = cas_page_encode (&p, buf);
+    cas_hash_of (buf, len, &h);
+    cas_page_key (key, sizeof key, &h);
+    memstore_set (mem, key, buf, len);
+    upper[nupper].slot = base / CAS_FANOUT;
+    upper[nupper].hash = h;
+    nupper++;
+  }
+  *empty = nupper == 0;
+  if (depth == 0 || nupper == 0) {
+    if (nupper)
+      *top = upper[0].hash;
+  }
+  else {
+    struct cas_page p = { .level = 1, .count = nupper, .entries = upper };
+    size_t len = cas_page_encode (&p, buf);
+
+    cas_hash_of (buf, len, top);
+    cas_page_key (key, sizeof key, top);
+    memstore_set (mem, key, buf, len);
+  }
+  free (leaf);
+  free (upper);
+}
+
+static void
+put_root (const char *key, const char *name, enum cas_root_kind kind,
+          const uint32_t *vals, uint64_t nblocks, uint64_t generation,
+          const char *incarnation)
+{
+  struct cas_root r = {
+    .kind = kind, .size = nblocks * BS, .block_size = BS,
+    .depth = nblocks > CAS_FANOUT ? 1 : 0, .generation = generation,
+    .created = 1, .committed = 2, .reuse_window_s = RW,
+    .commit_bound_s = CB,
+  };
+
+  snprintf (r.name, sizeof r.name, "%s", name);
+  if (incarnation)
+    snprintf (r.incarnation, sizeof r.incarnation, "%s", incarnation);
+  else
+    CU_ASSERT_FATAL (cas_new_incarnation (r.incarnation) == 0);
+  build_tree (vals, nblocks, r.depth, &r.top, &r.empty, &r.blocks);
+  CU_ASSERT_FATAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, NULL)
+                   == 0);
+}
+
+static bool
+has_content (uint32_t n)
+{
+  struct cas_hash h;
+  char key[KEY_MAX], b;
+
+  content (n, &h, false);
+  cas_data_key (key, sizeof key, &h);
+  return memstore_peek (mem, key, &b, 1) >= 0;
+}
+
+static void
+put_lease (const char *name, int64_t pid)
+{
+  struct lease_info info = { .pid = pid };
+  char key[KEY_MAX], buf[LEASE_MAX];
+  int len;
+
+  snprintf (info.owner, sizeof info.owner, "%032d", 7);
+  snprintf (info.host, sizeof info.host, "host-%s", name);
+  info.renewed_ms = (uint64_t) cas_now () * 1000;
+  info.expires_ms = info.renewed_ms + 3600000;
+  len = lease_format (buf, sizeof buf, &info);
+  CU_ASSERT_FATAL (len > 0);
+  export_lease_key (key, sizeof key, name);
+  memstore_set (mem, key, buf, len);
+}
+
+/* Every page and content that every root references is stored.  The
+ * number of roots walked, or -1 if something is missing.
+ */
+static int missing_count;
+
+static int
+count_missing (void *opaque, const struct cas_hash *h, unsigned level,
+               const char *why)
+{
+  (void) opaque; (void) h; (void) level; (void) why;
+  missing_count++;
+  return 0;
+}
+
+static int
+check_block (void *opaque, uint64_t index, const struct cas_hash *h)
+{
+  char key[KEY_MAX], b;
+
+  cas_data_key (key, sizeof key, h);
+  if (memstore_peek (mem, key, &b, 1) < 0) {
+    missing_count++;
+    if (getenv ("S3BLOCKS_UNIT_TRACE"))
+      fprintf (stderr, "  missing %s block %" PRIu64 " of %s\n", key, index,
+               (const char *) opaque);
+  }
+  return 0;
+}
+
+static int
+all_referenced_present (void)
+{
+  struct cas_walker w = {
+    .block = check_block, .missing = count_missing,
+  };
+  struct cas_root_list l;
+
+  missing_count = 0;
+  CU_ASSERT_FATAL (cas_root_list_read (st, NULL, &l) == 0);
+  for (size_t i = 0; i < l.n; i++) {
+    struct cas_root r;
+
+    CU_ASSERT_FATAL (cas_root_read (st, l.v[i].key, &r, NULL) == 0);
+    w.opaque = l.v[i].name;
+    CU_ASSERT_FATAL (cas_walk (st, l.v[i].name, &r, &w) == 0);
+  }
+  cas_root_list_free (&l);
+  return missing_count;
+}
+
+/* ---- gc ---- */
+
+static void
+test_gc_basic (void)
+{
+  uint32_t a[8] = { 1, 2, 0, 3 }, s[8] = { 1, 4 };
+  struct gc_params p = { .grace_s = 3600 };
+  struct gc_result res;
+  struct cas_hash h;
+  char key[KEY_MAX];
+  size_t pages_before;
+
+  setup ();
+  put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 8, 3, NULL);
+  put_root ("cas/snaps/a/s", "a@s", CAS_ROOT_SNAPSHOT, s, 8, 1, NULL);
+  /* Garbage: an old tree's page and contents 5, 6 (old), 7 (young),
+   * 8 (old, but its date unknown).
+   */
+  {
+    uint32_t old[8] = { 5, 6 };
+    struct cas_hash top;
+    bool empty;
+    uint64_t n;
+
+    build_tree (old, 8, 0, &top, &empty, &n);
+  }
+  content (8, &h, true);
+  cas_data_key (key, sizeof key, &h);
+  CU_ASSERT (memstore_set_mtime (mem, key, 0) == 0);
+  memstore_advance_clock (mem, 2 * 3600);
+  content (7, &h, true);
+  memstore_advance_clock (mem, 10);
+  pages_before = memstore_count (mem, CAS_PAGES_PREFIX);
+  CU_ASSERT_EQUAL (pages_before, 3);
+
+  /* A dry run deletes nothing and counts what a run deletes. */
+  p.dry_run = true;
+  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (res.deleted, 3);
+  CU_ASSERT_EQUAL (memstore_count (mem, CAS_DATA_PREFIX), 8);
+  p.dry_run = false;
+  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (res.start, MEMSTORE_EPOCH + 2 * 3600 + 10);
+  CU_ASSERT_EQUAL (res.cutoff, res.start - 3600);
+  CU_ASSERT_EQUAL (res.passes, 2);
+  CU_ASSERT_EQUAL (res.roots_read, 2);
+  CU_ASSERT_EQUAL (res.data_marked, 4);
+  CU_ASSERT_EQUAL (res.pages_marked, 2);
+  CU_ASSERT_EQUAL (res.deleted, 3);
+  CU_ASSERT_EQUAL (res.deleted_pages, 1);
+  CU_ASSERT_EQUAL (res.deleted_data, 2);
+  CU_ASSERT_EQUAL (res.deleted_bytes - 2 * BS < CAS_PAGE_MAX, 1);
+  CU_ASSERT_EQUAL (res.young, 1);
+  CU_ASSERT_EQUAL (res.unknown_age, 1);
+  CU_ASSERT_EQUAL (res.max_window_s, RW + CB);
+  for (uint32_t n = 1; n <= 4; n++)
+    CU_ASSERT (has_content (n));
+  CU_ASSERT (!has_content (5));
+  CU_ASSERT (!has_content (6));
+  CU_ASSERT (has_content (7));
+  CU_ASSERT (has_content (8));
+  CU_ASSERT_EQUAL (memstore_count (mem, CAS_PAGES_PREFIX), 2);
+  CU_ASSERT_EQUAL (all_referenced_present (), 0);
+
+  /* Nothing more to do; grace 0 takes the young one too. */
+  p.grace_s = 0;
+  memstore_advance_clock (mem, 1);
+  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (res.deleted, 1);
+  CU_ASSERT (!has_content (7));
+  CU_ASSERT (has_content (8));
+  teardown ();
+}
+
+static void
+test_gc_refusals (void)
+{
+  uint32_t a[4] = { 1, 2 };
+  struct gc_params p = { .grace_s = 60 };
+  struct gc_result res;
+  struct cas_hash h;
+
+  setup ();
+  put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 4, 1, NULL);
+  content (9, &h, true);              /* old garbage */
+  memstore_advance_clock (mem, 7200);
+
+  /* A server on a: grace 60 is below 1800 + 60. */
+  put_lease ("a", 11);
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+  CU_ASSERT (strstr (last_error, "grace=60s is below") != NULL);
+  CU_ASSERT (strstr (last_error, "(a: host host-a, pid 11)") != NULL);
+  CU_ASSERT (has_content (9));
+  p.grace_s = RW + CB;
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT (!has_content (9));
+
+  /* A lease on an export with no root: its window is unknown. */
+  content (9, &h, true);
+  memstore_advance_clock (mem, 7200);
+  put_lease ("newbie", 12);
+  p.grace_s = 3 * 3600;
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+  CU_ASSERT (strstr (last_error, "newbie is held") != NULL);
+  CU_ASSERT (has_content (9));
+
+  /* ... unless it is a plain export: its server writes no cas object. */
+  {
+    static const char plain[] =
+      "s3blocks-export 1\nsize 4096\nblock-size 4096\n";
+
+    memstore_set (mem, "exports/newbie", plain, strlen (plain));
+  }
+  p.grace_s = RW + CB;
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT (!has_content (9));
+
+  /* A page that cannot be read: gc gives up, deleting nothing. */
+  {
+    struct cas_root r;
+    char key[KEY_MAX];
+
+    content (9, &h, true);
+    memstore_advance_clock (mem, 7200);
+    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
+    cas_page_key (key, sizeof key, &r.top);
+    memstore_set (mem, key, "junk", 4);
+    stubs_reset_errors ();
+    CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+    CU_ASSERT (strstr (last_error, "gave up") != NULL);
+    CU_ASSERT (has_content (9));
+  }
+  teardown ();
+}
+
+/* A writer during gc.  It follows rule 1 (unless broken): content it
+ * references that it did not PUT within the reuse window is PUT again
+ * (here: the test's contents were all PUT long before).
+ */
+struct writer {
+  unsigned step, every, actions;
+  bool stopped;                 /* gc is sweeping: see the known hole */
+  bool sweep_only;              /* act only while gc sweeps */
+  unsigned seed;
+  bool broken;                  /* skip the refresh: the negative control */
+  uint32_t next_content;
+  unsigned snaps, clones;
+};
+
+static uint32_t a_vals[2048];
+
+static unsigned
+rnd (struct writer *w)
+{
+  w->seed = w->seed * 1103515245 + 12345;
+  return (w->seed >> 16) & 0x7fff;
+}
+
+static void writer_hook (void *opaque);
+
+static void
+writer_commit (struct writer *w)
+{
+  struct cas_root r;
+  char etag[STORE_ETAG_MAX];
+  uint64_t i = rnd (w) % 2048;
+
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag) == 0);
+  switch (rnd (w) % 3) {
+  case 0:                       /* new content, PUT now */
+    a_vals[i] = w->next_content++;
+    break;
+  case 1:                       /* a hole */
+    a_vals[i] = 0;
+    break;
+  default:                      /* content from long ago, say garbage */
+    a_vals[i] = 900 + rnd (w) % 20;
+    if (!w->broken) {
+      struct cas_hash h;
+
+      content (a_vals[i], &h, true);     /* the refresh: PUT again */
+    }
+  }
+  {
+    /* build_tree PUTs every content again: undo that for old contents
+     * in the broken writer, by putting them back at their old date.
+     */
+    bool empty;
+    uint64_t n;
+    struct cas_hash top;
+    char key[KEY_MAX];
+
+    build_tree (a_vals, 2048, 1, &top, &empty, &n);
+    if (w->broken)
+      for (uint32_t c = 900; c < 920; c++) {
+        struct cas_hash h;
+
+        content (c, &h, false);
+        cas_data_key (key, sizeof key, &h);
+        memstore_set_mtime (mem, key, MEMSTORE_EPOCH);
+      }
+    r.top = top;
+    r.empty = empty;
+    r.blocks = n;
+    r.generation++;
+  }
+  CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_IF_MATCH,
+                                   etag, NULL) == 0);
+}
+
+static void
+writer_act (struct writer *w)
+{
+  char src[KEY_MAX], dst[KEY_MAX], name[64];
+  struct cas_copy c;
+  struct cas_root_list l;
+
+  const bool tr = getenv ("S3BLOCKS_UNIT_TRACE") != NULL;
+
+  switch (rnd (w) % 5) {
+  case 0: case 1:
+    writer_commit (w);
+    if (tr) fprintf (stderr, "  commit a\n");
+    break;
+  case 2:                       /* snapshot a */
+    snprintf (name, sizeof name, "a@s%u", w->snaps);
+    cas_snap_key (dst, sizeof dst, "a", name + 2);
+    w->snaps++;
+    c = (struct cas_copy) {
+      .src_key = "cas/roots/a", .src_name = "a", .dst_key = dst,
+      .dst_name = name, .kind = CAS_ROOT_SNAPSHOT, .keep_generation = true,
+    };
+    CU_ASSERT (cas_copy_root (st, &c) == 0);
+    if (tr) fprintf (stderr, "  snapshot %s\n", name);
+    break;
+  case 3:                       /* clone a snapshot (or a) */
+    CU_ASSERT_FATAL (cas_root_list_read (st, "a", &l) == 0);
+    {
+      const struct cas_root_entry *e = &l.v[rnd (w) % l.n];
+
+      snprintf (src, sizeof src, "%s", e->key);
+      snprintf (name, sizeof name, "c%u", w->clones++);
+      cas_root_key (dst, sizeof dst, name);
+      c = (struct cas_copy) {
+        .src_key = src, .src_name = e->name, .dst_key = dst,
+        .dst_name = name, .kind = CAS_ROOT_EXPORT,
+      };
+      CU_ASSERT (cas_copy_root (st, &c) == 0);
+      if (tr) fprintf (stderr, "  clone %s from %s\n", name, e->name);
+    }
+    cas_root_list_free (&l);
+    break;
+  default:                      /* delete a snapshot or a clone */
+    CU_ASSERT_FATAL (cas_root_list_read (st, NULL, &l) == 0);
+    {
+      const struct cas_root_entry *e = &l.v[rnd (w) % l.n];
+
+      if (strcmp (e->key, "cas/roots/a") != 0) {
+        CU_ASSERT (store_delete (st, e->key) == 0);
+        if (tr) fprintf (stderr, "  delete %s\n", e->name);
+      }
+    }
+    cas_root_list_free (&l);
+  }
+  w->actions++;
+}
+
+static void
+writer_hook (void *opaque)
+{
+  struct writer *w = opaque;
+
+  if (w->stopped != w->sweep_only)
+    return;
+  if (++w->step % w->every == 0) {
+    if (w->sweep_only)
+      writer_commit (w);
+    else
+      writer_act (w);
+  }
+  memstore_set_hook (mem, writer_hook, w);
+}
+
+static void
+sweep_starts (void *opaque)
+{
+  struct writer *w = opaque;
+
+  w->stopped = true;
+  if (w->sweep_only)
+    memstore_set_hook (mem, writer_hook, w);
+}
+
+/* Old objects, some referenced, some garbage (contents 900..919, which
+ * the writer may reference again), then gc with a writer at work.
+ * Returns how many referenced objects are missing afterwards.
+ */
+static int
+gc_under_writer (unsigned seed, unsigned every, bool broken,
+                 bool sweep_only, struct writer *w)
+{
+  struct gc_params p = {
+    .grace_s = RW + CB, .on_sweep = sweep_starts, .opaque = w,
+  };
+  struct gc_result res;
+  int r, missing;
+
+  setup ();
+  memset (a_vals, 0, sizeof a_vals);
+  for (unsigned i = 0; i < 2048; i += 7)
+    a_vals[i] = 1 + i % 50;
+  put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a_vals, 2048, 1,
+            "0123456789abcdef0123456789abcdef");
+  for (uint32_t c = 900; c < 920; c++) {
+    struct cas_hash h;
+
+    content (c, &h, true);
+  }
+  memstore_advance_clock (mem, 4 * 3600);
+  put_lease ("a", 42);
+
+  *w = (struct writer) {
+    .every = every, .seed = seed, .broken = broken, .next_content = 100,
+    .sweep_only = sweep_only,
+  };
+  /* A few snapshots and clones before gc starts. */
+  for (unsigned i = 0; i < 6; i++)
+    writer_act (w);
+  if (!sweep_only)
+    memstore_set_hook (mem, writer_hook, w);
+  r = cas_gc (st, &p, &res);
+  memstore_set_hook (mem, NULL, NULL);
+  CU_ASSERT (r == 0 || r == 1);
+  missing = all_referenced_present ();
+  teardown ();
+  return missing;
+}
+
+static void
+test_gc_concurrent (void)
+{
+  unsigned runs = 0, actions = 0;
+
+  const char *only = getenv ("S3BLOCKS_UNIT_SEED");
+
+  for (unsigned seed = 1; seed <= 40; seed++)
+    for (unsigned every = 1; every <= 3; every++) {
+      if (only && (unsigned) atoi (only) != seed * 10 + every)
+        continue;
+      struct writer w;
+
+      int m = gc_under_writer (seed, every, false, false, &w);
+
+      CU_ASSERT_EQUAL (m, 0);
+      if (m && getenv ("S3BLOCKS_UNIT_VERBOSE"))
+        fprintf (stderr, "seed %u every %u: %d missing\n", seed, every, m);
+      runs++;
+      actions += w.actions;
+    }
+  CU_ASSERT (only || actions > runs * 8);
+}
+
+/* The negative control: a writer that references old garbage without
+ * PUTting it again is exactly what rule 1 forbids, and gc deletes what
+ * it referenced.  If this stopped failing, the test above would prove
+ * nothing.
+ */
+static void
+test_gc_concurrent_control (void)
+{
+  unsigned lost = 0;
+
+  for (unsigned seed = 1; seed <= 40; seed++) {
+    struct writer w;
+
+    lost += gc_under_writer (seed, 1, true, false, &w) > 0;
+  }
+  CU_ASSERT (lost > 0);
+}
+
+/* The known hole (cas-gc.c): a writer that follows rule 1, committing
+ * while gc sweeps, refreshes old garbage after the sweep's LIST and
+ * before its DELETE; gc deletes the fresh copy.  This asserts that the
+ * hole is there, so that whoever closes it sees this test flip and
+ * turns it into a guarantee.
+ */
+static void
+test_gc_sweep_hole (void)
+{
+  unsigned lost = 0;
+
+  for (unsigned seed = 1; seed <= 40; seed++) {
+    struct writer w;
+
+    lost += gc_under_writer (seed, 1, false, true, &w) > 0;
+  }
+  CU_ASSERT (lost > 0);
+}
+
+/* ---- snapshot and clone ---- */
+
+struct committer {
+  unsigned times;               /* commits still to make */
+  bool delete_source;
+};
+
+static void
+commit_hook (void *opaque)
+{
+  struct committer *c = opaque;
+  struct cas_root r;
+
+  /* Only on the batch of the new root's PUT: after our first GET. */
+  if (c->times == 0)
+    return;
+  c->times--;
+  if (c->delete_source) {
+    CU_ASSERT (store_delete (st, "cas/roots/a") == 0);
+    return;
+  }
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
+  r.generation++;
+  r.committed++;
+  CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS, NULL,
+                                   NULL) == 0);
+}
+
+/* Arm the hook for the batch after the next one (the new root's PUT). */
+struct arm {
+  struct committer *c;
+  unsigned skip;                /* batches before the next commit */
+  unsigned reskip;              /* then between commits: a try's length */
+};
+
+static void
+arm_hook (void *opaque)
+{
+  struct arm *a = opaque;
+
+  if (a->skip > 0) {
+    a->skip--;
+    memstore_set_hook (mem, arm_hook, a);
+    return;
+  }
+  commit_hook (a->c);
+  if (a->c->times > 0) {
+    a->skip = a->reskip;
+    memstore_set_hook (mem, arm_hook, a);
+  }
+}
+
+static void
+test_copy_verify (void)
+{
+  uint32_t a[16] = { 1, 2, 3 };
+  struct cas_copy c = {
+    .src_key = "cas/roots/a", .src_name = "a", .dst_key = "cas/snaps/a/s",
+    .dst_name = "a@s", .kind = CAS_ROOT_SNAPSHOT, .keep_generation = true,
+  };
+  struct committer cm = { .times = 1 };
+  struct arm arm = { .c = &cm, .skip = 1 };
+  struct cas_root r, src;
+
+  setup ();
+  put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 16, 5, NULL);
+
+  /* One commit during the copy: retried once, names the new version. */
+  memstore_set_hook (mem, arm_hook, &arm);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
+  CU_ASSERT_EQUAL (c.tries, 2);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/snaps/a/s", &r, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &src, NULL) == 0);
+  CU_ASSERT_EQUAL (r.generation, 6);
+  CU_ASSERT_EQUAL (src.generation, 6);
+  CU_ASSERT (r.kind == CAS_ROOT_SNAPSHOT);
+  CU_ASSERT_STRING_EQUAL (r.name, "a@s");
+  CU_ASSERT_STRING_EQUAL (r.parent, "a");
+  CU_ASSERT (strcmp (r.incarnation, src.incarnation) != 0);
+  CU_ASSERT (cas_hash_equal (&r.top, &src.top));
+
+  /* The name is taken now. */
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT (strstr (last_error, "a@s: refused: it exists") != NULL);
+
+  /* A source that commits during every try: nothing is left. */
+  c.dst_key = "cas/roots/b";
+  c.dst_name = "b";
+  c.kind = CAS_ROOT_EXPORT;
+  c.keep_generation = false;
+  cm.times = CAS_COPY_TRIES;
+  arm.skip = 1;
+  arm.reskip = 3;               /* verify GET, DELETE, GET: then the PUT */
+  memstore_set_hook (mem, arm_hook, &arm);
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT (strstr (last_error, "changed during each of") != NULL);
+  CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/b"), 0);
+
+  /* Without conditional PUT: same, checking the absence first. */
+  memstore_set_caps (mem, 0);
+  cm.times = 1;
+  arm.skip = 2;
+  memstore_set_hook (mem, arm_hook, &arm);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
+  CU_ASSERT_EQUAL (c.tries, 2);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/b", &r, NULL) == 0);
+  CU_ASSERT_EQUAL (r.generation, 0);
+  CU_ASSERT_STRING_EQUAL (r.parent, "a");
+
+  /* The source deleted during the copy. */
+  c.dst_key = "cas/roots/d";
+  c.dst_name = "d";
+  cm.times = 1;
+  cm.delete_source = true;
+  arm.skip = 2;
+  memstore_set_hook (mem, arm_hook, &arm);
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT (strstr (last_error, "deleted during the copy") != NULL);
+  CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/d"), 0);
+  teardown ();
+}
+
+/* Requests of snapshot and clone, for a small and a large export. */
+static uint64_t
+verb_requests (uint64_t nblocks, int (*verb) (struct admin *, int, char **),
+               const char *arg1, const char *arg2)
+{
+  uint32_t *vals = calloc (nblocks, sizeof *vals);
+  struct admin a = { .grace_s = -1 };
+  char *argv[2] = { (char *) arg1, (char *) arg2 };
+  uint64_t n;
+
+  setup ();
+  a.store = st;
+  for (uint64_t i = 0; i < nblocks; i++)
+    vals[i] = 1 + i % 300;
+  put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, vals, nblocks, 1, NULL);
+  CU_ASSERT_FATAL (cas_meta_write (st, "a", nblocks * BS, BS) == 0);
+  memstore_reset_counts (mem);
+  CU_ASSERT_EQUAL (verb (&a, 2, argv), EXIT_CLEAN);
+  n = memstore_requests (mem);
+  CU_ASSERT_EQUAL (memstore_count (mem, CAS_PAGES_PREFIX),
+                   nblocks > CAS_FANOUT ? 3 : 1);
+  teardown ();
+  free (vals);
+  return n;
+}
+
+static void
+test_copy_requests (void)
+{
+  uint64_t s1 = verb_requests (10, verb_snapshot, "a", "s");
+  uint64_t s2 = verb_requests (2048, verb_snapshot, "a", "s");
+  uint64_t c1 = verb_requests (10, verb_clone, "a", "b");
+  uint64_t c2 = verb_requests (2048, verb_clone, "a", "b");
+
+  /* snapshot: export info (meta, root, lease GETs), GET source, PUT
+   * snapshot, GET source.  clone: also NEW's info (meta GET, LIST of
+   * its blocks, root GET) and NEW's metadata PUT.
+   */
+  CU_ASSERT_EQUAL (s1, 6);
+  CU_ASSERT_EQUAL (s2, s1);
+  CU_ASSERT_EQUAL (c1, 10);
+  CU_ASSERT_EQUAL (c2, c1);
+}
+
+void
+add_cas_admin_tests (void)
+{
+  CU_pSuite s = CU_add_suite ("cas admin", NULL, NULL);
+
+  CU_add_test (s, "gc deletes old unreferenced only", test_gc_basic);
+  CU_add_test (s, "gc refusals", test_gc_refusals);
+  CU_add_test (s, "gc with roots changing under it", test_gc_concurrent);
+  CU_add_test (s, "gc: a writer breaking rule 1 is caught",
+               test_gc_concurrent_control);
+  CU_add_test (s, "gc: known hole: refresh during the sweep",
+               test_gc_sweep_hole);
+  CU_add_test (s, "snapshot/clone verify step", test_copy_verify);
+  CU_add_test (s, "snapshot/clone request counts", test_copy_requests);
+}
