@@ -782,6 +782,58 @@ test_update_failures (void)
   store_close (memstore_store (m));
 }
 
+/* The server gone after each single request of an update: the update
+ * fails, and the old tree (what the last root names) still reads whole
+ * from a fresh server.  The pages of a failed update are harmless
+ * garbage: nothing names them.
+ */
+static void
+test_update_crash (void)
+{
+  struct memstore *m = memstore_new ();
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_change c[40];
+  struct cas_update res;
+  struct cas_hash top;
+  int64_t k;
+  unsigned i;
+  bool done = false;
+
+  for (i = 0; i < 40; i++)
+    c[i] = put_change ((uint64_t) i * 40000, 1);
+  CU_ASSERT_EQUAL_FATAL (apply (t, c, 40, 2, NULL), 0);
+  CU_ASSERT_TRUE (cas_tree_get_top (t, &top, NULL));
+  for (i = 0; i < 40; i++)
+    c[i] = put_change ((uint64_t) i * 40000 + 1, 2);
+  for (k = 0; k < 200 && !done; k++) {
+    struct cas_tree *fresh = cas_tree_open (memstore_store (m), "disk", 1);
+
+    cas_tree_set_top (fresh, &top, 2);
+    memstore_crash_after (m, k);
+    done = cas_tree_update (fresh, c, 40, 2, NULL, &res) == 0;
+    memstore_crash_after (m, -1);
+    cas_tree_free (fresh);
+
+    fresh = cas_tree_open (memstore_store (m), "disk", 1);
+    cas_tree_set_top (fresh, &top, 2);
+    for (i = 0; i < 40; i++) {
+      CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 40000, 1));
+      CU_ASSERT_TRUE (is_hole (fresh, (uint64_t) i * 40000 + 1));
+    }
+    if (done) {
+      /* Complete: the new tree reads whole too. */
+      cas_tree_set_top (fresh, &res.top, res.depth);
+      for (i = 0; i < 40; i++)
+        CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 40000 + 1, 2));
+    }
+    cas_tree_free (fresh);
+  }
+  CU_ASSERT_TRUE (done);
+  CU_ASSERT (k > 40);          /* every GET and PUT was a crash point */
+  cas_tree_free (t);
+  store_close (memstore_store (m));
+}
+
 /* Lookups from several threads through a tiny cache. */
 struct reader {
   struct cas_tree *t;
@@ -942,6 +994,8 @@ add_cas_tree_tests (void)
   CU_add_test (s, "damaged and missing pages", test_damaged_pages);
   CU_add_test (s, "walk and skip", test_walk_skip);
   CU_add_test (s, "update failures", test_update_failures);
+  CU_add_test (s, "crash at every request of an update",
+               test_update_crash);
   CU_add_test (s, "threads", test_threads);
   CU_add_test (s, "roots", test_roots);
 }
