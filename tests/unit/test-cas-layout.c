@@ -591,8 +591,17 @@ static const int seeds[NR_FLUSHES + 1][NR_TRACKED] = {
 static int
 workload (struct memstore *m)
 {
-  struct volume *v = reopen (m, 3 * BS);
-  int durable = 0;
+  struct opts o = {
+    .max_dirty = 3 * BS,
+    .create = memstore_peek (m, ROOT_KEY, NULL, 0) < 0,
+  };
+  int r, durable = 0;
+  struct volume *v = open_opts (m, &o, &r);
+
+  if (r == -1) {                        /* gone before the root was made */
+    volume_free (v);
+    return 0;
+  }
 
   for (int k = 1; k <= NR_FLUSHES; k++) {
     for (int j = 0; j < NR_TRACKED; j++)
