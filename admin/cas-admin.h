@@ -78,8 +78,6 @@ struct held_leases {
 extern int held_leases_read (struct store *store, struct held_leases *h);
 extern void held_leases_free (struct held_leases *h);
 
-/* The "layout cas" line of an export's metadata object. */
-extern bool meta_text_is_cas (const char *buf, size_t len);
 /* Write the metadata object of a cas export: create-only where the
  * store has conditional PUT.  0, EEXIST (no message), or -1.
  */

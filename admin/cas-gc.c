@@ -299,6 +299,8 @@ static int
 meta_is_plain (struct store *store, const char *name)
 {
   char key[KEY_MAX], buf[META_MAX];
+  struct export_meta m;
+  const char *why;
   size_t got;
   int err;
 
@@ -310,7 +312,9 @@ meta_is_plain (struct store *store, const char *name)
     nbdkit_error ("cannot read %s: %s", key, strerror (err));
     return -1;
   }
-  return !meta_text_is_cas (buf, got);
+  /* Unreadable metadata: not known to be plain. */
+  return meta_parse (buf, got, &m, &why) == 0
+    && m.layout == EXPORT_LAYOUT_PLAIN;
 }
 
 /* 0 the grace is safe, 1 refused (said), -1. */

@@ -297,38 +297,23 @@ held_leases_free (struct held_leases *h)
 
 /* ---- metadata ---- */
 
-/* The plugin's meta parser ignores lines it does not know; "layout
- * cas" is the line the cas layout adds (absent: plain).
- */
-bool
-meta_text_is_cas (const char *buf, size_t len)
-{
-  static const char line[] = "\nlayout cas\n";
-  const size_t n = sizeof line - 1;
-
-  for (size_t i = 0; i + n <= len; i++)
-    if (memcmp (buf + i, line, n) == 0)
-      return true;
-  /* The last line may lack its newline. */
-  return len >= n - 1 && memcmp (buf + len - (n - 1), line, n - 1) == 0;
-}
-
 int
 cas_meta_write (struct store *store, const char *name, uint64_t size,
                 uint32_t block_size)
 {
-  const struct export_meta m = { .size = size, .block_size = block_size };
+  const struct export_meta m = {
+    .size = size, .block_size = block_size, .layout = EXPORT_LAYOUT_CAS,
+  };
   char key[KEY_MAX], buf[META_MAX];
   int len, err;
   bool cond = store_can (store, STORE_CAP_CONDITIONAL_PUT);
 
   export_meta_key (key, sizeof key, name);
-  len = meta_format (buf, sizeof buf - 16, &m);
+  len = meta_format (buf, sizeof buf, &m);
   if (len == -1) {
     nbdkit_error ("%s: metadata too long", name);
     return -1;
   }
-  len += snprintf (buf + len, sizeof buf - len, "layout cas\n");
   err = store_put_cond (store, key, buf, len,
                         cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL, NULL);
   if (err == EEXIST)

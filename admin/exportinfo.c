@@ -79,9 +79,10 @@ export_info_read (struct store *store, const char *name,
     if (meta_parse (buf, got, &info->meta, &why) == -1)
       /* Said, not fatal: the blocks may still be listed and deleted. */
       nbdkit_error ("%s: its metadata %s is unreadable: %s", name, key, why);
-    else
+    else {
       info->has_meta = true;
-    info->is_cas = meta_text_is_cas (buf, got);
+      info->is_cas = info->meta.layout == EXPORT_LAYOUT_CAS;
+    }
   }
   else {
     /* An export written by an older tool has only blocks. */

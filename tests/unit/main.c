@@ -30,6 +30,8 @@ main (void)
   add_volume_tests ();
   add_layout_tests ();
   add_cas_format_tests ();
+  add_cas_tree_tests ();
+  add_cas_layout_tests ();
   add_s3store_tests ();
   add_v4_tests ();
   add_cas_admin_tests ();

@@ -8,6 +8,8 @@
 
 extern void add_cas_format_tests (void);
 extern void add_cas_admin_tests (void);
+extern void add_cas_tree_tests (void);
+extern void add_cas_layout_tests (void);
 extern void add_config_tests (void);
 extern void add_export_tests (void);
 extern void add_format_tests (void);
