@@ -258,7 +258,7 @@ verb_du (struct admin *a, int argc, char **argv)
             "\n", "total", t_size, t_blocks, t_bytes, t_map);
   /* The cas exports and snapshots: those named, or all of them. */
   if (status == EXIT_CLEAN && (argc == 0 || cas_ns.n > 0))
-    status = cas_du (a, argc ? cas_ns.v : NULL, cas_ns.n);
+    status = cas_du (a, argc ? cas_ns.v : NULL, argc ? (int) cas_ns.n : 0);
   if (a->json)
     printf ("}\n");
   free_names (&ns);
@@ -461,7 +461,7 @@ verb_check (struct admin *a, int argc, char **argv)
       status = EXIT_DAMAGE;
   }
   if (status != EXIT_USAGE && (argc == 0 || cas_ns.n > 0)) {
-    int r = cas_check (a, argc ? cas_ns.v : NULL, cas_ns.n);
+    int r = cas_check (a, argc ? cas_ns.v : NULL, argc ? (int) cas_ns.n : 0);
 
     if (r > status)
       status = r;
