@@ -228,6 +228,21 @@ mark_root (struct gc *g, const struct cas_root_entry *re,
   return 1;
 }
 
+/* 0 if the second read parses, -1 if not (why: of the first). */
+static int
+reread_root (struct gc *g, struct store_op *op, struct cas_root *r)
+{
+  const char *why;
+  size_t got;
+  int err = store_get (g->store, op->key, op->buf, op->len, &got);
+
+  if (err == ENOENT) {
+    op->err = ENOENT;           /* deleted meanwhile */
+    return 0;
+  }
+  return err == 0 && cas_root_parse (op->buf, got, r, &why) == 0 ? 0 : -1;
+}
+
 /* One pass: every root listed now, read in batches.  Returns the
  * number of (key, incarnation) walked for the first time, or -1.
  */
@@ -271,12 +286,18 @@ mark_pass (struct gc *g)
         fresh = -1;
         break;
       }
-      if (cas_root_parse (ops[j].buf, ops[j].got, &r, &why) == -1) {
+      /* A root is written whole; a server whose GET can see a PUT in
+       * progress (s3rver) may hand out half of one: read it again.
+       */
+      if (cas_root_parse (ops[j].buf, ops[j].got, &r, &why) == -1 &&
+          reread_root (g, &ops[j], &r) == -1) {
         nbdkit_error ("gc: gave up: %s is damaged (%s): what it names is "
                       "unknown, so nothing is deleted", ops[j].key, why);
         fresh = -1;
         break;
       }
+      if (ops[j].err == ENOENT)
+        continue;
       m = mark_root (g, &l.v[i + j], &r);
       if (m == -1)
         fresh = -1;
