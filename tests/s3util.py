@@ -10,6 +10,7 @@ another tool reading the same bucket would.
   s3util.py put KEY FILE         upload
   s3util.py rm KEY               delete
   s3util.py count PREFIX         number of keys
+  s3util.py empty                delete every object (none: no bucket)
 
 Endpoint and credentials come from S3_ENDPOINT, S3_ACCESS_KEY,
 S3_SECRET_KEY and S3_BUCKET (functions.sh sets them).
@@ -59,6 +60,16 @@ def main(argv):
         s3.upload_file(argv[3], bucket, argv[2])
     elif cmd == "rm":
         s3.delete_object(Bucket=bucket, Key=argv[2])
+    elif cmd == "empty":
+        try:
+            ks = [k for k, _ in keys(s3, bucket, "")]
+        except s3.exceptions.NoSuchBucket:
+            ks = []
+        for i in range(0, len(ks), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={
+                "Objects": [{"Key": k} for k in ks[i:i + 1000]],
+                "Quiet": True})
+        print(len(ks))
     else:
         sys.exit(__doc__)
 
