@@ -34,6 +34,12 @@ extern struct cas_tree *cas_tree_open (struct store *store, const char *label,
                                        uint64_t cache_bytes);
 extern void cas_tree_free (struct cas_tree *t);
 
+/* Bytes of pages held in the tree's cache now (for tests and debug
+ * output): at most the cache bound given to cas_tree_open, or a floor
+ * of a few full pages if that is smaller.
+ */
+extern uint64_t cas_tree_cached_bytes (struct cas_tree *t);
+
 /* Serve this top from now on (top NULL: the empty tree). */
 extern void cas_tree_set_top (struct cas_tree *t, const struct cas_hash *top,
                               unsigned depth);
@@ -116,5 +122,14 @@ extern int cas_root_write (struct store *store, const char *key,
                            enum store_condition condition,
                            const char *if_match,
                            const struct store_gate *gate);
+/* The same, and etag (STORE_ETAG_MAX bytes, may be NULL) receives the
+ * new root's ETag ("" if the server gave none), for the next commit's
+ * If-Match without a GET.
+ */
+extern int cas_root_write_etag (struct store *store, const char *key,
+                                const struct cas_root *r,
+                                enum store_condition condition,
+                                const char *if_match,
+                                const struct store_gate *gate, char *etag);
 
 #endif /* S3BLOCKS_CAS_TREE_H */

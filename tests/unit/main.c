@@ -29,6 +29,8 @@ main (void)
   add_map_tests ();
   add_volume_tests ();
   add_layout_tests ();
+  add_cas_format_tests ();
+  add_cas_tree_tests ();
   add_s3store_tests ();
   add_v4_tests ();
   if (CU_get_error () != CUE_SUCCESS) {

@@ -6,6 +6,8 @@
 #ifndef S3BLOCKS_TESTS_H
 #define S3BLOCKS_TESTS_H
 
+extern void add_cas_format_tests (void);
+extern void add_cas_tree_tests (void);
 extern void add_config_tests (void);
 extern void add_export_tests (void);
 extern void add_format_tests (void);
