@@ -285,7 +285,7 @@ block_set_zero (struct volume *v, struct block *b)
 int
 map_set (struct volume *v, uint64_t index)
 {
-  if (sbitmap_get (&v->present, index))
+  if (v->on_demand || sbitmap_get (&v->present, index))
     return 0;
   if (sbitmap_set (&v->present, index) == -1) {
     nbdkit_error ("allocation map: %m");
@@ -299,7 +299,7 @@ map_set (struct volume *v, uint64_t index)
 void
 map_clear (struct volume *v, uint64_t index)
 {
-  if (!sbitmap_get (&v->present, index))
+  if (v->on_demand || !sbitmap_get (&v->present, index))
     return;
   sbitmap_clear (&v->present, index);
   v->layout->ops->map_changed (v->layout, index);

@@ -435,6 +435,41 @@ set_rebuild_map (struct s3blocks_config *c, const char *key,
   return parse_bool_key (key, value, &c->rebuild_map);
 }
 
+static int
+set_layout (struct s3blocks_config *c, const char *key, const char *value)
+{
+  if (strcmp (value, "plain") == 0)
+    c->layout = EXPORT_LAYOUT_PLAIN;
+  else if (strcmp (value, "cas") == 0)
+    c->layout = EXPORT_LAYOUT_CAS;
+  else {
+    nbdkit_error ("%s: expected plain or cas, got \"%s\"", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+set_map_cache_size (struct s3blocks_config *c, const char *key,
+                    const char *value)
+{
+  int64_t v;
+
+  if (parse_size_key (key, value, 0, INT64_MAX, &v) == -1)
+    return -1;
+  c->map_cache_size = v;
+  return 0;
+}
+
+static int
+set_cas_reuse_window (struct s3blocks_config *c, const char *key,
+                      const char *value)
+{
+  return parse_duration_key (key, value, 0, 24 * 3600 * 1000,
+                             &c->cas_reuse_window_ms);
+}
+
 struct config_key {
   const char *name;
   int (*set) (struct s3blocks_config *c, const char *key, const char *value);
@@ -485,6 +520,8 @@ config_init (struct s3blocks_config *c)
     { "timeout", DEFAULT_TIMEOUT },
     { "lease-time", DEFAULT_LEASE_TIME },
     { "write-delay", DEFAULT_WRITE_DELAY },
+    { "map-cache-size", DEFAULT_MAP_CACHE_SIZE },
+    { "cas-reuse-window", DEFAULT_REUSE_WINDOW },
   };
   size_t i;
 
@@ -592,6 +629,32 @@ config_complete (struct s3blocks_config *c)
   return 0;
 }
 
+uint64_t
+config_request_bound_ms (const struct s3blocks_config *c)
+{
+  uint64_t delays = 0, delay = c->retry_delay_ms;
+
+  /* Each attempt up to the timeout; the delays double, up to the
+   * engines' cap of 30 s.
+   */
+  for (unsigned i = 0; i < c->retries; i++) {
+    delays += delay;
+    if (delay < 30000)
+      delay *= 2;
+  }
+  return (uint64_t) (c->retries + 1) * c->timeout_ms + delays;
+}
+
+/* Refresh (GET, PUT), pages (reads on the way down, writes) and the
+ * root: a handful of rounds of requests; the commit checks the bound
+ * before its root PUT rather than trusting the count.
+ */
+uint64_t
+config_commit_bound_ms (const struct s3blocks_config *c)
+{
+  return 4 * config_request_bound_ms (c);
+}
+
 struct store_params
 config_store_params (const struct s3blocks_config *c)
 {
@@ -689,4 +752,9 @@ config_dump (const struct s3blocks_config *c,
   snprintf (buf, sizeof buf, "%ums", c->write_delay_ms);
   print ("write-delay", buf, opaque);
   print ("rebuild-map", c->rebuild_map ? "true" : "false", opaque);
+  print ("layout", export_layout_name (c->layout), opaque);
+  snprintf (buf, sizeof buf, "%" PRIu64, c->map_cache_size);
+  print ("map-cache-size", buf, opaque);
+  snprintf (buf, sizeof buf, "%ums", c->cas_reuse_window_ms);
+  print ("cas-reuse-window", buf, opaque);
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "meta.h"
 #include "store.h"
 
 #define DEFAULT_EXPORT       "default"
@@ -31,6 +32,8 @@
 #define DEFAULT_TIMEOUT      "30s"
 #define DEFAULT_LEASE_TIME   "60s"
 #define DEFAULT_WRITE_DELAY  "5s"
+#define DEFAULT_MAP_CACHE_SIZE "64M"
+#define DEFAULT_REUSE_WINDOW "30m"
 
 #define MIN_BLOCK_SIZE       512
 #define MAX_BLOCK_SIZE       (1024 * 1024)
@@ -96,7 +99,16 @@
        "(default: " DEFAULT_WRITE_DELAY ")")                            \
   KEY ("rebuild-map", rebuild_map, "true|false",                        \
        "rebuild each export's allocation map by listing its blocks "    \
-       "(default: false)")
+       "(default: false)")                                              \
+  KEY ("layout", layout, "plain|cas",                                   \
+       "layout of new exports: a block per object, or content-"         \
+       "addressed with atomic flushes and dedup (default: plain)")      \
+  KEY ("map-cache-size", map_cache_size, "SIZE",                        \
+       "cas map pages cached per export (default: "                     \
+       DEFAULT_MAP_CACHE_SIZE ")")                                      \
+  KEY ("cas-reuse-window", cas_reuse_window, "TIME",                    \
+       "cas: skip the upload of content this server uploaded within "   \
+       "this time (default: " DEFAULT_REUSE_WINDOW ")")
 
 struct s3blocks_config {
   char *export_name;            /* default export */
@@ -128,6 +140,9 @@ struct s3blocks_config {
   bool take_over;
   unsigned write_delay_ms;      /* 0: no background write-back */
   bool rebuild_map;
+  enum export_layout layout;    /* of new exports */
+  uint64_t map_cache_size;
+  unsigned cas_reuse_window_ms;
 
   /* Which keys were given, to refuse duplicates. */
   uint32_t given;
@@ -150,6 +165,13 @@ extern int config_set (struct s3blocks_config *c,
  * type's validate.
  */
 extern int config_complete (struct s3blocks_config *c);
+
+/* The longest one store request may take, its retries and their
+ * delays included, and the longest a cas commit may take (the gc
+ * argument in layout-cas-commit.c).
+ */
+extern uint64_t config_request_bound_ms (const struct s3blocks_config *c);
+extern uint64_t config_commit_bound_ms (const struct s3blocks_config *c);
 
 /* What the store is opened with; its strings point into c. */
 extern struct store_params config_store_params (const struct s3blocks_config *c);

@@ -17,11 +17,12 @@
 #include "meta.h"
 #include "store.h"
 
-/* Work out the export's size and block size from its metadata object
- * and the configuration.  *new_size is what to resize to after the
- * allocation map is loaded (0: nothing), *dirty_meta whether the
- * metadata object must be (re)written.  0, or -1 after nbdkit_error
- * with errno set.
+/* Work out the export's size, block size and layout from its metadata
+ * object and the configuration.  *new_size is what to resize to after
+ * the allocation map is loaded (0: nothing), *dirty_meta whether the
+ * metadata object must be (re)written: with *new_size 0, the export is
+ * new (or adopted from an older tool's blocks).  0, or -1 after
+ * nbdkit_error with errno set.
  */
 extern int export_meta_resolve (struct store *store,
                                 const struct s3blocks_config *cfg,

@@ -6,7 +6,8 @@
  * An export has a metadata object, exports/NAME, and blocks under
  * blocks/NAME/; one written by an older tool has only the blocks.  So
  * both listings are read, and most names come from each: they are
- * gathered, sorted and reported once each.
+ * gathered, sorted and reported once each.  A third listing, of
+ * cas/snaps/, adds each snapshot of a listed export as NAME@SNAP.
  */
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "cas-format.h"
 #include "config.h"
 #include "export-impl.h"
 #include "keys.h"
@@ -79,6 +81,40 @@ compare_names (const void *a, const void *b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* cas/snaps/NAME/SNAP, for a NAME already in the set (sorted, the
+ * first nr_exports names): NAME@SNAP joins it.
+ */
+struct snap_lister {
+  struct name_set *ns;
+  size_t nr_exports;
+};
+
+static int
+list_snap (void *opaque, const struct store_entry *entry)
+{
+  struct snap_lister *sl = opaque;
+  const char *rest = entry->key + strlen (CAS_SNAPS_PREFIX);
+  const char *slash = strchr (rest, '/');
+  char name[2 * MAX_EXPORT_NAME + 2], *key = name;
+
+  if (entry->is_prefix || slash == NULL || slash == rest ||
+      slash - rest > MAX_EXPORT_NAME || strlen (slash + 1) > MAX_EXPORT_NAME)
+    return 0;
+  memcpy (name, rest, slash - rest);
+  name[slash - rest] = '\0';
+  if (!export_name_is_valid (slash + 1) ||
+      bsearch (&key, sl->ns->names, sl->nr_exports, sizeof *sl->ns->names,
+               compare_names) == NULL)
+    return 0;
+  name[slash - rest] = '@';
+  strcpy (name + (slash - rest) + 1, slash + 1);
+  if (add_name (sl->ns, name) == -1) {
+    nbdkit_error ("listing exports: %m");
+    return -1;
+  }
+  return 0;
+}
+
 int
 export_list_names (struct store *store,
                    int (*cb) (void *opaque, const char *name), void *opaque)
@@ -94,8 +130,15 @@ export_list_names (struct store *store,
   if (store_list (store, BLOCKS_PREFIX, "/", NULL, list_entry, &ns) == -1)
     goto out;
 
-  if (ns.len > 0)
+  if (ns.len > 0) {
+    struct snap_lister sl = { .ns = &ns, .nr_exports = ns.len };
+
     qsort (ns.names, ns.len, sizeof *ns.names, compare_names);
+    if (store_list (store, CAS_SNAPS_PREFIX, NULL, NULL, list_snap,
+                    &sl) == -1)
+      goto out;
+    qsort (ns.names, ns.len, sizeof *ns.names, compare_names);
+  }
   for (i = 0; i < ns.len; i++) {
     if (i > 0 && strcmp (ns.names[i], ns.names[i - 1]) == 0)
       continue;

@@ -4,8 +4,8 @@
 /* s3blocks: an export's metadata object, read against the
  * configuration when the export opens, and written when it is created
  * or resized.  The rules for what may change are here: block-size=
- * never (it would misread every block), size= only on the default
- * export, and shrinking only with shrink=true.
+ * and layout= never (they would misread every block), size= only on
+ * the default export, and shrinking only with shrink=true.
  */
 
 #include <errno.h>
@@ -78,6 +78,7 @@ export_meta_resolve (struct store *store, const struct s3blocks_config *cfg,
 {
   const bool is_default = strcmp (name, cfg->export_name) == 0;
   const bool block_size_given = cfg->given & CONFIG_GIVEN (block_size);
+  const bool layout_given = cfg->given & CONFIG_GIVEN (layout);
   char key[KEY_MAX], buf[META_MAX + 1];
   size_t got = 0;
   const char *why;
@@ -101,6 +102,15 @@ export_meta_resolve (struct store *store, const struct s3blocks_config *cfg,
                     "; block-size=%" PRIu32 " would misread its blocks "
                     "(leave block-size out to use the recorded one)",
                     name, m->block_size, cfg->block_size);
+      errno = EINVAL;
+      return -1;
+    }
+    if (layout_given && cfg->layout != m->layout) {
+      nbdkit_error ("export %s was created with layout=%s; layout=%s "
+                    "applies only to new exports (leave layout out to "
+                    "use the recorded one)", name,
+                    export_layout_name (m->layout),
+                    export_layout_name (cfg->layout));
       errno = EINVAL;
       return -1;
     }
@@ -137,6 +147,13 @@ export_meta_resolve (struct store *store, const struct s3blocks_config *cfg,
   bool legacy;
   if (has_blocks (store, name, &legacy) == -1)
     return -1;
+  if (legacy && cfg->layout == EXPORT_LAYOUT_CAS) {
+    nbdkit_error ("export %s has blocks under blocks/%s/ but no metadata "
+                  "object (written by an older tool): it can only be "
+                  "opened with layout=plain", name, name);
+    errno = EINVAL;
+    return -1;
+  }
   if (!legacy && !cfg->create) {
     nbdkit_error ("export %s does not exist, and create=false", name);
     errno = ENOENT;
@@ -159,9 +176,11 @@ export_meta_resolve (struct store *store, const struct s3blocks_config *cfg,
   }
   m->size = cfg->size;
   m->block_size = cfg->block_size;
+  m->layout = legacy ? EXPORT_LAYOUT_PLAIN : cfg->layout;
   *dirty_meta = !readonly;
-  nbdkit_debug ("export %s: %s, size %" PRIu64 ", block-size %" PRIu32,
-                name, legacy ? "adopting blocks with no metadata"
-                : "creating", m->size, m->block_size);
+  nbdkit_debug ("export %s: %s, size %" PRIu64 ", block-size %" PRIu32
+                ", layout %s", name, legacy
+                ? "adopting blocks with no metadata" : "creating", m->size,
+                m->block_size, export_layout_name (m->layout));
   return 0;
 }

@@ -43,9 +43,12 @@
 
 #include <nbdkit-plugin.h>
 
+#include "cas-format.h"
+#include "cas-tree.h"
 #include "config.h"
 #include "export.h"
 #include "export-impl.h"
+#include "layout.h"
 #include "lease.h"
 #include "meta.h"
 #include "volume.h"
@@ -125,6 +128,81 @@ free_export (struct export *e)
   free (e);
 }
 
+/* The cas layout's parameters from the configuration; the caller
+ * sets root_key and what depends on the export.
+ */
+static struct layout_cas_params
+cas_params (void)
+{
+  return (struct layout_cas_params) {
+    .map_cache_bytes = cfg->map_cache_size,
+    .reuse_window_ms = cfg->cas_reuse_window_ms,
+    .request_bound_ms = config_request_bound_ms (cfg),
+    .commit_bound_ms = config_commit_bound_ms (cfg),
+  };
+}
+
+/* export@snap: a snapshot's root, served read-only, without a lease:
+ * it is never rewritten.  Its size and block size are the root's, so
+ * opening it costs that one GET.
+ */
+static int
+open_snapshot (struct export *e)
+{
+  char key[KEY_MAX + CAS_NAME_MAX];
+  char etag[STORE_ETAG_MAX];
+  struct cas_root root;
+  struct layout_cas_params cp = cas_params ();
+  struct volume *v;
+  int err;
+
+  if (cas_root_key_of (key, sizeof key, e->name) == -1 ||
+      strlen (key) >= KEY_MAX) {
+    nbdkit_error ("snapshot %s: its name is too long for a key", e->name);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  err = cas_root_read (store, key, &root, etag);
+  if (err == -1)
+    return -1;
+  if (err == ENOENT) {
+    nbdkit_error ("snapshot %s does not exist (no snapshot root %s); "
+                  "the admin command lists an export's snapshots",
+                  e->name, key);
+    errno = ENOENT;
+    return -1;
+  }
+  if (root.kind != CAS_ROOT_SNAPSHOT) {
+    nbdkit_error ("snapshot %s: %s is not a snapshot's root", e->name, key);
+    errno = EINVAL;
+    return -1;
+  }
+  cp.root_key = key;
+  cp.root = &root;
+  cp.root_etag = etag;
+  struct volume_params params = {
+    .name = e->name,
+    .size = root.size,
+    .block_size = root.block_size,
+    .max_dirty = cfg->max_dirty,
+    .cache_size = cfg->cache_size,
+    .batch = cfg->max_requests * 16,
+    .readonly = true,
+    .cas = &cp,
+  };
+  v = volume_create (store, &params);
+  if (v == NULL)
+    return -1;
+  if (volume_load_map (v) == -1) {
+    nbdkit_error ("snapshot %s: cannot load its map", e->name);
+    volume_free (v);
+    return -1;
+  }
+  e->volume = v;
+  e->lease = NULL;
+  return 0;
+}
+
 /* The store work of an open, with no lock held: on success e->volume
  * (and for read-write e->lease) are set.
  */
@@ -136,6 +214,11 @@ open_volume (struct export *e, bool readonly)
   bool dirty_meta;
   struct lease *lease = NULL;
   struct volume *v = NULL;
+  struct layout_cas_params cp = cas_params ();
+  char root_key[KEY_MAX];
+
+  if (strchr (e->name, '@'))
+    return open_snapshot (e);
 
   /* The lease first: nothing is written before we own the export.
    * This may wait up to lease-time for another host's lease.
@@ -166,6 +249,21 @@ open_volume (struct export *e, bool readonly)
     .readonly = readonly,
     .rebuild_map = cfg->rebuild_map,
   };
+  /* A new cas export: its root (create-only where the store can) is
+   * written by load_map before the metadata, which is what makes the
+   * export exist: a crash in between leaves an empty root, adopted by
+   * the next creation.
+   */
+  if (m.layout == EXPORT_LAYOUT_CAS) {
+    if (cas_root_key (root_key, sizeof root_key, e->name) == -1) {
+      nbdkit_error ("export %s: its name is too long for a key", e->name);
+      errno = ENAMETOOLONG;
+      goto err;
+    }
+    cp.root_key = root_key;
+    cp.create = dirty_meta && new_size == 0;
+    params.cas = &cp;
+  }
   v = volume_create (store, &params);
   if (v == NULL)
     goto err;
@@ -263,6 +361,10 @@ export_open (const char *name, bool readonly)
   struct export *e;
   bool retry, is_new;
   int r;
+
+  /* A snapshot is never written, whoever asks. */
+  if (strchr (name, '@'))
+    readonly = true;
 
   pthread_mutex_lock (&lock);
  again:
@@ -458,6 +560,13 @@ exports_cleanup (void)
                   "early, peak dirty %" PRIu64 " bytes", e->name, st.gets,
                   st.puts, st.deletes, st.holes_read, st.cache_hits,
                   st.writebacks, st.peak_dirty_bytes);
+    if (st.roots_written || st.data_puts || st.dedup_hits)
+      nbdkit_debug ("export %s (cas): %" PRIu64 " data PUTs, %" PRIu64
+                    " skipped as duplicates, %" PRIu64 " refreshed, %"
+                    PRIu64 " pages (%" PRIu64 " bytes), %" PRIu64
+                    " roots written", e->name, st.data_puts, st.dedup_hits,
+                    st.refreshes, st.pages_written, st.page_bytes,
+                    st.roots_written);
     volume_free (e->volume);
     lease_release (e->lease);
     free_export (e);

@@ -8,13 +8,24 @@
  * decides what to read and write and when; the layout decides where:
  * it builds every key, loads the map at open and writes it at commit.
  * The plain layout (layout-plain.c) is the seed's contract,
- * blocks/{export}/{offset:016x}; a content-addressed layout can sit
- * beside it behind the same operations.
+ * blocks/{export}/{offset:016x}; the content-addressed layout
+ * (layout-cas.c) sits beside it behind the same operations.
  *
- * The volume calls run and load_map without its lock, and map_changed
- * and the commit's begin and end with it held: the layout's own state
- * (which parts of the map changed) is guarded by the volume's lock.
- * Commits are serialised by the volume: at most one is in flight.
+ * Two kinds of map: the plain layout loads the whole allocation map at
+ * open and the volume keeps it (map_on_demand false: load_map fills
+ * present, map_changed tracks it).  The cas layout keeps its map in S3
+ * and reads it on demand (map_on_demand true): the volume keeps no
+ * map, treats every block it does not hold as maybe present, sends
+ * every all-zero block it uploads as a DELETE (which the layout
+ * records without a request), and asks the layout through present
+ * for extents.  Such a layout records what run PUT and DELETEd
+ * itself, under its own lock, and ignores present and map_changed.
+ *
+ * The volume calls run, load_map and present without its lock, and
+ * map_changed, resize and the commit's begin and end with it held: the
+ * plain layout's own state (which parts of the map changed) is guarded
+ * by the volume's lock.  Commits are serialised by the volume: at most
+ * one is in flight.
  *
  * Errors: 0, or -1 after nbdkit_error with errno set.
  */
@@ -61,6 +72,17 @@ struct layout_stats {
   uint64_t listed_keys;         /* keys listed at the last load_map */
   uint64_t foreign_objects;     /* of those, not blocks of this export */
   bool map_rebuilt;             /* the last load_map listed the blocks */
+
+  /* The cas layout's, since it was opened. */
+  uint64_t dedup_hits;          /* data PUTs skipped: the same content was
+                                   PUT by this layout within the reuse
+                                   window (or earlier in the batch) */
+  uint64_t data_puts;           /* cas/data/ PUTs made by run */
+  uint64_t refreshes;           /* cas/data/ objects PUT again by a
+                                   commit (older than the reuse window) */
+  uint64_t pages_written;       /* cas/pages/ PUTs */
+  uint64_t page_bytes;
+  uint64_t roots_written;       /* commits */
 };
 
 struct layout;
@@ -88,14 +110,59 @@ struct layout_ops {
 
   void (*get_stats) (struct layout *l, struct layout_stats *stats);
   void (*free) (struct layout *l);
+
+  /* Map-on-demand layouts only (NULL otherwise). */
+  /* Set in out (empty on entry) each block of [first, first + count)
+   * that holds data, uncommitted changes included.  No lock held.
+   */
+  int (*present) (struct layout *l, uint64_t first, uint64_t count,
+                  struct sbitmap *out);
+  /* The export is now size bytes: the next commit records it, even if
+   * no block changed (lock held).
+   */
+  int (*resize) (struct layout *l, uint64_t size);
 };
 
 struct layout {
   const struct layout_ops *ops;
+  bool map_on_demand;           /* see the top of this file */
 };
 
 /* blocks/{export}/{offset:016x}, map under maps/{export}. */
 extern struct layout *layout_plain_open (struct store *store,
                                          const struct layout_params *p);
+
+/* The content-addressed layout (layout-cas.c, cas-format.h): the
+ * blocks under cas/data/, the map tree under cas/pages/, committed by
+ * one PUT of the root.  p->export_name labels messages ("export" or
+ * "export@snap").
+ */
+struct cas_root;
+struct layout_cas_params {
+  const char *root_key;         /* cas/roots/X, or cas/snaps/X/S */
+  uint64_t size;                /* bytes, recorded in the root */
+  /* No root yet (a new export): write an empty one, create-only where
+   * the store can; else a missing root is an error naming its key.
+   */
+  bool create;
+  /* A root the caller has read (a snapshot's, for its size): load_map
+   * uses it without a request.  NULL: load_map reads it.
+   */
+  const struct cas_root *root;
+  const char *root_etag;
+  uint64_t map_cache_bytes;     /* the page cache's bound */
+  uint64_t reuse_window_ms;     /* cas-reuse-window */
+  /* One request's worst case, retries and their delays included, and
+   * the longest a commit may take from its start to the end of its
+   * root PUT (see layout-cas-commit.c, the gc argument).
+   */
+  uint64_t request_bound_ms;
+  uint64_t commit_bound_ms;
+  size_t recent_entries;        /* recent-PUT table slots; 0: default */
+  uint64_t (*clock_ms) (void);  /* monotonic ms; NULL: the real clock */
+};
+extern struct layout *layout_cas_open (struct store *store,
+                                       const struct layout_params *p,
+                                       const struct layout_cas_params *cp);
 
 #endif /* S3BLOCKS_LAYOUT_H */

@@ -12,12 +12,20 @@
 #include "config.h"
 #include "meta.h"
 
+const char *
+export_layout_name (enum export_layout layout)
+{
+  return layout == EXPORT_LAYOUT_CAS ? "cas" : "plain";
+}
+
+/* A plain export's object stays as older versions wrote it. */
 int
 meta_format (char *buf, size_t size, const struct export_meta *m)
 {
   int len = snprintf (buf, size,
-                      META_MAGIC "\nsize %" PRIu64 "\nblock-size %" PRIu32 "\n",
-                      m->size, m->block_size);
+                      META_MAGIC "\nsize %" PRIu64 "\nblock-size %" PRIu32
+                      "\n%s", m->size, m->block_size,
+                      m->layout == EXPORT_LAYOUT_CAS ? "layout cas\n" : "");
 
   if (len < 0 || (size_t) len >= size) {
     errno = ENAMETOOLONG;
@@ -54,6 +62,7 @@ meta_parse (const char *buf, size_t len, struct export_meta *m,
   const char *p = buf, *end = buf + len;
   uint64_t size = 0, block_size = 0;
   int have_size = 0, have_block_size = 0;
+  enum export_layout layout = EXPORT_LAYOUT_PLAIN;
 
   if (len < magic_len + 1 || memcmp (buf, META_MAGIC "\n", magic_len + 1)) {
     *why = "it does not start with \"" META_MAGIC "\"";
@@ -94,6 +103,18 @@ meta_parse (const char *buf, size_t len, struct export_meta *m,
       }
       have_block_size = 1;
     }
+    else if (sp - p == 6 && memcmp (p, "layout", 6) == 0) {
+      /* A layout this version does not know would be misread. */
+      if (eol - sp - 1 == 5 && memcmp (sp + 1, "plain", 5) == 0)
+        layout = EXPORT_LAYOUT_PLAIN;
+      else if (eol - sp - 1 == 3 && memcmp (sp + 1, "cas", 3) == 0)
+        layout = EXPORT_LAYOUT_CAS;
+      else {
+        *why = "its layout is neither plain nor cas (written by a later "
+          "version?)";
+        return -1;
+      }
+    }
     p = eol + 1;
   }
   if (!have_size || !have_block_size) {
@@ -102,5 +123,6 @@ meta_parse (const char *buf, size_t len, struct export_meta *m,
   }
   m->size = size;
   m->block_size = block_size;
+  m->layout = layout;
   return 0;
 }

@@ -6,6 +6,7 @@
  *   s3blocks-export 1
  *   size 1073741824
  *   block-size 4096
+ *   layout cas                 (absent: plain)
  *
  * Text, one "name value" per line, so that other tools (and people
  * with an S3 browser) can read it.  Unknown names are ignored so that
@@ -21,10 +22,19 @@
 #define META_MAGIC "s3blocks-export 1"
 #define META_MAX 4096
 
+/* Where the blocks are: blocks/{export}/ (layout.h), or cas/. */
+enum export_layout {
+  EXPORT_LAYOUT_PLAIN,
+  EXPORT_LAYOUT_CAS,
+};
+
 struct export_meta {
   uint64_t size;
   uint32_t block_size;
+  enum export_layout layout;
 };
+
+extern const char *export_layout_name (enum export_layout layout);
 
 /* Returns the length written (< size), or -1 (errno ENAMETOOLONG). */
 extern int meta_format (char *buf, size_t size, const struct export_meta *m);

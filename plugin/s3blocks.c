@@ -156,10 +156,31 @@ s3blocks_default_export (int readonly, int is_tls)
   return cfg.export_name;
 }
 
+/* "export" or "export@snap", into export (MAX_EXPORT_NAME + 1 bytes):
+ * false if either name breaks the rules.
+ */
+static bool
+split_name (const char *name, char *export)
+{
+  const char *at = strchr (name, '@');
+  size_t len = at ? (size_t) (at - name) : strlen (name);
+
+  if (len > MAX_EXPORT_NAME)
+    return false;
+  memcpy (export, name, len);
+  export[len] = '\0';
+  return export_name_is_valid (export) &&
+    (at == NULL || export_name_is_valid (at + 1));
+}
+
+/* exports= applies to snapshots through their export's name. */
 static int
 add_export (void *opaque, const char *name)
 {
-  if (!export_name_allowed (cfg.exports, name))
+  char export[MAX_EXPORT_NAME + 1];
+
+  if (!split_name (name, export) ||
+      !export_name_allowed (cfg.exports, export))
     return 0;
   return nbdkit_add_export (opaque, name, NULL);
 }
@@ -175,18 +196,20 @@ static void *
 s3blocks_open (int readonly)
 {
   const char *name = nbdkit_export_name ();
+  char export[MAX_EXPORT_NAME + 1];
   struct handle *h;
 
   if (name == NULL || *name == '\0')
     name = cfg.export_name;
-  if (!export_name_is_valid (name)) {
+  if (!split_name (name, export)) {
     nbdkit_error ("invalid export name \"%s\": use 1 to %d characters from "
-                  "A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
-                  name, MAX_EXPORT_NAME);
+                  "A-Z a-z 0-9 . _ -, and not \".\" or \"..\" (and for a "
+                  "snapshot, export@snap with a snapshot name of the same "
+                  "rules)", name, MAX_EXPORT_NAME);
     errno = EINVAL;
     return NULL;
   }
-  if (!export_name_allowed (cfg.exports, name)) {
+  if (!export_name_allowed (cfg.exports, export)) {
     nbdkit_error ("export \"%s\" is not served here (exports=%s)",
                   name, cfg.exports);
     errno = EACCES;
@@ -203,7 +226,8 @@ s3blocks_open (int readonly)
     return NULL;
   }
   h->volume = export_volume (h->export);
-  h->readonly = readonly;
+  /* A snapshot (export@snap) is read-only even without -r. */
+  h->readonly = readonly || strcmp (export, name) != 0;
   return h;
 }
 
@@ -296,6 +320,11 @@ s3blocks_pwrite (void *handle, const void *buf, uint32_t count,
 {
   struct handle *h = handle;
 
+  if (h->readonly) {
+    nbdkit_error ("export %s is read-only", volume_name (h->volume));
+    errno = EROFS;
+    return -1;
+  }
   if (export_check_writable (h->export) == -1)
     return -1;
   return volume_write (h->volume, buf, count, offset,
@@ -310,6 +339,11 @@ s3blocks_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
 
+  if (h->readonly) {
+    nbdkit_error ("export %s is read-only", volume_name (h->volume));
+    errno = EROFS;
+    return -1;
+  }
   if (export_check_writable (h->export) == -1)
     return -1;
   return volume_zero (h->volume, count, offset, flags & NBDKIT_FLAG_FUA);

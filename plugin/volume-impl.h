@@ -69,6 +69,11 @@ struct volume {
   uint64_t clean_bytes;         /* memory of clean blocks */
   uint64_t seq;                 /* change and snapshot counter */
   bool committing;              /* a map commit is in flight */
+  /* The layout keeps the map (layout.h): present stays empty, and a
+   * block not in the table may hold data.
+   */
+  bool on_demand;
+  uint64_t uploads_done;        /* upload batches finished */
 
   struct volume_stats stats;
 };
@@ -92,8 +97,16 @@ extern void block_set_zero (struct volume *v, struct block *b);
 extern void cache_evict (struct volume *v);
 extern uint64_t block_cost (const struct volume *v, const struct block *b);
 
+/* May the block have an object?  Without a map in memory, always. */
+static inline bool
+maybe_present (const struct volume *v, uint64_t index)
+{
+  return v->on_demand || sbitmap_get (&v->present, index);
+}
+
 /* The allocation map: set or clear a block's bit, telling the layout
- * when it changes.  map_set returns -1 (errno ENOMEM) after a message.
+ * when it changes (nothing without a map in memory).  map_set returns
+ * -1 (errno ENOMEM) after a message.
  */
 extern int map_set (struct volume *v, uint64_t index);
 extern void map_clear (struct volume *v, uint64_t index);

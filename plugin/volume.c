@@ -40,7 +40,14 @@ volume_create (struct store *store, const struct volume_params *p)
     .export_name = p->name, .block_size = p->block_size, .gate = p->gate,
     .readonly = p->readonly, .rebuild_map = p->rebuild_map,
   };
-  v->layout = layout_plain_open (store, &lp);
+  if (p->cas) {
+    struct layout_cas_params cp = *p->cas;
+
+    cp.size = p->size;
+    v->layout = layout_cas_open (store, &lp, &cp);
+  }
+  else
+    v->layout = layout_plain_open (store, &lp);
   v->gate = p->gate;
   v->pool = bufpool_get (p->block_size);
   if (v->pool == NULL || v->layout == NULL) {
@@ -52,6 +59,7 @@ volume_create (struct store *store, const struct volume_params *p)
     free (v);
     return NULL;
   }
+  v->on_demand = v->layout->map_on_demand;
   v->block_size = p->block_size;
   v->block_shift = __builtin_ctz (p->block_size);
   v->max_dirty = p->max_dirty;
@@ -115,8 +123,17 @@ volume_size (struct volume *v)
 void
 volume_get_stats (struct volume *v, struct volume_stats *stats)
 {
+  struct layout_stats ls;
+
   pthread_mutex_lock (&v->lock);
   *stats = v->stats;
+  v->layout->ops->get_stats (v->layout, &ls);
+  stats->dedup_hits = ls.dedup_hits;
+  stats->data_puts = ls.data_puts;
+  stats->refreshes = ls.refreshes;
+  stats->pages_written = ls.pages_written;
+  stats->page_bytes = ls.page_bytes;
+  stats->roots_written = ls.roots_written;
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
   stats->present_blocks = v->present.count;
@@ -210,7 +227,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
         waiting = true;
         continue;
       }
-      if (b || !sbitmap_get (&v->present, index)) {
+      if (b || !maybe_present (v, index)) {
         if (b) {
           block_touch (v, b);
           if (b->state == BLOCK_CLEAN)
@@ -264,7 +281,9 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
         else {
           bufpool_free (v->pool, ios[j].buf);
           block_remove (v, b);
-          if (e == ENOENT) {
+          if (e == ENOENT && v->on_demand)
+            v->stats.holes_read++;      /* the layout's answer */
+          else if (e == ENOENT) {
             /* No object although the map said so: a crash between a
              * DELETE and its commit, or deleted behind our back.  It
              * reads as zeros.
@@ -273,12 +292,13 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
                           "reading zeros", v->name,
                           index << v->block_shift);
             map_clear (v, index);
-            copy_out (v, NULL, buf, index, count, offset);
           }
-          else if (err == 0)
-            err = e;
-          if (e != ENOENT)
+          if (e != ENOENT) {
+            if (err == 0)
+              err = e;
             continue;
+          }
+          copy_out (v, NULL, buf, index, count, offset);
         }
         done[index - first] = true;
         remaining--;
@@ -395,14 +415,14 @@ update_block (struct volume *v, uint64_t index, uint32_t from, uint32_t len,
    * nothing to keep at all.
    */
   if ((whole && (src == NULL || is_zero (src, len))) &&
-      !sbitmap_get (&v->present, index) && !(b && b->uploading)) {
+      !maybe_present (v, index) && !(b && b->uploading)) {
     if (b)
       block_remove (v, b);
     return 0;
   }
 
   if (b == NULL) {
-    if (!whole && sbitmap_get (&v->present, index)) {
+    if (!whole && maybe_present (v, index)) {
       b = load_for_update (v, index);
       if (b == NULL) {
         nbdkit_error ("%s: cannot read block at %" PRIu64
@@ -442,7 +462,7 @@ update_block (struct volume *v, uint64_t index, uint32_t from, uint32_t len,
   }
 
   /* All zeros again, with nothing stored and nothing in flight. */
-  if (b->zero && !b->uploading && !sbitmap_get (&v->present, index)) {
+  if (b->zero && !b->uploading && !maybe_present (v, index)) {
     block_remove (v, b);
     return 0;
   }
@@ -506,62 +526,131 @@ volume_flush (struct volume *v)
 }
 
 /* Extents: blocks with no object and no dirty data are holes that read
- * as zeros; so are blocks that are dirty and all zeros.
+ * as zeros; so are blocks that are dirty and all zeros.  present NULL:
+ * every block not in memory may hold data.
  */
 static uint32_t
-block_extent_type (struct volume *v, uint64_t index)
+block_extent_type (struct volume *v, const struct sbitmap *present,
+                   uint64_t index)
 {
   struct block *b = block_lookup (v, index);
 
   if (b)
     return b->state != BLOCK_LOADING && b->zero
       ? VOLUME_EXTENT_HOLE | VOLUME_EXTENT_ZERO : 0;
-  return sbitmap_get (&v->present, index)
+  return present == NULL || sbitmap_get (present, index)
     ? 0 : VOLUME_EXTENT_HOLE | VOLUME_EXTENT_ZERO;
 }
 
-int
-volume_extents (struct volume *v, uint32_t count, uint64_t offset,
-                bool req_one, volume_extent_cb cb, void *opaque)
+/* Lock held. */
+static int
+extents_locked (struct volume *v, const struct sbitmap *present,
+                uint64_t offset, uint64_t end, bool req_one,
+                volume_extent_cb cb, void *opaque)
 {
-  const uint64_t end = offset + count;
-  uint64_t index, last, run_start = offset;
-  uint32_t run_type;
-  int r = 0;
+  uint64_t index = FIRST_BLOCK (v, offset);
+  const uint64_t last = LAST_BLOCK (v, offset, end - offset);
+  uint64_t run_start = offset;
+  uint32_t run_type = block_extent_type (v, present, index);
+  int r;
 
-  if (count == 0)
-    return 0;
-
-  pthread_mutex_lock (&v->lock);
-  index = FIRST_BLOCK (v, offset);
-  last = LAST_BLOCK (v, offset, count);
-  run_type = block_extent_type (v, index);
   for (index++; index <= last; index++) {
     uint32_t type;
 
     /* With no blocks in memory, the allocation map alone decides:
      * jump to the next change instead of looking at every block.
      */
-    if (v->blocks.count == 0) {
+    if (v->blocks.count == 0 && present) {
       index = run_type
-        ? sbitmap_next_set (&v->present, index, last + 1)
-        : sbitmap_next_clear (&v->present, index, last + 1);
+        ? sbitmap_next_set (present, index, last + 1)
+        : sbitmap_next_clear (present, index, last + 1);
       if (index > last)
         break;
     }
-    type = block_extent_type (v, index);
+    type = block_extent_type (v, present, index);
     if (type != run_type) {
       uint64_t boundary = index << v->block_shift;
 
       r = cb (opaque, run_start, boundary - run_start, run_type);
       if (r == -1 || req_one)
-        goto out;
+        return r;
       run_start = boundary;
       run_type = type;
     }
   }
-  r = cb (opaque, run_start, end - run_start, run_type);
- out:
+  return cb (opaque, run_start, end - run_start, run_type);
+}
+
+/* Blocks asked of an on-demand map per call: bounds the pages loaded.
+ * The client gets extents for a prefix of its range, and asks again.
+ */
+#define EXTENTS_MAX_BLOCKS 65536
+/* Queries that raced with a finished upload before the answer is
+ * "data" for every block not in memory (always true, never a hole
+ * that is not one).
+ */
+#define EXTENTS_ATTEMPTS 3
+
+/* The layout answers without the lock; a block uploaded and dropped
+ * from memory meanwhile would be missed, so an upload finishing in
+ * between makes the answer stale and it is asked again.
+ */
+static int
+extents_on_demand (struct volume *v, uint64_t offset, uint64_t end,
+                   bool req_one, volume_extent_cb cb, void *opaque)
+{
+  uint64_t first = FIRST_BLOCK (v, offset), last;
+  int r;
+
+  last = LAST_BLOCK (v, offset, end - offset);
+  if (last - first >= EXTENTS_MAX_BLOCKS) {
+    last = first + EXTENTS_MAX_BLOCKS - 1;
+    end = (last + 1) << v->block_shift;
+  }
+  for (unsigned attempt = 0; attempt < EXTENTS_ATTEMPTS; attempt++) {
+    struct sbitmap present = SBITMAP_INIT;
+    uint64_t uploads;
+
+    pthread_mutex_lock (&v->lock);
+    uploads = v->uploads_done;
+    pthread_mutex_unlock (&v->lock);
+    if (v->layout->ops->present (v->layout, first, last - first + 1,
+                                 &present) == -1) {
+      sbitmap_free (&present);
+      nbdkit_error ("%s: cannot read its map for extents at %" PRIu64,
+                    v->name, offset);
+      return -1;
+    }
+    pthread_mutex_lock (&v->lock);
+    if (v->uploads_done == uploads) {
+      r = extents_locked (v, &present, offset, end, req_one, cb, opaque);
+      pthread_mutex_unlock (&v->lock);
+      sbitmap_free (&present);
+      return r;
+    }
+    pthread_mutex_unlock (&v->lock);
+    sbitmap_free (&present);
+  }
+  pthread_mutex_lock (&v->lock);
+  r = extents_locked (v, NULL, offset, end, req_one, cb, opaque);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+int
+volume_extents (struct volume *v, uint32_t count, uint64_t offset,
+                bool req_one, volume_extent_cb cb, void *opaque)
+{
+  int r;
+
+  if (count == 0)
+    return 0;
+  if (v->on_demand)
+    return extents_on_demand (v, offset, offset + count, req_one, cb,
+                              opaque);
+  pthread_mutex_lock (&v->lock);
+  r = extents_locked (v, &v->present, offset, offset + count, req_one, cb,
+                      opaque);
   pthread_mutex_unlock (&v->lock);
   return r;
 }
@@ -580,15 +669,35 @@ volume_drop_cache (struct volume *v)
 
 /* Resizing.  Blocks past a new, smaller end are zeroed (their objects
  * deleted by the next flush) so that growing again later never brings
- * back old data.
+ * back old data.  Called when the export opens, before it is shared.
+ * A layout keeping its own map records the size in the same commit.
  */
 int
 volume_resize (struct volume *v, uint64_t size)
 {
+  struct sbitmap tail = SBITMAP_INIT;
+  const struct sbitmap *present = &v->present;
   int r = 0;
 
+  if (v->on_demand) {
+    const uint64_t old_end = volume_size (v) + v->block_size - 1;
+    const uint64_t new_end = (size + v->block_size - 1) >> v->block_shift;
+
+    if ((old_end >> v->block_shift) > new_end &&
+        v->layout->ops->present (v->layout, new_end,
+                                 (old_end >> v->block_shift) - new_end,
+                                 &tail) == -1) {
+      sbitmap_free (&tail);
+      nbdkit_error ("%s: cannot read its map to shrink it", v->name);
+      return -1;
+    }
+    present = &tail;
+  }
+
   pthread_mutex_lock (&v->lock);
-  if (size < v->size) {
+  if (v->on_demand && v->layout->ops->resize (v->layout, size) == -1)
+    r = -1;
+  if (r == 0 && size < v->size) {
     const uint64_t old_end = v->nr_blocks;
     uint64_t index;
 
@@ -600,7 +709,7 @@ volume_resize (struct volume *v, uint64_t size)
     }
     for (index = (size + v->block_size - 1) >> v->block_shift;
          r == 0 && index < old_end; index++) {
-      index = sbitmap_next_set (&v->present, index, old_end);
+      index = sbitmap_next_set (present, index, old_end);
       if (index >= old_end)
         break;
       r = update_block (v, index, 0, v->block_size, NULL);
@@ -617,10 +726,13 @@ volume_resize (struct volume *v, uint64_t size)
     if (r == 0)
       r = flush_locked (v, 0, UINT64_MAX);
   }
+  else if (r == 0 && v->on_demand)
+    r = commit_locked (v);
   if (r == 0) {
     v->size = size;
     v->nr_blocks = (size + v->block_size - 1) >> v->block_shift;
   }
   pthread_mutex_unlock (&v->lock);
+  sbitmap_free (&tail);
   return r;
 }

@@ -34,6 +34,7 @@
 #include "store.h"
 
 struct volume;
+struct layout_cas_params;
 
 struct volume_params {
   const char *name;             /* export name, the middle of block keys */
@@ -49,6 +50,10 @@ struct volume_params {
   const struct store_gate *gate;
   bool readonly;                /* never writes: not even the map */
   bool rebuild_map;             /* list the blocks even if a map exists */
+  /* NULL: the plain layout; else the cas layout with these (its size
+   * is size above).
+   */
+  const struct layout_cas_params *cas;
 };
 
 struct volume_stats {
@@ -61,6 +66,9 @@ struct volume_stats {
   uint64_t dirty_bytes, clean_bytes;
   uint64_t peak_dirty_bytes;
   uint64_t foreign_objects;      /* keys under the prefix not ours */
+  /* The cas layout's (layout.h): */
+  uint64_t dedup_hits, data_puts, refreshes;
+  uint64_t pages_written, page_bytes, roots_written;
 };
 
 /* Extent types, as nbdkit's NBDKIT_EXTENT_HOLE and _ZERO. */

@@ -48,12 +48,13 @@ upload_batch (struct volume *v, struct block **blocks, size_t n, int *err_out)
   }
 
   /* Zero blocks with no object need no request at all: they go at
-   * the end, past the requests sent.
+   * the end, past the requests sent.  Without a map in memory every
+   * zero block is sent as a DELETE: the layout knows.
    */
   for (i = 0; i < n; i++) {
     struct block *b = blocks[i];
 
-    if (b->zero && !sbitmap_get (&v->present, b->index))
+    if (b->zero && !maybe_present (v, b->index))
       continue;
     ios[nr_ios].index = b->index;
     ios[nr_ios].opaque = b;
@@ -67,12 +68,13 @@ upload_batch (struct volume *v, struct block **blocks, size_t n, int *err_out)
   }
   size_t nr_all = nr_ios;
   for (i = 0; i < n; i++)
-    if (blocks[i]->zero && !sbitmap_get (&v->present, blocks[i]->index))
+    if (blocks[i]->zero && !maybe_present (v, blocks[i]->index))
       ios[nr_all++].opaque = blocks[i];
 
   pthread_mutex_unlock (&v->lock);
   v->layout->ops->run (v->layout, ios, nr_ios);
   pthread_mutex_lock (&v->lock);
+  v->uploads_done++;
 
   for (i = 0; i < n; i++) {
     struct block_io *io = &ios[i];

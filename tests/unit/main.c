@@ -31,6 +31,7 @@ main (void)
   add_layout_tests ();
   add_cas_format_tests ();
   add_cas_tree_tests ();
+  add_cas_layout_tests ();
   add_s3store_tests ();
   add_v4_tests ();
   if (CU_get_error () != CUE_SUCCESS) {

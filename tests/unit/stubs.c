@@ -15,12 +15,14 @@
 #include "stubs.h"
 
 char last_error[1024];
+char error_log[8192];
 unsigned error_count;
 
 void
 stubs_reset_errors (void)
 {
   last_error[0] = '\0';
+  error_log[0] = '\0';
   error_count = 0;
 }
 
@@ -29,7 +31,10 @@ nbdkit_verror (const char *fmt, va_list args)
 {
   int saved_errno = errno;
 
+  size_t used = strlen (error_log);
+
   vsnprintf (last_error, sizeof last_error, fmt, args);
+  snprintf (error_log + used, sizeof error_log - used, "%s\n", last_error);
   error_count++;
   if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
     fprintf (stderr, "error: %s\n", last_error);

@@ -9,6 +9,8 @@
 #define S3BLOCKS_STUBS_H
 
 extern char last_error[1024];
+/* Every message since the last reset, one a line (truncated). */
+extern char error_log[8192];
 extern unsigned error_count;
 
 /* Clear last_error and error_count. */

@@ -254,7 +254,8 @@ test_help_lists_every_key (void)
     "secret-key", "region", "size", "block-size", "uri-style",
     "max-dirty", "cache-size", "max-requests", "retries", "retry-delay",
     "timeout", "shrink", "lease-time", "take-over-lease", "write-delay",
-    "rebuild-map", "profile", "signature", "ca-file", "tls-verify", NULL
+    "rebuild-map", "profile", "signature", "ca-file", "tls-verify",
+    "layout", "map-cache-size", "cas-reuse-window", NULL
   };
   const char *help = S3BLOCKS_CONFIG_HELP;
   char line_start[64];
@@ -269,12 +270,28 @@ test_help_lists_every_key (void)
       CU_FAIL ("a key is missing from --help");
     }
   }
-  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 26);
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 29);
 }
 
 /* signature=, tls-verify=, ca-file=, profile=, and the signature that
  * follows from the endpoint's scheme.
  */
+static void
+test_cas_keys (void)
+{
+  accepted ("layout", "plain");
+  accepted ("layout", "cas");
+  refused ("layout", "tree");
+  refused ("layout", "");
+  accepted ("map-cache-size", "0");
+  accepted ("map-cache-size", "1G");
+  refused ("map-cache-size", "-1");
+  accepted ("cas-reuse-window", "0");
+  accepted ("cas-reuse-window", "30m");
+  refused ("cas-reuse-window", "1441m");
+  refused ("cas-reuse-window", "forever");
+}
+
 static void
 test_v4_keys (void)
 {
@@ -335,4 +352,5 @@ add_config_tests (void)
   CU_add_test (s, "export globs", test_globs);
   CU_add_test (s, "help lists every key", test_help_lists_every_key);
   CU_add_test (s, "signature and TLS keys", test_v4_keys);
+  CU_add_test (s, "cas keys", test_cas_keys);
 }

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "export-impl.h"
 #include "memstore.h"
+#include "stubs.h"
 #include "tests.h"
 
 static void
@@ -158,6 +159,64 @@ test_resolve_new (void)
   store_close (memstore_store (mem));
 }
 
+/* layout= chooses a new export's layout; an existing export keeps its
+ * own, and an explicit other one is refused naming both.
+ */
+static void
+test_resolve_layout (void)
+{
+  struct memstore *mem = bucket_with_exports ();
+  struct s3blocks_config c;
+  struct export_meta m;
+  uint64_t new_size;
+  bool dirty;
+
+  CU_ASSERT_EQUAL_FATAL (config_init (&c), 0);
+  c.size = 1 << 20;
+  CU_ASSERT_EQUAL (config_set (&c, "layout", "cas"), 0);
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "n",
+                                        false, &m, &new_size, &dirty), 0);
+  CU_ASSERT_EQUAL (m.layout, EXPORT_LAYOUT_CAS);
+  CU_ASSERT (dirty && new_size == 0);
+  CU_ASSERT_EQUAL (export_meta_write (memstore_store (mem), "n", &m), 0);
+
+  /* Blocks of an older tool are plain. */
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "b",
+                                        false, &m, &new_size, &dirty), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  config_free (&c);
+
+  CU_ASSERT_EQUAL_FATAL (config_init (&c), 0);
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "n",
+                                        false, &m, &new_size, &dirty), 0);
+  CU_ASSERT_EQUAL (m.layout, EXPORT_LAYOUT_CAS);         /* recorded */
+  CU_ASSERT (!dirty);
+  CU_ASSERT_EQUAL (config_set (&c, "layout", "plain"), 0);
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "n",
+                                        false, &m, &new_size, &dirty), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "layout=cas; layout=plain"));
+  config_free (&c);
+  store_close (memstore_store (mem));
+}
+
+/* Snapshots of listed exports are listed as export@snap. */
+static void
+test_list_snapshots (void)
+{
+  struct memstore *mem = bucket_with_exports ();
+  struct names n = { .buf = "" };
+
+  put (mem, "cas/snaps/a/s1", "root");
+  put (mem, "cas/snaps/a/s0", "root");
+  put (mem, "cas/snaps/zz/s1", "root");         /* no such export */
+  put (mem, "cas/snaps/a/bad name", "root");
+  CU_ASSERT_EQUAL (export_list_names (memstore_store (mem), add_name, &n), 0);
+  CU_ASSERT_STRING_EQUAL (n.buf, "a,a@s0,a@s1,b,c,");
+  store_close (memstore_store (mem));
+}
+
 void
 add_export_tests (void)
 {
@@ -167,4 +226,6 @@ add_export_tests (void)
   CU_add_test (s, "listing errors", test_list_errors);
   CU_add_test (s, "an export with blocks and no metadata", test_resolve_legacy);
   CU_add_test (s, "a new export", test_resolve_new);
+  CU_add_test (s, "layouts", test_resolve_layout);
+  CU_add_test (s, "snapshots listed", test_list_snapshots);
 }

@@ -56,7 +56,7 @@ test_block_keys (void)
 static void
 test_meta (void)
 {
-  struct export_meta m = { 1073741824, 4096 }, back;
+  struct export_meta m = { 1073741824, 4096, EXPORT_LAYOUT_PLAIN }, back;
   char buf[META_MAX];
   const char *why;
 
@@ -66,6 +66,18 @@ test_meta (void)
   CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
   CU_ASSERT_EQUAL (back.size, m.size);
   CU_ASSERT_EQUAL (back.block_size, m.block_size);
+  CU_ASSERT_EQUAL (back.layout, EXPORT_LAYOUT_PLAIN);
+
+  /* The cas layout has its line; "layout plain" reads as absent. */
+  m.layout = EXPORT_LAYOUT_CAS;
+  CU_ASSERT (meta_format (buf, sizeof buf, &m) > 0);
+  CU_ASSERT_STRING_EQUAL (buf, "s3blocks-export 1\nsize 1073741824\n"
+                          "block-size 4096\nlayout cas\n");
+  CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_EQUAL (back.layout, EXPORT_LAYOUT_CAS);
+  strcpy (buf, "s3blocks-export 1\nsize 5\nblock-size 4096\nlayout plain\n");
+  CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_EQUAL (back.layout, EXPORT_LAYOUT_PLAIN);
 
   /* Unknown names are skipped; order does not matter. */
   strcpy (buf, "s3blocks-export 1\nblock-size 65536\ncomment hi\nsize 5\n");
@@ -83,6 +95,8 @@ test_meta (void)
     "s3blocks-export 1\nsize 1\nblock-size 256\n",
     "s3blocks-export 1\nsize 1x\nblock-size 4096\n",
     "s3blocks-export 1\nsize 1\nblock-size 4096\ngarbage\n",
+    "s3blocks-export 1\nsize 1\nblock-size 4096\nlayout tree\n",
+    "s3blocks-export 1\nsize 1\nblock-size 4096\nlayout cas2\n",
     NULL
   };
   for (const char *const *b = bad; *b; b++)

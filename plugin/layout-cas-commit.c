@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: the cas layout's root: opening it, and commits.
+ *
+ * A commit makes the blocks run stored (and freed) visible, in one
+ * step: the new map pages first, then one PUT of the root, carrying
+ * the lease's gate, and If-Match the root's previous ETag where the
+ * store has conditional PUT.  Data and pages are content-addressed and
+ * never rewritten with other bytes, so until the root PUT lands the
+ * old root still describes exactly the previous commit: a crash at any
+ * request leaves the export reading as after some completed commit,
+ * never a mix.  A failed commit keeps its changes pending; the next
+ * flush (or write-back round) commits them.
+ *
+ * Why gc cannot delete what a root we commit needs: the server's half
+ * of the argument (the plan's rule 1; gc's half is in admin/gc.c).
+ * T0 of a data PUT is the clock reading taken before the request
+ * starts, so T0 <= the object's Last-Modified (on the same timeline as
+ * gc's cutoff, up to the S3 server's own clock, which gc reads).
+ * At the start of each commit_write (time Tc), every content that a
+ * change of this commit refers to, and whose recorded PUT is older
+ * than Tc - reuse_window, is refreshed: read back, checked, and PUT
+ * again (refresh_old, below), before any page or the root is written.
+ * Contents PUT more recently, and those skipped through the
+ * recent-PUT table (which skips only content this server PUT less
+ * than reuse_window ago, and records that PUT's time, not the skip's),
+ * were PUT at or after Tc - reuse_window.  The root PUT must then end
+ * by Tc + commit_bound: before it starts, the commit checks that the
+ * time spent so far plus one request's worst case (its timeout,
+ * retries and their delays) fits in commit_bound, and fails (the
+ * changes stay pending, nothing is lost) if not.  So every object a
+ * newly committed root refers to for the first time was PUT no earlier
+ * than reuse_window + commit_bound before that root landed; the pages
+ * this commit writes are younger still.  The root records both
+ * durations, so gc can choose a grace period covering them.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nbdkit-plugin.h>
+
+#include "layout-cas-impl.h"
+
+/* Contents refreshed per batch: bounds the memory it takes. */
+#define REFRESH_BATCH 32
+
+static uint64_t
+ms_to_s_up (uint64_t ms)
+{
+  return (ms + 999) / 1000;
+}
+
+/* PUT a root and learn its new ETag.  If-Match answering "changed" may
+ * be our own earlier attempt that landed before its answer was lost:
+ * a root that reads back as exactly what we sent is ours.  0, or -1
+ * after a message.
+ */
+static int
+put_root (struct cas *l, const struct cas_root *r,
+          enum store_condition cond, const char *if_match, char *etag)
+{
+  char buf[CAS_ROOT_MAX], back[CAS_ROOT_MAX];
+  int len = cas_root_format (buf, sizeof buf, r);
+  struct store_op op = {
+    .kind = STORE_PUT, .buf = buf, .condition = cond, .gate = l->gate,
+  };
+  size_t got = 0;
+
+  if (len == -1) {
+    nbdkit_error ("export %s: its root does not fit in %d bytes: this is "
+                  "a bug", l->name, CAS_ROOT_MAX);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  op.len = len;
+  snprintf (op.key, sizeof op.key, "%s", l->root_key);
+  if (if_match)
+    snprintf (op.if_match, sizeof op.if_match, "%s", if_match);
+  store_run (l->store, &op, 1);
+  if (op.err == ESTALE &&
+      store_get_etag (l->store, l->root_key, back, sizeof back, &got,
+                      etag) == 0 &&
+      got == (size_t) len && memcmp (back, buf, len) == 0)
+    return 0;
+  if (op.err == ESTALE || op.err == EEXIST) {
+    nbdkit_error ("export %s: its root %s was %s by another writer (another "
+                  "server, or the admin command) since this server read "
+                  "it; refusing to overwrite it: this flush fails, and "
+                  "restarting the server serves the new root", l->name,
+                  l->root_key, op.err == EEXIST ? "created" : "changed");
+    errno = op.err;
+    return -1;
+  }
+  if (op.err) {
+    /* A gate's refusal is explained by the lease, others by the store. */
+    nbdkit_error ("export %s: cannot write its root %s (%s)", l->name,
+                  l->root_key, strerror (op.err));
+    errno = op.err;
+    return -1;
+  }
+  memcpy (etag, op.etag, STORE_ETAG_MAX);
+  return 0;
+}
+
+/* A new export's root: empty, with a fresh incarnation. */
+static int
+create_root (struct cas *l, uint64_t nr_blocks)
+{
+  struct cas_root *r = l->root;
+  const bool cond = store_can (l->store, STORE_CAP_CONDITIONAL_PUT);
+  const int64_t now = time (NULL);
+
+  memset (r, 0, sizeof *r);
+  r->kind = CAS_ROOT_EXPORT;
+  snprintf (r->name, sizeof r->name, "%s", l->name);
+  if (cas_new_incarnation (r->incarnation) == -1)
+    return -1;
+  r->size = l->size;
+  r->block_size = l->block_size;
+  r->depth = cas_depth_for (nr_blocks);
+  r->empty = true;
+  r->created = r->committed = now;
+  r->reuse_window_s = ms_to_s_up (l->reuse_window_ms);
+  r->commit_bound_s = ms_to_s_up (l->commit_bound_ms);
+  if (put_root (l, r, cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,
+                l->etag) == -1)
+    return -1;
+  l->stats.roots_written++;
+  nbdkit_debug ("export %s: created its root %s (incarnation %s)", l->name,
+                l->root_key, r->incarnation);
+  return 0;
+}
+
+int
+cas_load_map (struct layout *base, uint64_t nr_blocks,
+              struct sbitmap *present)
+{
+  struct cas *l = (struct cas *) base;
+  struct cas_root *r = l->root;
+
+  if (!l->have_root) {
+    int err = cas_root_read (l->store, l->root_key, r, l->etag);
+
+    if (err == -1)
+      return -1;
+    if (err == ENOENT && !l->create) {
+      nbdkit_error ("export %s: its root %s is missing: the export's "
+                    "metadata says it uses the cas layout, but without "
+                    "its root there is no map of its blocks (restore it, "
+                    "or delete the export with the admin command)",
+                    l->name, l->root_key);
+      errno = ENOENT;
+      return -1;
+    }
+    if (err == ENOENT && l->readonly) {
+      nbdkit_error ("export %s: its root %s is missing, and a read-only "
+                    "server does not create exports", l->name, l->root_key);
+      errno = ENOENT;
+      return -1;
+    }
+    if (err == ENOENT) {
+      if (create_root (l, nr_blocks) == -1)
+        return -1;
+    }
+    else if (l->create && (!r->empty || r->generation > 0)) {
+      /* A root without its metadata: a crash before the metadata of a
+       * new export was written leaves an empty one, which is adopted.
+       */
+      nbdkit_error ("export %s has no metadata object, but its root %s "
+                    "holds %" PRIu64 " blocks: refusing to start it over; "
+                    "restore the metadata, or delete the export with the "
+                    "admin command", l->name, l->root_key, r->blocks);
+      errno = EEXIST;
+      return -1;
+    }
+    l->have_root = true;
+  }
+  if (r->block_size != l->block_size) {
+    nbdkit_error ("export %s: its root %s says block-size %" PRIu32
+                  ", its metadata %" PRIu32 ": refusing to misread its "
+                  "blocks", l->name, l->root_key, r->block_size,
+                  l->block_size);
+    errno = EINVAL;
+    return -1;
+  }
+  if (r->size != l->size && !l->readonly)
+    l->size_dirty = true;
+  cas_tree_set_top (l->tree, r->empty ? NULL : &r->top, r->depth);
+  nbdkit_debug ("export %s: root %s: generation %" PRIu64 ", %" PRIu64
+                " blocks, depth %u", l->name, l->root_key, r->generation,
+                r->blocks, r->depth);
+  return 0;
+}
+
+static int
+compare_changes (const void *a, const void *b)
+{
+  const struct cas_change *x = a, *y = b;
+
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static void
+free_commit (struct layout_commit *c)
+{
+  if (c == NULL)
+    return;
+  free (c->changes);
+  free (c->put_ms);
+  free (c->seq);
+  free (c->root);
+  free (c);
+}
+
+int
+cas_commit_begin (struct layout *base, const struct sbitmap *present,
+                  struct layout_commit **out)
+{
+  struct cas *l = (struct cas *) base;
+  struct layout_commit *c;
+  const size_t n = l->pending.count;
+  size_t k = 0;
+
+  *out = NULL;
+  pthread_mutex_lock (&l->lock);
+  if (n == 0 && !l->size_dirty) {
+    pthread_mutex_unlock (&l->lock);
+    return 0;
+  }
+  c = calloc (1, sizeof *c);
+  if (c) {
+    c->changes = calloc (n ? n : 1, sizeof *c->changes);
+    c->put_ms = calloc (n ? n : 1, sizeof *c->put_ms);
+    c->seq = calloc (n ? n : 1, sizeof *c->seq);
+  }
+  if (c == NULL || c->changes == NULL || c->put_ms == NULL ||
+      c->seq == NULL) {
+    pthread_mutex_unlock (&l->lock);
+    nbdkit_error ("calloc: %m");
+    free_commit (c);
+    errno = ENOMEM;
+    return -1;
+  }
+  for (size_t i = 0; i < l->pending.capacity; i++) {
+    const struct cas_pending *p = l->pending.slots[i].value;
+
+    if (p == NULL)
+      continue;
+    c->changes[k].index = l->pending.slots[i].key;
+    c->changes[k].present = p->present;
+    c->changes[k].hash = p->hash;
+    c->put_ms[k] = p->put_ms;
+    c->seq[k] = p->seq;
+    k++;
+  }
+  c->n = k;
+  c->size = l->size;
+  pthread_mutex_unlock (&l->lock);
+
+  /* put_ms and seq follow their change through the sort. */
+  if (k > 1) {
+    struct {
+      struct cas_change change;
+      uint64_t put_ms, seq;
+    } *tmp = malloc (k * sizeof *tmp);
+
+    if (tmp == NULL) {
+      nbdkit_error ("malloc: %m");
+      free_commit (c);
+      errno = ENOMEM;
+      return -1;
+    }
+    for (size_t i = 0; i < k; i++) {
+      tmp[i].change = c->changes[i];
+      tmp[i].put_ms = c->put_ms[i];
+      tmp[i].seq = c->seq[i];
+    }
+    qsort (tmp, k, sizeof *tmp, compare_changes);
+    for (size_t i = 0; i < k; i++) {
+      c->changes[i] = tmp[i].change;
+      c->put_ms[i] = tmp[i].put_ms;
+      c->seq[i] = tmp[i].seq;
+    }
+    free (tmp);
+  }
+  *out = c;
+  return 0;
+}
+
+static bool
+is_old (const struct cas *l, uint64_t put_ms, uint64_t tc)
+{
+  return put_ms + l->reuse_window_ms < tc;
+}
+
+/* The refresh rule (see the top of this file): read back, check and
+ * PUT again every content of c older than tc - reuse_window, in
+ * batches of distinct contents.  Each batch makes its contents young,
+ * so the loop ends.
+ */
+static int
+refresh_old (struct cas *l, struct layout_commit *c, uint64_t tc)
+{
+  struct store_op *ops = calloc (REFRESH_BATCH, sizeof *ops);
+  char *bufs = malloc ((size_t) REFRESH_BATCH * l->block_size);
+  struct cas_hash hashes[REFRESH_BATCH];
+  int r = 0;
+
+  if (ops == NULL || bufs == NULL) {
+    nbdkit_error ("export %s: out of memory refreshing old data", l->name);
+    free (ops);
+    free (bufs);
+    errno = ENOMEM;
+    return -1;
+  }
+  while (r == 0) {
+    size_t n = 0;
+    uint64_t t0;
+
+    for (size_t i = 0; i < c->n && n < REFRESH_BATCH; i++) {
+      bool seen = false;
+
+      if (!c->changes[i].present || !is_old (l, c->put_ms[i], tc))
+        continue;
+      for (size_t j = 0; j < n && !seen; j++)
+        seen = cas_hash_equal (&hashes[j], &c->changes[i].hash);
+      if (!seen)
+        hashes[n++] = c->changes[i].hash;
+    }
+    if (n == 0)
+      break;
+
+    memset (ops, 0, n * sizeof *ops);
+    for (size_t j = 0; j < n; j++) {
+      ops[j].kind = STORE_GET;
+      ops[j].buf = bufs + j * l->block_size;
+      ops[j].len = l->block_size;
+      cas_data_key (ops[j].key, sizeof ops[j].key, &hashes[j]);
+    }
+    store_run (l->store, ops, n);
+    for (size_t j = 0; j < n && r == 0; j++) {
+      if (ops[j].err == ENOENT) {
+        nbdkit_error ("export %s: data object %s, stored more than "
+                      "cas-reuse-window ago and not committed since, is "
+                      "gone (deleted by gc while commits were failing?): "
+                      "the flush fails", l->name, ops[j].key);
+        errno = EIO;
+        r = -1;
+      }
+      else if (ops[j].err) {
+        errno = ops[j].err;
+        r = -1;
+      }
+      else
+        r = cas_check_data (l, &ops[j], &hashes[j]);
+    }
+    if (r == -1)
+      break;
+
+    t0 = l->clock_ms ();
+    for (size_t j = 0; j < n; j++) {
+      ops[j].kind = STORE_PUT;
+      ops[j].len = l->block_size;
+      ops[j].gate = l->gate;
+    }
+    store_run (l->store, ops, n);
+    for (size_t j = 0; j < n && r == 0; j++)
+      if (ops[j].err) {
+        nbdkit_error ("export %s: cannot refresh data object %s (%s)",
+                      l->name, ops[j].key, strerror (ops[j].err));
+        errno = ops[j].err;
+        r = -1;
+      }
+    if (r == -1)
+      break;
+    for (size_t i = 0; i < c->n; i++)
+      for (size_t j = 0; j < n; j++)
+        if (c->changes[i].present &&
+            cas_hash_equal (&c->changes[i].hash, &hashes[j]))
+          c->put_ms[i] = t0;
+    pthread_mutex_lock (&l->lock);
+    for (size_t j = 0; j < n; j++)
+      cas_recent_put (l, &hashes[j], t0);
+    pthread_mutex_unlock (&l->lock);
+    c->refreshes += n;
+  }
+  free (ops);
+  free (bufs);
+  return r;
+}
+
+int
+cas_commit_write (struct layout *base, struct layout_commit *c)
+{
+  struct cas *l = (struct cas *) base;
+  const uint64_t tc = l->clock_ms ();
+  const uint64_t nr_blocks = (c->size + l->block_size - 1) / l->block_size;
+  struct cas_update u;
+  struct cas_root *r;
+  char if_match[STORE_ETAG_MAX];
+  enum store_condition cond = STORE_ALWAYS;
+  uint64_t elapsed;
+
+  if (refresh_old (l, c, tc) == -1)
+    goto fail;
+  if (cas_tree_update (l->tree, c->changes, c->n, cas_depth_for (nr_blocks),
+                       l->gate, &u) == -1)
+    goto fail;
+  c->pages_written = u.pages_written;
+  c->page_bytes = u.page_bytes_written;
+
+  elapsed = l->clock_ms () - tc;
+  if (elapsed + l->request_bound_ms > l->commit_bound_ms) {
+    nbdkit_error ("export %s: this commit has taken %" PRIu64 " ms before "
+                  "its root PUT, which could then end later than the commit "
+                  "bound (%" PRIu64 " ms) that gc relies on: it fails, and "
+                  "the next flush retries it", l->name, elapsed,
+                  l->commit_bound_ms);
+    errno = ETIMEDOUT;
+    goto fail;
+  }
+
+  r = c->root = malloc (sizeof *r);
+  if (r == NULL) {
+    nbdkit_error ("malloc: %m");
+    goto fail;
+  }
+  pthread_mutex_lock (&l->lock);
+  *r = *l->root;
+  memcpy (if_match, l->etag, sizeof if_match);
+  pthread_mutex_unlock (&l->lock);
+  r->size = c->size;
+  r->depth = u.depth;
+  r->empty = u.empty;
+  r->top = u.top;
+  if (u.blocks_delta < 0 && (uint64_t) -u.blocks_delta > r->blocks)
+    r->blocks = 0;              /* a root counted wrong: not ours to fix */
+  else
+    r->blocks += u.blocks_delta;
+  r->generation++;
+  r->committed = time (NULL);
+  r->reuse_window_s = ms_to_s_up (l->reuse_window_ms);
+  r->commit_bound_s = ms_to_s_up (l->commit_bound_ms);
+  if (store_can (l->store, STORE_CAP_CONDITIONAL_PUT) && if_match[0])
+    cond = STORE_IF_MATCH;
+  if (put_root (l, r, cond, if_match, c->etag) == -1)
+    goto fail;
+  return 0;
+
+ fail:;
+  const int err = errno ? errno : EIO;
+  nbdkit_error ("export %s: its commit failed: the changes stay in memory "
+                "and the next flush retries them", l->name);
+  errno = err;
+  return -1;
+}
+
+void
+cas_commit_end (struct layout *base, struct layout_commit *c, bool ok)
+{
+  struct cas *l = (struct cas *) base;
+
+  pthread_mutex_lock (&l->lock);
+  if (ok) {
+    *l->root = *c->root;
+    memcpy (l->etag, c->etag, sizeof l->etag);
+    cas_tree_set_top (l->tree, c->root->empty ? NULL : &c->root->top,
+                      c->root->depth);
+    /* Only entries that did not change since the snapshot are in. */
+    for (size_t i = 0; i < c->n; i++) {
+      struct cas_pending *p = u64map_get (&l->pending, c->changes[i].index);
+
+      if (p && p->seq == c->seq[i]) {
+        u64map_remove (&l->pending, c->changes[i].index);
+        free (p);
+      }
+    }
+    if (l->size == c->size)
+      l->size_dirty = false;
+    l->stats.roots_written++;
+    l->stats.pages_written += c->pages_written;
+    l->stats.page_bytes += c->page_bytes;
+  }
+  else
+    /* Content refreshed by the failed commit need not be again. */
+    for (size_t i = 0; i < c->n; i++) {
+      struct cas_pending *p = u64map_get (&l->pending, c->changes[i].index);
+
+      if (p && p->seq == c->seq[i] && p->put_ms < c->put_ms[i])
+        p->put_ms = c->put_ms[i];
+    }
+  /* Refreshed content was PUT again either way. */
+  l->stats.refreshes += c->refreshes;
+  pthread_mutex_unlock (&l->lock);
+  free_commit (c);
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: the cas layout's internals, shared by layout-cas.c (block
+ * requests, the pending and recent-PUT tables) and layout-cas-commit.c
+ * (opening the root, commits, the refresh rule).  Not for other files.
+ *
+ * Locking: cas.lock guards the pending table, the recent-PUT table,
+ * the root, its ETag, the size and the stats.  It is never held across
+ * a request.  The volume's lock, when held, is taken before it.
+ */
+
+#ifndef S3BLOCKS_LAYOUT_CAS_IMPL_H
+#define S3BLOCKS_LAYOUT_CAS_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cas-format.h"
+#include "cas-tree.h"
+#include "layout.h"
+#include "store.h"
+#include "u64map.h"
+
+#define CAS_RECENT_DEFAULT 16384
+
+/* A block's uncommitted state: what run stored (or freed) for it
+ * since the last commit that carried it.
+ */
+struct cas_pending {
+  bool present;                 /* false: a hole */
+  struct cas_hash hash;
+  uint64_t put_ms;              /* start of the data PUT it relies on */
+  uint64_t seq;                 /* changes on every update */
+};
+
+/* The recent-PUT table: content this layout PUT itself, and when (the
+ * PUT's start).  Direct-mapped on the hash: a collision forgets the
+ * older entry, which costs one PUT again, never a wrong skip.
+ */
+struct cas_recent {
+  struct cas_hash hash;
+  uint64_t put_ms;
+  bool used;
+};
+
+struct cas {
+  struct layout base;
+  struct store *store;
+  char *name;                   /* export, or export@snap */
+  char *root_key;
+  uint32_t block_size;
+  const struct store_gate *gate;
+  bool readonly;
+  bool create;
+  struct cas_tree *tree;
+  uint64_t reuse_window_ms, request_bound_ms, commit_bound_ms;
+  uint64_t (*clock_ms) (void);
+
+  pthread_mutex_t lock;
+  struct cas_root *root;        /* the root served now */
+  char etag[STORE_ETAG_MAX];    /* its ETag ("" unknown) */
+  bool have_root;
+  uint64_t size;                /* bytes */
+  bool size_dirty;              /* the root does not record size yet */
+  struct u64map pending;        /* index -> struct cas_pending */
+  uint64_t seq;
+  struct cas_recent *recent;
+  size_t recent_mask;
+  struct layout_stats stats;
+};
+
+/* A commit's snapshot of the pending table, sorted by index. */
+struct layout_commit {
+  size_t n;
+  struct cas_change *changes;
+  uint64_t *put_ms;
+  uint64_t *seq;
+  uint64_t size;
+  /* Filled by a successful write. */
+  struct cas_root *root;
+  char etag[STORE_ETAG_MAX];
+  uint64_t pages_written, page_bytes, refreshes;
+};
+
+/* layout-cas.c (lock held) */
+extern void cas_recent_put (struct cas *l, const struct cas_hash *h,
+                            uint64_t put_ms);
+
+/* layout-cas-commit.c */
+extern int cas_load_map (struct layout *base, uint64_t nr_blocks,
+                         struct sbitmap *present);
+extern int cas_commit_begin (struct layout *base,
+                             const struct sbitmap *present,
+                             struct layout_commit **c);
+extern int cas_commit_write (struct layout *base, struct layout_commit *c);
+extern void cas_commit_end (struct layout *base, struct layout_commit *c,
+                            bool ok);
+
+/* Check a data object read back: its length and hash.  0, or -1 (errno
+ * EIO) after a message naming the key and the export.
+ */
+extern int cas_check_data (struct cas *l, const struct store_op *op,
+                           const struct cas_hash *want);
+
+#endif /* S3BLOCKS_LAYOUT_CAS_IMPL_H */
