@@ -4,18 +4,16 @@
 /* s3blocks (the admin command): the nbdkit functions that the plugin's
  * core library calls, for a program that runs outside nbdkit.  Errors
  * go to stderr as "s3blocks: ...", debug messages only with -v.  The
- * parsers accept what nbdkit's do for the keys this command takes.
+ * value parsers are common/nbdkit-parse.c, shared with the unit tests.
  */
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <nbdkit-plugin.h>
 
@@ -67,74 +65,6 @@ nbdkit_debug (const char *fmt, ...)
   va_start (args, fmt);
   nbdkit_vdebug (fmt, args);
   va_end (args);
-}
-
-/* Digits and one of b k m g t p e, either case, as nbdkit takes. */
-int64_t
-nbdkit_parse_size (const char *str)
-{
-  char *end;
-  uint64_t n, scale = 1;
-
-  if (!isdigit ((unsigned char) *str)) {
-    nbdkit_error ("could not parse size string (%s)", str);
-    return -1;
-  }
-  errno = 0;
-  n = strtoull (str, &end, 10);
-  if (errno) {
-    nbdkit_error ("size (%s) exceeds maximum value", str);
-    return -1;
-  }
-  if (*end) {
-    const char *units = "bkmgtpe";
-    const char *u = strchr (units, tolower ((unsigned char) *end));
-
-    if (u == NULL || end[1] != '\0') {
-      nbdkit_error ("could not parse size: unknown suffix '%s'", end);
-      return -1;
-    }
-    for (int i = 0; i < u - units; i++)
-      scale *= 1024;
-  }
-  if (n > (uint64_t) INT64_MAX / scale) {
-    nbdkit_error ("size (%s) exceeds maximum value", str);
-    return -1;
-  }
-  return n * scale;
-}
-
-int
-nbdkit_parse_bool (const char *str)
-{
-  if (!strcasecmp (str, "1") || !strcasecmp (str, "true") ||
-      !strcasecmp (str, "on") || !strcasecmp (str, "yes"))
-    return 1;
-  if (!strcasecmp (str, "0") || !strcasecmp (str, "false") ||
-      !strcasecmp (str, "off") || !strcasecmp (str, "no"))
-    return 0;
-  nbdkit_error ("could not decipher boolean (%s)", str);
-  return -1;
-}
-
-int
-nbdkit_parse_unsigned (const char *what, const char *str, unsigned *r)
-{
-  char *end;
-  unsigned long v;
-
-  if (!isdigit ((unsigned char) *str)) {
-    nbdkit_error ("%s: could not parse number: \"%s\"", what, str);
-    return -1;
-  }
-  errno = 0;
-  v = strtoul (str, &end, 0);
-  if (errno || *end || v > UINT_MAX) {
-    nbdkit_error ("%s: could not parse number: \"%s\"", what, str);
-    return -1;
-  }
-  *r = v;
-  return 0;
 }
 
 /* A literal secret, +FILE (first line) or -FD.  "-" (a prompt) is

@@ -15,92 +15,33 @@
 # writes it to bench/results/stores.md.
 
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-export PATH="/usr/bin:/usr/sbin:/bin:/sbin:$PATH"
-
 MB=32; IOS=8000; BOUND=150
 [ "${1:-}" = --quick ] && { MB=4; IOS=500; BOUND=60; }
-
-tmpbase=/tmp
-[ -d /dev/shm ] && [ -w /dev/shm ] && tmpbase=/dev/shm
-work=$(mktemp -d "$tmpbase/s3blocks-stores.XXXXXX")
-plugin="$top/plugin/.libs/nbdkit-s3blocks-plugin.so"
-out="$here/results"
-mkdir -p "$out"
-pids=()
-rgw_dir=
-cleanup ()
-{
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    [ -n "$rgw_dir" ] && "$top/tests/rgw.sh" stop "$rgw_dir" >/dev/null 2>&1
-    rm -rf "$work"
-}
-trap cleanup EXIT
-log () { printf 'bench: %s\n' "$*" >&2; }
-now () { date +%s.%N; }
-for t in nbdkit nbdcopy fio bc node ceph-mon radosgw; do
-    command -v "$t" >/dev/null ||
-        { echo "bench: $t missing: ./quickstart bench installs it" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+need nbdkit nbdcopy fio bc node ceph-mon radosgw
 [ -e "$(nbdkit --dump-config | sed -n 's/^plugindir=//p')/nbdkit-S3-plugin" ] ||
     { echo "bench: apt-get install nbdkit-plugin-python python3-boto3" >&2; exit 1; }
 
-sock="$work/nbd.sock"
-uri="nbd+unix:///?socket=$sock"
 head -c $((MB << 20)) /dev/urandom > "$work/data"
 
 # start SYSTEM NAME
 start ()
 {
-    local system=$1 name=$2 cmd
-    rm -f "$sock" "$work/nbdkit.pid"
+    local system=$1 name=$2
     case "$system" in
         v2|v4)
-            cmd=(nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid" "$plugin"
-                 "endpoint=$endpoint" "bucket=$bucket" "access-key=$access"
-                 "secret-key=+$work/secret" "export=$name-$system"
-                 "size=${MB}M" "signature=$system" write-delay=0) ;;
+            start_nbdkit "$system" nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid" \
+                "$plugin" $(conn) "export=$name-$system" \
+                "size=${MB}M" "signature=$system" write-delay=0 ;;
         S3)
-            cmd=(nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid"
-                 --filter=blocksize S3 minblock=4096
-                 "endpoint-url=$endpoint" "bucket=$bucket"
-                 "key=$name-peer" "size=${MB}M" object-size=4096) ;;
+            start_nbdkit "$system" nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid" \
+                --filter=blocksize S3 minblock=4096 \
+                "endpoint-url=$endpoint" "bucket=$bucket" \
+                "key=$name-peer" "size=${MB}M" object-size=4096 ;;
     esac
-    "${cmd[@]}" >>"$work/nbdkit-$system.log" 2>&1 &
-    nbdkit_pid=$!
-    pids+=("$nbdkit_pid")
-    for _ in $(seq 300); do
-        [ -S "$sock" ] && [ -s "$work/nbdkit.pid" ] && return 0
-        kill -0 "$nbdkit_pid" 2>/dev/null ||
-            { tail "$work/nbdkit-$system.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "bench: nbdkit ($system) did not start" >&2
-    exit 1
 }
-
-stop ()
-{
-    kill "$nbdkit_pid" 2>/dev/null || true
-    for _ in $(seq 1200); do
-        kill -0 "$nbdkit_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$nbdkit_pid" 2>/dev/null || true
-    wait "$nbdkit_pid" 2>/dev/null || true
-}
-
-timed ()
-{
-    local t0
-    t0=$(now)
-    timeout --foreground -s KILL "$BOUND" "$@" >>"$work/cmd.log" 2>&1 ||
-        { tail "$work/cmd.log" >&2; echo "bench: failed or timed out: $*" >&2; exit 1; }
-    echo "$(now) - $t0" | bc -l
-}
+stop () { stop_nbdkit; }
 
 results="$work/results.tsv"
 : > "$results"
@@ -108,7 +49,6 @@ results="$work/results.tsv"
 run_server ()
 {
     local server=$1 name="r$$-$1" system took
-    printf '%s\n' "$secret" > "$work/secret"
     export AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret
     export AWS_DEFAULT_REGION=us-east-1
     for system in v2 v4 S3; do
@@ -132,20 +72,11 @@ run_server ()
     done
 }
 
-# s3rver
-node "$top/tests/s3server.js" --dir "$work/s3data" \
-    --port-file "$work/s3.port" >"$work/s3rver.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/s3.port" ] && break; sleep 0.1; done
-endpoint="http://$(cat "$work/s3.port")" access=S3RVER secret=S3RVER bucket=bench
+use_s3rver
 run_server s3rver
 
 # Ceph RGW
-rgw_dir="$work/rgw"
-"$top/tests/rgw.sh" start "$rgw_dir" >/dev/null
-# shellcheck disable=SC1091
-. "$rgw_dir/env"
-endpoint=$S3_ENDPOINT access=$S3_ACCESS_KEY secret=$S3_SECRET_KEY bucket=bench
+use_rgw
 run_server rgw
 
 {

@@ -24,12 +24,12 @@
 #include "config.h"
 #include "curl-engine.h"
 #include "httpstatus.h"
+#include "retry.h"
 #include "s3xml.h"
 
 /* -D s3blocks.requests=1, shared with the libs3 engine. */
 extern int s3blocks_debug_requests;
 
-#define MAX_BACKOFF_MS 30000
 /* An error document, or a LIST page (1000 keys of ~100 bytes). */
 #define MAX_DOC (4 * 1024 * 1024)
 
@@ -54,34 +54,6 @@ struct curl_engine {
   size_t active;
   uint64_t jitter;
 };
-
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A delay in [d/2, d], where d doubles with each attempt. */
-static uint64_t
-backoff_ns (struct curl_engine *e, unsigned attempt)
-{
-  uint64_t d = e->cfg.retry_delay_ms;
-
-  if (e->jitter == 0)
-    e->jitter = now_ns () | 1;
-  e->jitter ^= e->jitter << 13;
-  e->jitter ^= e->jitter >> 7;
-  e->jitter ^= e->jitter << 17;
-  while (--attempt > 0 && d < MAX_BACKOFF_MS)
-    d *= 2;
-  if (d > MAX_BACKOFF_MS)
-    d = MAX_BACKOFF_MS;
-  d *= 1000000;
-  return d / 2 + e->jitter % (d / 2 + 1);
-}
 
 const char *
 curlreq_method_name (enum curlreq_method m)
@@ -351,9 +323,10 @@ settle (struct curl_engine *e, struct curlreq *r)
                   r->curl == CURLE_OK ? "HTTP " : "",
                   r->curl == CURLE_OK ? r->status : (long) r->curl,
                   r->curl == CURLE_OK ? r->code : curl_easy_strerror (r->curl),
-                  (now_ns () - r->started_ns) / 1e6, r->attempts);
+                  (retry_now_ns () - r->started_ns) / 1e6, r->attempts);
   if (r->err && r->transient && r->attempts <= retries) {
-    r->not_before_ns = now_ns () + backoff_ns (e, r->attempts);
+    r->not_before_ns = retry_now_ns ()
+      + retry_backoff_ns (&e->jitter, e->cfg.retry_delay_ms, r->attempts);
     r->next_retry = e->retries;
     e->retries = r;
   }
@@ -368,7 +341,7 @@ io_thread (void *arg)
 
   pthread_mutex_lock (&e->lock);
   while (!(e->stopping && e->active == 0)) {
-    uint64_t now = now_ns (), deadline = UINT64_MAX;
+    uint64_t now = retry_now_ns (), deadline = UINT64_MAX;
     struct curlreq *r;
     int running, msgs, wait_ms = 1000;
     CURLMsg *m;
@@ -404,7 +377,7 @@ io_thread (void *arg)
     pthread_mutex_unlock (&e->lock);
 
     if (deadline != UINT64_MAX) {
-      now = now_ns ();
+      now = retry_now_ns ();
       wait_ms = deadline <= now ? 0
         : (deadline - now + 999999) / 1000000 < 1000
         ? (int) ((deadline - now + 999999) / 1000000) : 1000;

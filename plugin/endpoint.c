@@ -127,3 +127,19 @@ parse_endpoint (const char *url, bool *https, char **host_ret)
   return -1;
 }
 
+bool
+bucket_name_is_valid (const char *name)
+{
+  size_t len = strlen (name), i;
+
+  if (len < 3 || len > 63 || !isalnum ((unsigned char) name[0]) ||
+      !isalnum ((unsigned char) name[len-1]) || strstr (name, "..") ||
+      endpoint_host_is_ip (name))
+    return false;
+  for (i = 0; i < len; i++)
+    if (!islower ((unsigned char) name[i]) &&
+        !isdigit ((unsigned char) name[i]) &&
+        name[i] != '.' && name[i] != '-')
+      return false;
+  return true;
+}

@@ -21,4 +21,10 @@ extern int parse_endpoint (const char *url, bool *https, char **host);
 /* Is "host[:port]" an IPv4 or [IPv6] address rather than a DNS name? */
 extern bool endpoint_host_is_ip (const char *host);
 
+/* S3's rules for bucket names, as AWS and MinIO enforce them: 3 to 63
+ * of a-z 0-9 . -, starting and ending with a letter or digit, no "..",
+ * not an IP address.
+ */
+extern bool bucket_name_is_valid (const char *name);
+
 #endif /* S3BLOCKS_ENDPOINT_H */

@@ -25,8 +25,11 @@
 #define LEASES_PREFIX  "leases/"
 #define MAPS_PREFIX    "maps/"
 
-/* Longest key we make: "blocks/" + 128-character export + "/" + 16 digits. */
-#define KEY_MAX 160
+/* Longest key we make, with its NUL: a snapshot's root,
+ * "cas/snaps/" + 128-character export + "/" + 128-character snapshot.
+ * (S3 allows 1024 bytes.)
+ */
+#define KEY_MAX 272
 
 /* Each returns the key's length, or -1 (errno ENAMETOOLONG) if it does
  * not fit in size bytes.

@@ -24,12 +24,12 @@
 #include <nbdkit-plugin.h>
 
 #include "config.h"
+#include "retry.h"
 #include "s3engine.h"
 
 /* nbdkit -D s3blocks.requests=1 logs every request. */
 NBDKIT_DLL_PUBLIC int s3blocks_debug_requests = 0;
 
-#define MAX_BACKOFF_MS 30000
 #define MAX_LIST_KEYS 1000
 
 /* With a deep pipeline, let answers gather for a moment before serving
@@ -65,35 +65,6 @@ struct s3engine {
   size_t active;                /* batches submitted, not finished */
   uint64_t jitter;              /* backoff's random state */
 };
-
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A delay in [d/2, d], where d doubles with each attempt. */
-static uint64_t
-backoff_ns (struct s3engine *e, unsigned attempt)
-{
-  uint64_t d = e->cfg.retry_delay_ms;
-
-  if (e->jitter == 0)
-    e->jitter = now_ns () | 1;
-  e->jitter ^= e->jitter << 13;
-  e->jitter ^= e->jitter >> 7;
-  e->jitter ^= e->jitter << 17;
-
-  while (--attempt > 0 && d < MAX_BACKOFF_MS)
-    d *= 2;
-  if (d > MAX_BACKOFF_MS)
-    d = MAX_BACKOFF_MS;
-  d *= 1000000;
-  return d / 2 + e->jitter % (d / 2 + 1);
-}
 
 static void
 wake (struct s3engine *e)
@@ -205,13 +176,14 @@ complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
                   s3req_kind_name (r->kind),
                   r->key ? r->key : r->prefix ? r->prefix : "",
                   S3_get_status_name (status),
-                  (now_ns () - r->started_ns) / 1e6, r->attempts);
+                  (retry_now_ns () - r->started_ns) / 1e6, r->attempts);
 
   retries = r->retries >= 0 ? (unsigned) r->retries : e->cfg.retries;
   if (status != S3StatusOK && !r->too_long &&
       s3status_is_transient (status) && r->attempts <= retries) {
     r->status = status;
-    r->not_before_ns = now_ns () + backoff_ns (e, r->attempts);
+    r->not_before_ns = retry_now_ns ()
+      + retry_backoff_ns (&e->jitter, e->cfg.retry_delay_ms, r->attempts);
     r->next_retry = e->retries;
     e->retries = r;
   }
@@ -435,7 +407,7 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
   int maxfd = -1;
   int64_t curl_ms = e->inflight ?
     S3_get_request_context_timeout (e->ctx) : -1;
-  uint64_t now = now_ns ();
+  uint64_t now = retry_now_ns ();
   int64_t wait_ms = 1000;
   struct timeval tv;
 
@@ -473,7 +445,7 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
       nbdkit_debug ("s3engine: read wake fd: %m");
   }
   if (e->inflight >= COALESCE_MIN_INFLIGHT) {
-    now = now_ns ();
+    now = retry_now_ns ();
     if (deadline_ns > now) {
       uint64_t d = deadline_ns - now < COALESCE_NS ? deadline_ns - now
         : COALESCE_NS;
@@ -491,7 +463,7 @@ io_thread (void *arg)
 
   pthread_mutex_lock (&e->lock);
   while (!(e->stopping && e->active == 0)) {
-    uint64_t now = now_ns (), deadline = UINT64_MAX;
+    uint64_t now = retry_now_ns (), deadline = UINT64_MAX;
     struct s3req *r;
     bool timed_out = false;
     int remaining;

@@ -17,7 +17,6 @@
  * GET's is the server's.
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,25 +58,14 @@ s3store_global_cleanup (void)
   S3_deinitialize ();
 }
 
-/* Today's S3 rules (MinIO enforces them), stricter than libs3's
- * path-style check: 3 to 63 of a-z 0-9 . -, starting and ending with
- * a letter or digit, no "..", not an IP address.
+/* S3's rules (bucket_name_is_valid), then libs3's own path-style
+ * check, so that libs3 never refuses what we accepted.
  */
 static bool
-bucket_name_is_valid (const char *name)
+bucket_name_is_valid_for_libs3 (const char *name)
 {
-  size_t len = strlen (name), i;
-
-  if (len < 3 || len > 63 || !isalnum ((unsigned char) name[0]) ||
-      !isalnum ((unsigned char) name[len-1]) || strstr (name, "..") ||
-      endpoint_host_is_ip (name))
-    return false;
-  for (i = 0; i < len; i++)
-    if (!islower ((unsigned char) name[i]) &&
-        !isdigit ((unsigned char) name[i]) &&
-        name[i] != '.' && name[i] != '-')
-      return false;
-  return S3_validate_bucket_name (name, S3UriStylePath) == S3StatusOK;
+  return bucket_name_is_valid (name)
+    && S3_validate_bucket_name (name, S3UriStylePath) == S3StatusOK;
 }
 
 static int
@@ -103,7 +91,7 @@ s3store_validate (const struct store_params *p)
     nbdkit_error ("warning: endpoint %s: tls-verify=false: the server's "
                   "certificate is not verified (signature=v2 cannot)",
                   p->endpoint);
-  if (!bucket_name_is_valid (p->bucket)) {
+  if (!bucket_name_is_valid_for_libs3 (p->bucket)) {
     nbdkit_error ("bucket: invalid bucket name \"%s\": use 3 to 63 "
                   "characters from a-z 0-9 . -, starting and ending with "
                   "a letter or digit", p->bucket);

@@ -27,7 +27,6 @@
  * and better than guessing from a 500 that the write lost.
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,27 +68,6 @@ static void
 curlstore_global_cleanup (void)
 {
   curl_global_cleanup ();
-}
-
-/* S3's rules for new buckets: 3 to 63 of a-z 0-9 . -, starting and
- * ending with a letter or digit, no "..", not an IP address.  (The
- * libs3 store checks the same, with libs3's help.)
- */
-static bool
-bucket_name_is_valid (const char *name)
-{
-  size_t len = strlen (name), i;
-
-  if (len < 3 || len > 63 || !isalnum ((unsigned char) name[0]) ||
-      !isalnum ((unsigned char) name[len-1]) || strstr (name, "..") ||
-      endpoint_host_is_ip (name))
-    return false;
-  for (i = 0; i < len; i++)
-    if (!islower ((unsigned char) name[i]) &&
-        !isdigit ((unsigned char) name[i]) &&
-        name[i] != '.' && name[i] != '-')
-      return false;
-  return true;
 }
 
 static int

@@ -7,12 +7,19 @@ to one export, checked against a shadow copy across crashes.
   model.py run URI STATE SEED OPS     random ops, then save the shadow
   model.py check URI STATE            after a crash and restart: every
                                       block must read as allowed
+  model.py check-exact URI STATE      the cas layout's promise: the whole
+                                      export reads as one committed state
 
 The shadow keeps, per block, the value of its last completed flush and
 every value written to it since: after a crash the block must read as
 one of those (blocks are written whole with one byte value, so a torn
-block is caught too).  Flush on any connection covers the writes
-completed on all of them (the plugin advertises multi-conn).
+block is caught too).  For check-exact it also keeps the whole state of
+the last completed commit (flush or FUA write) and the state the commit
+in flight would make: the export must equal one of the two, never a mix.
+That holds when nothing else commits: the server runs with write-delay=0
+and a max-dirty the workload never reaches.
+Flush on any connection covers the writes completed on all of them (the
+plugin advertises multi-conn).
 """
 
 import json
@@ -39,7 +46,8 @@ def load(path, nblocks):
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
-        return {"flushed": [0] * nblocks, "since": [[] for _ in range(nblocks)]}
+        return {"flushed": [0] * nblocks, "since": [[] for _ in range(nblocks)],
+                "committed": [0] * nblocks, "candidate": None}
 
 
 def save(path, shadow):
@@ -65,6 +73,10 @@ def run(uri, path, seed, nops):
             value = value % 250 + 1
             for j in range(n):
                 shadow["since"][b + j].append(value)
+            if kind == 9:
+                candidate = list(shadow["committed"])
+                candidate[b:b + n] = [value] * n
+                shadow["candidate"] = candidate
             save(path, shadow)          # before: a crash may land it
             h.pwrite(bytes([value]) * (n * BS), b * BS,
                      nbd.CMD_FLAG_FUA if kind == 9 else 0)
@@ -73,6 +85,9 @@ def run(uri, path, seed, nops):
                 if kind == 9:
                     shadow["flushed"][b + j] = value
                     shadow["since"][b + j] = []
+            if kind == 9:
+                shadow["committed"] = shadow["candidate"]
+                shadow["candidate"] = None
         elif kind < 7:
             for j in range(n):
                 shadow["since"][b + j].append(0)
@@ -84,21 +99,27 @@ def run(uri, path, seed, nops):
             for j in range(n):
                 now[b + j] = 0
         else:
+            shadow["candidate"] = list(now)
+            save(path, shadow)
             h.flush()
             shadow["flushed"] = list(now)
             shadow["since"] = [[] for _ in range(nblocks)]
+            shadow["committed"] = list(now)
+            shadow["candidate"] = None
         save(path, shadow)
     print("model: %d ops done" % nops)
 
 
-def check(uri, path):
+def check(uri, path, exact):
     h = connect(uri)[0]
     nblocks = h.get_size() // BS
     shadow = load(path, nblocks)
     bad = 0
+    got = []
     for b in range(nblocks):
         data = h.pread(BS, b * BS)
         v = data[0]
+        got.append(v)
         if data != bytes([v]) * BS:
             print("block %d is torn" % b)
             bad += 1
@@ -108,6 +129,16 @@ def check(uri, path):
             bad += 1
         shadow["flushed"][b] = v
         shadow["since"][b] = []
+    if exact and got != shadow["committed"] and got != shadow["candidate"]:
+        differ = [b for b in range(nblocks) if got[b] != shadow["committed"][b]]
+        print("the export is not a committed state: %d blocks differ from "
+              "the last commit (first: %s)%s" % (
+                  len(differ), differ[:8],
+                  "" if shadow["candidate"] is None else
+                  ", and it is not the commit in flight either"))
+        bad += 1
+    shadow["committed"] = got
+    shadow["candidate"] = None
     save(path, shadow)
     if bad:
         sys.exit("model: %d blocks wrong" % bad)
@@ -117,5 +148,7 @@ def check(uri, path):
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif sys.argv[1] in ("check", "check-exact"):
+        check(sys.argv[2], sys.argv[3], sys.argv[1] == "check-exact")
     else:
-        check(sys.argv[2], sys.argv[3])
+        sys.exit("usage: model.py run|check|check-exact ...")

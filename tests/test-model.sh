@@ -5,31 +5,48 @@
 # over three connections to one export, the server SIGKILLed at a
 # random moment in each round and restarted (no flag: the lease of a
 # dead local server is taken over), every block checked against a
-# shadow copy (tests/model.py).  A small max-dirty forces early
-# uploads and a short write-delay background ones.
+# shadow copy (tests/model.py).
+#
+# Plain layout: a small max-dirty forces early uploads and a short
+# write-delay background ones; each block must read as its last flushed
+# value or one written since.  Cas layout: only flushes and FUA writes
+# commit (no write-back, a max-dirty never reached), and the whole
+# export must read as exactly one committed state.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh
 export EXPORT TMPD
 
 start_s3
-state="$TMPD/shadow.json"
-keys=("export=$EXPORT" max-dirty=64K write-delay=1s)
-start_nbdkit -- "${keys[@]}" size=1M
 SEED=${S3BLOCKS_MODEL_SEED:-$RANDOM}
 echo "model seed $SEED (S3BLOCKS_MODEL_SEED=$SEED to replay)"
 
-for round in 1 2 3 4 5 6; do
-    # The client runs until killed mid-workload, or finishes its ops.
-    /usr/bin/python3 "$top_srcdir/tests/model.py" run "$(uri)" "$state" \
-        $((SEED + round)) 400 > "$TMPD/model-run.log" 2>&1 &
-    client=$!
-    sleep "0.$((RANDOM % 9 + 1))"
-    kill_nbdkit
-    wait "$client" 2>/dev/null || true
-    start_nbdkit -- "${keys[@]}"
-    /usr/bin/python3 "$top_srcdir/tests/model.py" check "$(uri)" "$state" ||
-        fail "round $round: a block reads what it may not (seed $SEED)"
-done
-stop_nbdkit
-echo "ok: 6 rounds of random workloads and SIGKILLs, every block as allowed"
+# rounds NAME CHECK KEYS...: six rounds of workload, SIGKILL, restart,
+# check, on export NAME.
+rounds ()
+{
+    local name=$1 check=$2 round client
+    shift 2
+    start_nbdkit -- "$@" size=1M
+    for round in 1 2 3 4 5 6; do
+        # The client runs until killed mid-workload, or finishes its ops.
+        /usr/bin/python3 "$top_srcdir/tests/model.py" run "$(uri "$name")" "$state" \
+            $((SEED + round)) 400 > "$TMPD/model-run.log" 2>&1 &
+        client=$!
+        sleep "0.$((RANDOM % 9 + 1))"
+        kill_nbdkit
+        wait "$client" 2>/dev/null || true
+        start_nbdkit -- "$@"
+        /usr/bin/python3 "$top_srcdir/tests/model.py" "$check" "$(uri "$name")" "$state" ||
+            fail "$*: round $round: the export reads what it may not (seed $SEED)"
+    done
+    stop_nbdkit
+}
+
+state="$TMPD/shadow-plain.json"
+rounds "$EXPORT" check "export=$EXPORT" max-dirty=64K write-delay=1s
+echo "ok: plain: 6 rounds of random workloads and SIGKILLs, every block as allowed"
+
+state="$TMPD/shadow-cas.json"
+rounds "$EXPORT-cas" check-exact "export=$EXPORT-cas" layout=cas max-dirty=8M write-delay=0
+echo "ok: cas: 6 rounds of random workloads and SIGKILLs, always one committed state"

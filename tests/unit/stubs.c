@@ -3,10 +3,8 @@
  */
 /* s3blocks unit tests: stand-ins for nbdkit's functions. */
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,75 +72,6 @@ nbdkit_debug (const char *fmt, ...)
   va_start (args, fmt);
   nbdkit_vdebug (fmt, args);
   va_end (args);
-}
-
-/* Enough of nbdkit's size syntax for the tests: digits and one of
- * b k m g t p e in either case.
- */
-int64_t
-nbdkit_parse_size (const char *str)
-{
-  char *end;
-  uint64_t n, scale = 1;
-
-  if (!isdigit ((unsigned char) *str)) {
-    nbdkit_error ("could not parse size string (%s)", str);
-    return -1;
-  }
-  errno = 0;
-  n = strtoull (str, &end, 10);
-  if (errno) {
-    nbdkit_error ("size (%s) exceeds maximum value", str);
-    return -1;
-  }
-  if (*end) {
-    const char *units = "bkmgtpe";
-    const char *u = strchr (units, tolower ((unsigned char) *end));
-    if (u == NULL || end[1] != '\0') {
-      nbdkit_error ("could not parse size: unknown suffix '%s'", end);
-      return -1;
-    }
-    for (int i = 0; i < u - units; i++)
-      scale *= 1024;
-  }
-  if (n > (uint64_t) INT64_MAX / scale) {
-    nbdkit_error ("size (%s) exceeds maximum value", str);
-    return -1;
-  }
-  return n * scale;
-}
-
-int
-nbdkit_parse_bool (const char *str)
-{
-  if (!strcasecmp (str, "1") || !strcasecmp (str, "true") ||
-      !strcasecmp (str, "on") || !strcasecmp (str, "yes"))
-    return 1;
-  if (!strcasecmp (str, "0") || !strcasecmp (str, "false") ||
-      !strcasecmp (str, "off") || !strcasecmp (str, "no"))
-    return 0;
-  nbdkit_error ("could not decipher boolean (%s)", str);
-  return -1;
-}
-
-int
-nbdkit_parse_unsigned (const char *what, const char *str, unsigned *r)
-{
-  char *end;
-  unsigned long v;
-
-  errno = 0;
-  if (!isdigit ((unsigned char) *str)) {
-    nbdkit_error ("%s: could not parse number: \"%s\"", what, str);
-    return -1;
-  }
-  v = strtoul (str, &end, 0);
-  if (errno || *end || v > UINT_MAX) {
-    nbdkit_error ("%s: could not parse number: \"%s\"", what, str);
-    return -1;
-  }
-  *r = v;
-  return 0;
 }
 
 /* Literal values and +FILE. */

@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
+# What the benchmark scripts share: a work directory on tmpfs, the
+# local S3 servers, starting and stopping one nbdkit, and a bounded,
+# timed command.  Sourced, after the script sets BOUND (seconds).
+#
+# s3rver keeps every object as files; on a disk its rate falls as the
+# bucket fills, which would penalise whichever system runs later, so
+# its data (and ours) goes to tmpfs when there is one.
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+export PATH="/usr/bin:/usr/sbin:/bin:/sbin:$PATH"   # Debian's python3 for nbdsh
+
+tmpbase=/tmp
+[ -d /dev/shm ] && [ -w /dev/shm ] && tmpbase=/dev/shm
+work=$(mktemp -d "$tmpbase/s3blocks-bench.XXXXXX")
+plugin="$top/plugin/.libs/nbdkit-s3blocks-plugin.so"
+admin="$top/admin/s3blocks"
+out="$here/results"
+mkdir -p "$out"
+sock="$work/nbd.sock"
+uri="nbd+unix:///?socket=$sock"
+pids=()
+rgw_dir=
+nbdkit_pid=
+
+bench_cleanup ()
+{
+    set +e
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -n "$rgw_dir" ] && "$top/tests/rgw.sh" stop "$rgw_dir" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap bench_cleanup EXIT
+
+log () { printf 'bench: %s\n' "$*" >&2; }
+now () { date +%s.%N; }
+
+need ()
+{
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null ||
+            { echo "bench: $t missing: ./quickstart bench installs it" >&2; exit 1; }
+    done
+}
+
+# Sets endpoint, access, secret, bucket and writes $work/secret.
+use_s3rver ()
+{
+    node "$top/tests/s3server.js" --dir "$work/s3data" \
+        --port-file "$work/s3.port" >"$work/s3rver.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s "$work/s3.port" ] && break; sleep 0.1; done
+    [ -s "$work/s3.port" ] || { echo "bench: s3rver did not start" >&2; exit 1; }
+    endpoint="http://$(cat "$work/s3.port")" access=S3RVER secret=S3RVER bucket=bench
+    printf '%s\n' "$secret" > "$work/secret"
+}
+
+use_rgw ()
+{
+    rgw_dir="$work/rgw"
+    "$top/tests/rgw.sh" start "$rgw_dir" >/dev/null
+    # shellcheck disable=SC1091
+    . "$rgw_dir/env"
+    endpoint=$S3_ENDPOINT access=$S3_ACCESS_KEY secret=$S3_SECRET_KEY bucket=bench
+    printf '%s\n' "$secret" > "$work/secret"
+}
+
+# The connection keys of the plugin and the admin command.
+conn () { echo "endpoint=$endpoint" "bucket=$bucket" "access-key=$access" "secret-key=+$work/secret"; }
+
+# start_nbdkit LOGNAME CMD...: run nbdkit -f on $sock; wait until it
+# serves.
+start_nbdkit ()
+{
+    local logname=$1
+    shift
+    rm -f "$sock" "$work/nbdkit.pid"
+    "$@" >>"$work/nbdkit-$logname.log" 2>&1 &
+    nbdkit_pid=$!
+    pids+=("$nbdkit_pid")
+    for _ in $(seq 300); do
+        [ -S "$sock" ] && [ -s "$work/nbdkit.pid" ] && return 0
+        kill -0 "$nbdkit_pid" 2>/dev/null ||
+            { tail "$work/nbdkit-$logname.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "bench: nbdkit ($logname) did not start" >&2
+    exit 1
+}
+
+stop_nbdkit ()
+{
+    kill "$nbdkit_pid" 2>/dev/null || true
+    for _ in $(seq 1200); do
+        kill -0 "$nbdkit_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$nbdkit_pid" 2>/dev/null || true
+    wait "$nbdkit_pid" 2>/dev/null || true
+}
+
+# timed CMD...: prints the seconds CMD took; a failure or a run past
+# BOUND seconds ends the benchmark.
+timed ()
+{
+    local t0
+    t0=$(now)
+    timeout --foreground -s KILL "$BOUND" "$@" >>"$work/cmd.log" 2>&1 ||
+        { tail "$work/cmd.log" >&2; echo "bench: failed or timed out: $*" >&2; exit 1; }
+    echo "$(now) - $t0" | bc -l
+}
+
+# median of the numbers on stdin
+median () { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
