@@ -589,6 +589,9 @@ test_gc_concurrent (void)
       actions += w.actions;
     }
   CU_ASSERT (only || actions > runs * 8);
+  if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
+    fprintf (stderr, "gc under a writer: %u runs, %u actions\n", runs,
+             actions);
 }
 
 /* The negative control: a writer that references old garbage without
@@ -606,6 +609,8 @@ test_gc_concurrent_control (void)
 
     lost += gc_under_writer (seed, 1, true, false, &w) > 0;
   }
+  if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
+    fprintf (stderr, "rule-1 breaker: lost objects in %u of 40 runs\n", lost);
   CU_ASSERT (lost > 0);
 }
 
@@ -625,6 +630,8 @@ test_gc_sweep_hole (void)
 
     lost += gc_under_writer (seed, 1, false, true, &w) > 0;
   }
+  if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
+    fprintf (stderr, "known hole: lost objects in %u of 40 runs\n", lost);
   CU_ASSERT (lost > 0);
 }
 
