@@ -91,12 +91,12 @@ import os
 h.pwrite(bytes([$1 + 1]) * (1 << 20), ($1 % $IMG) << 20)
 h.flush()"
 }
-stored_bytes () # PREFIX: bytes under it, from the admin command's du
+stored_bytes () # the bucket's block data: plain blocks, cas content and pages
 {
-    s3admin du --json | python3 -c '
+    s3admin --json du | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
-print(d["bucket"]["stored_bytes"])'
+b = json.load(sys.stdin)["bucket"]
+print(b["plain_block_bytes"] + b["cas_data_bytes"] + b["cas_page_bytes"])'
 }
 
 copies ()
