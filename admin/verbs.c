@@ -151,6 +151,23 @@ read_info (struct admin *a, const char *name, struct export_info *info)
   return r;
 }
 
+/* Read NAME's export info, or set NAME aside in cas_ns if it is a
+ * snapshot or a cas export: the cas verbs take those.  0 a plain
+ * export (info set), 1 no such export, 2 set aside, -1 failed.
+ */
+static int
+read_plain_info (struct admin *a, const char *name, struct export_info *info,
+                 struct names *cas_ns)
+{
+  if (strchr (name, '@') == NULL) {
+    int r = read_info (a, name, info);
+
+    if (r != 0 || !info->is_cas)
+      return r;
+  }
+  return add_name (cas_ns, name) == -1 ? -1 : 2;
+}
+
 /* ---- du ---- */
 
 int
@@ -176,21 +193,9 @@ verb_du (struct admin *a, int argc, char **argv)
     bool listed = true;
     int r;
 
-    if (strchr (ns.v[i], '@')) {
-      if (add_name (&cas_ns, ns.v[i]) == -1) {
-        status = EXIT_USAGE;
-        break;
-      }
+    r = read_plain_info (a, ns.v[i], &info, &cas_ns);
+    if (r == 2)
       continue;
-    }
-    r = read_info (a, ns.v[i], &info);
-    if (r == 0 && info.is_cas) {
-      if (add_name (&cas_ns, ns.v[i]) == -1) {
-        status = EXIT_USAGE;
-        break;
-      }
-      continue;
-    }
     if (r == 1) {
       if (argc > 0)
         status = EXIT_USAGE;    /* else deleted since the listing */
@@ -421,21 +426,9 @@ verb_check (struct admin *a, int argc, char **argv)
     struct export_info info;
     int r;
 
-    if (strchr (ns.v[i], '@')) {
-      if (add_name (&cas_ns, ns.v[i]) == -1) {
-        status = EXIT_USAGE;
-        break;
-      }
+    r = read_plain_info (a, ns.v[i], &info, &cas_ns);
+    if (r == 2)
       continue;
-    }
-    r = read_info (a, ns.v[i], &info);
-    if (r == 0 && info.is_cas) {
-      if (add_name (&cas_ns, ns.v[i]) == -1) {
-        status = EXIT_USAGE;
-        break;
-      }
-      continue;
-    }
     if (r == 1) {
       if (argc > 0)
         status = EXIT_USAGE;    /* else deleted since the listing */
