@@ -21,6 +21,7 @@
 #include <nbdkit-plugin.h>
 
 #include "cas-format.h"
+#include "keys.h"
 
 void
 cas_hash_of (const void *buf, size_t len, struct cas_hash *out)
@@ -100,23 +101,13 @@ cas_hash_parse (const char *hex, struct cas_hash *out)
   return true;
 }
 
-static int
-fits (int len, size_t size)
-{
-  if (len < 0 || (size_t) len >= size) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  return len;
-}
-
 int
 cas_data_key (char *buf, size_t size, const struct cas_hash *h)
 {
   char hex[CAS_HEX_LEN + 1];
 
   cas_hash_hex (h, hex);
-  return fits (snprintf (buf, size, CAS_DATA_PREFIX "%s", hex), size);
+  return snprintf_fits (snprintf (buf, size, CAS_DATA_PREFIX "%s", hex), size);
 }
 
 int
@@ -125,13 +116,13 @@ cas_page_key (char *buf, size_t size, const struct cas_hash *h)
   char hex[CAS_HEX_LEN + 1];
 
   cas_hash_hex (h, hex);
-  return fits (snprintf (buf, size, CAS_PAGES_PREFIX "%s", hex), size);
+  return snprintf_fits (snprintf (buf, size, CAS_PAGES_PREFIX "%s", hex), size);
 }
 
 int
 cas_root_key (char *buf, size_t size, const char *export_name)
 {
-  return fits (snprintf (buf, size, CAS_ROOTS_PREFIX "%s", export_name),
+  return snprintf_fits (snprintf (buf, size, CAS_ROOTS_PREFIX "%s", export_name),
                size);
 }
 
@@ -139,14 +130,14 @@ int
 cas_snap_key (char *buf, size_t size, const char *export_name,
               const char *snap_name)
 {
-  return fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%s/%s",
+  return snprintf_fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%s/%s",
                          export_name, snap_name), size);
 }
 
 int
 cas_snap_prefix (char *buf, size_t size, const char *export_name)
 {
-  return fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%s/", export_name),
+  return snprintf_fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%s/", export_name),
                size);
 }
 
@@ -157,7 +148,7 @@ cas_root_key_of (char *buf, size_t size, const char *name)
 
   if (at == NULL)
     return cas_root_key (buf, size, name);
-  return fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%.*s/%s",
+  return snprintf_fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%.*s/%s",
                          (int) (at - name), name, at + 1), size);
 }
 

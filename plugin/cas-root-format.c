@@ -18,16 +18,7 @@
 
 #include "cas-format.h"
 #include "config.h"
-
-static int
-fits (int len, size_t size)
-{
-  if (len < 0 || (size_t) len >= size) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  return len;
-}
+#include "keys.h"
 
 int
 cas_root_format (char *buf, size_t size, const struct cas_root *r)
@@ -60,7 +51,7 @@ cas_root_format (char *buf, size_t size, const struct cas_root *r)
                   r->incarnation, r->size, r->block_size, r->depth, top,
                   r->blocks, r->generation, r->created, r->committed,
                   r->reuse_window_s, r->commit_bound_s);
-  return fits (len, size);
+  return snprintf_fits (len, size);
 }
 
 /* A decimal number filling the whole value, without sign or overflow. */

@@ -9,8 +9,8 @@
 
 #include "keys.h"
 
-static int
-fits (int len, size_t size)
+int
+snprintf_fits (int len, size_t size)
 {
   if (len < 0 || (size_t) len >= size) {
     errno = ENAMETOOLONG;
@@ -22,39 +22,39 @@ fits (int len, size_t size)
 int
 block_key (char *buf, size_t size, const char *export_name, uint64_t offset)
 {
-  return fits (snprintf (buf, size, BLOCKS_PREFIX "%s/%016" PRIx64,
+  return snprintf_fits (snprintf (buf, size, BLOCKS_PREFIX "%s/%016" PRIx64,
                          export_name, offset), size);
 }
 
 int
 block_prefix (char *buf, size_t size, const char *export_name)
 {
-  return fits (snprintf (buf, size, BLOCKS_PREFIX "%s/", export_name), size);
+  return snprintf_fits (snprintf (buf, size, BLOCKS_PREFIX "%s/", export_name), size);
 }
 
 int
 export_meta_key (char *buf, size_t size, const char *export_name)
 {
-  return fits (snprintf (buf, size, EXPORTS_PREFIX "%s", export_name), size);
+  return snprintf_fits (snprintf (buf, size, EXPORTS_PREFIX "%s", export_name), size);
 }
 
 int
 export_lease_key (char *buf, size_t size, const char *export_name)
 {
-  return fits (snprintf (buf, size, LEASES_PREFIX "%s", export_name), size);
+  return snprintf_fits (snprintf (buf, size, LEASES_PREFIX "%s", export_name), size);
 }
 
 int
 map_root_key (char *buf, size_t size, const char *export_name)
 {
-  return fits (snprintf (buf, size, MAPS_PREFIX "%s", export_name), size);
+  return snprintf_fits (snprintf (buf, size, MAPS_PREFIX "%s", export_name), size);
 }
 
 int
 map_segment_key (char *buf, size_t size, const char *export_name,
                  uint64_t offset)
 {
-  return fits (snprintf (buf, size, MAPS_PREFIX "%s/%016" PRIx64,
+  return snprintf_fits (snprintf (buf, size, MAPS_PREFIX "%s/%016" PRIx64,
                          export_name, offset), size);
 }
 

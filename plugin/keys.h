@@ -31,6 +31,11 @@
  */
 #define KEY_MAX 272
 
+/* The result of snprintf into size bytes: its length, or -1 (errno
+ * ENAMETOOLONG) if it was cut short (or failed).
+ */
+extern int snprintf_fits (int len, size_t size);
+
 /* Each returns the key's length, or -1 (errno ENAMETOOLONG) if it does
  * not fit in size bytes.
  */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "keys.h"
 #include "meta.h"
 
 const char *
@@ -27,11 +28,7 @@ meta_format (char *buf, size_t size, const struct export_meta *m)
                       "\n%s", m->size, m->block_size,
                       m->layout == EXPORT_LAYOUT_CAS ? "layout cas\n" : "");
 
-  if (len < 0 || (size_t) len >= size) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  return len;
+  return snprintf_fits (len, size);
 }
 
 /* A decimal number filling the whole value, without sign or overflow. */
