@@ -16,18 +16,22 @@
 #   open     a fresh server's open of a 1 TiB cas export holding
 #            BLOCKS blocks spread over it, against an empty one
 #
-#   bench/cas.sh [--quick] [--rgw]      (make bench-cas)
+#   bench/cas.sh [--quick] [--rgw] [--only-rw]      (make bench-cas)
 #
-# Prints markdown tables and writes them to bench/results/cas.md.
+# --only-rw runs W1-W3 alone (to repeat the comparison quickly).
+#
+# Prints markdown tables and writes them to bench/results/cas.md
+# (cas-rgw.md with --rgw).
 
 set -euo pipefail
 MB=64; IOS=8000; IMG=64; SMALL=16; RUNS=5; BLOCKS=16384; BOUND=300
-quick=0 server=s3rver
+quick=0 server=s3rver only_rw=0
 for a in "$@"; do
     case "$a" in
         --quick) quick=1 ;;
         --rgw) server=rgw ;;
-        *) echo "usage: bench/cas.sh [--quick] [--rgw]" >&2; exit 2 ;;
+        --only-rw) only_rw=1 ;;
+        *) echo "usage: bench/cas.sh [--quick] [--rgw] [--only-rw]" >&2; exit 2 ;;
     esac
 done
 [ $quick = 1 ] && { MB=8; IOS=500; IMG=8; SMALL=4; RUNS=2; BLOCKS=1024; BOUND=120; }
@@ -81,6 +85,23 @@ for layout in plain cas; do
     record "$layout" W3 "$(echo "$IOS / $took" | bc -l)"
     stop_nbdkit
 done
+
+report_rw ()
+{
+    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $server on 127.0.0.1, side by side in one run."
+    echo
+    echo "| workload | plain | cas | cas / plain |"
+    echo "| --- | --- | --- | --- |"
+    for w in W1 W2 W3; do
+        p=$(value plain $w) c=$(value cas $w)
+        printf '| %s (%s/s) | %.0f | %.0f | %.2f |\n' "$w" \
+            "$([ $w = W3 ] && echo IOs || echo blocks)" "$p" "$c" "$(ratio "$c" "$p")"
+    done
+}
+if [ $only_rw = 1 ]; then
+    report_rw
+    exit 0
+fi
 
 # --- ten copies of one image -----------------------------------------
 head -c $((IMG << 20)) /dev/urandom > "$work/img"
@@ -193,15 +214,7 @@ record open full "$(open_secs "$run-big")"
 
 # --- report -----------------------------------------------------------
 {
-    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $server on 127.0.0.1, side by side in one run."
-    echo
-    echo "| workload | plain | cas | cas / plain |"
-    echo "| --- | --- | --- | --- |"
-    for w in W1 W2 W3; do
-        p=$(value plain $w) c=$(value cas $w)
-        printf '| %s (%s/s) | %.0f | %.0f | %.2f |\n' "$w" \
-            "$([ $w = W3 ] && echo IOs || echo blocks)" "$p" "$c" "$(ratio "$c" "$p")"
-    done
+    report_rw
     p=$(value plain copies-bytes) c=$(value cas copies-bytes)
     printf '| ten copies of %d MiB, stored MiB | %.1f | %.1f | %.3f |\n' "$IMG" \
         "$(echo "$p / 1048576" | bc -l)" "$(echo "$c / 1048576" | bc -l)" "$(ratio "$c" "$p")"
@@ -221,4 +234,4 @@ record open full "$(open_secs "$run-big")"
     echo "| open of a 1 TiB cas export, start to first read | empty | $BLOCKS blocks | ratio |"
     echo "| --- | --- | --- | --- |"
     printf '| median of %d fresh servers | %.3f s | %.3f s | %.2f |\n' "$RUNS" "$e" "$f" "$(ratio "$f" "$e")"
-} | tee "$out/cas.md"
+} | tee "$out/cas$([ $server = rgw ] && echo -rgw).md"
