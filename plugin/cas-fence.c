@@ -202,7 +202,7 @@ cas_fence_list (struct cas_fence *f, struct store *store,
     const int err = errno;
 
     nbdkit_error ("export %s: cannot list %s, where gc announces its "
-                  "sweeps (%s): the commit waits for it",
+                  "sweeps (%s): nothing can be committed without it",
                   label, CAS_SWEEPS_PREFIX, strerror (err));
     free (l.all);
     free (l.running);

@@ -313,6 +313,36 @@ cas_commit_begin (struct layout *base, const struct sbitmap *present,
   return 0;
 }
 
+/* A store whose GET can see a PUT in progress (s3rver does) may hand
+ * out part of an object that another server is storing again at that
+ * moment: read back a content that does not hash to its key a few
+ * more times, a little later, before calling it damaged.
+ */
+#define REREAD_TRIES 3
+#define REREAD_DELAY_MS 100
+
+static void
+reread_torn (struct cas *l, struct store_op *op, const struct cas_hash *want)
+{
+  for (unsigned i = 0; i < REREAD_TRIES; i++) {
+    struct cas_hash got;
+
+    if (op->err == 0 && op->got == l->block_size) {
+      cas_hash_of (op->buf, op->got, &got);
+      if (cas_hash_equal (&got, want))
+        return;
+    }
+    if (op->err && op->err != ENOENT)
+      return;
+    nbdkit_debug ("export %s: %s read back torn or absent: reading it "
+                  "again", l->name, op->key);
+    l->sleep_ms (REREAD_DELAY_MS);
+    op->kind = STORE_GET;
+    op->len = l->block_size;
+    store_run (l->store, op, 1);
+  }
+}
+
 /* Read back, check and PUT again every content of c whose recorded
  * PUT started before the clock read limit, in batches of distinct
  * contents.  Each batch makes its contents young (their new PUT starts
@@ -361,6 +391,7 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
     }
     store_run (l->store, ops, n);
     for (size_t j = 0; j < n && r == 0; j++) {
+      reread_torn (l, &ops[j], &hashes[j]);
       if (ops[j].err == ENOENT) {
         nbdkit_error ("export %s: data object %s, stored earlier and "
                       "not committed since, is gone (deleted by gc while "
