@@ -36,6 +36,7 @@ struct admin {
   int64_t grace_s;                  /* gc grace=, -1: not given */
   unsigned lease_ms;                /* lease-time=, for clone's lease */
   unsigned request_ms;              /* timeout= */
+  unsigned max_requests;            /* max-requests= */
 };
 
 /* One export as the bucket has it. */

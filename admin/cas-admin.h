@@ -168,13 +168,23 @@ extern int cas_copy_root (struct store *store, struct cas_copy *c);
 
 #define GC_DEFAULT_GRACE_S 3600
 #define GC_MAX_PASSES 8
+#define GC_DELETE_BATCH 64
+/* Keys one sweep chunk LISTs (one page of a LIST). */
+#define GC_CHUNK_KEYS 1000
 
 struct gc_params {
   int64_t grace_s;
   bool dry_run;
+  /* DELETEs per batch, at most the store's requests in flight, so that
+   * a batch lasts at most one request's worst case (the sweep fence,
+   * plugin/cas-fence.c, relies on it).  0: GC_DELETE_BATCH.
+   */
+  unsigned delete_batch;
   /* Tests: called once the mark is complete, before the sweep LISTs. */
   void (*on_sweep) (void *opaque);
   void *opaque;
+  /* Tests: monotonic ms for the chunk limit; NULL: the real clock. */
+  uint64_t (*clock_ms) (void);
 };
 
 struct gc_result {
@@ -190,6 +200,9 @@ struct gc_result {
   uint64_t unknown_age;                 /* unreferenced, no date: spared */
   uint64_t foreign;                     /* not a hash key: left alone */
   uint64_t delete_failed;
+  uint64_t chunks;                      /* sweep chunks (markers) */
+  uint64_t chunks_cut;                  /* ended by the time limit */
+  uint64_t markers_expired;             /* old markers deleted */
   uint64_t max_window_s;                /* max reuse-window + commit-bound */
 };
 

@@ -19,6 +19,7 @@ verb_gc (struct admin *a, int argc, char **argv)
   struct gc_params p = {
     .grace_s = a->grace_s >= 0 ? a->grace_s : GC_DEFAULT_GRACE_S,
     .dry_run = a->dry_run,
+    .delete_batch = a->max_requests,
   };
   struct gc_result res;
   char start[32];

@@ -5,7 +5,8 @@
  * content (cas/data/) and map pages (cas/pages/).
  *
  * WHY GC CANNOT LOSE DATA (cas-plan, "Why gc cannot lose data"; this
- * file enforces part 2, the servers part 1, cas-copy.c part 3).
+ * file enforces part 2 and gc's side of 4, the servers part 1 and
+ * their side of 4, cas-copy.c part 3).
  *
  * Time T0 of a PUT is its start; an object's Last-Modified is at or
  * after it.  gc takes its times from the S3 server's own clock: it
@@ -51,19 +52,20 @@
  *    Leases on plain exports do not count: their servers write no cas
  *    object.
  *
- * KNOWN HOLE (not closed by the plan's argument): the sweep decides
- * from a LIST and then DELETEs.  If a server PUTs content X again (a
- * refresh under rule 1, or new data that happens to equal old garbage)
- * and that PUT completes after the sweep's LIST saw X's old date but
- * before gc's DELETE of X, gc deletes the fresh copy, and a root that
- * references X may land: X is lost.  The argument assumes the sweep
- * sees every PUT that completed before the root; S3 has no DELETE
- * conditional on the object's date or ETag that would make it so.
- * Closing it needs the servers' help (for instance: gc writes a sweep
- * marker before its LIST and removes it after its last DELETE, and a
- * commit whose content PUTs overlap a marked sweep PUTs them again
- * after the sweep before its root).  The unit tests show the hole
- * (test-cas-admin.c, "known hole").  The window is the sweep's length.
+ * 4. The sweep fence (plugin/cas-fence.c, where the argument is):
+ *    the sweep decides from a LIST and DELETEs afterwards, so a server
+ *    PUTting an object again (a refresh under 1, new data equal to old
+ *    garbage, a page equal to an old unreferenced one) between the two
+ *    would lose the fresh copy.  So gc sweeps in chunks of one LIST
+ *    page (GC_CHUNK_KEYS), each announced by cas/gc/sweeps/{id}.running
+ *    before its LIST and replaced by {id}.done after its last DELETE;
+ *    no DELETE batch starts once CAS_SWEEP_CHUNK_LIMIT_MS has passed
+ *    since the marker's PUT began, and a batch is at most the store's
+ *    requests in flight (one request's worst case).  A server's commit
+ *    LISTs the markers before its root PUT, waits while a chunk runs,
+ *    and PUTs again whatever it references for the first time that it
+ *    PUT before its quiet run began.  gc deletes markers older than
+ *    CAS_MARKER_RETENTION_S by the S3 clock.
  *
  * Clock rounding: Last-Modified has whole seconds, truncated.  An
  * object PUT at t shows floor(t) >= floor(start) - reuse_window -
@@ -77,10 +79,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nbdkit-plugin.h>
 
 #include "cas-admin.h"
+#include "cas-fence.h"
 #include "cas-tree.h"
 #include "config.h"
 #include "keys.h"
@@ -88,7 +92,6 @@
 
 #define GC_CLOCK_KEY "cas/gc/clock"
 #define ROOT_BATCH 32
-#define SWEEP_BATCH 256
 
 struct gc {
   struct store *store;
@@ -377,7 +380,16 @@ check_grace (struct gc *g, const struct gc_params *p,
   return 0;
 }
 
-/* ---- sweep ---- */
+/* ---- sweep, in chunks fenced by markers (plugin/cas-fence.c) ---- */
+
+static uint64_t
+real_clock_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct sweep {
   struct gc *g;
@@ -387,6 +399,8 @@ struct sweep {
   char **keys;
   uint64_t *sizes;
   size_t n, cap;
+  size_t seen;                  /* keys listed by this chunk */
+  char last[KEY_MAX];           /* the last of them */
 };
 
 static int
@@ -398,22 +412,24 @@ sweep_entry (void *opaque, const struct store_entry *e)
 
   if (e->is_prefix)
     return 0;
+  snprintf (sw->last, sizeof sw->last, "%s", e->key);
+  sw->seen++;                   /* the listing stops at GC_CHUNK_KEYS */
   if (!cas_hash_parse (e->key + sw->prefix_len, &h)) {
     res->foreign++;             /* another tool's: never ours to delete */
-    return 0;
+    goto next;
   }
   res->listed++;
   res->listed_bytes += e->size;
   if (hset_find (sw->pages ? &sw->g->pages : &sw->g->data, &h))
-    return 0;                   /* referenced */
+    goto next;                  /* referenced */
   if (e->mtime <= 0) {
     res->unknown_age++;
-    return 0;
+    goto next;
   }
   if (e->mtime >= sw->cutoff) {
     res->young++;
     res->young_bytes += e->size;
-    return 0;
+    goto next;
   }
   if (sw->n == sw->cap) {
     size_t cap = sw->cap ? sw->cap * 2 : 256;
@@ -432,69 +448,225 @@ sweep_entry (void *opaque, const struct store_entry *e)
   if ((sw->keys[sw->n] = strdup (e->key)) == NULL)
     goto nomem;
   sw->sizes[sw->n++] = e->size;
-  return 0;
+ next:
+  return sw->seen >= GC_CHUNK_KEYS ? 1 : 0;
 
  nomem:
   nbdkit_error ("gc: %m");
   return -1;
 }
 
-static int
-sweep_prefix (struct gc *g, const struct gc_params *p, const char *prefix,
-              bool pages)
+static void
+count_deleted (struct gc *g, bool pages, uint64_t bytes)
 {
+  g->res->deleted++;
+  g->res->deleted_bytes += bytes;
+  *(pages ? &g->res->deleted_pages : &g->res->deleted_data) += 1;
+}
+
+/* The marker's body: for whoever looks at the bucket. */
+static const char marker_body[] = "s3blocks gc: a sweep chunk; servers "
+  "about to commit wait while {id}.running exists (plugin/cas-fence.c)\n";
+
+/* End a chunk: {id}.done, then no {id}.running.  A failure leaves
+ * .running, which servers wait out (they ignore one older than the
+ * chunk limit plus a request), so it is said but not fatal.
+ */
+static void
+end_chunk (struct gc *g, const char *running, const char *done)
+{
+  int err = store_put (g->store, done, marker_body, sizeof marker_body - 1);
+
+  if (err)
+    nbdkit_error ("gc: cannot write %s (%s): servers wait for the chunk "
+                  "until they judge it stale", done, strerror (err));
+  err = store_delete (g->store, running);
+  if (err && err != ENOENT)
+    nbdkit_error ("gc: cannot delete %s (%s): servers wait for the chunk "
+                  "until they judge it stale", running, strerror (err));
+}
+
+/* One chunk of prefix after *after ("" from the start): .running, one
+ * page of LIST, DELETEs while within the chunk limit, .done.  *after
+ * moves past what was handled; *more says whether keys may remain.
+ * 0, or -1 (said).
+ */
+static int
+sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
+             bool pages, char *after, bool *more)
+{
+  uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : real_clock_ms;
+  const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
   struct sweep sw = {
     .g = g, .prefix_len = strlen (prefix), .pages = pages,
     .cutoff = g->res->cutoff,
   };
+  char id[CAS_SWEEP_ID_LEN + 1], running[KEY_MAX], done[KEY_MAX];
   struct store_op *ops = NULL;
+  uint64_t t0 = 0;
+  size_t i = 0;
   int r = -1;
 
-  if (store_list (g->store, prefix, NULL, NULL, sweep_entry, &sw) == -1) {
+  *more = false;
+  if (!p->dry_run) {
+    int err;
+
+    if (cas_new_incarnation (id) == -1 ||
+        cas_sweep_marker_key (running, sizeof running, id, false) == -1 ||
+        cas_sweep_marker_key (done, sizeof done, id, true) == -1)
+      return -1;
+    /* The chunk's time counts from before its marker can exist. */
+    t0 = clock_ms ();
+    err = store_put (g->store, running, marker_body,
+                     sizeof marker_body - 1);
+    if (err) {
+      nbdkit_error ("gc: cannot write the sweep marker %s (%s): nothing "
+                    "more is deleted", running, strerror (err));
+      return -1;
+    }
+    g->res->chunks++;
+  }
+  if (store_list (g->store, prefix, NULL, after[0] ? after : NULL,
+                  sweep_entry, &sw) == -1) {
     nbdkit_error ("cannot list %s: %m", prefix);
     goto out;
   }
   if (p->dry_run) {
-    for (size_t i = 0; i < sw.n; i++) {
-      g->res->deleted++;
-      g->res->deleted_bytes += sw.sizes[i];
-      *(pages ? &g->res->deleted_pages : &g->res->deleted_data) += 1;
+    for (i = 0; i < sw.n; i++)
+      count_deleted (g, pages, sw.sizes[i]);
+  }
+  else {
+    ops = calloc (batch, sizeof *ops);
+    if (ops == NULL) {
+      nbdkit_error ("gc: %m");
+      goto out;
     }
-    r = 0;
-    goto out;
-  }
-  ops = calloc (SWEEP_BATCH, sizeof *ops);
-  if (ops == NULL) {
-    nbdkit_error ("gc: %m");
-    goto out;
-  }
-  for (size_t i = 0; i < sw.n; i += SWEEP_BATCH) {
-    size_t n = sw.n - i < SWEEP_BATCH ? sw.n - i : SWEEP_BATCH;
+    for (i = 0; i < sw.n;) {
+      size_t n = sw.n - i < batch ? sw.n - i : batch;
 
-    memset (ops, 0, n * sizeof *ops);
-    for (size_t j = 0; j < n; j++) {
-      ops[j].kind = STORE_DELETE;
-      snprintf (ops[j].key, sizeof ops[j].key, "%s", sw.keys[i + j]);
-    }
-    store_run (g->store, ops, n);
-    for (size_t j = 0; j < n; j++) {
-      if (ops[j].err && ops[j].err != ENOENT) {
-        g->res->delete_failed++;        /* logged by the store */
-        continue;
+      /* A server ignores a .running marker it has seen for longer
+       * than the limit plus one request (a batch lasts at most that).
+       */
+      if (clock_ms () - t0 > CAS_SWEEP_CHUNK_LIMIT_MS) {
+        g->res->chunks_cut++;
+        break;
       }
-      g->res->deleted++;
-      g->res->deleted_bytes += sw.sizes[i + j];
-      *(pages ? &g->res->deleted_pages : &g->res->deleted_data) += 1;
+      memset (ops, 0, n * sizeof *ops);
+      for (size_t j = 0; j < n; j++) {
+        ops[j].kind = STORE_DELETE;
+        snprintf (ops[j].key, sizeof ops[j].key, "%s", sw.keys[i + j]);
+      }
+      store_run (g->store, ops, n);
+      for (size_t j = 0; j < n; j++) {
+        if (ops[j].err && ops[j].err != ENOENT)
+          g->res->delete_failed++;      /* logged by the store */
+        else
+          count_deleted (g, pages, sw.sizes[i + j]);
+      }
+      i += n;
     }
   }
+  if (i == sw.n) {
+    snprintf (after, KEY_MAX, "%s", sw.last);
+    *more = sw.seen >= GC_CHUNK_KEYS;
+  }
+  else if (i > 0) {
+    snprintf (after, KEY_MAX, "%s", sw.keys[i - 1]);
+    *more = true;
+  }
+  else
+    /* Not one batch in time (a slow LIST): leave the rest to a later
+     * run rather than loop.
+     */
+    nbdkit_debug ("gc: a chunk of %s ran out of time before deleting: "
+                  "the rest waits for the next run", prefix);
   r = 0;
 
  out:
-  for (size_t i = 0; i < sw.n; i++)
-    free (sw.keys[i]);
+  if (!p->dry_run)
+    end_chunk (g, running, done);
+  for (size_t k = 0; k < sw.n; k++)
+    free (sw.keys[k]);
   free (sw.keys);
   free (sw.sizes);
   free (ops);
+  return r;
+}
+
+static int
+sweep_prefix (struct gc *g, const struct gc_params *p, const char *prefix,
+              bool pages)
+{
+  char after[KEY_MAX] = "";
+  bool more = true;
+
+  while (more)
+    if (sweep_chunk (g, p, prefix, pages, after, &more) == -1)
+      return -1;
+  return 0;
+}
+
+/* Markers older than the retention, by the S3 clock: each chunk leaves
+ * one .done (and a crashed one a .running).  Servers need a .done only
+ * while their quiet run could miss it, less than half the retention.
+ */
+struct expire {
+  int64_t before;
+  char (*keys)[KEY_MAX];
+  size_t n, cap;
+};
+
+static int
+expire_entry (void *opaque, const struct store_entry *e)
+{
+  struct expire *x = opaque;
+  char id[CAS_SWEEP_ID_LEN + 1];
+  bool done;
+
+  if (e->is_prefix || !cas_sweep_marker_parse (e->key, id, &done) ||
+      e->mtime <= 0 || e->mtime >= x->before)
+    return 0;
+  if (x->n == x->cap) {
+    size_t cap = x->cap ? x->cap * 2 : 64;
+    char (*keys)[KEY_MAX] = realloc (x->keys, cap * sizeof *keys);
+
+    if (keys == NULL) {
+      nbdkit_error ("gc: %m");
+      return -1;
+    }
+    x->keys = keys;
+    x->cap = cap;
+  }
+  snprintf (x->keys[x->n++], KEY_MAX, "%s", e->key);
+  return 0;
+}
+
+static int
+expire_markers (struct gc *g, const struct gc_params *p)
+{
+  struct expire x = {
+    .before = g->res->start - CAS_MARKER_RETENTION_S,
+  };
+  int r = 0;
+
+  if (store_list (g->store, CAS_SWEEPS_PREFIX, NULL, NULL, expire_entry,
+                  &x) == -1) {
+    nbdkit_error ("cannot list %s: %m", CAS_SWEEPS_PREFIX);
+    free (x.keys);
+    return -1;
+  }
+  for (size_t i = 0; !p->dry_run && i < x.n; i++) {
+    int err = store_delete (g->store, x.keys[i]);
+
+    if (err && err != ENOENT) {
+      nbdkit_error ("gc: cannot delete the old marker %s (%s)", x.keys[i],
+                    strerror (err));
+      r = -1;
+      break;
+    }
+    g->res->markers_expired++;
+  }
+  free (x.keys);
   return r;
 }
 
@@ -547,6 +719,10 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
   if (r != 0)
     goto out;
 
+  if (expire_markers (&g, p) == -1) {
+    r = -1;
+    goto out;
+  }
   if (p->on_sweep)
     p->on_sweep (p->opaque);
   if (sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||

@@ -186,6 +186,7 @@ open_store (struct s3blocks_config *c, struct admin *a)
     return -1;
   a->lease_ms = c->lease_time_ms;
   a->request_ms = c->timeout_ms;
+  a->max_requests = c->max_requests;
   type = config_store_type (c);
   params = config_store_params (c);
   if (type->validate (&params) == -1)

@@ -14,14 +14,16 @@
  * flush (or write-back round) commits them.
  *
  * Why gc cannot delete what a root we commit needs: the server's half
- * of the argument (the plan's rule 1; gc's half is in admin/gc.c).
+ * of the argument (the plan's rule 1 and the sweep fence; gc's half is
+ * in admin/cas-gc.c).
  * T0 of a data PUT is the clock reading taken before the request
  * starts, so T0 <= the object's Last-Modified (on the same timeline as
  * gc's cutoff, up to the S3 server's own clock, which gc reads).
  * At the start of each commit_write (time Tc), every content that a
  * change of this commit refers to, and whose recorded PUT is older
  * than Tc - reuse_window, is refreshed: read back, checked, and PUT
- * again (refresh_old, below), before any page or the root is written.
+ * again (refresh_before, below), before any page or the root is
+ * written.
  * Contents PUT more recently, and those skipped through the
  * recent-PUT table (which skips only content this server PUT less
  * than reuse_window ago, and records that PUT's time, not the skip's),
@@ -34,6 +36,17 @@
  * than reuse_window + commit_bound before that root landed; the pages
  * this commit writes are younger still.  The root records both
  * durations, so gc can choose a grace period covering them.
+ *
+ * That bounds ages, but gc decides from a LIST and DELETEs later, so an
+ * object PUT again in between would still be lost.  The sweep fence
+ * (cas-fence.c, where its argument is) closes that: load_map starts a
+ * quiet run with one LIST of gc's sweep markers, and just before the
+ * root PUT (fence, below) the commit LISTs them again: it waits while a
+ * chunk of gc's sweep runs, PUTs again every content and page it
+ * references for the first time whose PUT started before the quiet run
+ * began, and PUTs the root only after a LIST that continues the run
+ * with nothing left to PUT again.  Waiting counts against the commit
+ * bound like any request.
  */
 
 #include <errno.h>
@@ -181,6 +194,13 @@ cas_load_map (struct layout *base, uint64_t nr_blocks,
     }
     l->have_root = true;
   }
+  /* Start a quiet run of the sweep fence: a server writing nothing
+   * while gc sweeps re-PUTs nothing at its first commit.  Read-only
+   * servers write nothing, so need none.
+   */
+  if (!l->readonly &&
+      cas_fence_list (&l->fence, l->store, l->clock_ms, l->name) == -1)
+    return -1;
   if (r->block_size != l->block_size) {
     nbdkit_error ("export %s: its root %s says block-size %" PRIu32
                   ", its metadata %" PRIu32 ": refusing to misread its "
@@ -293,19 +313,45 @@ cas_commit_begin (struct layout *base, const struct sbitmap *present,
   return 0;
 }
 
-static bool
-is_old (const struct cas *l, uint64_t put_ms, uint64_t tc)
+/* A store whose GET can see a PUT in progress (s3rver does) may hand
+ * out part of an object that another server is storing again at that
+ * moment: read back a content that does not hash to its key a few
+ * more times, a little later, before calling it damaged.
+ */
+#define REREAD_TRIES 3
+#define REREAD_DELAY_MS 100
+
+static void
+reread_torn (struct cas *l, struct store_op *op, const struct cas_hash *want)
 {
-  return put_ms + l->reuse_window_ms < tc;
+  for (unsigned i = 0; i < REREAD_TRIES; i++) {
+    struct cas_hash got;
+
+    if (op->err == 0 && op->got == l->block_size) {
+      cas_hash_of (op->buf, op->got, &got);
+      if (cas_hash_equal (&got, want))
+        return;
+    }
+    if (op->err && op->err != ENOENT)
+      return;
+    nbdkit_debug ("export %s: %s read back torn or absent: reading it "
+                  "again", l->name, op->key);
+    l->sleep_ms (REREAD_DELAY_MS);
+    op->kind = STORE_GET;
+    op->len = l->block_size;
+    store_run (l->store, op, 1);
+  }
 }
 
-/* The refresh rule (see the top of this file): read back, check and
- * PUT again every content of c older than tc - reuse_window, in
- * batches of distinct contents.  Each batch makes its contents young,
- * so the loop ends.
+/* Read back, check and PUT again every content of c whose recorded
+ * PUT started before the clock read limit, in batches of distinct
+ * contents.  Each batch makes its contents young (their new PUT starts
+ * later than limit, a past reading), so the loop ends.  Used by the
+ * refresh rule (limit: tc - reuse_window) and by the sweep fence
+ * (limit: the quiet run's start).
  */
 static int
-refresh_old (struct cas *l, struct layout_commit *c, uint64_t tc)
+refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
 {
   struct store_op *ops = calloc (REFRESH_BATCH, sizeof *ops);
   char *bufs = malloc ((size_t) REFRESH_BATCH * l->block_size);
@@ -326,7 +372,7 @@ refresh_old (struct cas *l, struct layout_commit *c, uint64_t tc)
     for (size_t i = 0; i < c->n && n < REFRESH_BATCH; i++) {
       bool seen = false;
 
-      if (!c->changes[i].present || !is_old (l, c->put_ms[i], tc))
+      if (!c->changes[i].present || c->put_ms[i] >= limit)
         continue;
       for (size_t j = 0; j < n && !seen; j++)
         seen = cas_hash_equal (&hashes[j], &c->changes[i].hash);
@@ -345,11 +391,13 @@ refresh_old (struct cas *l, struct layout_commit *c, uint64_t tc)
     }
     store_run (l->store, ops, n);
     for (size_t j = 0; j < n && r == 0; j++) {
+      reread_torn (l, &ops[j], &hashes[j]);
       if (ops[j].err == ENOENT) {
-        nbdkit_error ("export %s: data object %s, stored more than "
-                      "cas-reuse-window ago and not committed since, is "
-                      "gone (deleted by gc while commits were failing?): "
-                      "the flush fails", l->name, ops[j].key);
+        nbdkit_error ("export %s: data object %s, stored earlier and "
+                      "not committed since, is gone (deleted by gc while "
+                      "commits were failing, or by a gc sweep that raced "
+                      "its upload): the flush fails; writing the block "
+                      "again stores it again", l->name, ops[j].key);
         errno = EIO;
         r = -1;
       }
@@ -379,6 +427,12 @@ refresh_old (struct cas *l, struct layout_commit *c, uint64_t tc)
       }
     if (r == -1)
       break;
+    /* A clock that has not moved since limit was read (ms resolution)
+     * still counts these PUTs as after it: they began after limit was
+     * read, in this thread.
+     */
+    if (t0 < limit)
+      t0 = limit;
     for (size_t i = 0; i < c->n; i++)
       for (size_t j = 0; j < n; j++)
         if (c->changes[i].present &&
@@ -395,6 +449,76 @@ refresh_old (struct cas *l, struct layout_commit *c, uint64_t tc)
   return r;
 }
 
+/* A commit's rounds of fence LISTs (waits and re-PUTs) at most: the
+ * commit bound ends them sooner unless the clock stands still.
+ */
+#define FENCE_MAX_ROUNDS 1000
+
+/* The sweep fence, just before the root PUT (see cas-fence.c): a LIST
+ * of gc's sweep markers that continues a quiet run, with every object
+ * this commit references for the first time PUT after the run began.
+ * Contents whose recorded PUT (their own, or the one the recent-PUT
+ * table skipped to) started earlier are read back and PUT again; the
+ * pages, all PUT from *tp, are built and PUT again.  A running chunk
+ * is waited for within the commit bound.  0, or -1 after a message.
+ */
+static int
+fence (struct cas *l, struct layout_commit *c, uint64_t tc,
+       uint64_t nr_blocks, uint64_t *tp, struct cas_update *u)
+{
+  for (unsigned round = 0;; round++) {
+    const uint64_t elapsed = l->clock_ms () - tc;
+    bool old_data = false;
+    uint64_t qs;
+    int st;
+
+    if (elapsed + l->request_bound_ms > l->commit_bound_ms ||
+        round == FENCE_MAX_ROUNDS) {
+      nbdkit_error ("export %s: this commit has waited %" PRIu64 " ms for "
+                    "gc's sweep to pause (%s shows it at work): it fails "
+                    "rather than overrun the commit bound, and the next "
+                    "flush retries it", l->name, elapsed, CAS_SWEEPS_PREFIX);
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    st = cas_fence_list (&l->fence, l->store, l->clock_ms, l->name);
+    if (st == -1)
+      return -1;
+    c->fence_lists++;
+    if (st == CAS_FENCE_BUSY) {
+      c->fence_waits++;
+      l->sleep_ms (CAS_FENCE_WAIT_MS);
+      continue;
+    }
+    qs = l->fence.quiet_since;
+    if (st == CAS_FENCE_NEW_RUN) {
+      /* Skipping a PUT through them would need it again at commit. */
+      pthread_mutex_lock (&l->lock);
+      cas_recent_forget_before (l, qs + 1);
+      pthread_mutex_unlock (&l->lock);
+    }
+    /* A PUT whose clock reading equals quiet_since may have started
+     * before the LIST ended: only a later reading is "after".
+     */
+    for (size_t i = 0; i < c->n && !old_data; i++)
+      old_data = c->changes[i].present && c->put_ms[i] <= qs;
+    if (st == CAS_FENCE_CONTINUES && !old_data && *tp > qs)
+      return 0;
+    if (old_data && refresh_before (l, c, qs + 1) == -1)
+      return -1;
+    if (*tp <= qs) {
+      *tp = l->clock_ms ();
+      if (*tp <= qs)
+        *tp = qs + 1;           /* likewise */
+      if (cas_tree_update (l->tree, c->changes, c->n,
+                           cas_depth_for (nr_blocks), l->gate, u) == -1)
+        return -1;
+      c->pages_written += u->pages_written;
+      c->page_bytes += u->page_bytes_written;
+    }
+  }
+}
+
 int
 cas_commit_write (struct layout *base, struct layout_commit *c)
 {
@@ -405,15 +529,19 @@ cas_commit_write (struct layout *base, struct layout_commit *c)
   struct cas_root *r;
   char if_match[STORE_ETAG_MAX];
   enum store_condition cond = STORE_ALWAYS;
-  uint64_t elapsed;
+  uint64_t elapsed, tp;
 
-  if (refresh_old (l, c, tc) == -1)
+  if (refresh_before (l, c, tc > l->reuse_window_ms
+                      ? tc - l->reuse_window_ms : 0) == -1)
     goto fail;
+  tp = l->clock_ms ();
   if (cas_tree_update (l->tree, c->changes, c->n, cas_depth_for (nr_blocks),
                        l->gate, &u) == -1)
     goto fail;
   c->pages_written = u.pages_written;
   c->page_bytes = u.page_bytes_written;
+  if (fence (l, c, tc, nr_blocks, &tp, &u) == -1)
+    goto fail;
 
   elapsed = l->clock_ms () - tc;
   if (elapsed + l->request_bound_ms > l->commit_bound_ms) {

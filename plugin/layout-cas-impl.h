@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cas-fence.h"
 #include "cas-format.h"
 #include "cas-tree.h"
 #include "layout.h"
@@ -57,6 +58,11 @@ struct cas {
   struct cas_tree *tree;
   uint64_t reuse_window_ms, request_bound_ms, commit_bound_ms;
   uint64_t (*clock_ms) (void);
+  void (*sleep_ms) (uint64_t ms);
+  /* The sweep fence (cas-fence.c): used by load_map, then by one
+   * commit at a time, so cas.lock does not guard it.
+   */
+  struct cas_fence fence;
 
   pthread_mutex_t lock;
   struct cas_root *root;        /* the root served now */
@@ -82,11 +88,14 @@ struct layout_commit {
   struct cas_root *root;
   char etag[STORE_ETAG_MAX];
   uint64_t pages_written, page_bytes, refreshes;
+  uint64_t fence_lists, fence_waits;
 };
 
 /* layout-cas.c (lock held) */
 extern void cas_recent_put (struct cas *l, const struct cas_hash *h,
                             uint64_t put_ms);
+/* Forget the PUTs that started before ms (a new quiet run). */
+extern void cas_recent_forget_before (struct cas *l, uint64_t ms);
 
 /* layout-cas-commit.c */
 extern int cas_load_map (struct layout *base, uint64_t nr_blocks,

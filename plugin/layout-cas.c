@@ -43,6 +43,16 @@ real_clock_ms (void)
   return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void
+real_sleep_ms (uint64_t ms)
+{
+  struct timespec ts = { .tv_sec = ms / 1000,
+                         .tv_nsec = (ms % 1000) * 1000000 };
+
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
 /* The recent-PUT table (lock held). */
 
 static struct cas_recent *
@@ -65,6 +75,14 @@ cas_recent_put (struct cas *l, const struct cas_hash *h, uint64_t put_ms)
   r->hash = *h;
   r->put_ms = put_ms;
   r->used = true;
+}
+
+void
+cas_recent_forget_before (struct cas *l, uint64_t ms)
+{
+  for (size_t i = 0; i <= l->recent_mask; i++)
+    if (l->recent[i].used && l->recent[i].put_ms < ms)
+      l->recent[i].used = false;
 }
 
 /* Did we PUT h less than the reuse window before now?  *put_ms: when. */
@@ -441,6 +459,7 @@ cas_free (struct layout *base)
   u64map_free (&l->pending);
   if (l->tree)
     cas_tree_free (l->tree);
+  cas_fence_free (&l->fence);
   pthread_mutex_destroy (&l->lock);
   free (l->recent);
   free (l->root);
@@ -501,6 +520,8 @@ layout_cas_open (struct store *store, const struct layout_params *p,
   l->request_bound_ms = cp->request_bound_ms;
   l->commit_bound_ms = cp->commit_bound_ms;
   l->clock_ms = cp->clock_ms ? cp->clock_ms : real_clock_ms;
+  l->sleep_ms = cp->sleep_ms ? cp->sleep_ms : real_sleep_ms;
+  cas_fence_init (&l->fence, cp->request_bound_ms);
   if (cp->root) {
     *l->root = *cp->root;
     l->have_root = true;

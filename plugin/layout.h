@@ -160,6 +160,8 @@ struct layout_cas_params {
   uint64_t commit_bound_ms;
   size_t recent_entries;        /* recent-PUT table slots; 0: default */
   uint64_t (*clock_ms) (void);  /* monotonic ms; NULL: the real clock */
+  /* Waiting for a gc chunk to end (see cas-fence.c); NULL: nanosleep. */
+  void (*sleep_ms) (uint64_t ms);
 };
 extern struct layout *layout_cas_open (struct store *store,
                                        const struct layout_params *p,

@@ -11,8 +11,9 @@
  * the store's hook during gc's own requests, by a writer that follows
  * the servers' refresh rule), never deletes an object a root
  * references.  A writer that breaks the rule is caught: the test has
- * teeth.  A writer that refreshes during gc's sweep shows a hole the
- * plan's argument does not close (see cas-gc.c).  snapshot and clone: the verify step retries when the source
+ * teeth.  A writer that PUTs old garbage again while gc sweeps loses
+ * nothing through the sweep fence (plugin/cas-fence.c), and loses
+ * data without it.  snapshot and clone: the verify step retries when the source
  * commits during the copy, gives up (leaving nothing) when it keeps
  * changing, and costs the same requests whatever the export's size.
  */
@@ -27,6 +28,7 @@
 
 #include "admin.h"
 #include "cas-admin.h"
+#include "cas-fence.h"
 #include "cas-tree.h"
 #include "keys.h"
 #include "leaseinfo.h"
@@ -76,6 +78,11 @@ content (uint32_t n, struct cas_hash *h, bool store_it)
 /* A tree of depth 1 over blocks[i] = content vals[i] (0: hole), PUT
  * as the writer would: pages stored now.  Returns the top.
  */
+/* false: build_tree writes pages only (the fenced writer PUTs its
+ * contents itself, as a server does).
+ */
+static bool build_stores_contents = true;
+
 static void
 build_tree (const uint32_t *vals, uint64_t nblocks, unsigned depth,
             struct cas_hash *top, bool *empty, uint64_t *present)
@@ -96,7 +103,7 @@ build_tree (const uint32_t *vals, uint64_t nblocks, unsigned depth,
     for (uint64_t i = base; i < nblocks && i < base + CAS_FANOUT; i++)
       if (vals[i]) {
         leaf[p.count].slot = i - base;
-        content (vals[i], &leaf[p.count].hash, true);
+        content (vals[i], &leaf[p.count].hash, build_stores_contents);
         p.count++;
       }
     if (p.count == 0)
@@ -370,8 +377,8 @@ test_gc_refusals (void)
  */
 struct writer {
   unsigned step, every, actions;
-  bool stopped;                 /* gc is sweeping: see the known hole */
-  bool sweep_only;              /* act only while gc sweeps */
+  bool stopped;                 /* gc sweeps: this writer skips the
+                                   fence, so it stops (see fwriter) */
   unsigned seed;
   bool broken;                  /* skip the refresh: the negative control */
   uint32_t next_content;
@@ -501,14 +508,10 @@ writer_hook (void *opaque)
 {
   struct writer *w = opaque;
 
-  if (w->stopped != w->sweep_only)
+  if (w->stopped)
     return;
-  if (++w->step % w->every == 0) {
-    if (w->sweep_only)
-      writer_commit (w);
-    else
-      writer_act (w);
-  }
+  if (++w->step % w->every == 0)
+    writer_act (w);
   memstore_set_hook (mem, writer_hook, w);
 }
 
@@ -518,8 +521,6 @@ sweep_starts (void *opaque)
   struct writer *w = opaque;
 
   w->stopped = true;
-  if (w->sweep_only)
-    memstore_set_hook (mem, writer_hook, w);
 }
 
 /* Old objects, some referenced, some garbage (contents 900..919, which
@@ -528,7 +529,7 @@ sweep_starts (void *opaque)
  */
 static int
 gc_under_writer (unsigned seed, unsigned every, bool broken,
-                 bool sweep_only, struct writer *w)
+                 struct writer *w)
 {
   struct gc_params p = {
     .grace_s = RW + CB, .on_sweep = sweep_starts, .opaque = w,
@@ -552,13 +553,11 @@ gc_under_writer (unsigned seed, unsigned every, bool broken,
 
   *w = (struct writer) {
     .every = every, .seed = seed, .broken = broken, .next_content = 100,
-    .sweep_only = sweep_only,
   };
   /* A few snapshots and clones before gc starts. */
   for (unsigned i = 0; i < 6; i++)
     writer_act (w);
-  if (!sweep_only)
-    memstore_set_hook (mem, writer_hook, w);
+  memstore_set_hook (mem, writer_hook, w);
   r = cas_gc (st, &p, &res);
   memstore_set_hook (mem, NULL, NULL);
   CU_ASSERT (r == 0 || r == 1);
@@ -580,7 +579,7 @@ test_gc_concurrent (void)
         continue;
       struct writer w;
 
-      int m = gc_under_writer (seed, every, false, false, &w);
+      int m = gc_under_writer (seed, every, false, &w);
 
       CU_ASSERT_EQUAL (m, 0);
       if (m && getenv ("S3BLOCKS_UNIT_VERBOSE"))
@@ -607,32 +606,258 @@ test_gc_concurrent_control (void)
   for (unsigned seed = 1; seed <= 40; seed++) {
     struct writer w;
 
-    lost += gc_under_writer (seed, 1, true, false, &w) > 0;
+    lost += gc_under_writer (seed, 1, true, &w) > 0;
   }
   if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
     fprintf (stderr, "rule-1 breaker: lost objects in %u of 40 runs\n", lost);
   CU_ASSERT (lost > 0);
 }
 
-/* The known hole (cas-gc.c): a writer that follows rule 1, committing
- * while gc sweeps, refreshes old garbage after the sweep's LIST and
- * before its DELETE; gc deletes the fresh copy.  This asserts that the
- * hole is there, so that whoever closes it sees this test flip and
- * turns it into a guarantee.
+/* The sweep fence (plugin/cas-fence.c): a writer committing while gc
+ * sweeps, one request per step of gc's (each batch gc starts), as a
+ * server does it: a commit PUTs its content (new, or old garbage
+ * again, or skips the PUT through its recent-PUT table), then its
+ * pages, then LISTs gc's sweep markers until a LIST continues its
+ * quiet run with nothing PUT before the run began (PUTting that again
+ * first), then the root.  Content reused from old garbage, PUT while a
+ * chunk had listed it and not yet deleted it, is what a sweep would
+ * take.  skip_fence: the same writer without the LISTs (the negative
+ * control: it must lose data, else the test proves nothing).
+ */
+enum fstage { F_IDLE, F_PAGES, F_FENCE, F_REPUT, F_ROOT };
+
+struct fwriter {
+  unsigned seed;
+  bool skip_fence;
+  enum fstage stage;
+  struct cas_fence fence;
+  uint64_t index;
+  uint32_t val;                 /* 0: a hole */
+  uint64_t put_ms, pages_ms;
+  struct cas_hash top;
+  bool empty;
+  uint64_t blocks;
+  struct { uint32_t val; uint64_t put_ms; } recent[64];
+  size_t nrecent;
+  uint32_t next_content;
+  unsigned steps, commits, reputs, waits;
+};
+
+static uint64_t fw_now;         /* the writer's monotonic clock, ms */
+
+static uint64_t
+fw_clock (void)
+{
+  return fw_now;
+}
+
+static unsigned
+frnd (struct fwriter *w)
+{
+  w->seed = w->seed * 1103515245 + 12345;
+  return (w->seed >> 16) & 0x7fff;
+}
+
+static void
+fw_pages (struct fwriter *w)
+{
+  build_stores_contents = false;
+  build_tree (a_vals, 2048, 1, &w->top, &w->empty, &w->blocks);
+  build_stores_contents = true;
+  w->pages_ms = fw_now;
+}
+
+/* PUT content val now, as the server's upload. */
+static void
+fw_put (struct fwriter *w, uint32_t val)
+{
+  struct cas_hash h;
+  size_t k;
+
+  content (val, &h, true);
+  w->put_ms = fw_now;
+  for (k = 0; k < w->nrecent && w->recent[k].val != val; k++)
+    ;
+  if (k == w->nrecent && w->nrecent < 64)
+    w->nrecent++;
+  if (k < 64) {
+    w->recent[k].val = val;
+    w->recent[k].put_ms = fw_now;
+  }
+}
+
+static void
+fw_step (struct fwriter *w)
+{
+  w->steps++;
+  fw_now++;                     /* each step is a later reading */
+  switch (w->stage) {
+  case F_IDLE: {
+    unsigned kind = frnd (w) % 4;
+    size_t k;
+
+    w->index = frnd (w) % 2048;
+    w->val = kind == 0 ? w->next_content++ : kind == 1 ? 0
+      : 900 + frnd (w) % 20;    /* old garbage, half the time */
+    a_vals[w->index] = w->val;
+    if (w->val) {
+      for (k = 0; k < w->nrecent && w->recent[k].val != w->val; k++)
+        ;
+      if (k < w->nrecent)
+        w->put_ms = w->recent[k].put_ms;        /* the skip */
+      else
+        fw_put (w, w->val);
+    }
+    w->stage = F_PAGES;
+    break;
+  }
+  case F_PAGES:
+    fw_pages (w);
+    w->stage = w->skip_fence ? F_ROOT : F_FENCE;
+    break;
+  case F_FENCE: {
+    int state = cas_fence_list (&w->fence, st, fw_clock, "a");
+    uint64_t qs = w->fence.quiet_since;
+    bool old;
+
+    CU_ASSERT_FATAL (state != -1);
+    if (state == CAS_FENCE_BUSY) {
+      w->waits++;
+      break;                    /* LIST again at the next step */
+    }
+    if (state == CAS_FENCE_NEW_RUN) {
+      size_t j = 0;
+
+      for (size_t k = 0; k < w->nrecent; k++)
+        if (w->recent[k].put_ms > qs)
+          w->recent[j++] = w->recent[k];
+      w->nrecent = j;
+    }
+    old = (w->val && w->put_ms <= qs) || w->pages_ms <= qs;
+    if (old)
+      w->stage = F_REPUT;
+    else if (state == CAS_FENCE_CONTINUES)
+      w->stage = F_ROOT;
+    break;
+  }
+  case F_REPUT:
+    if (w->val && w->put_ms <= w->fence.quiet_since) {
+      fw_put (w, w->val);
+      w->reputs++;
+    }
+    if (w->pages_ms <= w->fence.quiet_since)
+      fw_pages (w);
+    w->stage = F_FENCE;
+    break;
+  case F_ROOT: {
+    struct cas_root r;
+    char etag[STORE_ETAG_MAX];
+
+    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag) == 0);
+    r.top = w->top;
+    r.empty = w->empty;
+    r.blocks = w->blocks;
+    r.generation++;
+    CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_IF_MATCH,
+                                     etag, NULL) == 0);
+    w->commits++;
+    w->stage = F_IDLE;
+    break;
+  }
+  }
+}
+
+static void
+fw_hook (void *opaque)
+{
+  fw_step (opaque);
+  memstore_set_hook (mem, fw_hook, opaque);
+}
+
+static void
+fw_sweep_starts (void *opaque)
+{
+  memstore_set_hook (mem, fw_hook, opaque);
+}
+
+/* Old objects, some referenced, some garbage (contents 900..919), a
+ * writer started (its open LISTed the markers), then gc, the writer
+ * stepping at each of gc's batches during the sweep, then finishing
+ * its commit.  Returns how many referenced objects are missing.
+ */
+static int
+gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
+{
+  struct gc_params p = {
+    .grace_s = RW + CB, .delete_batch = 2,
+    .on_sweep = fw_sweep_starts, .opaque = w,
+  };
+  struct gc_result res;
+  int r, missing;
+
+  setup ();
+  memset (a_vals, 0, sizeof a_vals);
+  for (unsigned i = 0; i < 2048; i += 7)
+    a_vals[i] = 1 + i % 50;
+  put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a_vals, 2048, 1,
+            "0123456789abcdef0123456789abcdef");
+  for (uint32_t c = 900; c < 920; c++) {
+    struct cas_hash h;
+
+    content (c, &h, true);
+  }
+  memstore_advance_clock (mem, 4 * 3600);
+  put_lease ("a", 42);
+
+  *w = (struct fwriter) {
+    .seed = seed, .skip_fence = skip_fence, .next_content = 100,
+  };
+  fw_now = 1000;
+  cas_fence_init (&w->fence, 10);
+  CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a")
+                   == CAS_FENCE_NEW_RUN);
+  r = cas_gc (st, &p, &res);
+  memstore_set_hook (mem, NULL, NULL);
+  CU_ASSERT (r == 0);
+  CU_ASSERT (res.chunks >= 2);
+  /* The commit in flight ends (bounded: a few LISTs at most). */
+  for (unsigned i = 0; i < 20 && w->stage != F_IDLE; i++)
+    fw_step (w);
+  CU_ASSERT (w->stage == F_IDLE);
+  missing = all_referenced_present ();
+  cas_fence_free (&w->fence);
+  teardown ();
+  return missing;
+}
+
+/* Writers committing while gc sweeps, content equal to old garbage
+ * among what they write: through the fence nothing is lost; without
+ * it, some runs lose objects a root references.
  */
 static void
-test_gc_sweep_hole (void)
+test_gc_sweep_fence (void)
 {
-  unsigned lost = 0;
+  unsigned lost = 0, lost_unfenced = 0, commits = 0, reputs = 0, waits = 0;
 
   for (unsigned seed = 1; seed <= 40; seed++) {
-    struct writer w;
+    struct fwriter w;
 
-    lost += gc_under_writer (seed, 1, false, true, &w) > 0;
+    lost += gc_under_fenced_writer (seed, false, &w) > 0;
+    commits += w.commits;
+    reputs += w.reputs;
+    waits += w.waits;
+    lost_unfenced += gc_under_fenced_writer (seed, true, &w) > 0;
   }
   if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
-    fprintf (stderr, "known hole: lost objects in %u of 40 runs\n", lost);
-  CU_ASSERT (lost > 0);
+    fprintf (stderr, "sweep fence: lost objects in %u of 40 runs (%u "
+             "commits, %u waits, %u contents PUT again); without the "
+             "fence in %u of 40\n", lost, commits, waits, reputs,
+             lost_unfenced);
+  CU_ASSERT_EQUAL (lost, 0);
+  CU_ASSERT (commits >= 40);             /* one per run at least */
+  CU_ASSERT (waits > 0);
+  CU_ASSERT (reputs > 0);
+  CU_ASSERT (lost_unfenced > 0);
 }
 
 /* ---- snapshot and clone ---- */
@@ -814,8 +1039,8 @@ add_cas_admin_tests (void)
   CU_add_test (s, "gc with roots changing under it", test_gc_concurrent);
   CU_add_test (s, "gc: a writer breaking rule 1 is caught",
                test_gc_concurrent_control);
-  CU_add_test (s, "gc: known hole: refresh during the sweep",
-               test_gc_sweep_hole);
+  CU_add_test (s, "gc: the sweep fence: no loss, and loss without it",
+               test_gc_sweep_fence);
   CU_add_test (s, "snapshot/clone verify step", test_copy_verify);
   CU_add_test (s, "snapshot/clone request counts", test_copy_requests);
 }

@@ -15,6 +15,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include "cas-fence.h"
 #include "cas-format.h"
 #include "cas-tree.h"
 #include "layout.h"
@@ -31,10 +32,30 @@
 
 static uint64_t fake_now;
 
+/* It stands still unless a test moves it.  The sweep fence takes a
+ * PUT timed in the same millisecond as the LIST that began its quiet
+ * run for one that may have started before it, and PUTs it again:
+ * tests counting requests move the clock after opening.
+ */
 static uint64_t
 fake_clock (void)
 {
   return fake_now;
+}
+
+/* A commit waiting for gc's sweep: the time passes, and the test's
+ * hook (if any) plays gc.
+ */
+static void (*on_sleep) (void);
+static unsigned sleeps;
+
+static void
+fake_sleep (uint64_t ms)
+{
+  fake_now += ms;
+  sleeps++;
+  if (on_sleep)
+    on_sleep ();
 }
 
 struct opts {
@@ -59,6 +80,7 @@ open_opts (struct memstore *m, const struct opts *o, int *load_result)
     .commit_bound_ms = o->commit_bound_ms ? o->commit_bound_ms : 100000,
     .recent_entries = 64,
     .clock_ms = fake_clock,
+    .sleep_ms = fake_sleep,
   };
   struct volume_params p = {
     .name = EXPORT, .size = o->size ? o->size : BIG, .block_size = BS,
@@ -140,7 +162,9 @@ root_of (struct memstore *m, const char *key)
   return r;
 }
 
-/* Opening costs one GET (the root), never a LIST. */
+/* Opening costs one GET (the root) and one LIST of gc's sweep markers
+ * (cas/gc/sweeps/, the sweep fence), never a LIST of blocks.
+ */
 static void
 test_open_cost (void)
 {
@@ -149,7 +173,7 @@ test_open_cost (void)
   struct memstore_counts c;
 
   c = memstore_counts (m);
-  CU_ASSERT_EQUAL (c.lists, 0);
+  CU_ASSERT_EQUAL (c.lists, 1);         /* the sweep markers */
   CU_ASSERT_EQUAL (c.gets, 1);          /* the root, absent */
   CU_ASSERT_EQUAL (c.puts, 1);          /* created, empty */
   CU_ASSERT_EQUAL (root_of (m, ROOT_KEY).generation, 0);
@@ -162,7 +186,8 @@ test_open_cost (void)
   v = reopen (m, 0);
   c = memstore_counts (m);
   CU_ASSERT_EQUAL (c.gets, 1);
-  CU_ASSERT_EQUAL (c.puts + c.lists + c.deletes, 0);
+  CU_ASSERT_EQUAL (c.lists, 1);
+  CU_ASSERT_EQUAL (c.puts + c.deletes, 0);
   volume_free (v);
 
   /* Without its root the export is refused, naming the key. */
@@ -178,7 +203,9 @@ test_open_cost (void)
   store_close (memstore_store (m));
 }
 
-/* A one-block flush: the block, one page per level, the root. */
+/* A one-block flush: the block, one page per level, one LIST of the
+ * sweep markers, the root.
+ */
 static void
 test_flush_cost (void)
 {
@@ -189,13 +216,15 @@ test_flush_cost (void)
   const unsigned depth = cas_depth_for (BIG / BS);
 
   CU_ASSERT_EQUAL (depth, 2);
+  fake_now++;
   memstore_reset_counts (m);
   CU_ASSERT_EQUAL (write_seed (v, 1000000, 7), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
   c = memstore_counts (m);
   CU_ASSERT_EQUAL (c.puts, 1 + (depth + 1) + 1);
   CU_ASSERT_EQUAL (c.gets, 0);
-  CU_ASSERT_EQUAL (c.lists + c.deletes, 0);
+  CU_ASSERT_EQUAL (c.lists, 1);
+  CU_ASSERT_EQUAL (c.deletes, 0);
   CU_ASSERT_EQUAL (memstore_count (m, "cas/data/"), 1);
   CU_ASSERT_EQUAL (memstore_count (m, "cas/pages/"), depth + 1);
   volume_get_stats (v, &st);
@@ -385,6 +414,7 @@ test_refresh_rule (void)
 
   fake_now = 1000000;
   v = reopen (m, 3 * BS);
+  fake_now++;
   CU_ASSERT_EQUAL (write_seed (v, 0, 4), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);        /* PUT at T0 */
 
@@ -673,6 +703,236 @@ test_crash_every_request (void)
   fprintf (stderr, "\n");
 }
 
+/* ---- the sweep fence (plugin/cas-fence.c) ---- */
+
+#define ID1 "0123456789abcdef0123456789abcdef"
+#define ID2 "fedcba9876543210fedcba9876543210"
+#define ID3 "00000000000000000000000000000003"
+#define ID4 "00000000000000000000000000000004"
+
+static struct memstore *fence_mem;
+
+static void
+set_marker (struct memstore *m, const char *id, bool done)
+{
+  char key[KEY_MAX];
+
+  CU_ASSERT_FATAL (cas_sweep_marker_key (key, sizeof key, id, done) == 0);
+  memstore_set (m, key, "m", 1);
+}
+
+static void
+drop_marker (struct memstore *m, const char *id, bool done)
+{
+  char key[KEY_MAX];
+
+  CU_ASSERT_FATAL (cas_sweep_marker_key (key, sizeof key, id, done) == 0);
+  CU_ASSERT (store_delete (memstore_store (m), key) == 0);
+}
+
+/* The quiet-run rules, LIST by LIST. */
+static void
+test_fence_runs (void)
+{
+  struct memstore *m = memstore_new ();
+  struct store *st = memstore_store (m);
+  struct cas_fence f;
+  char id[CAS_SWEEP_ID_LEN + 1];
+  bool done;
+  const uint64_t stale = CAS_SWEEP_CHUNK_LIMIT_MS + 10;
+
+  CU_ASSERT (cas_sweep_marker_parse ("cas/gc/sweeps/" ID1 ".done", id,
+                                     &done) && done);
+  CU_ASSERT_STRING_EQUAL (id, ID1);
+  CU_ASSERT (cas_sweep_marker_parse ("cas/gc/sweeps/" ID1 ".running", id,
+                                     &done) && !done);
+  CU_ASSERT (!cas_sweep_marker_parse ("cas/gc/sweeps/" ID1 ".x", id, &done));
+  CU_ASSERT (!cas_sweep_marker_parse ("cas/gc/sweeps/0123.done", id, &done));
+  CU_ASSERT (!cas_sweep_marker_parse ("cas/gc/sweeps/0123456789ABCDEF"
+                                      "0123456789abcdef.done", id, &done));
+
+  fake_now = 1000;
+  cas_fence_init (&f, 10);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (f.quiet_since, 1000);
+  fake_now += 100;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (f.quiet_since, 1000);
+  /* Keys that are not markers are not ours. */
+  memstore_set (m, "cas/gc/sweeps/README", "x", 1);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_CONTINUES);
+
+  /* A chunk runs: no run, for as long as it is not stale. */
+  set_marker (m, ID1, false);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_BUSY);
+  CU_ASSERT (!f.in_run);
+  fake_now += stale;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_BUSY);
+  /* The chunk ends: its .done is an id the (new) run has not seen. */
+  set_marker (m, ID1, true);
+  drop_marker (m, ID1, false);
+  fake_now += 10;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (f.quiet_since, fake_now);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_CONTINUES);
+
+  /* A whole chunk between two LISTs: a new id, a new run. */
+  set_marker (m, ID2, true);
+  fake_now += 10;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (f.quiet_since, fake_now);
+  /* gc deleting old markers does not end a run. */
+  drop_marker (m, ID1, true);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_CONTINUES);
+
+  /* A .running marker seen longer than the chunk limit plus a request
+   * is a crashed gc's: ignored, and its id is part of the run.
+   */
+  set_marker (m, ID3, false);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_BUSY);
+  fake_now += stale;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_BUSY);
+  fake_now += 1;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_NEW_RUN);
+  fake_now += 1000;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_CONTINUES);
+
+  /* LISTs further apart than half the retention: a new run. */
+  fake_now += (uint64_t) CAS_MARKER_RETENTION_S * 1000 / 2;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_NEW_RUN);
+  fake_now += (uint64_t) CAS_MARKER_RETENTION_S * 1000 / 2 - 10;
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
+                   CAS_FENCE_CONTINUES);
+
+  /* A listing that fails is an error, not quiet. */
+  memstore_fail_list (m, EIO);
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "cas/gc/sweeps/"));
+  memstore_fail_list (m, 0);
+  cas_fence_free (&f);
+  store_close (st);
+}
+
+/* gc's chunk ends during the commit's first wait. */
+static void
+chunk_ends (void)
+{
+  set_marker (fence_mem, ID2, true);
+  drop_marker (fence_mem, ID2, false);
+  on_sleep = NULL;
+}
+
+/* Commits through the fence: what they wait for and PUT again. */
+static void
+test_fence_commits (void)
+{
+  struct memstore *m = fence_mem = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  struct memstore_counts c;
+  const unsigned depth = cas_depth_for (BIG / BS);
+  struct opts o = { .commit_bound_ms = 3000 };
+  uint64_t gen;
+  int r;
+
+  fake_now = 1000;
+  sleeps = 0;
+  v = open_new (m);
+
+  /* A chunk runs at the commit: it waits, then PUTs the block again
+   * (read back, checked) and its pages, and LISTs again.
+   */
+  set_marker (m, ID1, true);            /* an old chunk: no matter */
+  set_marker (m, ID2, false);
+  v = (volume_free (v), reopen (m, 0));
+  fake_now++;
+  CU_ASSERT_EQUAL (write_seed (v, 1, 7), 0);
+  memstore_reset_counts (m);
+  on_sleep = chunk_ends;
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  c = memstore_counts (m);
+  CU_ASSERT_EQUAL (sleeps, 1);
+  CU_ASSERT_EQUAL (c.lists, 3);         /* running, new run, continues */
+  CU_ASSERT_EQUAL (c.gets, 1);          /* the block, read back */
+  CU_ASSERT_EQUAL (c.puts, 1 + 2 * (depth + 1) + 1 + 1);
+  CU_ASSERT (reads_as (v, 1, 7));
+
+  /* Content PUT before a chunk and reused through the recent-PUT table
+   * after it is PUT again at the commit (read back, checked).
+   */
+  fake_now++;
+  CU_ASSERT_EQUAL (write_seed (v, 2, 9), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.dedup_hits, 0);
+  set_marker (m, ID3, true);            /* a whole chunk in between */
+  CU_ASSERT_EQUAL (write_seed (v, 3, 9), 0);
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.dedup_hits, 1);   /* the upload skipped */
+  c = memstore_counts (m);
+  CU_ASSERT_EQUAL (c.lists, 2);         /* new run, continues */
+  CU_ASSERT_EQUAL (c.gets, 1);
+  CU_ASSERT_EQUAL (c.puts, 1 + (depth + 1) + 1 + (depth + 1));
+  CU_ASSERT_EQUAL (write_seed (v, 4, 9), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_get_stats (v, &st);
+  /* The fence's PUT of it is recent, in this run: reused. */
+  CU_ASSERT_EQUAL (st.dedup_hits, 2);
+  CU_ASSERT_EQUAL (st.data_puts, 2);
+
+  /* A .running marker no chunk ends: stale after the chunk limit plus
+   * a request, then ignored.
+   */
+  set_marker (m, ID4, false);
+  sleeps = 0;
+  CU_ASSERT_EQUAL (write_seed (v, 5, 11), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (sleeps, (CAS_SWEEP_CHUNK_LIMIT_MS + 10) / CAS_FENCE_WAIT_MS
+                   + 1);
+  CU_ASSERT (reads_as (v, 5, 11));
+  volume_free (v);
+  drop_marker (m, ID4, false);
+
+  /* A chunk outlasting the commit bound fails the flush; nothing is
+   * lost, the next flush commits.
+   */
+  v = open_opts (m, &o, &r);
+  CU_ASSERT_EQUAL_FATAL (r, 0);
+  gen = root_of (m, ROOT_KEY).generation;
+  set_marker (m, ID4, false);
+  CU_ASSERT_EQUAL (write_seed (v, 6, 13), 0);
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (volume_flush (v), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "commit failed"));
+  CU_ASSERT_EQUAL (root_of (m, ROOT_KEY).generation, gen);
+  drop_marker (m, ID4, false);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (root_of (m, ROOT_KEY).generation, gen + 1);
+  CU_ASSERT (reads_as (v, 6, 13));
+  for (int i = 1; i <= 5; i++)
+    CU_ASSERT (reads_as (v, i, i == 1 ? 7 : i < 5 ? 9 : 11));
+  volume_free (v);
+  on_sleep = NULL;
+  store_close (memstore_store (m));
+}
+
 void
 add_cas_layout_tests (void)
 {
@@ -689,4 +949,6 @@ add_cas_layout_tests (void)
   CU_add_test (s, "resize", test_resize);
   CU_add_test (s, "snapshot", test_snapshot);
   CU_add_test (s, "crash at every request", test_crash_every_request);
+  CU_add_test (s, "sweep fence: quiet runs", test_fence_runs);
+  CU_add_test (s, "sweep fence: commits", test_fence_commits);
 }
