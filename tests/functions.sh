@@ -63,6 +63,11 @@ _run_cleanups ()
         echo "$TEST_NAME: FAILED (exit $status); logs follow" >&2
         for f in "$TMPD"/*.log; do
             [ -f "$f" ] || continue
+            # The last lines may be the exit's; the errors say why.
+            if grep -q "error:" "$f"; then
+                echo "--- $f (its last 10 errors)" >&2
+                grep "error:" "$f" | tail -n 10 >&2
+            fi
             echo "--- $f (last 40 lines)" >&2
             tail -n 40 "$f" >&2
         done

@@ -105,6 +105,27 @@ gc_thread.start()
 
 history = []        # (time, contents of that round)
 rewrites = 0        # blocks written with an old round's content
+flush_retries = 0
+
+
+def flush(name, h):
+    """A failed flush loses nothing: its changes stay pending and the next
+    flush commits them.  Under load (ASan, two cores) a commit can time out
+    (timeout=1s, retries=0 here, to keep the commit bound within grace=5s),
+    or wait too long for a gc sweep chunk; it is retried, and a block whose
+    content was really gone would fail every retry."""
+    global flush_retries
+    for attempt in range(4):
+        try:
+            h.flush()
+            return
+        except nbd.Error as e:
+            if attempt == 3:
+                raise
+            flush_retries += 1
+            print("flush of %s failed (%s): retrying" % (name, e), flush=True)
+            time.sleep(0.5)
+
 OLD = 6.0           # seconds: more than grace=5s
 t0 = time.monotonic()
 try:
@@ -137,7 +158,7 @@ try:
                     data = data[:SIZE - off]
                     h.pwrite(data, off)
                 shadow[off:off + len(data)] = data
-            h.flush()
+            flush(name, h)
         action = rnd.randrange(5)
         name = rnd.choice(sorted(live))
         if action <= 1:
@@ -184,9 +205,9 @@ for h, _ in live.values():
 print("ok: %d rounds in %.0f s, %d exports and clones served, %d snapshots, %d unserved "
       "clones match their models; %d blocks rewritten with old contents; "
       "gc ran %d times (%d refused), deleted %d "
-      "objects" % (rounds, time.monotonic() - t0, len(live), len(snaps), len(unserved),
+      "objects; %d flushes retried" % (rounds, time.monotonic() - t0, len(live), len(snaps), len(unserved),
                    rewrites, gc_runs["ok"],
-                   gc_runs["refused"], gc_runs["deleted"]))
+                   gc_runs["refused"], gc_runs["deleted"], flush_retries))
 assert rewrites > 0, rewrites
 assert gc_runs["ok"] >= 5, gc_runs
 assert gc_runs["deleted"] > 0, gc_runs

@@ -379,7 +379,9 @@ memstore_peek (struct memstore *m, const char *key, void *buf, size_t size)
   i = find (m, key, &found);
   if (found) {
     len = m->objects[i].len;
-    memcpy (buf, m->objects[i].data, (size_t) len < size ? (size_t) len : size);
+    if (size > 0)                 /* buf may be NULL: just the length */
+      memcpy (buf, m->objects[i].data,
+              (size_t) len < size ? (size_t) len : size);
   }
   pthread_mutex_unlock (&m->lock);
   return len;
