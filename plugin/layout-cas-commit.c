@@ -13,6 +13,13 @@
  * never a mix.  A failed commit keeps its changes pending; the next
  * flush (or write-back round) commits them.
  *
+ * An uploaded block whose content a gc sweep chunk deleted before the
+ * commit (the content matched old garbage, and the upload raced the
+ * chunk: see cas-fence.c) is found gone by refresh_before; it is PUT
+ * again from the copy the layout keeps of every uploaded, uncommitted
+ * block (up to keep_limit bytes, max-dirty), so the flush loses
+ * nothing.  Past that bound the commit fails, naming the object.
+ *
  * Why gc cannot delete what a root we commit needs: the server's half
  * of the argument (the plan's rule 1 and the sweep fence; gc's half is
  * in admin/cas-gc.c).
@@ -234,6 +241,7 @@ free_commit (struct layout_commit *c)
   free (c->changes);
   free (c->put_ms);
   free (c->seq);
+  free (c->kept);
   free (c->root);
   free (c);
 }
@@ -258,9 +266,10 @@ cas_commit_begin (struct layout *base, const struct sbitmap *present,
     c->changes = calloc (n ? n : 1, sizeof *c->changes);
     c->put_ms = calloc (n ? n : 1, sizeof *c->put_ms);
     c->seq = calloc (n ? n : 1, sizeof *c->seq);
+    c->kept = calloc (n ? n : 1, sizeof *c->kept);
   }
   if (c == NULL || c->changes == NULL || c->put_ms == NULL ||
-      c->seq == NULL) {
+      c->seq == NULL || c->kept == NULL) {
     pthread_mutex_unlock (&l->lock);
     nbdkit_error ("calloc: %m");
     free_commit (c);
@@ -277,10 +286,13 @@ cas_commit_begin (struct layout *base, const struct sbitmap *present,
     c->changes[k].hash = p->hash;
     c->put_ms[k] = p->put_ms;
     c->seq[k] = p->seq;
+    c->kept[k] = p->kept;
     k++;
   }
   c->n = k;
   c->size = l->size;
+  /* The copies c borrows stay until commit_end. */
+  l->committing = true;
   pthread_mutex_unlock (&l->lock);
 
   /* put_ms and seq follow their change through the sort. */
@@ -288,10 +300,15 @@ cas_commit_begin (struct layout *base, const struct sbitmap *present,
     struct {
       struct cas_change change;
       uint64_t put_ms, seq;
+      const struct cas_kept *kept;
     } *tmp = malloc (k * sizeof *tmp);
 
     if (tmp == NULL) {
       nbdkit_error ("malloc: %m");
+      pthread_mutex_lock (&l->lock);
+      l->committing = false;
+      cas_kept_bury (l);
+      pthread_mutex_unlock (&l->lock);
       free_commit (c);
       errno = ENOMEM;
       return -1;
@@ -300,12 +317,14 @@ cas_commit_begin (struct layout *base, const struct sbitmap *present,
       tmp[i].change = c->changes[i];
       tmp[i].put_ms = c->put_ms[i];
       tmp[i].seq = c->seq[i];
+      tmp[i].kept = c->kept[i];
     }
     qsort (tmp, k, sizeof *tmp, compare_changes);
     for (size_t i = 0; i < k; i++) {
       c->changes[i] = tmp[i].change;
       c->put_ms[i] = tmp[i].put_ms;
       c->seq[i] = tmp[i].seq;
+      c->kept[i] = tmp[i].kept;
     }
     free (tmp);
   }
@@ -356,6 +375,7 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
   struct store_op *ops = calloc (REFRESH_BATCH, sizeof *ops);
   char *bufs = malloc ((size_t) REFRESH_BATCH * l->block_size);
   struct cas_hash hashes[REFRESH_BATCH];
+  const struct cas_kept *kept[REFRESH_BATCH];
   int r = 0;
 
   if (ops == NULL || bufs == NULL) {
@@ -375,9 +395,15 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
       if (!c->changes[i].present || c->put_ms[i] >= limit)
         continue;
       for (size_t j = 0; j < n && !seen; j++)
-        seen = cas_hash_equal (&hashes[j], &c->changes[i].hash);
-      if (!seen)
+        if (cas_hash_equal (&hashes[j], &c->changes[i].hash)) {
+          seen = true;
+          if (kept[j] == NULL)
+            kept[j] = c->kept[i];
+        }
+      if (!seen) {
+        kept[n] = c->kept[i];
         hashes[n++] = c->changes[i].hash;
+      }
     }
     if (n == 0)
       break;
@@ -392,6 +418,18 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
     store_run (l->store, ops, n);
     for (size_t j = 0; j < n && r == 0; j++) {
       reread_torn (l, &ops[j], &hashes[j]);
+      /* Gone (a gc sweep raced its upload, or commits failed for
+       * longer than gc's grace): upload it again from the copy kept
+       * since the block was written, if there is one.
+       */
+      if (ops[j].err == ENOENT && kept[j]) {
+        memcpy (ops[j].buf, kept[j]->data, l->block_size);
+        ops[j].err = 0;
+        ops[j].got = l->block_size;
+        nbdkit_debug ("export %s: data object %s was gone: stored again "
+                      "from the copy kept until its commit", l->name,
+                      ops[j].key);
+      }
       if (ops[j].err == ENOENT) {
         nbdkit_error ("export %s: data object %s, stored earlier and "
                       "not committed since, is gone (deleted by gc while "
@@ -606,6 +644,7 @@ cas_commit_end (struct layout *base, struct layout_commit *c, bool ok)
 
       if (p && p->seq == c->seq[i]) {
         u64map_remove (&l->pending, c->changes[i].index);
+        cas_kept_release (l, p->kept);
         free (p);
       }
     }
@@ -625,6 +664,8 @@ cas_commit_end (struct layout *base, struct layout_commit *c, bool ok)
     }
   /* Refreshed content was PUT again either way. */
   l->stats.refreshes += c->refreshes;
+  l->committing = false;
+  cas_kept_bury (l);
   pthread_mutex_unlock (&l->lock);
   free_commit (c);
 }

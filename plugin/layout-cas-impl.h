@@ -29,7 +29,19 @@
 /* A block's uncommitted state: what run stored (or freed) for it
  * since the last commit that carried it.
  */
+/* A copy of an uploaded block's content, kept until the commit that
+ * carries it lands: if a gc sweep raced its upload and deleted it, the
+ * commit uploads it again from here (see refresh_before).  Freed at
+ * once when no commit is in flight, else put on the graveyard that
+ * commit_end frees, since the commit may be reading it.
+ */
+struct cas_kept {
+  struct cas_kept *next;        /* on the graveyard */
+  char data[];                  /* block_size bytes */
+};
+
 struct cas_pending {
+  struct cas_kept *kept;        /* NULL: a hole, or past keep_limit */
   bool present;                 /* false: a hole */
   struct cas_hash hash;
   uint64_t put_ms;              /* start of the data PUT it relies on */
@@ -74,6 +86,10 @@ struct cas {
   uint64_t seq;
   struct cas_recent *recent;
   size_t recent_mask;
+  uint64_t keep_limit;          /* bytes of content copies kept at most */
+  uint64_t kept_bytes;
+  bool committing;              /* between commit_begin and commit_end */
+  struct cas_kept *graveyard;
   struct layout_stats stats;
 };
 
@@ -83,6 +99,7 @@ struct layout_commit {
   struct cas_change *changes;
   uint64_t *put_ms;
   uint64_t *seq;
+  const struct cas_kept **kept; /* borrowed from the pending entries */
   uint64_t size;
   /* Filled by a successful write. */
   struct cas_root *root;
@@ -94,6 +111,10 @@ struct layout_commit {
 /* layout-cas.c (lock held) */
 extern void cas_recent_put (struct cas *l, const struct cas_hash *h,
                             uint64_t put_ms);
+/* Drop a content copy: freed, or kept for the commit in flight. */
+extern void cas_kept_release (struct cas *l, struct cas_kept *k);
+/* Free the graveyard (no commit in flight any more). */
+extern void cas_kept_bury (struct cas *l);
 /* Forget the PUTs that started before ms (a new quiet run). */
 extern void cas_recent_forget_before (struct cas *l, uint64_t ms);
 

@@ -99,21 +99,71 @@ recent_get (struct cas *l, const struct cas_hash *h, uint64_t now,
   return true;
 }
 
-/* The pending table (lock held).  0, or -1 (errno ENOMEM). */
+void
+cas_kept_release (struct cas *l, struct cas_kept *k)
+{
+  if (k == NULL)
+    return;
+  if (l->committing) {
+    k->next = l->graveyard;
+    l->graveyard = k;
+  }
+  else {
+    free (k);
+    l->kept_bytes -= l->block_size;
+  }
+}
+
+void
+cas_kept_bury (struct cas *l)
+{
+  while (l->graveyard) {
+    struct cas_kept *k = l->graveyard;
+
+    l->graveyard = k->next;
+    free (k);
+    l->kept_bytes -= l->block_size;
+  }
+}
+
+/* A copy of data for its pending entry, within keep_limit (NULL past
+ * it, or out of memory: the entry is then as safe as its upload).
+ */
+static struct cas_kept *
+keep_copy (struct cas *l, const void *data)
+{
+  struct cas_kept *k;
+
+  if (data == NULL || l->kept_bytes + l->block_size > l->keep_limit)
+    return NULL;
+  k = malloc (sizeof *k + l->block_size);
+  if (k == NULL)
+    return NULL;
+  memcpy (k->data, data, l->block_size);
+  k->next = NULL;
+  l->kept_bytes += l->block_size;
+  return k;
+}
+
+/* The pending table (lock held); data: the content's bytes, when
+ * present.  0, or -1 (errno ENOMEM).
+ */
 static int
 pending_set (struct cas *l, uint64_t index, bool present,
-             const struct cas_hash *h, uint64_t put_ms)
+             const struct cas_hash *h, uint64_t put_ms, const void *data)
 {
   struct cas_pending *p = u64map_get (&l->pending, index);
 
   if (p == NULL) {
-    p = malloc (sizeof *p);
+    p = calloc (1, sizeof *p);
     if (p == NULL || u64map_put (&l->pending, index, p) == -1) {
       free (p);
       errno = ENOMEM;
       return -1;
     }
   }
+  cas_kept_release (l, p->kept);
+  p->kept = present ? keep_copy (l, data) : NULL;
   p->present = present;
   if (present)
     p->hash = *h;
@@ -242,7 +292,7 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
       pthread_mutex_lock (&l->lock);
       hit = recent_get (l, &it->hash, now, &put_ms);
       if (hit) {
-        if (pending_set (l, io->index, true, &it->hash, put_ms) == -1)
+        if (pending_set (l, io->index, true, &it->hash, put_ms, io->buf) == -1)
           io->err = ENOMEM;
         else
           l->stats.dedup_hits++;
@@ -280,7 +330,7 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
       if (resolve (l, io->index, &present, &it->hash) == 0 && !present)
         continue;
       pthread_mutex_lock (&l->lock);
-      if (pending_set (l, io->index, false, NULL, now) == -1) {
+      if (pending_set (l, io->index, false, NULL, now, NULL) == -1) {
         nbdkit_error ("export %s: out of memory recording a write",
                       l->name);
         io->err = ENOMEM;
@@ -335,7 +385,8 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
     }
     else
       l->stats.dedup_hits++;
-    if (pending_set (l, io->index, true, &it->hash, src->put_ms) == -1) {
+    if (pending_set (l, io->index, true, &it->hash, src->put_ms,
+                     io->buf) == -1) {
       io->err = ENOMEM;
       failures++;
     }
@@ -454,9 +505,16 @@ cas_free (struct layout *base)
 
   if (l == NULL)
     return;
-  for (size_t i = 0; i < l->pending.capacity; i++)
-    free (l->pending.slots[i].value);
+  for (size_t i = 0; i < l->pending.capacity; i++) {
+    struct cas_pending *p = l->pending.slots[i].value;
+
+    if (p)
+      free (p->kept);
+    free (p);
+  }
   u64map_free (&l->pending);
+  l->committing = false;
+  cas_kept_bury (l);
   if (l->tree)
     cas_tree_free (l->tree);
   cas_fence_free (&l->fence);
@@ -517,6 +575,7 @@ layout_cas_open (struct store *store, const struct layout_params *p,
   l->create = cp->create;
   l->size = cp->size;
   l->reuse_window_ms = cp->reuse_window_ms;
+  l->keep_limit = cp->keep_bytes;
   l->request_bound_ms = cp->request_bound_ms;
   l->commit_bound_ms = cp->commit_bound_ms;
   l->clock_ms = cp->clock_ms ? cp->clock_ms : real_clock_ms;

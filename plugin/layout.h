@@ -152,6 +152,10 @@ struct layout_cas_params {
   const char *root_etag;
   uint64_t map_cache_bytes;     /* the page cache's bound */
   uint64_t reuse_window_ms;     /* cas-reuse-window */
+  /* Copies of uploaded, uncommitted content kept until their commit,
+   * in bytes (the volume gives max-dirty); 0: none.
+   */
+  uint64_t keep_bytes;
   /* One request's worst case, retries and their delays included, and
    * the longest a commit may take from its start to the end of its
    * root PUT (see layout-cas-commit.c, the gc argument).

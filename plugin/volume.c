@@ -44,6 +44,7 @@ volume_create (struct store *store, const struct volume_params *p)
     struct layout_cas_params cp = *p->cas;
 
     cp.size = p->size;
+    cp.keep_bytes = p->max_dirty;
     v->layout = layout_cas_open (store, &lp, &cp);
   }
   else

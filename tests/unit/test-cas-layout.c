@@ -400,6 +400,51 @@ test_damaged_data (void)
   store_close (memstore_store (m));
 }
 
+/* The race the sweep fence cannot close for uncommitted data: a gc
+ * chunk deletes content this server uploaded (as old garbage with the
+ * same bytes) before its commit.  The commit finds it gone and
+ * uploads it again from the copy kept until the commit, so the flush
+ * succeeds and the block reads back.
+ */
+static void
+test_gone_before_commit (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  char key[KEY_MAX], buf[BS];
+  struct cas_hash h;
+  struct store_op op = { .kind = STORE_DELETE };
+
+  fake_now = 2000000;
+  v = reopen (m, 3 * BS);
+  CU_ASSERT_EQUAL (write_seed (v, 0, 77), 0);
+  for (int i = 0; i < 4; i++)           /* block 0 goes out: a write-back */
+    CU_ASSERT_EQUAL (write_seed (v, 10 + i, 80 + i), 0);
+  fill (buf, 77);
+  cas_hash_of (buf, BS, &h);
+  cas_data_key (key, sizeof key, &h);
+  CU_ASSERT_EQUAL (memstore_peek (m, key, NULL, 0), BS);   /* uploaded */
+
+  strcpy (op.key, key);                 /* gc's sweep deletes it */
+  store_run (memstore_store (m), &op, 1);
+  CU_ASSERT_EQUAL (op.err, 0);
+  fake_now += WINDOW_MS + 2;            /* so the commit refreshes it */
+  stubs_reset_errors ();
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (error_count, 0);
+  volume_get_stats (v, &st);
+  CU_ASSERT (st.refreshes >= 1);
+  CU_ASSERT_EQUAL (memstore_peek (m, key, NULL, 0), BS);   /* stored again */
+  volume_free (v);
+
+  v = reopen (m, 0);
+  CU_ASSERT (reads_as (v, 0, 77));
+  CU_ASSERT (reads_as (v, 13, 83));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
 /* The refresh rule: content a commit refers to, PUT longer than the
  * reuse window before the commit starts, is read back and PUT again
  * before the root.
@@ -945,6 +990,8 @@ add_cas_layout_tests (void)
   CU_add_test (s, "write-backs invisible", test_writeback_invisible);
   CU_add_test (s, "damaged data", test_damaged_data);
   CU_add_test (s, "refresh rule", test_refresh_rule);
+  CU_add_test (s, "content gone before its commit: stored again from "
+               "the kept copy", test_gone_before_commit);
   CU_add_test (s, "extents", test_extents);
   CU_add_test (s, "resize", test_resize);
   CU_add_test (s, "snapshot", test_snapshot);
