@@ -19,6 +19,7 @@
 #include "cas-format.h"
 #include "config.h"
 #include "keys.h"
+#include "meta.h"
 
 int
 cas_root_format (char *buf, size_t size, const struct cas_root *r)
@@ -52,26 +53,6 @@ cas_root_format (char *buf, size_t size, const struct cas_root *r)
                   r->blocks, r->generation, r->created, r->committed,
                   r->reuse_window_s, r->commit_bound_s);
   return snprintf_fits (len, size);
-}
-
-/* A decimal number filling the whole value, without sign or overflow. */
-static int
-parse_u64 (const char *s, size_t len, uint64_t *r)
-{
-  uint64_t v = 0;
-  size_t i;
-
-  if (len == 0 || len > 20)
-    return -1;
-  for (i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -1;
-    if (v > (UINT64_MAX - (uint64_t) (s[i] - '0')) / 10)
-      return -1;
-    v = v * 10 + (uint64_t) (s[i] - '0');
-  }
-  *r = v;
-  return 0;
 }
 
 /* Export and snapshot names: [A-Za-z0-9._-], and one "@" between two
@@ -167,18 +148,18 @@ parse_field (int f, const char *v, size_t len, struct cas_root *r)
     }
     return NULL;
   case F_SIZE:
-    if (parse_u64 (v, len, &r->size) == -1 ||
+    if (meta_parse_u64 (v, len, &r->size) == -1 ||
         r->size == 0 || r->size > INT64_MAX)
       return "its size is not a positive number";
     return NULL;
   case F_BLOCK_SIZE:
-    if (parse_u64 (v, len, &u) == -1 ||
+    if (meta_parse_u64 (v, len, &u) == -1 ||
         u < MIN_BLOCK_SIZE || u > MAX_BLOCK_SIZE || (u & (u - 1)))
       return "its block-size is not a power of 2 from 512 to 1M";
     r->block_size = (uint32_t) u;
     return NULL;
   case F_DEPTH:
-    if (parse_u64 (v, len, &u) == -1 || u > CAS_DEPTH_MAX)
+    if (meta_parse_u64 (v, len, &u) == -1 || u > CAS_DEPTH_MAX)
       return "its depth is not a number from 0 to 6";
     r->depth = (unsigned) u;
     return NULL;
@@ -201,16 +182,16 @@ parse_field (int f, const char *v, size_t len, struct cas_root *r)
     }
     return "its top is neither \"-\" nor 64 lower-case hex digits";
   case F_BLOCKS:
-    if (parse_u64 (v, len, &r->blocks) == -1)
+    if (meta_parse_u64 (v, len, &r->blocks) == -1)
       return "its blocks is not a number";
     return NULL;
   case F_GENERATION:
-    if (parse_u64 (v, len, &r->generation) == -1)
+    if (meta_parse_u64 (v, len, &r->generation) == -1)
       return "its generation is not a number";
     return NULL;
   case F_CREATED:
   case F_COMMITTED:
-    if (parse_u64 (v, len, &u) == -1 || u > INT64_MAX)
+    if (meta_parse_u64 (v, len, &u) == -1 || u > INT64_MAX)
       return f == F_CREATED ? "its created is not a time in seconds"
         : "its committed is not a time in seconds";
     if (f == F_CREATED)
@@ -219,11 +200,11 @@ parse_field (int f, const char *v, size_t len, struct cas_root *r)
       r->committed = (int64_t) u;
     return NULL;
   case F_REUSE_WINDOW:
-    if (parse_u64 (v, len, &r->reuse_window_s) == -1)
+    if (meta_parse_u64 (v, len, &r->reuse_window_s) == -1)
       return "its reuse-window is not a number of seconds";
     return NULL;
   case F_COMMIT_BOUND:
-    if (parse_u64 (v, len, &r->commit_bound_s) == -1)
+    if (meta_parse_u64 (v, len, &r->commit_bound_s) == -1)
       return "its commit-bound is not a number of seconds";
     return NULL;
   }

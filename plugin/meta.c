@@ -31,9 +31,8 @@ meta_format (char *buf, size_t size, const struct export_meta *m)
   return snprintf_fits (len, size);
 }
 
-/* A decimal number filling the whole value, without sign or overflow. */
-static int
-parse_u64 (const char *s, size_t len, uint64_t *r)
+int
+meta_parse_u64 (const char *s, size_t len, uint64_t *r)
 {
   uint64_t v = 0;
   size_t i;
@@ -84,7 +83,7 @@ meta_parse (const char *buf, size_t len, struct export_meta *m,
       }
     }
     else if (sp - p == 4 && memcmp (p, "size", 4) == 0) {
-      if (parse_u64 (sp + 1, eol - sp - 1, &size) == -1 ||
+      if (meta_parse_u64 (sp + 1, eol - sp - 1, &size) == -1 ||
           size == 0 || size > INT64_MAX) {
         *why = "its size is not a positive number";
         return -1;
@@ -92,7 +91,7 @@ meta_parse (const char *buf, size_t len, struct export_meta *m,
       have_size = 1;
     }
     else if (sp - p == 10 && memcmp (p, "block-size", 10) == 0) {
-      if (parse_u64 (sp + 1, eol - sp - 1, &block_size) == -1 ||
+      if (meta_parse_u64 (sp + 1, eol - sp - 1, &block_size) == -1 ||
           block_size < MIN_BLOCK_SIZE || block_size > MAX_BLOCK_SIZE ||
           (block_size & (block_size - 1))) {
         *why = "its block-size is not a power of 2 from 512 to 1M";

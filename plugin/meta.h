@@ -43,4 +43,9 @@ extern int meta_format (char *buf, size_t size, const struct export_meta *m);
 extern int meta_parse (const char *buf, size_t len, struct export_meta *m,
                        const char **why);
 
+/* A number in our text objects (this one, and the cas roots): decimal
+ * digits filling the whole value, no sign, no overflow.  0, or -1.
+ */
+extern int meta_parse_u64 (const char *s, size_t len, uint64_t *r);
+
 #endif /* S3BLOCKS_META_H */
