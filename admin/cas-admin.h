@@ -39,6 +39,8 @@ struct cas_ref {
  * message naming the rule broken (what: "export", "snapshot", "name").
  */
 extern bool cas_ref_parse (const char *name, struct cas_ref *ref);
+/* Is name one of the n names given (names NULL: every name is)? */
+extern bool cas_name_wanted (const char *name, char **names, int n);
 extern bool cas_ref_is_snap (const struct cas_ref *ref);
 /* The ref's root key (cas/roots/E or cas/snaps/E/S). */
 extern int cas_ref_root_key (const struct cas_ref *ref, char *buf,

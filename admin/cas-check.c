@@ -223,17 +223,6 @@ deep (struct check *c)
   return r;
 }
 
-static bool
-wanted (const char *name, char **names, int n)
-{
-  if (names == NULL)
-    return true;
-  for (int i = 0; i < n; i++)
-    if (strcmp (names[i], name) == 0)
-      return true;
-  return false;
-}
-
 /* Walk every wanted root (step 1, or step 4 when c->naming). */
 static int
 walk_all (struct check *c, const struct cas_root_list *l, char **names,
@@ -248,7 +237,7 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
     struct cas_root r;
     int rr;
 
-    if (!wanted (l->v[j].name, names, n))
+    if (!cas_name_wanted (l->v[j].name, names, n))
       continue;
     rr = cas_root_read (c->a->store, l->v[j].key, &r, NULL);
     if (rr == ENOENT)

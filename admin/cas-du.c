@@ -98,17 +98,6 @@ add_unique (struct du *d, const struct hset *s)
       d->roots[s->v[i].a - 1].unique += s->v[i].b;
 }
 
-static bool
-wanted (const char *name, char **names, int n)
-{
-  if (names == NULL)
-    return true;
-  for (int i = 0; i < n; i++)
-    if (strcmp (names[i], name) == 0)
-      return true;
-  return false;
-}
-
 static int
 sum_prefix (struct admin *a, const char *prefix, struct object_list *ol)
 {
@@ -156,7 +145,7 @@ cas_du (struct admin *a, char **names, int n)
       continue;                 /* deleted since the listing */
     if (r != 0)
       goto out;
-    dr->wanted = wanted (l.v[j].name, names, n);
+    dr->wanted = cas_name_wanted (l.v[j].name, names, n);
     d.cur = j + 1;
     d.block_size = dr->r.block_size;
     if (cas_walk (a->store, l.v[j].name, &dr->r, &walker) == -1)

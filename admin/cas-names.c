@@ -324,3 +324,14 @@ cas_meta_write (struct store *store, const char *name, uint64_t size,
   }
   return 0;
 }
+
+bool
+cas_name_wanted (const char *name, char **names, int n)
+{
+  if (names == NULL)
+    return true;
+  for (int i = 0; i < n; i++)
+    if (strcmp (names[i], name) == 0)
+      return true;
+  return false;
+}
