@@ -14,11 +14,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cas-format.h"
-#include "leaseinfo.h"
-#include "meta.h"
+#include "format/cas-format.h"
+#include "lease/leaseinfo.h"
+#include "format/meta.h"
 #include "sbitmap.h"
-#include "store.h"
+#include "store/store.h"
 
 /* Exit statuses. */
 #define EXIT_CLEAN  0

@@ -18,6 +18,8 @@
  * (below), c = the block size its first referrer expects.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,8 +29,8 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-tree.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
 
 #define DEEP_BATCH 32
 

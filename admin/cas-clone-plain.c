@@ -20,6 +20,8 @@
  *   PUT the root, then meta     create-only; then both leases go
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,11 +32,11 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-tree.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
 #include "iszero.h"
-#include "keys.h"
-#include "lease.h"
+#include "format/keys.h"
+#include "lease/lease.h"
 
 #define COPY_BATCH 64
 

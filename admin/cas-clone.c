@@ -16,6 +16,8 @@
  * From a plain export: its data is copied once (cas-clone-plain.c).
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,8 +26,8 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "keys.h"
+#include "cas/cas-admin.h"
+#include "format/keys.h"
 
 int
 verb_clone (struct admin *a, int argc, char **argv)

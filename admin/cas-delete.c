@@ -13,6 +13,8 @@
  * until gc finds them unreferenced.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,9 +24,9 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-tree.h"
-#include "keys.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
+#include "format/keys.h"
 
 static int
 delete_snapshot (struct admin *a, const struct cas_ref *ref,

@@ -20,6 +20,8 @@
  * last root that counted it.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,8 +31,8 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-tree.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
 
 #define SHARED UINT32_MAX
 

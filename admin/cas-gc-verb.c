@@ -5,13 +5,15 @@
  * report of cas_gc (cas-gc.c, where its safety argument is).
  */
 
+#include <config.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
+#include "cas/cas-admin.h"
 
 int
 verb_gc (struct admin *a, int argc, char **argv)

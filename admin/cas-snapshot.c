@@ -11,6 +11,8 @@
  * with the way to get one (clone it into the cas layout first).
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,8 +21,8 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "keys.h"
+#include "cas/cas-admin.h"
+#include "format/keys.h"
 
 int
 verb_snapshot (struct admin *a, int argc, char **argv)

@@ -6,6 +6,8 @@
  * the allocation map through the plain layout, read-only.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,10 +18,10 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-tree.h"
-#include "keys.h"
-#include "layout.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
+#include "format/keys.h"
+#include "layout/layout.h"
 
 /* Requests per batch when deleting: enough to keep the store's
  * requests in flight busy, little memory.

@@ -11,6 +11,8 @@
  * root GETs; a snapshot's root is read for its size and times.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,9 +22,9 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-tree.h"
-#include "export-impl.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
+#include "export/export-impl.h"
 
 struct row {
   char name[CAS_NAME_MAX];

@@ -8,6 +8,8 @@
  *   s3blocks [-v] [--json] VERB [ARGS] [key=value ...]
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +18,8 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "config.h"
-#include "keys.h"
+#include "config/options.h"
+#include "format/keys.h"
 
 /* The keys that say where the bucket is and how to reach it; the
  * others (size=, export=, ...) are about serving an export.

@@ -7,6 +7,8 @@
  * value parsers are common/nbdkit-parse.c, shared with the unit tests.
  */
 
+#include <config.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>

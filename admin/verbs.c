@@ -17,6 +17,8 @@
  * fails.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,10 +29,10 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "config.h"
-#include "export-impl.h"
-#include "keys.h"
+#include "cas/cas-admin.h"
+#include "config/options.h"
+#include "export/export-impl.h"
+#include "format/keys.h"
 
 #define DEEP_BATCH 64
 

@@ -15,6 +15,8 @@
  * Credentials from S3_ACCESS_KEY and S3_SECRET_KEY.
  */
 
+#include <config.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

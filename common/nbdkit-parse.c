@@ -8,6 +8,8 @@
  * key is judged the same by the plugin and the command.
  */
 
+#include <config.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

@@ -3,6 +3,8 @@
  */
 /* s3blocks: was nbdkit started with -r?  See cmdline.h. */
 
+#include <config.h>
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>

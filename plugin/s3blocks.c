@@ -8,6 +8,8 @@
  * storage behind store.h (libs3 in s3store.c, libcurl in store-curl.c).
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +18,14 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
-#include "config.h"
-#include "export.h"
+#include "config/options.h"
+#include "export/export.h"
 #include "bufpool.h"
 #include "cmdline.h"
-#include "keys.h"
-#include "lease.h"
-#include "store.h"
-#include "volume.h"
+#include "format/keys.h"
+#include "lease/lease.h"
+#include "store/store.h"
+#include "volume/volume.h"
 #include "writeback-thread.h"
 
 /* signature= chooses one (config_complete); both are initialised at

@@ -13,6 +13,8 @@
  * export table's only for moments (exports_foreach_open).
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,8 +24,8 @@
 
 #include <nbdkit-plugin.h>
 
-#include "export.h"
-#include "volume.h"
+#include "export/export.h"
+#include "volume/volume.h"
 #include "writeback-thread.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

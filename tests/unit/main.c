@@ -5,6 +5,8 @@
  * passed, so make check and CI see failures.
  */
 
+#include <config.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 

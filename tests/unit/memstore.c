@@ -7,6 +7,8 @@
  * order as in S3.  A mutex makes it safe for the threaded tests.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

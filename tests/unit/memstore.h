@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-#include "store.h"
+#include "store/store.h"
 
 struct memstore;
 

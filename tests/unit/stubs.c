@@ -3,6 +3,8 @@
  */
 /* s3blocks unit tests: stand-ins for nbdkit's functions. */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>

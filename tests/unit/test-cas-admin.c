@@ -18,6 +18,8 @@
  * changing, and costs the same requests whatever the export's size.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,11 +29,11 @@
 #include <CUnit/CUnit.h>
 
 #include "admin.h"
-#include "cas-admin.h"
-#include "cas-fence.h"
-#include "cas-tree.h"
-#include "keys.h"
-#include "leaseinfo.h"
+#include "cas/cas-admin.h"
+#include "cas/cas-fence.h"
+#include "cas/cas-tree.h"
+#include "format/keys.h"
+#include "lease/leaseinfo.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"

@@ -6,6 +6,8 @@
  * rejection.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 
 #include <CUnit/CUnit.h>
 
-#include "cas-format.h"
+#include "format/cas-format.h"
 #include "tests.h"
 
 static void

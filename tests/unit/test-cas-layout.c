@@ -7,6 +7,8 @@
  * stay atomic when the server goes away after any single request.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,14 +17,14 @@
 
 #include <CUnit/CUnit.h>
 
-#include "cas-fence.h"
-#include "cas-format.h"
-#include "cas-tree.h"
-#include "layout.h"
+#include "cas/cas-fence.h"
+#include "format/cas-format.h"
+#include "cas/cas-tree.h"
+#include "layout/layout.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"
-#include "volume.h"
+#include "volume/volume.h"
 
 #define BS 4096
 #define EXPORT "t"

@@ -8,6 +8,8 @@
  * or missing pages are EIO.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -17,7 +19,7 @@
 
 #include <CUnit/CUnit.h>
 
-#include "cas-tree.h"
+#include "cas/cas-tree.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"

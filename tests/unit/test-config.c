@@ -3,6 +3,8 @@
  */
 /* s3blocks unit tests: configuration keys and their validation. */
 
+#include <config.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,7 +14,7 @@
 
 #include <CUnit/CUnit.h>
 
-#include "config.h"
+#include "config/options.h"
 #include "stubs.h"
 #include "tests.h"
 

@@ -5,13 +5,15 @@
  * export's metadata (or its absence) resolves to.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <string.h>
 
 #include <CUnit/CUnit.h>
 
-#include "config.h"
-#include "export-impl.h"
+#include "config/options.h"
+#include "export/export-impl.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"

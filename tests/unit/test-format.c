@@ -5,6 +5,8 @@
  * line, status codes.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -12,10 +14,10 @@
 #include <libs3.h>
 
 #include "cmdline.h"
-#include "keys.h"
-#include "leaseinfo.h"
-#include "meta.h"
-#include "s3engine.h"
+#include "format/keys.h"
+#include "lease/leaseinfo.h"
+#include "format/meta.h"
+#include "store/libs3/s3engine.h"
 #include "tests.h"
 
 static void

@@ -5,6 +5,8 @@
  * cost, and crash safety at every request.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,12 +15,12 @@
 
 #include <CUnit/CUnit.h>
 
-#include "allocmap.h"
-#include "keys.h"
+#include "format/allocmap.h"
+#include "format/keys.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"
-#include "volume.h"
+#include "volume/volume.h"
 
 #define BS 4096
 #define EXPORT "t"

@@ -5,6 +5,8 @@
  * store, with several "servers" (identities) in one process.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -15,10 +17,10 @@
 
 #include <CUnit/CUnit.h>
 
-#include "keys.h"
-#include "lease.h"
-#include "lease-testing.h"
-#include "leaseinfo.h"
+#include "format/keys.h"
+#include "lease/lease.h"
+#include "lease/lease-testing.h"
+#include "lease/leaseinfo.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"

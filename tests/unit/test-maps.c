@@ -3,6 +3,8 @@
  */
 /* s3blocks unit tests: the hash map and the sparse bitmap. */
 
+#include <config.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 

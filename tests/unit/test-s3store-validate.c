@@ -9,6 +9,8 @@
  * listens.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,9 +19,9 @@
 
 #include <CUnit/CUnit.h>
 
-#include "config.h"
-#include "endpoint.h"
-#include "store.h"
+#include "config/options.h"
+#include "store/endpoint.h"
+#include "store/store.h"
 #include "stubs.h"
 #include "tests.h"
 

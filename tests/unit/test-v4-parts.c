@@ -10,6 +10,8 @@
  * store refusing unverifiable TLS.
  */
 
+#include <config.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +19,11 @@
 
 #include <CUnit/CUnit.h>
 
-#include "credentials.h"
-#include "httpstatus.h"
-#include "s3xml.h"
-#include "sigv4-query.h"
-#include "store.h"
+#include "store/credentials.h"
+#include "store/curl/httpstatus.h"
+#include "store/curl/s3xml.h"
+#include "store/curl/sigv4-query.h"
+#include "store/store.h"
 #include "stubs.h"
 #include "tests.h"
 

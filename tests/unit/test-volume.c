@@ -3,6 +3,8 @@
  */
 /* s3blocks unit tests: the block logic against the in-memory store. */
 
+#include <config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -12,11 +14,11 @@
 
 #include <CUnit/CUnit.h>
 
-#include "keys.h"
+#include "format/keys.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"
-#include "volume.h"
+#include "volume/volume.h"
 
 #define BS 4096
 #define EXPORT "t"

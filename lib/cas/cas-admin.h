@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): what the content-addressed ("cas")
+ * verbs share.  These files make up libs3blocks-admin, which the
+ * command and the unit tests link:
+ *
+ *   cas-names.c     "export" and "export@snap", their root keys, every
+ *                   root in the bucket, held leases
+ *   cas-hashset.c   a set of content hashes with two small values each
+ *   cas-walk.c      reading map trees, pages in batches, each checked
+ *   cas-copy.c      writing a new root from a source root, verified
+ *   cas-gc.c        garbage collection (its safety argument at the top)
+ *   cas-*.c         the verbs
+ *
+ * Errors: 0, or -1 after nbdkit_error (errno set), unless said.
+ */
+
+#ifndef S3BLOCKS_CAS_ADMIN_H
+#define S3BLOCKS_CAS_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/cas-format.h"
+#include "lease/leaseinfo.h"
+#include "store/store.h"
+
+/* ---- names (cas-names.c) ---- */
+
+/* "export" or "export@snap", split.  snap is "" for an export. */
+struct cas_ref {
+  char export[CAS_NAME_MAX];
+  char snap[CAS_NAME_MAX];
+};
+
+/* Parse and check a name given on the command line.  false after a
+ * message naming the rule broken (what: "export", "snapshot", "name").
+ */
+extern bool cas_ref_parse (const char *name, struct cas_ref *ref);
+/* Is name one of the n names given (names NULL: every name is)? */
+extern bool cas_name_wanted (const char *name, char **names, int n);
+extern bool cas_ref_is_snap (const struct cas_ref *ref);
+/* The ref's root key (cas/roots/E or cas/snaps/E/S). */
+extern int cas_ref_root_key (const struct cas_ref *ref, char *buf,
+                             size_t size);
+
+/* One root in the bucket. */
+struct cas_root_entry {
+  char key[KEY_MAX];
+  char name[CAS_NAME_MAX];      /* export, or export@snap */
+  bool is_snap;
+  uint64_t size;                /* of the root object */
+  int64_t mtime;
+};
+
+struct cas_root_list {
+  struct cas_root_entry *v;
+  size_t n, cap;
+};
+
+/* Every export root (cas/roots/) and snapshot root (cas/snaps/), two
+ * LISTs, in key order; keys that are not roots of valid names are
+ * skipped.  export: only those of that export (NULL: all).
+ */
+extern int cas_root_list_read (struct store *store, const char *export,
+                               struct cas_root_list *l);
+extern void cas_root_list_free (struct cas_root_list *l);
+
+/* Leases held now (unexpired by this machine's wall clock). */
+struct held_lease {
+  char name[CAS_NAME_MAX];
+  struct lease_info info;
+};
+struct held_leases {
+  struct held_lease *v;
+  size_t n;
+};
+extern int held_leases_read (struct store *store, struct held_leases *h);
+extern void held_leases_free (struct held_leases *h);
+
+/* Write the metadata object of a cas export: create-only where the
+ * store has conditional PUT.  0, EEXIST (no message), or -1.
+ */
+extern int cas_meta_write (struct store *store, const char *name,
+                           uint64_t size, uint32_t block_size);
+
+/* Wall clock, seconds. */
+extern int64_t cas_now (void);
+
+/* ---- hash sets (cas-hashset.c) ---- */
+
+/* A set of SHA-256 hashes, each with three 32-bit values for its
+ * user (see du and check).  No removal.
+ */
+struct hset_entry {
+  struct cas_hash h;
+  uint32_t a, b, c;
+  uint8_t used;
+};
+struct hset {
+  struct hset_entry *v;
+  size_t n, cap;                /* cap: a power of two, or 0 */
+};
+
+/* The entry for h, added (a, b zero) if new (*added says which).
+ * NULL after a message when out of memory.
+ */
+extern struct hset_entry *hset_add (struct hset *s, const struct cas_hash *h,
+                                    bool *added);
+extern struct hset_entry *hset_find (const struct hset *s,
+                                     const struct cas_hash *h);
+extern void hset_free (struct hset *s);
+
+/* ---- walking trees (cas-walk.c) ---- */
+
+/* What a walk reports.  skip: asked before a page is read; return
+ * true to leave it and its subtree out (already walked).  page: each
+ * page read, before its children; return 1 to skip its subtree, 0 to
+ * go on, -1 to fail.  block: each present block.  missing: a page that is absent or
+ * damaged (why says which); return 0 to go on without its subtree, -1
+ * to fail.  Any may be NULL; a NULL missing fails the walk (errno
+ * ENOENT or EIO) after a message naming the page and the label.
+ */
+struct cas_walker {
+  bool (*skip) (void *opaque, const struct cas_hash *h);
+  int (*page) (void *opaque, const struct cas_hash *h, unsigned level,
+               size_t bytes);
+  int (*block) (void *opaque, uint64_t index, const struct cas_hash *h);
+  int (*missing) (void *opaque, const struct cas_hash *h, unsigned level,
+                  const char *why);
+  void *opaque;
+};
+
+/* Walk the tree of root r, level by level, GETting pages in batches
+ * and checking each against its hash.  label names the root in
+ * messages.
+ */
+extern int cas_walk (struct store *store, const char *label,
+                     const struct cas_root *r, const struct cas_walker *w);
+
+/* ---- copying roots (cas-copy.c) ---- */
+
+/* How many times a snapshot or clone is tried before it gives up
+ * because its source keeps changing.
+ */
+#define CAS_COPY_TRIES 5
+
+struct cas_copy {
+  const char *src_key;          /* the source root */
+  const char *src_name;         /* export, or export@snap */
+  const char *dst_key;          /* the new root */
+  const char *dst_name;
+  enum cas_root_kind kind;      /* of the new root */
+  bool keep_generation;         /* snapshot: the source's; clone: 0 */
+  /* Results. */
+  struct cas_root root;         /* as written */
+  unsigned tries;
+};
+
+/* Write the new root from the source's last committed root, verified
+ * (see cas-copy.c).  0; 2 after a message when the source is missing;
+ * 1 after one when the destination exists, or the source was deleted
+ * or kept changing; -1.
+ */
+extern int cas_copy_root (struct store *store, struct cas_copy *c);
+
+/* ---- gc (cas-gc.c) ---- */
+
+#define GC_DEFAULT_GRACE_S 3600
+#define GC_MAX_PASSES 8
+#define GC_DELETE_BATCH 64
+/* Keys one sweep chunk LISTs (one page of a LIST). */
+#define GC_CHUNK_KEYS 1000
+
+struct gc_params {
+  int64_t grace_s;
+  bool dry_run;
+  /* DELETEs per batch, at most the store's requests in flight, so that
+   * a batch lasts at most one request's worst case (the sweep fence,
+   * plugin/cas-fence.c, relies on it).  0: GC_DELETE_BATCH.
+   */
+  unsigned delete_batch;
+  /* Tests: called once the mark is complete, before the sweep LISTs. */
+  void (*on_sweep) (void *opaque);
+  void *opaque;
+  /* Tests: monotonic ms for the chunk limit; NULL: the real clock. */
+  uint64_t (*clock_ms) (void);
+};
+
+struct gc_result {
+  int64_t start;                /* S3 clock at start */
+  int64_t cutoff;               /* start - grace */
+  unsigned passes;
+  uint64_t roots_read;
+  uint64_t pages_marked, data_marked;
+  uint64_t listed, listed_bytes;        /* under cas/data/, cas/pages/ */
+  uint64_t deleted, deleted_bytes;      /* dry run: would be */
+  uint64_t deleted_pages, deleted_data;
+  uint64_t young, young_bytes;          /* unreferenced, spared by age */
+  uint64_t unknown_age;                 /* unreferenced, no date: spared */
+  uint64_t foreign;                     /* not a hash key: left alone */
+  uint64_t delete_failed;
+  uint64_t chunks;                      /* sweep chunks (markers) */
+  uint64_t chunks_cut;                  /* ended by the time limit */
+  uint64_t markers_expired;             /* old markers deleted */
+  uint64_t max_window_s;                /* max reuse-window + commit-bound */
+};
+
+/* 0 done (r filled); 1 refused or gave up after a message saying why,
+ * nothing deleted; -1 error (possibly after deleting some garbage).
+ */
+extern int cas_gc (struct store *store, const struct gc_params *p,
+                   struct gc_result *r);
+
+/* ---- plain to cas (cas-clone-plain.c) ---- */
+
+struct plain_clone_stats {
+  uint64_t blocks_read, zero_blocks, data_puts, pages_written;
+};
+
+#endif /* S3BLOCKS_CAS_ADMIN_H */

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): a new root from a source root, for
+ * snapshot and clone.  No content is copied: the new root names the
+ * source's top page, so a snapshot or clone costs a fixed number of
+ * requests whatever the export's size (GET source, PUT new root, GET
+ * source again; plus a GET of the destination on a store without
+ * conditional PUT).
+ *
+ * The verify step, and why gc cannot lose what the new root names
+ * (cas-plan "Why gc cannot lose data", 3):
+ *   read the source root (ETag E) -> write the new root -> read the
+ *   source again: if it is gone or its ETag (or content) is not E's,
+ *   delete the new root and start again, at most CAS_COPY_TRIES times.
+ * If gc never saw the new root, gc's last LIST of roots preceded our
+ * PUT.  gc read the source either before our first read (then the
+ * version we copied was committed after gc read the source, and gc's
+ * induction covers it: its objects were marked or are young) or while
+ * it was unchanged between our two reads (gc saw the same tree, and
+ * marked it); if gc read the source after our second read, its last
+ * LIST came after our PUT and saw the new root.  A write of the new
+ * root that succeeds is only kept after the second read proves the
+ * source did not change in between.
+ *
+ * The destination is created with If-None-Match where the store has
+ * conditional PUT, so two copies racing for one name cannot both win;
+ * elsewhere its absence is checked first (a narrow window remains,
+ * said in s3blocks(1)).
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
+
+static bool
+same_version (const struct cas_root *a, const struct cas_root *b)
+{
+  return strcmp (a->incarnation, b->incarnation) == 0
+    && a->generation == b->generation && a->empty == b->empty
+    && a->depth == b->depth && a->committed == b->committed
+    && (a->empty || cas_hash_equal (&a->top, &b->top));
+}
+
+int
+cas_copy_root (struct store *store, struct cas_copy *c)
+{
+  const bool cond = store_can (store, STORE_CAP_CONDITIONAL_PUT);
+
+  for (c->tries = 1; c->tries <= CAS_COPY_TRIES; c->tries++) {
+    struct cas_root src, again, *nr = &c->root;
+    char etag[STORE_ETAG_MAX] = "", etag2[STORE_ETAG_MAX] = "";
+    int r, err;
+
+    r = cas_root_read (store, c->src_key, &src, etag);
+    if (r == ENOENT) {
+      nbdkit_error ("%s: no such cas %s (%s is missing)", c->src_name,
+                    strchr (c->src_name, '@') ? "snapshot" : "export",
+                    c->src_key);
+      return 2;
+    }
+    if (r != 0)
+      return -1;
+    if (!cond) {
+      struct cas_root dst;
+
+      r = cas_root_read (store, c->dst_key, &dst, NULL);
+      if (r == 0) {
+        nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
+        return 1;
+      }
+      if (r != ENOENT)
+        return -1;
+    }
+
+    *nr = src;
+    nr->kind = c->kind;
+    snprintf (nr->name, sizeof nr->name, "%s", c->dst_name);
+    snprintf (nr->parent, sizeof nr->parent, "%s", c->src_name);
+    if (cas_new_incarnation (nr->incarnation) == -1)
+      return -1;
+    if (!c->keep_generation)
+      nr->generation = 0;
+    nr->created = nr->committed = cas_now ();
+
+    err = cas_root_write (store, c->dst_key, nr,
+                          cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,
+                          NULL);
+    if (err == EEXIST) {
+      nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
+      return 1;
+    }
+    if (err)
+      return -1;
+
+    /* The verify step. */
+    r = cas_root_read (store, c->src_key, &again, etag2);
+    if (r == 0 && strcmp (etag, etag2) == 0 && same_version (&src, &again))
+      return 0;
+
+    err = store_delete (store, c->dst_key);
+    if (err) {
+      nbdkit_error ("%s: could not verify the copy, and could not delete "
+                    "%s again (%s): delete it with \"s3blocks delete --yes "
+                    "%s\" before gc runs", c->dst_name, c->dst_key,
+                    strerror (err), c->dst_name);
+      return -1;
+    }
+    if (r == ENOENT) {
+      nbdkit_error ("%s: %s was deleted during the copy: nothing made",
+                    c->dst_name, c->src_name);
+      return 1;
+    }
+    if (r != 0)
+      return -1;
+    nbdkit_debug ("%s: %s committed during the copy (generation %" PRIu64
+                  " -> %" PRIu64 "): trying again", c->dst_name,
+                  c->src_name, src.generation, again.generation);
+  }
+  nbdkit_error ("%s: %s changed during each of %d tries: nothing made; "
+                "try again (its server commits more often than a copy "
+                "takes)", c->dst_name, c->src_name, CAS_COPY_TRIES);
+  c->tries = CAS_COPY_TRIES;
+  return 1;
+}

@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): garbage collection of the cas layout's
+ * content (cas/data/) and map pages (cas/pages/).
+ *
+ * WHY GC CANNOT LOSE DATA (cas-plan, "Why gc cannot lose data"; this
+ * file enforces part 2 and gc's side of 4, the servers part 1 and
+ * their side of 4, cas-copy.c part 3).
+ *
+ * Time T0 of a PUT is its start; an object's Last-Modified is at or
+ * after it.  gc takes its times from the S3 server's own clock: it
+ * PUTs cas/gc/clock and reads that object's Last-Modified from a LIST
+ * (start), so no skew between machines enters.  cutoff = start - grace.
+ *
+ * 1. A server, at the start of each commit (Tc), re-PUTs every content
+ *    a pending change references whose recorded PUT is older than
+ *    Tc - reuse_window, and fails the commit rather than land its root
+ *    after Tc + commit_bound.  So any object that a newly committed
+ *    root references for the first time was PUT at most reuse_window +
+ *    commit_bound before that root landed; its pages are younger
+ *    still.  Roots record both values.
+ *
+ * 2. gc deletes only objects under cas/data/ and cas/pages/ that are
+ *    unreferenced AND whose Last-Modified is known and < cutoff.  It
+ *    marks by reading roots: LIST cas/roots/ and cas/snaps/, GET each
+ *    root, walk its tree; then LIST and GET again and walk any
+ *    (key, incarnation) not read yet; repeat until a pass finds none
+ *    new.  After GC_MAX_PASSES it gives up, deleting nothing.  Any
+ *    page it cannot read also makes it give up: a sweep after an
+ *    incomplete mark could delete what the unread subtree names.
+ *    Then it sweeps.
+ *    A root version committed after gc read that export's root is
+ *    covered: each object it names is either in the version gc read
+ *    (marked), or was first referenced by a commit after gc started,
+ *    hence PUT after start - reuse_window - commit_bound >= cutoff
+ *    when grace >= reuse_window + commit_bound (spared by age); by
+ *    induction this holds for every later version.  A (key,
+ *    incarnation) not read in the pass that ended the mark was created
+ *    after that pass's LIST; a new root is made only by a server
+ *    creating an export (its objects all PUT after it started), by a
+ *    clone or a snapshot (covered by 3), each of which the next pass
+ *    would have found if it existed at that LIST.
+ *    So gc refuses a grace below max over roots of (reuse-window +
+ *    commit-bound) while any cas export's lease is held (a server
+ *    running); and refuses any grace while a lease is held on an
+ *    export with no root yet (its window is unknown: a new cas export
+ *    before its first commit, or a clone from a plain export copying
+ *    its data).  With no lease held, any grace (even 0, for tests) is
+ *    allowed: a server starting after gc read the leases starts with
+ *    no recent PUTs, so all it newly references is PUT after start.
+ *    Leases on plain exports do not count: their servers write no cas
+ *    object.
+ *
+ * 4. The sweep fence (plugin/cas-fence.c, where the argument is):
+ *    the sweep decides from a LIST and DELETEs afterwards, so a server
+ *    PUTting an object again (a refresh under 1, new data equal to old
+ *    garbage, a page equal to an old unreferenced one) between the two
+ *    would lose the fresh copy.  So gc sweeps in chunks of one LIST
+ *    page (GC_CHUNK_KEYS), each announced by cas/gc/sweeps/{id}.running
+ *    before its LIST and replaced by {id}.done after its last DELETE;
+ *    no DELETE batch starts once CAS_SWEEP_CHUNK_LIMIT_MS has passed
+ *    since the marker's PUT began, and a batch is at most the store's
+ *    requests in flight (one request's worst case).  A server's commit
+ *    LISTs the markers before its root PUT, waits while a chunk runs,
+ *    and PUTs again whatever it references for the first time that it
+ *    PUT before its quiet run began.  gc deletes markers older than
+ *    CAS_MARKER_RETENTION_S by the S3 clock.
+ *
+ * Clock rounding: Last-Modified has whole seconds, truncated.  An
+ * object PUT at t shows floor(t) >= floor(start) - reuse_window -
+ * commit_bound >= cutoff (the windows are whole seconds), so "older
+ * than the cutoff" is a strict mtime < cutoff.  An mtime of 0 means
+ * the store could not tell: such an object is never deleted.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cas/cas-admin.h"
+#include "cas/cas-fence.h"
+#include "cas/cas-tree.h"
+#include "config/options.h"
+#include "format/keys.h"
+#include "format/meta.h"
+
+#define GC_CLOCK_KEY "cas/gc/clock"
+#define ROOT_BATCH 32
+
+struct gc {
+  struct store *store;
+  struct gc_result *res;
+  struct hset pages, data;
+  struct hset read;             /* hashes of "key incarnation" */
+  struct hset root_names;       /* hashes of the export names with a root */
+};
+
+/* ---- the S3 server's clock ---- */
+
+static int
+clock_entry (void *opaque, const struct store_entry *e)
+{
+  if (!e->is_prefix && strcmp (e->key, GC_CLOCK_KEY) == 0)
+    *(int64_t *) opaque = e->mtime;
+  return 0;
+}
+
+/* 0 (start set), 1 refused, -1. */
+static int
+s3_clock (struct store *store, int64_t *start)
+{
+  static const char body[] = "s3blocks gc: the Last-Modified of this "
+    "object is the S3 server's clock when gc last started\n";
+  int err = store_put (store, GC_CLOCK_KEY, body, sizeof body - 1);
+
+  if (err) {
+    nbdkit_error ("cannot write %s to read the server's clock: %s",
+                  GC_CLOCK_KEY, strerror (err));
+    return -1;
+  }
+  *start = 0;
+  if (store_list (store, GC_CLOCK_KEY, NULL, NULL, clock_entry, start)
+      == -1) {
+    nbdkit_error ("cannot list %s: %m", GC_CLOCK_KEY);
+    return -1;
+  }
+  if (*start <= 0) {
+    nbdkit_error ("gc: refused: the server's listing gives no "
+                  "Last-Modified for %s, so the age of objects is "
+                  "unknown and nothing can be collected safely",
+                  GC_CLOCK_KEY);
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- mark ---- */
+
+static bool
+walk_skip (void *opaque, const struct cas_hash *h)
+{
+  struct gc *g = opaque;
+
+  return hset_find (&g->pages, h) != NULL;
+}
+
+static int
+walk_page (void *opaque, const struct cas_hash *h, unsigned level,
+           size_t bytes)
+{
+  struct gc *g = opaque;
+  bool added;
+
+  (void) level; (void) bytes;
+  if (hset_add (&g->pages, h, &added) == NULL)
+    return -1;
+  g->res->pages_marked += added;
+  return 0;
+}
+
+static int
+walk_block (void *opaque, uint64_t index, const struct cas_hash *h)
+{
+  struct gc *g = opaque;
+  bool added;
+
+  (void) index;
+  if (hset_add (&g->data, h, &added) == NULL)
+    return -1;
+  g->res->data_marked += added;
+  return 0;
+}
+
+static void
+hash_of_string (const char *a, const char *b, struct cas_hash *h)
+{
+  char buf[KEY_MAX + 64];
+  int n = snprintf (buf, sizeof buf, "%s %s", a, b);
+
+  cas_hash_of (buf, n, h);
+}
+
+/* One root read: walk it if its (key, incarnation) is new.  1 if it
+ * was, 0 if not, -1 on failure (the mark is incomplete).
+ */
+static int
+mark_root (struct gc *g, const struct cas_root_entry *re,
+           const struct cas_root *r)
+{
+  const struct cas_walker w = {
+    .skip = walk_skip, .page = walk_page, .block = walk_block, .opaque = g,
+  };
+  struct cas_hash id;
+  bool added;
+  uint64_t window;
+
+  /* Every version read counts, new or not: a server restarted with a
+   * longer cas-reuse-window says so in its next commit.
+   */
+  window = r->reuse_window_s + r->commit_bound_s;
+  if (window > g->res->max_window_s)
+    g->res->max_window_s = window;
+
+  hash_of_string (re->key, r->incarnation, &id);
+  if (hset_add (&g->read, &id, &added) == NULL)
+    return -1;
+  if (!added)
+    return 0;                   /* this version's objects are covered */
+  if (!re->is_snap) {
+    struct cas_hash name_id;
+    bool dummy;
+
+    hash_of_string ("export", re->name, &name_id);
+    if (hset_add (&g->root_names, &name_id, &dummy) == NULL)
+      return -1;
+  }
+
+  g->res->roots_read++;
+  if (cas_walk (g->store, r->name, r, &w) == -1) {
+    nbdkit_error ("gc: gave up: the tree of %s could not be read in full, "
+                  "so nothing is deleted (s3blocks check names what is "
+                  "missing)", re->name);
+    return -1;
+  }
+  return 1;
+}
+
+/* 0 if the second read parses, -1 if not (why: of the first). */
+static int
+reread_root (struct gc *g, struct store_op *op, struct cas_root *r)
+{
+  const char *why;
+  size_t got;
+  int err = store_get (g->store, op->key, op->buf, op->len, &got);
+
+  if (err == ENOENT) {
+    op->err = ENOENT;           /* deleted meanwhile */
+    return 0;
+  }
+  return err == 0 && cas_root_parse (op->buf, got, r, &why) == 0 ? 0 : -1;
+}
+
+/* One pass: every root listed now, read in batches.  Returns the
+ * number of (key, incarnation) walked for the first time, or -1.
+ */
+static int64_t
+mark_pass (struct gc *g)
+{
+  struct cas_root_list l;
+  struct store_op *ops = calloc (ROOT_BATCH, sizeof *ops);
+  char *bufs = malloc ((size_t) ROOT_BATCH * CAS_ROOT_MAX);
+  int64_t fresh = 0;
+
+  if (ops == NULL || bufs == NULL) {
+    nbdkit_error ("gc: %m");
+    free (ops);
+    free (bufs);
+    return -1;
+  }
+  if (cas_root_list_read (g->store, NULL, &l) == -1)
+    fresh = -1;
+  for (size_t i = 0; fresh >= 0 && i < l.n; i += ROOT_BATCH) {
+    size_t n = l.n - i < ROOT_BATCH ? l.n - i : ROOT_BATCH;
+
+    memset (ops, 0, n * sizeof *ops);
+    for (size_t j = 0; j < n; j++) {
+      ops[j].kind = STORE_GET;
+      snprintf (ops[j].key, sizeof ops[j].key, "%s", l.v[i + j].key);
+      ops[j].buf = bufs + j * (size_t) CAS_ROOT_MAX;
+      ops[j].len = CAS_ROOT_MAX;
+    }
+    store_run (g->store, ops, n);
+    for (size_t j = 0; fresh >= 0 && j < n; j++) {
+      struct cas_root r;
+      const char *why;
+      int m;
+
+      if (ops[j].err == ENOENT)
+        continue;               /* deleted since the listing */
+      if (ops[j].err) {
+        nbdkit_error ("gc: gave up: cannot read %s: %s", ops[j].key,
+                      strerror (ops[j].err));
+        fresh = -1;
+        break;
+      }
+      /* A root is written whole; a server whose GET can see a PUT in
+       * progress (s3rver) may hand out half of one: read it again.
+       */
+      if (cas_root_parse (ops[j].buf, ops[j].got, &r, &why) == -1 &&
+          reread_root (g, &ops[j], &r) == -1) {
+        nbdkit_error ("gc: gave up: %s is damaged (%s): what it names is "
+                      "unknown, so nothing is deleted", ops[j].key, why);
+        fresh = -1;
+        break;
+      }
+      if (ops[j].err == ENOENT)
+        continue;
+      m = mark_root (g, &l.v[i + j], &r);
+      if (m == -1)
+        fresh = -1;
+      else
+        fresh += m;
+    }
+  }
+  cas_root_list_free (&l);
+  free (ops);
+  free (bufs);
+  return fresh;
+}
+
+/* ---- leases ---- */
+
+/* Whether exports/NAME says the plain layout.  1 plain, 0 not (cas, or
+ * no metadata), -1.
+ */
+static int
+meta_is_plain (struct store *store, const char *name)
+{
+  char key[KEY_MAX], buf[META_MAX];
+  struct export_meta m;
+  const char *why;
+  size_t got;
+  int err;
+
+  export_meta_key (key, sizeof key, name);
+  err = store_get (store, key, buf, sizeof buf, &got);
+  if (err == ENOENT)
+    return 0;
+  if (err) {
+    nbdkit_error ("cannot read %s: %s", key, strerror (err));
+    return -1;
+  }
+  /* Unreadable metadata: not known to be plain. */
+  return meta_parse (buf, got, &m, &why) == 0
+    && m.layout == EXPORT_LAYOUT_PLAIN;
+}
+
+/* 0 the grace is safe, 1 refused (said), -1. */
+static int
+check_grace (struct gc *g, const struct gc_params *p,
+             const struct held_leases *held)
+{
+  for (size_t i = 0; i < held->n; i++) {
+    const struct held_lease *hl = &held->v[i];
+    struct cas_hash id;
+    int plain;
+
+    hash_of_string ("export", hl->name, &id);
+    if (hset_find (&g->root_names, &id)) {
+      if ((uint64_t) p->grace_s < g->res->max_window_s) {
+        nbdkit_error ("gc: refused: grace=%" PRId64 "s is below the "
+                      "longest reuse-window + commit-bound of the roots "
+                      "(%" PRIu64 "s) while a server holds a lease (%s: "
+                      "host %s, pid %" PRId64 "): give grace=%" PRIu64
+                      "s or more, or stop the servers", p->grace_s,
+                      g->res->max_window_s, hl->name, hl->info.host,
+                      hl->info.pid, g->res->max_window_s);
+        return 1;
+      }
+      continue;
+    }
+    plain = meta_is_plain (g->store, hl->name);
+    if (plain == -1)
+      return -1;
+    if (plain)
+      continue;
+    nbdkit_error ("gc: refused: %s is held (host %s, pid %" PRId64 ") but "
+                  "has no committed cas root yet, so its server's reuse "
+                  "window is unknown: run gc after its first commit, or "
+                  "once it stopped", hl->name, hl->info.host,
+                  hl->info.pid);
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- sweep, in chunks fenced by markers (plugin/cas-fence.c) ---- */
+
+static uint64_t
+real_clock_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct sweep {
+  struct gc *g;
+  size_t prefix_len;
+  bool pages;
+  int64_t cutoff;
+  char **keys;
+  uint64_t *sizes;
+  size_t n, cap;
+  size_t seen;                  /* keys listed by this chunk */
+  char last[KEY_MAX];           /* the last of them */
+};
+
+static int
+sweep_entry (void *opaque, const struct store_entry *e)
+{
+  struct sweep *sw = opaque;
+  struct gc_result *res = sw->g->res;
+  struct cas_hash h;
+
+  if (e->is_prefix)
+    return 0;
+  snprintf (sw->last, sizeof sw->last, "%s", e->key);
+  sw->seen++;                   /* the listing stops at GC_CHUNK_KEYS */
+  if (!cas_hash_parse (e->key + sw->prefix_len, &h)) {
+    res->foreign++;             /* another tool's: never ours to delete */
+    goto next;
+  }
+  res->listed++;
+  res->listed_bytes += e->size;
+  if (hset_find (sw->pages ? &sw->g->pages : &sw->g->data, &h))
+    goto next;                  /* referenced */
+  if (e->mtime <= 0) {
+    res->unknown_age++;
+    goto next;
+  }
+  if (e->mtime >= sw->cutoff) {
+    res->young++;
+    res->young_bytes += e->size;
+    goto next;
+  }
+  if (sw->n == sw->cap) {
+    size_t cap = sw->cap ? sw->cap * 2 : 256;
+    char **keys = realloc (sw->keys, cap * sizeof *keys);
+    uint64_t *sizes;
+
+    if (keys == NULL)
+      goto nomem;
+    sw->keys = keys;
+    sizes = realloc (sw->sizes, cap * sizeof *sizes);
+    if (sizes == NULL)
+      goto nomem;
+    sw->sizes = sizes;
+    sw->cap = cap;
+  }
+  if ((sw->keys[sw->n] = strdup (e->key)) == NULL)
+    goto nomem;
+  sw->sizes[sw->n++] = e->size;
+ next:
+  return sw->seen >= GC_CHUNK_KEYS ? 1 : 0;
+
+ nomem:
+  nbdkit_error ("gc: %m");
+  return -1;
+}
+
+static void
+count_deleted (struct gc *g, bool pages, uint64_t bytes)
+{
+  g->res->deleted++;
+  g->res->deleted_bytes += bytes;
+  *(pages ? &g->res->deleted_pages : &g->res->deleted_data) += 1;
+}
+
+/* The marker's body: for whoever looks at the bucket. */
+static const char marker_body[] = "s3blocks gc: a sweep chunk; servers "
+  "about to commit wait while {id}.running exists (plugin/cas-fence.c)\n";
+
+/* End a chunk: {id}.done, then no {id}.running.  A failure leaves
+ * .running, which servers wait out (they ignore one older than the
+ * chunk limit plus a request), so it is said but not fatal.
+ */
+static void
+end_chunk (struct gc *g, const char *running, const char *done)
+{
+  int err = store_put (g->store, done, marker_body, sizeof marker_body - 1);
+
+  if (err)
+    nbdkit_error ("gc: cannot write %s (%s): servers wait for the chunk "
+                  "until they judge it stale", done, strerror (err));
+  err = store_delete (g->store, running);
+  if (err && err != ENOENT)
+    nbdkit_error ("gc: cannot delete %s (%s): servers wait for the chunk "
+                  "until they judge it stale", running, strerror (err));
+}
+
+/* One chunk of prefix after *after ("" from the start): .running, one
+ * page of LIST, DELETEs while within the chunk limit, .done.  *after
+ * moves past what was handled; *more says whether keys may remain.
+ * 0, or -1 (said).
+ */
+static int
+sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
+             bool pages, char *after, bool *more)
+{
+  uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : real_clock_ms;
+  const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
+  struct sweep sw = {
+    .g = g, .prefix_len = strlen (prefix), .pages = pages,
+    .cutoff = g->res->cutoff,
+  };
+  char id[CAS_SWEEP_ID_LEN + 1], running[KEY_MAX], done[KEY_MAX];
+  struct store_op *ops = NULL;
+  uint64_t t0 = 0;
+  size_t i = 0;
+  int r = -1;
+
+  *more = false;
+  if (!p->dry_run) {
+    int err;
+
+    if (cas_new_incarnation (id) == -1 ||
+        cas_sweep_marker_key (running, sizeof running, id, false) == -1 ||
+        cas_sweep_marker_key (done, sizeof done, id, true) == -1)
+      return -1;
+    /* The chunk's time counts from before its marker can exist. */
+    t0 = clock_ms ();
+    err = store_put (g->store, running, marker_body,
+                     sizeof marker_body - 1);
+    if (err) {
+      nbdkit_error ("gc: cannot write the sweep marker %s (%s): nothing "
+                    "more is deleted", running, strerror (err));
+      return -1;
+    }
+    g->res->chunks++;
+  }
+  if (store_list (g->store, prefix, NULL, after[0] ? after : NULL,
+                  sweep_entry, &sw) == -1) {
+    nbdkit_error ("cannot list %s: %m", prefix);
+    goto out;
+  }
+  if (p->dry_run) {
+    for (i = 0; i < sw.n; i++)
+      count_deleted (g, pages, sw.sizes[i]);
+  }
+  else {
+    ops = calloc (batch, sizeof *ops);
+    if (ops == NULL) {
+      nbdkit_error ("gc: %m");
+      goto out;
+    }
+    for (i = 0; i < sw.n;) {
+      size_t n = sw.n - i < batch ? sw.n - i : batch;
+
+      /* A server ignores a .running marker it has seen for longer
+       * than the limit plus one request (a batch lasts at most that).
+       */
+      if (clock_ms () - t0 > CAS_SWEEP_CHUNK_LIMIT_MS) {
+        g->res->chunks_cut++;
+        break;
+      }
+      memset (ops, 0, n * sizeof *ops);
+      for (size_t j = 0; j < n; j++) {
+        ops[j].kind = STORE_DELETE;
+        snprintf (ops[j].key, sizeof ops[j].key, "%s", sw.keys[i + j]);
+      }
+      store_run (g->store, ops, n);
+      for (size_t j = 0; j < n; j++) {
+        if (ops[j].err && ops[j].err != ENOENT)
+          g->res->delete_failed++;      /* logged by the store */
+        else
+          count_deleted (g, pages, sw.sizes[i + j]);
+      }
+      i += n;
+    }
+  }
+  if (i == sw.n) {
+    snprintf (after, KEY_MAX, "%s", sw.last);
+    *more = sw.seen >= GC_CHUNK_KEYS;
+  }
+  else if (i > 0) {
+    snprintf (after, KEY_MAX, "%s", sw.keys[i - 1]);
+    *more = true;
+  }
+  else
+    /* Not one batch in time (a slow LIST): leave the rest to a later
+     * run rather than loop.
+     */
+    nbdkit_debug ("gc: a chunk of %s ran out of time before deleting: "
+                  "the rest waits for the next run", prefix);
+  r = 0;
+
+ out:
+  if (!p->dry_run)
+    end_chunk (g, running, done);
+  for (size_t k = 0; k < sw.n; k++)
+    free (sw.keys[k]);
+  free (sw.keys);
+  free (sw.sizes);
+  free (ops);
+  return r;
+}
+
+static int
+sweep_prefix (struct gc *g, const struct gc_params *p, const char *prefix,
+              bool pages)
+{
+  char after[KEY_MAX] = "";
+  bool more = true;
+
+  while (more)
+    if (sweep_chunk (g, p, prefix, pages, after, &more) == -1)
+      return -1;
+  return 0;
+}
+
+/* Markers older than the retention, by the S3 clock: each chunk leaves
+ * one .done (and a crashed one a .running).  Servers need a .done only
+ * while their quiet run could miss it, less than half the retention.
+ */
+struct expire {
+  int64_t before;
+  char (*keys)[KEY_MAX];
+  size_t n, cap;
+};
+
+static int
+expire_entry (void *opaque, const struct store_entry *e)
+{
+  struct expire *x = opaque;
+  char id[CAS_SWEEP_ID_LEN + 1];
+  bool done;
+
+  if (e->is_prefix || !cas_sweep_marker_parse (e->key, id, &done) ||
+      e->mtime <= 0 || e->mtime >= x->before)
+    return 0;
+  if (x->n == x->cap) {
+    size_t cap = x->cap ? x->cap * 2 : 64;
+    char (*keys)[KEY_MAX] = realloc (x->keys, cap * sizeof *keys);
+
+    if (keys == NULL) {
+      nbdkit_error ("gc: %m");
+      return -1;
+    }
+    x->keys = keys;
+    x->cap = cap;
+  }
+  snprintf (x->keys[x->n++], KEY_MAX, "%s", e->key);
+  return 0;
+}
+
+static int
+expire_markers (struct gc *g, const struct gc_params *p)
+{
+  struct expire x = {
+    .before = g->res->start - CAS_MARKER_RETENTION_S,
+  };
+  int r = 0;
+
+  if (store_list (g->store, CAS_SWEEPS_PREFIX, NULL, NULL, expire_entry,
+                  &x) == -1) {
+    nbdkit_error ("cannot list %s: %m", CAS_SWEEPS_PREFIX);
+    free (x.keys);
+    return -1;
+  }
+  for (size_t i = 0; !p->dry_run && i < x.n; i++) {
+    int err = store_delete (g->store, x.keys[i]);
+
+    if (err && err != ENOENT) {
+      nbdkit_error ("gc: cannot delete the old marker %s (%s)", x.keys[i],
+                    strerror (err));
+      r = -1;
+      break;
+    }
+    g->res->markers_expired++;
+  }
+  free (x.keys);
+  return r;
+}
+
+int
+cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
+{
+  struct gc g = { .store = store, .res = res };
+  struct held_leases held = { 0 };
+  int r;
+
+  memset (res, 0, sizeof *res);
+  if (p->grace_s < 0) {
+    nbdkit_error ("gc: grace must not be negative");
+    return 1;
+  }
+  r = s3_clock (store, &res->start);
+  if (r != 0)
+    return r;
+  res->cutoff = res->start - p->grace_s;
+  nbdkit_debug ("gc: start %" PRId64 " (the S3 server's clock), cutoff %"
+                PRId64, res->start, res->cutoff);
+
+  /* Leases before the first root is read: see 2 above. */
+  r = held_leases_read (store, &held);
+  if (r == -1)
+    goto out;
+
+  for (;;) {
+    int64_t fresh;
+
+    if (res->passes == GC_MAX_PASSES) {
+      nbdkit_error ("gc: gave up: roots kept appearing for %d passes "
+                    "(snapshots or clones made while gc marked); nothing "
+                    "deleted: run it again", GC_MAX_PASSES);
+      r = 1;
+      goto out;
+    }
+    res->passes++;
+    fresh = mark_pass (&g);
+    if (fresh == -1) {
+      r = 1;
+      goto out;
+    }
+    nbdkit_debug ("gc: pass %u: %" PRId64 " roots new", res->passes, fresh);
+    if (fresh == 0)
+      break;
+  }
+
+  r = check_grace (&g, p, &held);
+  if (r != 0)
+    goto out;
+
+  if (expire_markers (&g, p) == -1) {
+    r = -1;
+    goto out;
+  }
+  if (p->on_sweep)
+    p->on_sweep (p->opaque);
+  if (sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||
+      sweep_prefix (&g, p, CAS_DATA_PREFIX, false) == -1)
+    r = -1;
+
+ out:
+  held_leases_free (&held);
+  hset_free (&g.pages);
+  hset_free (&g.data);
+  hset_free (&g.read);
+  hset_free (&g.root_names);
+  return r;
+}

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): names and the objects found by them.
+ *
+ * A cas name is "export" or "export@snap", both parts following the
+ * export name rules, so neither can hold '/' (no key escapes its
+ * prefix) nor be "." or "..".  Roots are found by listing cas/roots/
+ * and cas/snaps/; anything there that is not a root of valid names
+ * (another tool's object) is skipped, never touched.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cas/cas-admin.h"
+#include "config/options.h"
+#include "format/keys.h"
+#include "format/meta.h"
+
+int64_t
+cas_now (void)
+{
+  struct timeval tv;
+
+  gettimeofday (&tv, NULL);
+  return tv.tv_sec;
+}
+
+static bool
+part_ok (const char *all, const char *part, const char *what)
+{
+  if (export_name_is_valid (part))
+    return true;
+  if (part == all)
+    nbdkit_error ("invalid %s name \"%s\": use 1 to %d characters "
+                  "from A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
+                  what, part, MAX_EXPORT_NAME);
+  else
+    nbdkit_error ("invalid %s name \"%s\" in \"%s\": use 1 to %d "
+                  "characters from A-Z a-z 0-9 . _ -, and not \".\" or "
+                  "\"..\"", what, part, all, MAX_EXPORT_NAME);
+  return false;
+}
+
+bool
+cas_ref_parse (const char *name, struct cas_ref *ref)
+{
+  const char *at = strchr (name, '@');
+  size_t len;
+
+  memset (ref, 0, sizeof *ref);
+  if (at == NULL) {
+    if (!part_ok (name, name, "export"))
+      return false;
+    snprintf (ref->export, sizeof ref->export, "%s", name);
+    return true;
+  }
+  if (strchr (at + 1, '@')) {
+    nbdkit_error ("invalid name \"%s\": one \"@\" at most, between an "
+                  "export and a snapshot (EXPORT@SNAP)", name);
+    return false;
+  }
+  len = at - name;
+  if (len == 0 || len >= sizeof ref->export) {
+    nbdkit_error ("invalid name \"%s\": EXPORT@SNAP needs an export name "
+                  "before the \"@\"", name);
+    return false;
+  }
+  memcpy (ref->export, name, len);
+  ref->export[len] = '\0';
+  if (at[1] == '\0') {
+    nbdkit_error ("invalid name \"%s\": EXPORT@SNAP needs a snapshot "
+                  "name after the \"@\"", name);
+    return false;
+  }
+  if (!part_ok (name, ref->export, "export") ||
+      !part_ok (name, at + 1, "snapshot"))
+    return false;
+  snprintf (ref->snap, sizeof ref->snap, "%s", at + 1);
+  return true;
+}
+
+bool
+cas_ref_is_snap (const struct cas_ref *ref)
+{
+  return ref->snap[0] != '\0';
+}
+
+int
+cas_ref_root_key (const struct cas_ref *ref, char *buf, size_t size)
+{
+  if (cas_ref_is_snap (ref))
+    return cas_snap_key (buf, size, ref->export, ref->snap);
+  return cas_root_key (buf, size, ref->export);
+}
+
+/* ---- every root ---- */
+
+struct root_lister {
+  struct cas_root_list *l;
+  size_t prefix_len;
+  bool snaps;
+};
+
+static int
+root_entry (void *opaque, const struct store_entry *e)
+{
+  struct root_lister *rl = opaque;
+  struct cas_root_list *l = rl->l;
+  const char *rest = e->key + rl->prefix_len;
+  struct cas_root_entry *r;
+  char exp[MAX_EXPORT_NAME + 1];
+  const char *slash = strchr (rest, '/');
+
+  if (e->is_prefix || strlen (e->key) >= KEY_MAX)
+    return 0;
+  if (rl->snaps) {
+    size_t len = slash ? (size_t) (slash - rest) : 0;
+
+    if (slash == NULL || len > MAX_EXPORT_NAME || strchr (slash + 1, '/'))
+      return 0;
+    memcpy (exp, rest, len);
+    exp[len] = '\0';
+    if (!export_name_is_valid (exp) || !export_name_is_valid (slash + 1))
+      return 0;
+  }
+  else if (slash || !export_name_is_valid (rest))
+    return 0;
+
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 32;
+    struct cas_root_entry *v = realloc (l->v, cap * sizeof *v);
+
+    if (v == NULL) {
+      nbdkit_error ("listing roots: %m");
+      return -1;
+    }
+    l->v = v;
+    l->cap = cap;
+  }
+  r = &l->v[l->n++];
+  memset (r, 0, sizeof *r);
+  snprintf (r->key, sizeof r->key, "%s", e->key);
+  if (rl->snaps)
+    snprintf (r->name, sizeof r->name, "%s@%s", exp, slash + 1);
+  else
+    snprintf (r->name, sizeof r->name, "%s", rest);
+  r->is_snap = rl->snaps;
+  r->size = e->size;
+  r->mtime = e->mtime;
+  return 0;
+}
+
+int
+cas_root_list_read (struct store *store, const char *export,
+                    struct cas_root_list *l)
+{
+  char prefix[KEY_MAX];
+  struct root_lister rl = { .l = l };
+
+  memset (l, 0, sizeof *l);
+  if (export)
+    cas_root_key (prefix, sizeof prefix, export);
+  else
+    snprintf (prefix, sizeof prefix, "%s", CAS_ROOTS_PREFIX);
+  rl.prefix_len = strlen (CAS_ROOTS_PREFIX);
+  if (store_list (store, prefix, NULL, NULL, root_entry, &rl) == -1)
+    goto fail;
+  /* Listing cas/roots/E also finds cas/roots/Ex: keep E's alone. */
+  if (export) {
+    size_t j = 0;
+
+    for (size_t i = 0; i < l->n; i++)
+      if (strcmp (l->v[i].name, export) == 0)
+        l->v[j++] = l->v[i];
+    l->n = j;
+  }
+
+  if (export)
+    cas_snap_prefix (prefix, sizeof prefix, export);
+  else
+    snprintf (prefix, sizeof prefix, "%s", CAS_SNAPS_PREFIX);
+  rl.prefix_len = strlen (CAS_SNAPS_PREFIX);
+  rl.snaps = true;
+  if (store_list (store, prefix, NULL, NULL, root_entry, &rl) == -1)
+    goto fail;
+  return 0;
+
+ fail:
+  nbdkit_error ("cannot list %s: %m", prefix);
+  cas_root_list_free (l);
+  return -1;
+}
+
+void
+cas_root_list_free (struct cas_root_list *l)
+{
+  free (l->v);
+  memset (l, 0, sizeof *l);
+}
+
+/* ---- leases ---- */
+
+struct lease_names {
+  char (*v)[MAX_EXPORT_NAME + 1];
+  size_t n, cap;
+};
+
+static int
+lease_entry (void *opaque, const struct store_entry *e)
+{
+  struct lease_names *ln = opaque;
+  const char *name = e->key + strlen (LEASES_PREFIX);
+
+  if (e->is_prefix || !export_name_is_valid (name))
+    return 0;
+  if (ln->n == ln->cap) {
+    size_t cap = ln->cap ? ln->cap * 2 : 16;
+    void *v = realloc (ln->v, cap * sizeof *ln->v);
+
+    if (v == NULL) {
+      nbdkit_error ("listing leases: %m");
+      return -1;
+    }
+    ln->v = v;
+    ln->cap = cap;
+  }
+  snprintf (ln->v[ln->n++], sizeof *ln->v, "%s", name);
+  return 0;
+}
+
+int
+held_leases_read (struct store *store, struct held_leases *h)
+{
+  struct lease_names ln = { 0 };
+  const uint64_t now_ms = (uint64_t) cas_now () * 1000;
+  int r = -1;
+
+  memset (h, 0, sizeof *h);
+  if (store_list (store, LEASES_PREFIX, NULL, NULL, lease_entry, &ln) == -1) {
+    nbdkit_error ("cannot list %s: %m", LEASES_PREFIX);
+    goto out;
+  }
+  h->v = calloc (ln.n ? ln.n : 1, sizeof *h->v);
+  if (h->v == NULL) {
+    nbdkit_error ("calloc: %m");
+    goto out;
+  }
+  for (size_t i = 0; i < ln.n; i++) {
+    char key[KEY_MAX], buf[LEASE_MAX];
+    struct lease_info info;
+    const char *why;
+    size_t got;
+    int err;
+
+    export_lease_key (key, sizeof key, ln.v[i]);
+    err = store_get (store, key, buf, sizeof buf, &got);
+    if (err == ENOENT)
+      continue;                 /* released since the listing */
+    if (err) {
+      nbdkit_error ("cannot read %s: %s", key, strerror (err));
+      goto out;
+    }
+    if (lease_parse (buf, got, &info, &why) == -1) {
+      /* A server would not take it either: count it as held. */
+      nbdkit_error ("%s is unreadable (%s): taken as held", key, why);
+      memset (&info, 0, sizeof info);
+      info.expires_ms = UINT64_MAX;
+    }
+    if (info.expires_ms <= now_ms)
+      continue;
+    snprintf (h->v[h->n].name, sizeof h->v[h->n].name, "%s", ln.v[i]);
+    h->v[h->n].info = info;
+    h->n++;
+  }
+  r = 0;
+ out:
+  free (ln.v);
+  if (r == -1)
+    held_leases_free (h);
+  return r;
+}
+
+void
+held_leases_free (struct held_leases *h)
+{
+  free (h->v);
+  memset (h, 0, sizeof *h);
+}
+
+/* ---- metadata ---- */
+
+int
+cas_meta_write (struct store *store, const char *name, uint64_t size,
+                uint32_t block_size)
+{
+  const struct export_meta m = {
+    .size = size, .block_size = block_size, .layout = EXPORT_LAYOUT_CAS,
+  };
+  char key[KEY_MAX], buf[META_MAX];
+  int len, err;
+  bool cond = store_can (store, STORE_CAP_CONDITIONAL_PUT);
+
+  export_meta_key (key, sizeof key, name);
+  len = meta_format (buf, sizeof buf, &m);
+  if (len == -1) {
+    nbdkit_error ("%s: metadata too long", name);
+    return -1;
+  }
+  err = store_put_cond (store, key, buf, len,
+                        cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL, NULL);
+  if (err == EEXIST)
+    return EEXIST;
+  if (err) {
+    nbdkit_error ("cannot write %s: %s", key, strerror (err));
+    return -1;
+  }
+  return 0;
+}
+
+bool
+cas_name_wanted (const char *name, char **names, int n)
+{
+  if (names == NULL)
+    return true;
+  for (int i = 0; i < n; i++)
+    if (strcmp (names[i], name) == 0)
+      return true;
+  return false;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: reading and writing one cas root object (cas-tree.h).
+ *
+ * A root's PUT is the commit point of an export (or the creation of a
+ * snapshot or clone), so it carries the writer's lease gate and, on
+ * stores that can, a condition on the root it replaces: a writer that
+ * lost its lease, or raced another, fails rather than overwriting.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cas/cas-tree.h"
+
+int
+cas_root_read (struct store *store, const char *key, struct cas_root *r,
+               char *etag)
+{
+  /* One byte more than any root: a longer object is a damaged root,
+   * not a store failure.
+   */
+  char buf[CAS_ROOT_MAX + 1];
+  const char *why;
+  size_t got = 0;
+  int err;
+
+  err = store_get_etag (store, key, buf, sizeof buf, &got, etag);
+  if (err == ENOENT)
+    return ENOENT;
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  if (got > CAS_ROOT_MAX)
+    why = "it is longer than 4096 bytes";
+  else if (cas_root_parse (buf, got, r, &why) == 0)
+    return 0;
+  nbdkit_error ("cas root %s is damaged: %s", key, why);
+  errno = EIO;
+  return -1;
+}
+
+int
+cas_root_write_etag (struct store *store, const char *key,
+                     const struct cas_root *r, enum store_condition condition,
+                     const char *if_match, const struct store_gate *gate,
+                     char *etag)
+{
+  char buf[CAS_ROOT_MAX];
+  struct store_op op = {
+    .kind = STORE_PUT, .buf = buf, .condition = condition, .gate = gate,
+  };
+  int len;
+
+  len = cas_root_format (buf, sizeof buf, r);
+  if (len == -1 || strlen (key) >= sizeof op.key) {
+    nbdkit_error ("cas root %s for %s: the root or its key is too long",
+                  key, r->name);
+    errno = ENAMETOOLONG;
+    return ENAMETOOLONG;
+  }
+  op.len = (size_t) len;
+  strcpy (op.key, key);
+  if (condition == STORE_IF_MATCH) {
+    if (if_match == NULL || strlen (if_match) >= sizeof op.if_match) {
+      nbdkit_error ("cas root %s: no usable ETag to match", key);
+      errno = EINVAL;
+      return EINVAL;
+    }
+    strcpy (op.if_match, if_match);
+  }
+  store_run (store, &op, 1);
+  if (op.err == ENOTSUP)
+    nbdkit_error ("cas root %s: this store has no conditional PUT", key);
+  if (etag) {
+    if (op.err)
+      etag[0] = '\0';
+    else
+      memcpy (etag, op.etag, STORE_ETAG_MAX);
+  }
+  if (op.err)
+    errno = op.err;
+  return op.err;
+}
+
+int
+cas_root_write (struct store *store, const char *key,
+                const struct cas_root *r, enum store_condition condition,
+                const char *if_match, const struct store_gate *gate)
+{
+  return cas_root_write_etag (store, key, r, condition, if_match, gate,
+                              NULL);
+}

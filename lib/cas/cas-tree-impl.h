@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: what cas-tree.c and cas-tree-update.c share. */
+
+#ifndef S3BLOCKS_CAS_TREE_IMPL_H
+#define S3BLOCKS_CAS_TREE_IMPL_H
+
+#include <pthread.h>
+
+#include "cas/cas-pagecache.h"
+#include "cas/cas-tree.h"
+
+struct cas_tree {
+  struct store *store;
+  char *label;
+  struct cas_pagecache *cache;
+
+  pthread_mutex_t lock;         /* guards the top; never held across a request */
+  bool empty;
+  struct cas_hash top;
+  unsigned depth;
+};
+
+/* The slot of block index in a page at level. */
+static inline unsigned
+cas_slot_of (uint64_t index, unsigned level)
+{
+  unsigned shift = CAS_FANOUT_BITS * level;
+
+  return shift >= 64 ? 0 : (unsigned) (index >> shift) & (CAS_FANOUT - 1);
+}
+
+/* GET the page h, expected at level, check its hash and decode it.
+ * buf: CAS_PAGE_MAX + 1 bytes.  Returns 0 (*bytes: its length), or -1
+ * after a message naming the page's key and label, errno: ENOENT (or
+ * EIO if missing_is_eio) for a missing page, EIO for a damaged one, or
+ * the store's.
+ */
+extern int cas_page_fetch (struct store *store, const char *label,
+                           const struct cas_hash *h, unsigned level,
+                           bool missing_is_eio, void *buf,
+                           struct cas_page *page, size_t *bytes);
+
+/* The page h at level, from the cache or the store: pinned (put it back
+ * with cas_pagecache_put), or NULL after a message.
+ */
+extern struct cas_cached_page *cas_tree_page (struct cas_tree *t,
+                                              const struct cas_hash *h,
+                                              unsigned level);
+
+#endif /* S3BLOCKS_CAS_TREE_IMPL_H */

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: reading a content-addressed map tree (cas-tree.h): the
+ * served top, lookups and extents through the page cache, and the
+ * admin command's walk.  Updates are in cas-tree-update.c.
+ *
+ * Every page read from the store is checked against its name before
+ * use: a page is trusted only when its SHA-256 is the hash its parent
+ * (or the root) gave, so a damaged or substituted page is EIO, never
+ * wrong blocks.  Pages are immutable, so nothing read is ever stale and
+ * the lock only guards which top is served.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cas-tree-impl.h"
+
+struct cas_tree *
+cas_tree_open (struct store *store, const char *label, uint64_t cache_bytes)
+{
+  struct cas_tree *t = calloc (1, sizeof *t);
+
+  if (t == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  t->store = store;
+  t->label = strdup (label);
+  t->cache = cas_pagecache_new (cache_bytes);
+  if (t->label == NULL || t->cache == NULL) {
+    nbdkit_error ("export %s: out of memory for its map tree", label);
+    cas_pagecache_free (t->cache);
+    free (t->label);
+    free (t);
+    errno = ENOMEM;
+    return NULL;
+  }
+  pthread_mutex_init (&t->lock, NULL);
+  t->empty = true;
+  return t;
+}
+
+void
+cas_tree_free (struct cas_tree *t)
+{
+  if (t == NULL)
+    return;
+  cas_pagecache_free (t->cache);
+  pthread_mutex_destroy (&t->lock);
+  free (t->label);
+  free (t);
+}
+
+void
+cas_tree_set_top (struct cas_tree *t, const struct cas_hash *top,
+                  unsigned depth)
+{
+  pthread_mutex_lock (&t->lock);
+  t->empty = top == NULL;
+  if (top)
+    t->top = *top;
+  t->depth = depth;
+  pthread_mutex_unlock (&t->lock);
+}
+
+bool
+cas_tree_get_top (struct cas_tree *t, struct cas_hash *top, unsigned *depth)
+{
+  bool present;
+
+  pthread_mutex_lock (&t->lock);
+  present = !t->empty;
+  if (top && present)
+    *top = t->top;
+  if (depth)
+    *depth = t->depth;
+  pthread_mutex_unlock (&t->lock);
+  return present;
+}
+
+uint64_t
+cas_tree_cached_bytes (struct cas_tree *t)
+{
+  return cas_pagecache_bytes (t->cache);
+}
+
+int
+cas_page_fetch (struct store *store, const char *label,
+                const struct cas_hash *h, unsigned level, bool missing_is_eio,
+                void *buf, struct cas_page *page, size_t *bytes)
+{
+  char key[KEY_MAX];
+  struct cas_hash got_hash;
+  const char *why;
+  size_t got = 0;
+  int err;
+
+  cas_page_key (key, sizeof key, h);
+  /* One byte more than any page, so that a longer object is reported
+   * as a damaged page rather than as a store failure.
+   */
+  err = store_get (store, key, buf, CAS_PAGE_MAX + 1, &got);
+  if (err == ENOENT) {
+    nbdkit_error ("export %s: map page %s is missing", label, key);
+    errno = missing_is_eio ? EIO : ENOENT;
+    return -1;
+  }
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  cas_hash_of (buf, got, &got_hash);
+  if (got > CAS_PAGE_MAX)
+    why = "it is longer than any page";
+  else if (!cas_hash_equal (&got_hash, h))
+    why = "its content does not match its name (SHA-256)";
+  else if (cas_page_decode (buf, got, page, &why) == -1) {
+    if (errno == ENOMEM) {
+      nbdkit_error ("export %s: out of memory reading map page %s",
+                    label, key);
+      return -1;
+    }
+  }
+  else if (page->level != level) {
+    cas_page_free (page);
+    why = "its level is not the one its parent expects";
+  }
+  else {
+    *bytes = got;
+    return 0;
+  }
+  nbdkit_error ("export %s: map page %s is damaged: %s", label, key, why);
+  errno = EIO;
+  return -1;
+}
+
+struct cas_cached_page *
+cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
+{
+  struct cas_cached_page *p = cas_pagecache_get (t->cache, h);
+  struct cas_page page;
+  size_t bytes;
+  void *buf;
+
+  if (p) {
+    if (p->page.level == level)
+      return p;
+    /* Cached from another position in some tree: this parent is wrong. */
+    cas_pagecache_put (t->cache, p);
+    {
+      char key[KEY_MAX];
+
+      cas_page_key (key, sizeof key, h);
+      nbdkit_error ("export %s: map page %s is damaged: "
+                    "its level is not the one its parent expects",
+                    t->label, key);
+    }
+    errno = EIO;
+    return NULL;
+  }
+
+  /* Not under any lock: two threads may fetch the same page, and the
+   * cache keeps one.
+   */
+  buf = malloc (CAS_PAGE_MAX + 1);
+  if (buf == NULL) {
+    nbdkit_error ("malloc: %m");
+    return NULL;
+  }
+  if (cas_page_fetch (t->store, t->label, h, level, true, buf,
+                      &page, &bytes) == -1) {
+    free (buf);
+    return NULL;
+  }
+  free (buf);
+  p = cas_cached_page_new (h, &page);
+  if (p == NULL)
+    return NULL;
+  return cas_pagecache_insert (t->cache, p);
+}
+
+/* bits >= 64 shifts everything out. */
+static uint64_t
+shr (uint64_t v, unsigned bits)
+{
+  return bits >= 64 ? 0 : v >> bits;
+}
+
+int
+cas_tree_lookup (struct cas_tree *t, uint64_t index,
+                 bool *present, struct cas_hash *hash)
+{
+  struct cas_hash h;
+  unsigned depth, level;
+
+  *present = false;
+  if (!cas_tree_get_top (t, &h, &depth) ||
+      shr (index, CAS_FANOUT_BITS * (depth + 1)) != 0)
+    return 0;
+  for (level = depth + 1; level-- > 0; ) {
+    struct cas_cached_page *p = cas_tree_page (t, &h, level);
+    bool found;
+
+    if (p == NULL)
+      return -1;
+    found = cas_page_find (&p->page, cas_slot_of (index, level), &h);
+    cas_pagecache_put (t->cache, p);
+    if (!found)
+      return 0;
+  }
+  *present = true;
+  *hash = h;
+  return 0;
+}
+
+struct present_walk {
+  struct cas_tree *t;
+  uint64_t first, last;
+  int (*cb) (void *opaque, uint64_t index);
+  void *opaque;
+};
+
+/* The page h at level whose first block is prefix << 10 * (level + 1):
+ * its blocks in [first, last].  Returns 0, 1 (stopped) or -1.
+ */
+static int
+present_page (struct present_walk *w, const struct cas_hash *h,
+              unsigned level, uint64_t prefix)
+{
+  const unsigned shift = CAS_FANOUT_BITS * (level + 1);
+  struct cas_cached_page *p = cas_tree_page (w->t, h, level);
+  unsigned lo = 0, hi = CAS_FANOUT - 1;
+  uint32_t i;
+  int r = 0;
+
+  if (p == NULL)
+    return -1;
+  if (shr (w->first, shift) == prefix)
+    lo = cas_slot_of (w->first, level);
+  if (shr (w->last, shift) == prefix)
+    hi = cas_slot_of (w->last, level);
+  for (i = 0; i < p->page.count && r == 0; i++) {
+    const struct cas_page_entry *e = &p->page.entries[i];
+
+    if (e->slot < lo)
+      continue;
+    if (e->slot > hi)
+      break;
+    if (level == 0)
+      r = w->cb (w->opaque, prefix << CAS_FANOUT_BITS | e->slot);
+    else
+      r = present_page (w, &e->hash, level - 1,
+                        prefix << CAS_FANOUT_BITS | e->slot);
+  }
+  cas_pagecache_put (w->t->cache, p);
+  return r;
+}
+
+int
+cas_tree_present (struct cas_tree *t, uint64_t first, uint64_t count,
+                  int (*cb) (void *opaque, uint64_t index), void *opaque)
+{
+  struct present_walk w = { t, first, 0, cb, opaque };
+  struct cas_hash top;
+  unsigned depth;
+
+  if (count == 0 || !cas_tree_get_top (t, &top, &depth) ||
+      shr (first, CAS_FANOUT_BITS * (depth + 1)) != 0)
+    return 0;
+  w.last = count - 1 > UINT64_MAX - first ? UINT64_MAX : first + count - 1;
+  return present_page (&w, &top, depth, 0) == -1 ? -1 : 0;
+}
+
+struct walk {
+  struct store *store;
+  const char *label;
+  const struct cas_walk_ops *ops;
+  void *opaque;
+  void *buf;                    /* CAS_PAGE_MAX + 1: one fetch at a time */
+};
+
+static int
+walk_page (struct walk *w, const struct cas_hash *h, unsigned level,
+           uint64_t prefix)
+{
+  struct cas_page page;
+  size_t bytes;
+  uint32_t i;
+  int r = 0;
+
+  if (cas_page_fetch (w->store, w->label, h, level, false, w->buf,
+                      &page, &bytes) == -1)
+    return -1;
+  if (w->ops->page)
+    r = w->ops->page (w->opaque, h, level, bytes);
+  for (i = 0; i < page.count && r == 0; i++) {
+    const struct cas_page_entry *e = &page.entries[i];
+
+    if (level > 0)
+      r = walk_page (w, &e->hash, level - 1,
+                     prefix << CAS_FANOUT_BITS | e->slot);
+    else if (w->ops->block)
+      r = w->ops->block (w->opaque, prefix << CAS_FANOUT_BITS | e->slot,
+                         &e->hash);
+  }
+  cas_page_free (&page);
+  return r == -1 ? -1 : 0;
+}
+
+int
+cas_tree_walk (struct store *store, const char *label,
+               const struct cas_hash *top, unsigned depth,
+               const struct cas_walk_ops *ops, void *opaque)
+{
+  struct walk w = { store, label, ops, opaque, NULL };
+  int r;
+
+  if (top == NULL)
+    return 0;
+  if (depth > CAS_DEPTH_MAX) {
+    nbdkit_error ("export %s: its map depth %u is over %u",
+                  label, depth, CAS_DEPTH_MAX);
+    errno = EINVAL;
+    return -1;
+  }
+  w.buf = malloc (CAS_PAGE_MAX + 1);
+  if (w.buf == NULL) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  r = walk_page (&w, top, depth, 0);
+  free (w.buf);
+  return r;
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks (the admin command): walking a map tree for gc, du and
+ * check.
+ *
+ * Level by level from the top: all the pages of one level that are
+ * wanted are read in batches of concurrent GETs, so a walk of a tree
+ * of P pages and depth D costs about P / WALK_BATCH round trips, not
+ * P.  Every page is checked against its hash and its level; one that
+ * is missing or damaged is reported to the caller, who decides
+ * whether the walk goes on without its subtree (check) or stops (gc,
+ * which must never sweep after an incomplete mark).
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cas/cas-admin.h"
+
+#define WALK_BATCH 64
+
+struct node {
+  struct cas_hash h;
+  uint64_t base;                /* first block it covers */
+};
+
+struct frontier {
+  struct node *v;
+  size_t n, cap;
+};
+
+static int
+push (struct frontier *f, const struct cas_hash *h, uint64_t base)
+{
+  if (f->n == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 64;
+    struct node *v = realloc (f->v, cap * sizeof *v);
+
+    if (v == NULL) {
+      nbdkit_error ("walk: %m");
+      return -1;
+    }
+    f->v = v;
+    f->cap = cap;
+  }
+  f->v[f->n].h = *h;
+  f->v[f->n].base = base;
+  f->n++;
+  return 0;
+}
+
+static int
+report_missing (const char *label, const struct cas_walker *w,
+                const struct cas_hash *h, unsigned level, const char *why,
+                int err)
+{
+  char key[KEY_MAX];
+
+  if (w->missing)
+    return w->missing (w->opaque, h, level, why);
+  cas_page_key (key, sizeof key, h);
+  nbdkit_error ("%s: map page %s (level %u) is %s", label, key, level, why);
+  errno = err;
+  return -1;
+}
+
+/* One page read: check it, report it and queue its children. */
+static int
+visit (const char *label, const struct cas_walker *w, const struct node *nd,
+       unsigned level, const void *buf, size_t got, struct frontier *next)
+{
+  struct cas_page p;
+  struct cas_hash actual;
+  const char *why;
+  int r;
+
+  cas_hash_of (buf, got, &actual);
+  if (!cas_hash_equal (&actual, &nd->h))
+    return report_missing (label, w, &nd->h, level,
+                           "damaged: its content does not match its hash",
+                           EIO);
+  if (cas_page_decode (buf, got, &p, &why) == -1) {
+    char what[160];
+
+    if (errno == ENOMEM) {
+      nbdkit_error ("walk: %m");
+      return -1;
+    }
+    snprintf (what, sizeof what, "damaged: %s", why);
+    return report_missing (label, w, &nd->h, level, what, EIO);
+  }
+  if (p.level != level) {
+    cas_page_free (&p);
+    return report_missing (label, w, &nd->h, level,
+                           "damaged: at the wrong level", EIO);
+  }
+  r = w->page ? w->page (w->opaque, &nd->h, level, got) : 0;
+  if (r != 0) {
+    cas_page_free (&p);
+    return r == 1 ? 0 : -1;
+  }
+  for (uint32_t i = 0; i < p.count && r == 0; i++) {
+    const unsigned shift = level * CAS_FANOUT_BITS;
+    const uint64_t slot = p.entries[i].slot;
+    uint64_t index;
+
+    /* Slots past 2^64 blocks exist only in a page that lies. */
+    if (shift >= 64 ? slot != 0
+        : slot > (UINT64_MAX - nd->base) >> shift) {
+      r = report_missing (label, w, &nd->h, level,
+                          "damaged: a slot beyond 2^64 blocks", EIO);
+      break;
+    }
+    index = shift >= 64 ? nd->base : nd->base + (slot << shift);
+    if (level == 0)
+      r = w->block ? w->block (w->opaque, index, &p.entries[i].hash) : 0;
+    else
+      r = push (next, &p.entries[i].hash, index);
+  }
+  cas_page_free (&p);
+  return r;
+}
+
+int
+cas_walk (struct store *store, const char *label, const struct cas_root *r,
+          const struct cas_walker *w)
+{
+  struct frontier cur = { 0 }, next = { 0 };
+  struct store_op *ops = calloc (WALK_BATCH, sizeof *ops);
+  char *bufs = malloc ((size_t) WALK_BATCH * CAS_PAGE_MAX);
+  int ret = -1;
+
+  if (ops == NULL || bufs == NULL) {
+    nbdkit_error ("walk: %m");
+    goto out;
+  }
+  if (r->empty) {
+    ret = 0;
+    goto out;
+  }
+  if (push (&cur, &r->top, 0) == -1)
+    goto out;
+
+  for (int level = r->depth; level >= 0; level--) {
+    for (size_t i = 0; i < cur.n; ) {
+      size_t n = 0;
+      const struct node *batch[WALK_BATCH];
+
+      for (; i < cur.n && n < WALK_BATCH; i++) {
+        if (w->skip && w->skip (w->opaque, &cur.v[i].h))
+          continue;
+        memset (&ops[n], 0, sizeof ops[n]);
+        ops[n].kind = STORE_GET;
+        cas_page_key (ops[n].key, sizeof ops[n].key, &cur.v[i].h);
+        ops[n].buf = bufs + n * (size_t) CAS_PAGE_MAX;
+        ops[n].len = CAS_PAGE_MAX;
+        batch[n++] = &cur.v[i];
+      }
+      store_run (store, ops, n);
+      for (size_t j = 0; j < n; j++) {
+        int v;
+
+        if (ops[j].err == ENOENT)
+          v = report_missing (label, w, &batch[j]->h, level, "missing",
+                              ENOENT);
+        else if (ops[j].err == EIO)
+          /* Longer than any page (the store said so), or unreadable. */
+          v = report_missing (label, w, &batch[j]->h, level,
+                              "unreadable or longer than a page", EIO);
+        else if (ops[j].err) {
+          nbdkit_error ("%s: cannot read %s: %s", label, ops[j].key,
+                        strerror (ops[j].err));
+          errno = ops[j].err;
+          v = -1;
+        }
+        else
+          v = visit (label, w, batch[j], level, ops[j].buf, ops[j].got,
+                     &next);
+        if (v == -1)
+          goto out;
+      }
+    }
+    /* The next level's pages become the current ones. */
+    {
+      struct frontier t = cur;
+
+      cur = next;
+      next = t;
+      next.n = 0;
+    }
+  }
+  ret = 0;
+
+ out:
+  free (cur.v);
+  free (next.v);
+  free (ops);
+  free (bufs);
+  return ret;
+}

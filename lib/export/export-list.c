@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: the names of the exports in the bucket, for nbdinfo --list.
+ *
+ * An export has a metadata object, exports/NAME, and blocks under
+ * blocks/NAME/; one written by an older tool has only the blocks.  So
+ * both listings are read, and most names come from each: they are
+ * gathered, sorted and reported once each.  A third listing, of
+ * cas/snaps/, adds each snapshot of a listed export as NAME@SNAP.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "format/cas-format.h"
+#include "config/options.h"
+#include "export-impl.h"
+#include "format/keys.h"
+#include "store/store.h"
+
+struct name_set {
+  size_t prefix_len;
+  bool is_blocks;               /* entries are "blocks/NAME/" prefixes */
+  char **names;
+  size_t len, cap;
+};
+
+static int
+add_name (struct name_set *ns, const char *name)
+{
+  if (ns->len == ns->cap) {
+    size_t cap = ns->cap ? ns->cap * 2 : 64;
+    char **names = realloc (ns->names, cap * sizeof *names);
+
+    if (names == NULL)
+      return -1;
+    ns->names = names;
+    ns->cap = cap;
+  }
+  ns->names[ns->len] = strdup (name);
+  if (ns->names[ns->len] == NULL)
+    return -1;
+  ns->len++;
+  return 0;
+}
+
+static int
+list_entry (void *opaque, const struct store_entry *entry)
+{
+  struct name_set *ns = opaque;
+  char name[MAX_EXPORT_NAME + 2];
+  size_t len = strlen (entry->key + ns->prefix_len);
+
+  if (ns->is_blocks) {
+    if (!entry->is_prefix || len < 2 || len > MAX_EXPORT_NAME + 1)
+      return 0;
+    len--;                      /* the trailing "/" */
+  }
+  else if (entry->is_prefix || len > MAX_EXPORT_NAME)
+    return 0;
+  memcpy (name, entry->key + ns->prefix_len, len);
+  name[len] = '\0';
+  /* Objects of other tools in the bucket are not exports. */
+  if (!export_name_is_valid (name))
+    return 0;
+  if (add_name (ns, name) == -1) {
+    nbdkit_error ("listing exports: %m");
+    return -1;                  /* errno from malloc */
+  }
+  return 0;
+}
+
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* cas/snaps/NAME/SNAP, for a NAME already in the set (sorted, the
+ * first nr_exports names): NAME@SNAP joins it.
+ */
+struct snap_lister {
+  struct name_set *ns;
+  size_t nr_exports;
+};
+
+static int
+list_snap (void *opaque, const struct store_entry *entry)
+{
+  struct snap_lister *sl = opaque;
+  const char *rest = entry->key + strlen (CAS_SNAPS_PREFIX);
+  const char *slash = strchr (rest, '/');
+  char name[2 * MAX_EXPORT_NAME + 2], *key = name;
+
+  if (entry->is_prefix || slash == NULL || slash == rest ||
+      slash - rest > MAX_EXPORT_NAME || strlen (slash + 1) > MAX_EXPORT_NAME)
+    return 0;
+  memcpy (name, rest, slash - rest);
+  name[slash - rest] = '\0';
+  if (!export_name_is_valid (slash + 1) ||
+      bsearch (&key, sl->ns->names, sl->nr_exports, sizeof *sl->ns->names,
+               compare_names) == NULL)
+    return 0;
+  name[slash - rest] = '@';
+  strcpy (name + (slash - rest) + 1, slash + 1);
+  if (add_name (sl->ns, name) == -1) {
+    nbdkit_error ("listing exports: %m");
+    return -1;
+  }
+  return 0;
+}
+
+int
+export_list_names (struct store *store,
+                   int (*cb) (void *opaque, const char *name), void *opaque)
+{
+  struct name_set ns = { .prefix_len = strlen (EXPORTS_PREFIX) };
+  size_t i;
+  int r = -1;
+
+  if (store_list (store, EXPORTS_PREFIX, NULL, NULL, list_entry, &ns) == -1)
+    goto out;
+  ns.prefix_len = strlen (BLOCKS_PREFIX);
+  ns.is_blocks = true;
+  if (store_list (store, BLOCKS_PREFIX, "/", NULL, list_entry, &ns) == -1)
+    goto out;
+
+  if (ns.len > 0) {
+    struct snap_lister sl = { .ns = &ns, .nr_exports = ns.len };
+
+    qsort (ns.names, ns.len, sizeof *ns.names, compare_names);
+    if (store_list (store, CAS_SNAPS_PREFIX, NULL, NULL, list_snap,
+                    &sl) == -1)
+      goto out;
+    qsort (ns.names, ns.len, sizeof *ns.names, compare_names);
+  }
+  for (i = 0; i < ns.len; i++) {
+    if (i > 0 && strcmp (ns.names[i], ns.names[i - 1]) == 0)
+      continue;
+    if (cb (opaque, ns.names[i]) == -1)
+      goto out;
+  }
+  r = 0;
+
+ out:
+  for (i = 0; i < ns.len; i++)
+    free (ns.names[i]);
+  free (ns.names);
+  return r;
+}

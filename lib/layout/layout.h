@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: the block layer, between a volume and the object store.
+ *
+ * A layout stores one export's blocks by block number and keeps its
+ * allocation map (which blocks hold data) persistent.  The volume
+ * decides what to read and write and when; the layout decides where:
+ * it builds every key, loads the map at open and writes it at commit.
+ * The plain layout (layout-plain.c) is the seed's contract,
+ * blocks/{export}/{offset:016x}; the content-addressed layout
+ * (layout-cas.c) sits beside it behind the same operations.
+ *
+ * Two kinds of map: the plain layout loads the whole allocation map at
+ * open and the volume keeps it (map_on_demand false: load_map fills
+ * present, map_changed tracks it).  The cas layout keeps its map in S3
+ * and reads it on demand (map_on_demand true): the volume keeps no
+ * map, treats every block it does not hold as maybe present, sends
+ * every all-zero block it uploads as a DELETE (which the layout
+ * records without a request), and asks the layout through present
+ * for extents.  Such a layout records what run PUT and DELETEd
+ * itself, under its own lock, and ignores present and map_changed.
+ *
+ * The volume calls run, load_map and present without its lock, and
+ * map_changed, resize and the commit's begin and end with it held: the
+ * plain layout's own state (which parts of the map changed) is guarded
+ * by the volume's lock.  Commits are serialised by the volume: at most
+ * one is in flight.
+ *
+ * Errors: 0, or -1 after nbdkit_error with errno set.
+ */
+
+#ifndef S3BLOCKS_LAYOUT_H
+#define S3BLOCKS_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sbitmap.h"
+#include "store/store.h"
+
+enum block_io_kind {
+  BLOCK_IO_GET,
+  BLOCK_IO_PUT,
+  BLOCK_IO_DELETE,
+};
+
+/* One block request of a batch. */
+struct block_io {
+  enum block_io_kind kind;
+  uint64_t index;
+  void *buf;                    /* GET: block_size bytes; PUT: the data */
+  /* Results: err 0, ENOENT (GET: no object), or a failure's errno
+   * (already logged, except a gate's refusal).  A GET of an object
+   * that is not exactly one block fails with EIO, naming it.
+   */
+  int err;
+  void *opaque;                 /* the caller's */
+};
+
+struct layout_params {
+  const char *export_name;
+  uint32_t block_size;
+  const struct store_gate *gate;        /* on every PUT and DELETE */
+  bool readonly;                /* load_map never writes */
+  bool rebuild_map;             /* list the blocks even if a map exists */
+};
+
+struct layout_stats {
+  uint64_t map_objects_read;    /* at the last load_map */
+  uint64_t listed_keys;         /* keys listed at the last load_map */
+  uint64_t foreign_objects;     /* of those, not blocks of this export */
+  bool map_rebuilt;             /* the last load_map listed the blocks */
+
+  /* The cas layout's, since it was opened. */
+  uint64_t dedup_hits;          /* data PUTs skipped: the same content was
+                                   PUT by this layout within the reuse
+                                   window (or earlier in the batch) */
+  uint64_t data_puts;           /* cas/data/ PUTs made by run */
+  uint64_t refreshes;           /* cas/data/ objects PUT again by a
+                                   commit (older than the reuse window) */
+  uint64_t pages_written;       /* cas/pages/ PUTs */
+  uint64_t page_bytes;
+  uint64_t roots_written;       /* commits */
+};
+
+struct layout;
+struct layout_commit;
+
+struct layout_ops {
+  /* Run n block requests concurrently.  Returns how many failed. */
+  size_t (*run) (struct layout *l, struct block_io *ios, size_t n);
+
+  /* Fill present (empty on entry) for an export of nr_blocks. */
+  int (*load_map) (struct layout *l, uint64_t nr_blocks,
+                   struct sbitmap *present);
+
+  /* Block index's bit in present has just changed. */
+  void (*map_changed) (struct layout *l, uint64_t index);
+
+  /* Commit, in three steps: begin snapshots what changed (lock held;
+   * *c NULL when nothing did), write sends it (no lock), end records
+   * the outcome (lock held; on failure the changes stay pending).
+   */
+  int (*commit_begin) (struct layout *l, const struct sbitmap *present,
+                       struct layout_commit **c);
+  int (*commit_write) (struct layout *l, struct layout_commit *c);
+  void (*commit_end) (struct layout *l, struct layout_commit *c, bool ok);
+
+  void (*get_stats) (struct layout *l, struct layout_stats *stats);
+  void (*free) (struct layout *l);
+
+  /* Map-on-demand layouts only (NULL otherwise). */
+  /* Set in out (empty on entry) each block of [first, first + count)
+   * that holds data, uncommitted changes included.  No lock held.
+   */
+  int (*present) (struct layout *l, uint64_t first, uint64_t count,
+                  struct sbitmap *out);
+  /* The export is now size bytes: the next commit records it, even if
+   * no block changed (lock held).
+   */
+  int (*resize) (struct layout *l, uint64_t size);
+};
+
+struct layout {
+  const struct layout_ops *ops;
+  bool map_on_demand;           /* see the top of this file */
+};
+
+/* blocks/{export}/{offset:016x}, map under maps/{export}. */
+extern struct layout *layout_plain_open (struct store *store,
+                                         const struct layout_params *p);
+
+/* The content-addressed layout (layout-cas.c, cas-format.h): the
+ * blocks under cas/data/, the map tree under cas/pages/, committed by
+ * one PUT of the root.  p->export_name labels messages ("export" or
+ * "export@snap").
+ */
+struct cas_root;
+struct layout_cas_params {
+  const char *root_key;         /* cas/roots/X, or cas/snaps/X/S */
+  uint64_t size;                /* bytes, recorded in the root */
+  /* No root yet (a new export): write an empty one, create-only where
+   * the store can; else a missing root is an error naming its key.
+   */
+  bool create;
+  /* A root the caller has read (a snapshot's, for its size): load_map
+   * uses it without a request.  NULL: load_map reads it.
+   */
+  const struct cas_root *root;
+  const char *root_etag;
+  uint64_t map_cache_bytes;     /* the page cache's bound */
+  uint64_t reuse_window_ms;     /* cas-reuse-window */
+  /* Copies of uploaded, uncommitted content kept until their commit,
+   * in bytes (the volume gives max-dirty); 0: none.
+   */
+  uint64_t keep_bytes;
+  /* One request's worst case, retries and their delays included, and
+   * the longest a commit may take from its start to the end of its
+   * root PUT (see layout-cas-commit.c, the gc argument).
+   */
+  uint64_t request_bound_ms;
+  uint64_t commit_bound_ms;
+  size_t recent_entries;        /* recent-PUT table slots; 0: default */
+  uint64_t (*clock_ms) (void);  /* monotonic ms; NULL: the real clock */
+  /* Waiting for a gc chunk to end (see cas-fence.c); NULL: nanosleep. */
+  void (*sleep_ms) (uint64_t ms);
+};
+extern struct layout *layout_cas_open (struct store *store,
+                                       const struct layout_params *p,
+                                       const struct layout_cas_params *cp);
+
+#endif /* S3BLOCKS_LAYOUT_H */

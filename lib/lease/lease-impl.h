@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: what lease.c (taking and giving back a lease) and
+ * leasekeeper.c (keeping it: renewal, the deadline, fencing) share.
+ *
+ * Locking: lease_lock guards lease_list and every lease's busy count
+ * and next.  No request is ever made with it held.  The other fields
+ * are set by lease_acquire before the lease is listed, then touched
+ * by the keeper only, except the atomics, which lease_check reads from
+ * any thread.
+ */
+
+#ifndef S3BLOCKS_LEASE_IMPL_H
+#define S3BLOCKS_LEASE_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "format/keys.h"
+#include "lease/lease.h"
+#include "lease/leaseinfo.h"
+#include "store/store.h"
+
+struct lease {
+  struct store *store;
+  char *export_name;
+  char key[KEY_MAX];
+  unsigned lease_ms;
+  unsigned margin_ms;
+  bool conditional;             /* the store has conditional PUT */
+  struct lease_info self;       /* who we say we are; times per write */
+  bool own_pid;                 /* self.pid follows getpid () (fork) */
+  struct store_gate gate;
+
+  /* Atomics: lease_check reads them from any thread. */
+  uint64_t deadline_ns;         /* monotonic; valid before it */
+  int lost;                     /* the lease was taken over */
+
+  /* lease_acquire's, then the keeper's. */
+  char etag[STORE_ETAG_MAX];    /* of the lease as last written or read */
+  bool paused;                  /* logged that uploads are paused */
+
+  /* Under lease_lock. */
+  unsigned busy;                /* the keeper is renewing it */
+  struct lease *next;
+};
+
+extern pthread_mutex_t lease_lock;
+extern pthread_cond_t lease_idle_cond;  /* a busy count fell */
+extern struct lease *lease_list;
+
+static inline uint64_t
+wall_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline uint64_t
+mono_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* "host h, pid p, renewed x s ago, expires in y s", for messages. */
+extern void lease_describe (char *buf, size_t size,
+                            const struct lease_info *info);
+
+/* Read the lease object, its raw bytes (raw: LEASE_MAX) and its ETag
+ * into l->etag.  Returns 0, ENOENT, EBADMSG (*why says why), or the
+ * store's errno.
+ */
+extern int lease_read (struct lease *l, struct lease_info *info, char *raw,
+                       size_t *raw_len, const char **why);
+
+/* Write our lease with a condition (ignored by a store without
+ * conditional PUT), recording when the PUT started.  Returns 0, an
+ * answer (EEXIST, ESTALE, ENOENT) or the store's errno.
+ */
+extern int lease_write (struct lease *l, enum store_condition cond,
+                        uint64_t *started);
+
+/* A write whose PUT started at started succeeded: the lease is valid
+ * until started + lease_ms - margin.
+ */
+extern void lease_renewed (struct lease *l, uint64_t started);
+
+/* lease_check for a store_gate: its opaque is the lease. */
+extern int lease_gate_check (void *opaque);
+
+#endif /* S3BLOCKS_LEASE_IMPL_H */

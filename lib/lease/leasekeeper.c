@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: keeping a lease: renewal, the deadline, fencing.
+ *
+ * A server uploads only while its lease cannot have expired:
+ *
+ *   renewal PUT starts          renewal PUT starts
+ *   |                           |
+ *   t0 ------------------------ t1 -------------------- t0 + lease_ms
+ *   |<------------------ valid ------------>|<-margin->|
+ *                                           deadline
+ *
+ * Everything is timed from the moment a successful renewal's PUT
+ * started, on the monotonic clock: the object says "expires" at least
+ * that late.  The margin, min (request_ms, lease_ms / 3), covers an
+ * upload that passed the gate just before the deadline and is still in
+ * flight.  A server that cannot renew pauses at the deadline (EIO) and
+ * goes on trying; one whose lease another server took is fenced for
+ * good (EROFS).
+ *
+ * The keeper thread renews every lease every third of its lifetime
+ * (where the store has it, with If-Match on the ETag we last wrote).
+ * It holds no lock across a request: it takes a snapshot of the list,
+ * marking each lease busy, and lease_release waits for its lease to be
+ * idle before deleting the object and freeing it.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nbdkit-plugin.h>
+
+#include "lease-impl.h"
+
+pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t lease_idle_cond = PTHREAD_COND_INITIALIZER;
+struct lease *lease_list;
+
+static pthread_cond_t keeper_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t keeper;
+static bool keeper_running, keeper_stop;
+
+void
+lease_describe (char *buf, size_t size, const struct lease_info *info)
+{
+  const double now = wall_ms ();
+  const double left = ((double) info->expires_ms - now) / 1000;
+
+  snprintf (buf, size, "host %s, pid %" PRIi64 ", renewed %.1f s ago, %s "
+            "%.1f s", info->host, info->pid,
+            (now - (double) info->renewed_ms) / 1000,
+            left > 0 ? "expires in" : "expired", left > 0 ? left : -left);
+}
+
+int
+lease_read (struct lease *l, struct lease_info *info, char *raw,
+            size_t *raw_len, const char **why)
+{
+  char etag[STORE_ETAG_MAX] = "";
+  size_t got = 0;
+  int err;
+
+  err = store_get_etag (l->store, l->key, raw, LEASE_MAX, &got, etag);
+  *raw_len = got;
+  if (err)
+    return err;
+  memcpy (l->etag, etag, sizeof etag);
+  if (lease_parse (raw, got, info, why) == -1)
+    return EBADMSG;
+  return 0;
+}
+
+int
+lease_write (struct lease *l, enum store_condition cond, uint64_t *started)
+{
+  char buf[LEASE_MAX], etag[STORE_ETAG_MAX] = "";
+  int len, err;
+
+  /* After nbdkit forks, the holder is the child. */
+  if (l->own_pid && l->self.pid != getpid ()) {
+    l->self.pid = getpid ();
+    l->self.start = lease_process_start (l->self.pid);
+  }
+  l->self.renewed_ms = wall_ms ();
+  l->self.expires_ms = l->self.renewed_ms + l->lease_ms;
+  len = lease_format (buf, sizeof buf, &l->self);
+  if (len == -1)
+    return errno;
+  if (!l->conditional)
+    cond = STORE_ALWAYS;
+  *started = mono_ns ();
+  err = store_put_cond (l->store, l->key, buf, len, cond,
+                        cond == STORE_IF_MATCH ? l->etag : NULL, etag);
+  if (err == 0)
+    memcpy (l->etag, etag, sizeof etag);
+  return err;
+}
+
+void
+lease_renewed (struct lease *l, uint64_t started)
+{
+  const uint64_t deadline =
+    started + (uint64_t) (l->lease_ms - l->margin_ms) * 1000000;
+
+  __atomic_store_n (&l->deadline_ns, deadline, __ATOMIC_RELEASE);
+  if (l->paused) {
+    nbdkit_debug ("export %s: lease renewed: uploads resume",
+                  l->export_name);
+    l->paused = false;
+  }
+}
+
+/* Lock-free: every write and every upload attempt asks. */
+int
+lease_check (const struct lease *l)
+{
+  if (__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE))
+    return EROFS;
+  return mono_ns () < __atomic_load_n (&l->deadline_ns, __ATOMIC_ACQUIRE)
+    ? 0 : EIO;
+}
+
+int
+lease_gate_check (void *opaque)
+{
+  return lease_check (opaque);
+}
+
+const struct store_gate *
+lease_gate (const struct lease *l)
+{
+  return &l->gate;
+}
+
+/* The lease is another server's now: fence this one for good. */
+static void
+lose (struct lease *l, const struct lease_info *held)
+{
+  char holder[256];
+
+  lease_describe (holder, sizeof holder, held);
+  nbdkit_error ("export %s: another server has taken over the lease "
+                "(%s); this server stops writing to it", l->export_name,
+                holder);
+  __atomic_store_n (&l->lost, 1, __ATOMIC_RELEASE);
+}
+
+/* One renewal by the keeper.  Returns true if the lease is renewed or
+ * lost (nothing to retry), false to retry soon.
+ */
+static bool
+renew (struct lease *l)
+{
+  char raw[LEASE_MAX];
+  struct lease_info held;
+  const char *why;
+  uint64_t started;
+  size_t len;
+  int err;
+
+  if (__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE))
+    return true;
+
+  if (l->conditional) {
+    err = lease_write (l, STORE_IF_MATCH, &started);
+    if (err == ESTALE || err == ENOENT) {
+      /* Someone wrote or deleted it since we last did: look. */
+      err = lease_read (l, &held, raw, &len, &why);
+      if (err == 0 && strcmp (held.owner, l->self.owner) != 0) {
+        lose (l, &held);
+        return true;
+      }
+      if (err == ENOENT) {
+        nbdkit_debug ("export %s: its lease %s was deleted: recreating it",
+                      l->export_name, l->key);
+        err = lease_write (l, STORE_CREATE_ONLY, &started);
+      }
+      else if (err == 0 || err == EBADMSG)
+        /* Ours after all (a PUT that succeeded unseen), or garbage that
+         * no server wrote: replace it.
+         */
+        err = lease_write (l, STORE_IF_MATCH, &started);
+      /* Another EEXIST or ESTALE: the next round reads it again. */
+    }
+  }
+  else {
+    err = lease_read (l, &held, raw, &len, &why);
+    if (err == 0 && strcmp (held.owner, l->self.owner) != 0) {
+      lose (l, &held);
+      return true;
+    }
+    if (err && err != ENOENT)
+      nbdkit_debug ("export %s: could not check the lease; renewing anyway",
+                    l->export_name);
+    err = lease_write (l, STORE_ALWAYS, &started);
+  }
+
+  if (err == 0) {
+    lease_renewed (l, started);
+    return true;
+  }
+  if (lease_check (l) == EIO && !l->paused) {
+    nbdkit_error ("export %s: its lease could not be renewed in time (%s): "
+                  "uploads pause until a renewal succeeds",
+                  l->export_name, strerror (err));
+    l->paused = true;
+  }
+  else
+    nbdkit_debug ("export %s: could not renew its lease (%s): retrying",
+                  l->export_name, strerror (err));
+  return false;
+}
+
+static void *
+keeper_main (void *arg)
+{
+  struct lease **batch = NULL;
+  size_t cap = 0;
+
+  pthread_mutex_lock (&lease_lock);
+  while (!keeper_stop) {
+    unsigned interval_ms = 0;
+    bool all_ok = true;
+    struct timespec until;
+    size_t i, n = 0;
+
+    for (struct lease *l = lease_list; l; l = l->next)
+      n++;
+    if (n > cap) {
+      struct lease **b = realloc (batch, n * sizeof *b);
+      if (b) {
+        batch = b;
+        cap = n;
+      }
+    }
+    n = 0;
+    for (struct lease *l = lease_list; l && n < cap; l = l->next) {
+      l->busy++;
+      batch[n++] = l;
+      if (interval_ms == 0 || l->lease_ms / 3 < interval_ms)
+        interval_ms = l->lease_ms / 3;
+    }
+
+    /* No lock across the requests: writes and other exports go on. */
+    pthread_mutex_unlock (&lease_lock);
+    for (i = 0; i < n; i++)
+      if (!renew (batch[i]))
+        all_ok = false;
+    pthread_mutex_lock (&lease_lock);
+
+    for (i = 0; i < n; i++)
+      batch[i]->busy--;
+    if (n)
+      pthread_cond_broadcast (&lease_idle_cond);
+
+    /* Every third of the shortest lease; a failed renewal is retried
+     * every second at least, which lifts a pause soon after S3 answers.
+     */
+    if (interval_ms == 0 || (!all_ok && interval_ms > 1000))
+      interval_ms = 1000;
+    if (interval_ms < 10)
+      interval_ms = 10;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += interval_ms / 1000;
+    until.tv_nsec += (interval_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+    if (!keeper_stop)
+      pthread_cond_timedwait (&keeper_cond, &lease_lock, &until);
+  }
+  pthread_mutex_unlock (&lease_lock);
+  free (batch);
+  return NULL;
+}
+
+int
+lease_keeper_start (void)
+{
+  int err = 0;
+
+  pthread_mutex_lock (&lease_lock);
+  if (!keeper_running) {
+    keeper_stop = false;
+    /* The first round runs at once: after nbdkit forks, the leases must
+     * name the new pid.
+     */
+    err = pthread_create (&keeper, NULL, keeper_main, NULL);
+    if (err == 0)
+      keeper_running = true;
+  }
+  pthread_mutex_unlock (&lease_lock);
+  if (err) {
+    errno = err;
+    nbdkit_error ("cannot start the lease keeper thread: %m");
+    return -1;
+  }
+  return 0;
+}
+
+void
+lease_keeper_stop (void)
+{
+  pthread_mutex_lock (&lease_lock);
+  if (!keeper_running) {
+    pthread_mutex_unlock (&lease_lock);
+    return;
+  }
+  keeper_stop = true;
+  pthread_cond_signal (&keeper_cond);
+  pthread_mutex_unlock (&lease_lock);
+  pthread_join (keeper, NULL);
+  pthread_mutex_lock (&lease_lock);
+  keeper_running = false;
+  pthread_mutex_unlock (&lease_lock);
+}

@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: one export's block device: reads, writes, zeroing, extents.
+ * The rules (locking, dirty data, errors) are in volume.h.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "bufpool.h"
+#include "iszero.h"
+#include "volume-impl.h"
+
+/* Block index range [first, last] covering count > 0 bytes at offset. */
+#define FIRST_BLOCK(v, offset) ((offset) >> (v)->block_shift)
+#define LAST_BLOCK(v, offset, count) \
+  (((offset) + (count) - 1) >> (v)->block_shift)
+
+struct volume *
+volume_create (struct store *store, const struct volume_params *p)
+{
+  struct volume *v = calloc (1, sizeof *v);
+
+  if (v == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  v->name = strdup (p->name);
+  if (v->name == NULL) {
+    nbdkit_error ("strdup: %m");
+    free (v);
+    return NULL;
+  }
+  struct layout_params lp = {
+    .export_name = p->name, .block_size = p->block_size, .gate = p->gate,
+    .readonly = p->readonly, .rebuild_map = p->rebuild_map,
+  };
+  if (p->cas) {
+    struct layout_cas_params cp = *p->cas;
+
+    cp.size = p->size;
+    cp.keep_bytes = p->max_dirty;
+    v->layout = layout_cas_open (store, &lp, &cp);
+  }
+  else
+    v->layout = layout_plain_open (store, &lp);
+  v->gate = p->gate;
+  v->pool = bufpool_get (p->block_size);
+  if (v->pool == NULL || v->layout == NULL) {
+    if (v->pool == NULL)
+      nbdkit_error ("calloc: %m");
+    if (v->layout)
+      v->layout->ops->free (v->layout);
+    free (v->name);
+    free (v);
+    return NULL;
+  }
+  v->on_demand = v->layout->map_on_demand;
+  v->block_size = p->block_size;
+  v->block_shift = __builtin_ctz (p->block_size);
+  v->max_dirty = p->max_dirty;
+  v->cache_size = p->cache_size;
+  v->batch = p->batch ? p->batch : 256;
+  v->size = p->size;
+  v->nr_blocks = (p->size + p->block_size - 1) >> v->block_shift;
+  pthread_mutex_init (&v->lock, NULL);
+  pthread_cond_init (&v->changed, NULL);
+  return v;
+}
+
+void
+volume_free (struct volume *v)
+{
+  size_t i;
+
+  if (v == NULL)
+    return;
+  for (i = 0; i < v->blocks.capacity; i++) {
+    struct block *b = v->blocks.slots[i].value;
+    if (b) {
+      if (b->upload_data != b->data)
+        bufpool_free (v->pool, b->upload_data);
+      bufpool_free (v->pool, b->data);
+      free (b);
+    }
+  }
+  u64map_free (&v->blocks);
+  sbitmap_free (&v->present);
+  v->layout->ops->free (v->layout);
+  pthread_cond_destroy (&v->changed);
+  pthread_mutex_destroy (&v->lock);
+  free (v->name);
+  free (v);
+}
+
+uint32_t
+volume_block_size (const struct volume *v)
+{
+  return v->block_size;
+}
+
+const char *
+volume_name (const struct volume *v)
+{
+  return v->name;
+}
+
+uint64_t
+volume_size (struct volume *v)
+{
+  uint64_t size;
+
+  pthread_mutex_lock (&v->lock);
+  size = v->size;
+  pthread_mutex_unlock (&v->lock);
+  return size;
+}
+
+void
+volume_get_stats (struct volume *v, struct volume_stats *stats)
+{
+  struct layout_stats ls;
+
+  pthread_mutex_lock (&v->lock);
+  *stats = v->stats;
+  v->layout->ops->get_stats (v->layout, &ls);
+  stats->dedup_hits = ls.dedup_hits;
+  stats->data_puts = ls.data_puts;
+  stats->refreshes = ls.refreshes;
+  stats->pages_written = ls.pages_written;
+  stats->page_bytes = ls.page_bytes;
+  stats->roots_written = ls.roots_written;
+  stats->dirty_bytes = v->dirty_bytes;
+  stats->clean_bytes = v->clean_bytes;
+  stats->present_blocks = v->present.count;
+  stats->dirty_blocks = stats->clean_blocks = 0;
+  for (struct block *b = v->dirty.head; b; b = b->next)
+    stats->dirty_blocks++;
+  for (struct block *b = v->lru.head; b; b = b->next)
+    stats->clean_blocks++;
+  pthread_mutex_unlock (&v->lock);
+}
+
+/* The allocation map: which blocks exist as objects.  Loaded before
+ * the volume is shared, so the lock is not needed for the requests.
+ */
+int
+volume_load_map (struct volume *v)
+{
+  struct sbitmap present = SBITMAP_INIT;
+  struct layout_stats ls;
+  int r;
+
+  r = v->layout->ops->load_map (v->layout, v->nr_blocks, &present);
+  v->layout->ops->get_stats (v->layout, &ls);
+  pthread_mutex_lock (&v->lock);
+  sbitmap_free (&v->present);
+  if (r == 0) {
+    v->present = present;
+    v->stats.foreign_objects = ls.foreign_objects;
+  }
+  else
+    sbitmap_free (&present);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+/* Reads. */
+
+static void
+copy_out (struct volume *v, const struct block *b, char *buf,
+          uint64_t index, uint32_t count, uint64_t offset)
+{
+  uint64_t block_start = index << v->block_shift;
+  uint64_t from = offset > block_start ? offset : block_start;
+  uint64_t to = block_start + v->block_size;
+  char *dst;
+
+  if (buf == NULL)
+    return;
+  if (to > offset + count)
+    to = offset + count;
+  dst = buf + (from - offset);
+  if (b == NULL || b->zero)
+    memset (dst, 0, to - from);
+  else
+    memcpy (dst, b->data + (from - block_start), to - from);
+}
+
+/* Read (buf != NULL) or prefetch (buf == NULL) a range.  Blocks in
+ * memory are copied; missing ones are fetched in one batch; blocks
+ * another thread is fetching are waited for.
+ */
+static int
+read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
+{
+  const uint64_t first = FIRST_BLOCK (v, offset);
+  const uint64_t n = LAST_BLOCK (v, offset, count) - first + 1;
+  struct block_io *ios = NULL;
+  bool *done;
+  uint64_t i, remaining = n;
+  int err = 0;
+
+  done = calloc (n, sizeof *done);
+  if (done == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+
+  pthread_mutex_lock (&v->lock);
+  while (remaining > 0 && err == 0) {
+    size_t nr_ops = 0;
+    bool waiting = false;
+
+    for (i = 0; i < n; i++) {
+      const uint64_t index = first + i;
+      struct block *b;
+
+      if (done[i])
+        continue;
+      b = block_lookup (v, index);
+      if (b && b->state == BLOCK_LOADING) {
+        waiting = true;
+        continue;
+      }
+      if (b || !maybe_present (v, index)) {
+        if (b) {
+          block_touch (v, b);
+          if (b->state == BLOCK_CLEAN)
+            v->stats.cache_hits++;
+        }
+        else
+          v->stats.holes_read++;
+        copy_out (v, b, buf, index, count, offset);
+        done[i] = true;
+        remaining--;
+        continue;
+      }
+
+      /* Fetch it: a placeholder keeps others from fetching it too. */
+      if (ios == NULL) {
+        ios = calloc (remaining, sizeof *ios);
+        if (ios == NULL) {
+          nbdkit_error ("calloc: %m");
+          err = ENOMEM;
+          break;
+        }
+      }
+      struct block_io *io = &ios[nr_ops];
+      io->buf = block_buffer_alloc (v);
+      if (io->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
+        bufpool_free (v->pool, io->buf);
+        err = ENOMEM;
+        break;
+      }
+      io->kind = BLOCK_IO_GET;
+      io->index = index;
+      io->opaque = b;
+      nr_ops++;
+    }
+
+    if (nr_ops > 0) {
+      pthread_mutex_unlock (&v->lock);
+      v->layout->ops->run (v->layout, ios, nr_ops);
+      pthread_mutex_lock (&v->lock);
+
+      for (size_t j = 0; j < nr_ops; j++) {
+        struct block *b = ios[j].opaque;
+        const uint64_t index = b->index;
+        int e = ios[j].err;
+
+        if (e == 0) {
+          v->stats.gets++;
+          block_loaded (v, b, ios[j].buf);
+          copy_out (v, b, buf, index, count, offset);
+        }
+        else {
+          bufpool_free (v->pool, ios[j].buf);
+          block_remove (v, b);
+          if (e == ENOENT && v->on_demand)
+            v->stats.holes_read++;      /* the layout's answer */
+          else if (e == ENOENT) {
+            /* No object although the map said so: a crash between a
+             * DELETE and its commit, or deleted behind our back.  It
+             * reads as zeros.
+             */
+            nbdkit_debug ("%s: block at %" PRIu64 " has no object; "
+                          "reading zeros", v->name,
+                          index << v->block_shift);
+            map_clear (v, index);
+          }
+          if (e != ENOENT) {
+            if (err == 0)
+              err = e;
+            continue;
+          }
+          copy_out (v, NULL, buf, index, count, offset);
+        }
+        done[index - first] = true;
+        remaining--;
+      }
+      memset (ios, 0, nr_ops * sizeof *ios);
+      cache_evict (v);
+      pthread_cond_broadcast (&v->changed);
+    }
+    else if (waiting)
+      pthread_cond_wait (&v->changed, &v->lock);
+  }
+  pthread_mutex_unlock (&v->lock);
+
+  free (ios);
+  free (done);
+  if (err) {
+    nbdkit_error ("%s: read of %" PRIu32 " bytes at %" PRIu64 " failed",
+                  v->name, count, offset);
+    errno = err == ENOENT ? EIO : err;
+    return -1;
+  }
+  return 0;
+}
+
+int
+volume_read (struct volume *v, void *buf, uint32_t count, uint64_t offset)
+{
+  if (count == 0)
+    return 0;
+  return read_range (v, buf, count, offset);
+}
+
+int
+volume_prefetch (struct volume *v, uint32_t count, uint64_t offset)
+{
+  if (count == 0 || v->cache_size == 0)
+    return 0;
+  return read_range (v, NULL, count, offset);
+}
+
+/* Writes and zeroing. */
+
+/* Fetch one block for a read-modify-write.  Called with the lock held;
+ * drops it for the GET.  On success the block is CLEAN: the caller
+ * must dirty it before dropping the lock again, or the cache may evict
+ * it.
+ */
+static struct block *
+load_for_update (struct volume *v, uint64_t index)
+{
+  struct block_io op = { .kind = BLOCK_IO_GET, .index = index };
+  struct block *b;
+  int e;
+
+  op.buf = block_buffer_alloc (v);
+  if (op.buf == NULL)
+    return NULL;
+  b = block_new_loading (v, index);
+  if (b == NULL) {
+    bufpool_free (v->pool, op.buf);
+    errno = ENOMEM;
+    return NULL;
+  }
+
+  pthread_mutex_unlock (&v->lock);
+  v->layout->ops->run (v->layout, &op, 1);
+  pthread_mutex_lock (&v->lock);
+
+  pthread_cond_broadcast (&v->changed);
+  e = op.err;
+  if (e == ENOENT) {
+    map_clear (v, index);
+    memset (op.buf, 0, v->block_size);
+    e = 0;
+  }
+  if (e) {
+    bufpool_free (v->pool, op.buf);
+    block_remove (v, b);
+    errno = e;
+    return NULL;
+  }
+  v->stats.gets++;
+  block_loaded (v, b, op.buf);
+  return b;
+}
+
+/* Apply one block's share of a write (src) or of a zeroing (src NULL):
+ * len bytes at byte from within block index.  Lock held; it may be
+ * dropped to make room or to fetch the block, and is held on return.
+ */
+static int
+update_block (struct volume *v, uint64_t index, uint32_t from, uint32_t len,
+              const char *src)
+{
+  const bool whole = from == 0 && len == v->block_size;
+  struct block *b;
+
+  for (;;) {
+    b = block_lookup (v, index);
+    if (b && b->state == BLOCK_LOADING) {
+      pthread_cond_wait (&v->changed, &v->lock);
+      continue;
+    }
+    /* Make room before adding dirty data, oldest blocks first. */
+    if ((b == NULL || b->state != BLOCK_DIRTY) && over_dirty_limit (v)) {
+      if (make_room_locked (v) == -1)
+        return -1;
+      continue;
+    }
+    break;
+  }
+
+  /* Zeros where the store has no object and no upload is pending:
+   * nothing to keep at all.
+   */
+  if ((whole && (src == NULL || is_zero (src, len))) &&
+      !maybe_present (v, index) && !(b && b->uploading)) {
+    if (b)
+      block_remove (v, b);
+    return 0;
+  }
+
+  if (b == NULL) {
+    if (!whole && maybe_present (v, index)) {
+      b = load_for_update (v, index);
+      if (b == NULL) {
+        nbdkit_error ("%s: cannot read block at %" PRIu64
+                      " to update part of it", v->name,
+                      index << v->block_shift);
+        return -1;
+      }
+    }
+    else {
+      b = block_new_loading (v, index);
+      if (b == NULL) {
+        errno = ENOMEM;
+        return -1;
+      }
+      block_loaded (v, b, NULL);
+      b->zero = true;
+    }
+  }
+
+  if (whole && (src == NULL || is_zero (src, len))) {
+    if (!b->zero)
+      block_set_zero (v, b);
+  }
+  else if (src != NULL || !b->zero) {
+    char *data = block_writable_data (v, b);
+
+    if (data == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    if (src)
+      memcpy (data + from, src, len);
+    else
+      memset (data + from, 0, len);
+    if (is_zero (data, v->block_size))
+      block_set_zero (v, b);
+  }
+
+  /* All zeros again, with nothing stored and nothing in flight. */
+  if (b->zero && !b->uploading && !maybe_present (v, index)) {
+    block_remove (v, b);
+    return 0;
+  }
+  block_set_dirty (v, b);
+  return 0;
+}
+
+static int
+update_range (struct volume *v, const char *buf, uint32_t count,
+              uint64_t offset, bool fua)
+{
+  const uint64_t first = FIRST_BLOCK (v, offset);
+  const uint64_t last = LAST_BLOCK (v, offset, count);
+  uint64_t index;
+  int r = 0;
+
+  if (count == 0)
+    return 0;
+
+  pthread_mutex_lock (&v->lock);
+  for (index = first; index <= last; index++) {
+    const uint64_t block_start = index << v->block_shift;
+    const uint64_t from = offset > block_start ? offset : block_start;
+    uint64_t to = block_start + v->block_size;
+
+    if (to > offset + count)
+      to = offset + count;
+    r = update_block (v, index, from - block_start, to - from,
+                      buf ? buf + (from - offset) : NULL);
+    if (r == -1)
+      break;
+  }
+  if (r == 0 && fua)
+    r = flush_locked (v, first, last);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+int
+volume_write (struct volume *v, const void *buf, uint32_t count,
+              uint64_t offset, bool fua)
+{
+  return update_range (v, buf, count, offset, fua);
+}
+
+int
+volume_zero (struct volume *v, uint32_t count, uint64_t offset, bool fua)
+{
+  return update_range (v, NULL, count, offset, fua);
+}
+
+int
+volume_flush (struct volume *v)
+{
+  int r;
+
+  pthread_mutex_lock (&v->lock);
+  r = flush_locked (v, 0, UINT64_MAX);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+/* Extents: blocks with no object and no dirty data are holes that read
+ * as zeros; so are blocks that are dirty and all zeros.  present NULL:
+ * every block not in memory may hold data.
+ */
+static uint32_t
+block_extent_type (struct volume *v, const struct sbitmap *present,
+                   uint64_t index)
+{
+  struct block *b = block_lookup (v, index);
+
+  if (b)
+    return b->state != BLOCK_LOADING && b->zero
+      ? VOLUME_EXTENT_HOLE | VOLUME_EXTENT_ZERO : 0;
+  return present == NULL || sbitmap_get (present, index)
+    ? 0 : VOLUME_EXTENT_HOLE | VOLUME_EXTENT_ZERO;
+}
+
+/* Lock held. */
+static int
+extents_locked (struct volume *v, const struct sbitmap *present,
+                uint64_t offset, uint64_t end, bool req_one,
+                volume_extent_cb cb, void *opaque)
+{
+  uint64_t index = FIRST_BLOCK (v, offset);
+  const uint64_t last = LAST_BLOCK (v, offset, end - offset);
+  uint64_t run_start = offset;
+  uint32_t run_type = block_extent_type (v, present, index);
+  int r;
+
+  for (index++; index <= last; index++) {
+    uint32_t type;
+
+    /* With no blocks in memory, the allocation map alone decides:
+     * jump to the next change instead of looking at every block.
+     */
+    if (v->blocks.count == 0 && present) {
+      index = run_type
+        ? sbitmap_next_set (present, index, last + 1)
+        : sbitmap_next_clear (present, index, last + 1);
+      if (index > last)
+        break;
+    }
+    type = block_extent_type (v, present, index);
+    if (type != run_type) {
+      uint64_t boundary = index << v->block_shift;
+
+      r = cb (opaque, run_start, boundary - run_start, run_type);
+      if (r == -1 || req_one)
+        return r;
+      run_start = boundary;
+      run_type = type;
+    }
+  }
+  return cb (opaque, run_start, end - run_start, run_type);
+}
+
+/* Blocks asked of an on-demand map per call: bounds the pages loaded.
+ * The client gets extents for a prefix of its range, and asks again.
+ */
+#define EXTENTS_MAX_BLOCKS 65536
+/* Queries that raced with a finished upload before the answer is
+ * "data" for every block not in memory (always true, never a hole
+ * that is not one).
+ */
+#define EXTENTS_ATTEMPTS 3
+
+/* The layout answers without the lock; a block uploaded and dropped
+ * from memory meanwhile would be missed, so an upload finishing in
+ * between makes the answer stale and it is asked again.
+ */
+static int
+extents_on_demand (struct volume *v, uint64_t offset, uint64_t end,
+                   bool req_one, volume_extent_cb cb, void *opaque)
+{
+  uint64_t first = FIRST_BLOCK (v, offset), last;
+  int r;
+
+  last = LAST_BLOCK (v, offset, end - offset);
+  if (last - first >= EXTENTS_MAX_BLOCKS) {
+    last = first + EXTENTS_MAX_BLOCKS - 1;
+    end = (last + 1) << v->block_shift;
+  }
+  for (unsigned attempt = 0; attempt < EXTENTS_ATTEMPTS; attempt++) {
+    struct sbitmap present = SBITMAP_INIT;
+    uint64_t uploads;
+
+    pthread_mutex_lock (&v->lock);
+    uploads = v->uploads_done;
+    pthread_mutex_unlock (&v->lock);
+    if (v->layout->ops->present (v->layout, first, last - first + 1,
+                                 &present) == -1) {
+      sbitmap_free (&present);
+      nbdkit_error ("%s: cannot read its map for extents at %" PRIu64,
+                    v->name, offset);
+      return -1;
+    }
+    pthread_mutex_lock (&v->lock);
+    if (v->uploads_done == uploads) {
+      r = extents_locked (v, &present, offset, end, req_one, cb, opaque);
+      pthread_mutex_unlock (&v->lock);
+      sbitmap_free (&present);
+      return r;
+    }
+    pthread_mutex_unlock (&v->lock);
+    sbitmap_free (&present);
+  }
+  pthread_mutex_lock (&v->lock);
+  r = extents_locked (v, NULL, offset, end, req_one, cb, opaque);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+int
+volume_extents (struct volume *v, uint32_t count, uint64_t offset,
+                bool req_one, volume_extent_cb cb, void *opaque)
+{
+  int r;
+
+  if (count == 0)
+    return 0;
+  if (v->on_demand)
+    return extents_on_demand (v, offset, offset + count, req_one, cb,
+                              opaque);
+  pthread_mutex_lock (&v->lock);
+  r = extents_locked (v, &v->present, offset, offset + count, req_one, cb,
+                      opaque);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+void
+volume_drop_cache (struct volume *v)
+{
+  const uint64_t cache_size = v->cache_size;
+
+  pthread_mutex_lock (&v->lock);
+  v->cache_size = 0;
+  cache_evict (v);
+  v->cache_size = cache_size;
+  pthread_mutex_unlock (&v->lock);
+}
+
+/* Resizing.  Blocks past a new, smaller end are zeroed (their objects
+ * deleted by the next flush) so that growing again later never brings
+ * back old data.  Called when the export opens, before it is shared.
+ * A layout keeping its own map records the size in the same commit.
+ */
+int
+volume_resize (struct volume *v, uint64_t size)
+{
+  struct sbitmap tail = SBITMAP_INIT;
+  const struct sbitmap *present = &v->present;
+  int r = 0;
+
+  if (v->on_demand) {
+    const uint64_t old_end = volume_size (v) + v->block_size - 1;
+    const uint64_t new_end = (size + v->block_size - 1) >> v->block_shift;
+
+    if ((old_end >> v->block_shift) > new_end &&
+        v->layout->ops->present (v->layout, new_end,
+                                 (old_end >> v->block_shift) - new_end,
+                                 &tail) == -1) {
+      sbitmap_free (&tail);
+      nbdkit_error ("%s: cannot read its map to shrink it", v->name);
+      return -1;
+    }
+    present = &tail;
+  }
+
+  pthread_mutex_lock (&v->lock);
+  if (v->on_demand && v->layout->ops->resize (v->layout, size) == -1)
+    r = -1;
+  if (r == 0 && size < v->size) {
+    const uint64_t old_end = v->nr_blocks;
+    uint64_t index;
+
+    /* The tail of the last block. */
+    if (size & (v->block_size - 1)) {
+      index = size >> v->block_shift;
+      r = update_block (v, index, size & (v->block_size - 1),
+                        v->block_size - (size & (v->block_size - 1)), NULL);
+    }
+    for (index = (size + v->block_size - 1) >> v->block_shift;
+         r == 0 && index < old_end; index++) {
+      index = sbitmap_next_set (present, index, old_end);
+      if (index >= old_end)
+        break;
+      r = update_block (v, index, 0, v->block_size, NULL);
+    }
+    /* Dirty blocks past the end that never reached the store. */
+    for (size_t i = 0; r == 0 && i < v->blocks.capacity; i++) {
+      struct block *b = v->blocks.slots[i].value;
+      if (b && b->index >= (size + v->block_size - 1) >> v->block_shift &&
+          !b->zero && b->state != BLOCK_LOADING) {
+        r = update_block (v, b->index, 0, v->block_size, NULL);
+        i = (size_t) -1;        /* the table may have changed: rescan */
+      }
+    }
+    if (r == 0)
+      r = flush_locked (v, 0, UINT64_MAX);
+  }
+  else if (r == 0 && v->on_demand)
+    r = commit_locked (v);
+  if (r == 0) {
+    v->size = size;
+    v->nr_blocks = (size + v->block_size - 1) >> v->block_shift;
+  }
+  pthread_mutex_unlock (&v->lock);
+  sbitmap_free (&tail);
+  return r;
+}
