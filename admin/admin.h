@@ -111,12 +111,6 @@ extern int cas_delete (struct admin *a, const char *name,
 extern int clone_from_plain (struct admin *a, const struct export_info *src,
                              const char *new_name);
 
-/* A name given on the command line: valid, else a message naming the
- * rule.  true if valid.  admin_name_ok: an export; admin_ref_ok: an
- * export or EXPORT@SNAP.
- */
-extern bool admin_name_ok (const char *name);
-extern bool admin_ref_ok (const char *name);
 
 /* "2026-01-02T03:04:05Z" from seconds since 1970. */
 extern void format_time_s (int64_t t, char *buf, size_t size);

@@ -274,7 +274,7 @@ cas_check (struct admin *a, char **names, int n)
       found |= strcmp (l.v[j].name, names[i]) == 0;
     if (found)
       continue;
-    if (strchr (names[i], '@')) {
+    if (name_text_is_snapshot (names[i])) {
       nbdkit_error ("%s: no such snapshot", names[i]);
       goto out;
     }

@@ -33,7 +33,7 @@ int
 verb_clone (struct admin *a, int argc, char **argv)
 {
   struct export_info src_info, dst_info;
-  struct cas_ref ref;
+  struct name_ref ref;
   char src[KEY_MAX], dst[KEY_MAX];
   struct cas_copy c;
   int r, err;
@@ -44,15 +44,15 @@ verb_clone (struct admin *a, int argc, char **argv)
                   "EXPORT@SNAP)");
     return EXIT_USAGE;
   }
-  if (strchr (argv[1], '@')) {
+  if (name_text_is_snapshot (argv[1])) {
     nbdkit_error ("clone: the new name \"%s\" must be an export name, "
                   "without \"@\" (make a snapshot with s3blocks "
                   "snapshot)", argv[1]);
     return EXIT_USAGE;
   }
-  if (!cas_ref_parse (argv[0], &ref))
+  if (name_ref_parse (NULL, argv[0], &ref) == -1)
     return EXIT_USAGE;
-  if (strcmp (ref.export, argv[1]) == 0 && !cas_ref_is_snap (&ref)) {
+  if (strcmp (ref.export, argv[1]) == 0 && !name_ref_is_snapshot (&ref)) {
     nbdkit_error ("clone: the source and the new name are both \"%s\"",
                   argv[1]);
     return EXIT_USAGE;
@@ -67,7 +67,7 @@ verb_clone (struct admin *a, int argc, char **argv)
     return EXIT_DAMAGE;
   }
 
-  if (!cas_ref_is_snap (&ref)) {
+  if (!name_ref_is_snapshot (&ref)) {
     r = export_info_read (a->store, ref.export, &src_info);
     if (r == -1)
       return EXIT_USAGE;
@@ -84,7 +84,7 @@ verb_clone (struct admin *a, int argc, char **argv)
     }
   }
 
-  cas_ref_root_key (&ref, src, sizeof src);
+  cas_ref_root_key (src, sizeof src, &ref);
   cas_root_key (dst, sizeof dst, argv[1]);
   c = (struct cas_copy) {
     .src_key = src, .src_name = argv[0], .dst_key = dst, .dst_name = argv[1],

@@ -29,14 +29,14 @@
 #include "format/keys.h"
 
 static int
-delete_snapshot (struct admin *a, const struct cas_ref *ref,
+delete_snapshot (struct admin *a, const struct name_ref *ref,
                  const char *name)
 {
   char key[KEY_MAX];
   struct cas_root r;
   int err;
 
-  cas_ref_root_key (ref, key, sizeof key);
+  cas_ref_root_key (key, sizeof key, ref);
   err = cas_root_read (a->store, key, &r, NULL);
   if (err == ENOENT) {
     nbdkit_error ("%s: no such snapshot (%s is missing)", name, key);
@@ -65,14 +65,14 @@ int
 cas_delete (struct admin *a, const char *name,
             const struct export_info *info)
 {
-  struct cas_ref ref;
+  struct name_ref ref;
   struct cas_root_list snaps;
   char key[KEY_MAX], expires[32];
   int err, status = EXIT_USAGE;
 
-  if (!cas_ref_parse (name, &ref))
+  if (name_ref_parse (NULL, name, &ref) == -1)
     return EXIT_USAGE;
-  if (cas_ref_is_snap (&ref))
+  if (name_ref_is_snapshot (&ref))
     return delete_snapshot (a, &ref, name);
 
   if (info->lease_held) {

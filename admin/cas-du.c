@@ -133,7 +133,7 @@ cas_du (struct admin *a, char **names, int n)
       found |= strcmp (l.v[j].name, names[i]) == 0;
     if (!found) {
       nbdkit_error ("%s: no such %s", names[i],
-                    strchr (names[i], '@') ? "snapshot"
+                    name_text_is_snapshot (names[i]) ? "snapshot"
                     : "cas export (it has no committed root)");
       goto out;
     }

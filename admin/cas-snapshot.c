@@ -28,7 +28,7 @@ int
 verb_snapshot (struct admin *a, int argc, char **argv)
 {
   struct export_info info;
-  char src[KEY_MAX], dst[KEY_MAX], name[CAS_NAME_MAX];
+  char src[KEY_MAX], dst[KEY_MAX], name[NAME_REF_MAX];
   struct cas_copy c;
   int r;
 
@@ -37,7 +37,7 @@ verb_snapshot (struct admin *a, int argc, char **argv)
                   "s3blocks snapshot EXPORT SNAP");
     return EXIT_USAGE;
   }
-  if (strchr (argv[0], '@') || strchr (argv[1], '@')) {
+  if (name_text_is_snapshot (argv[0]) || name_text_is_snapshot (argv[1])) {
     nbdkit_error ("snapshot EXPORT SNAP: two names without \"@\" (the "
                   "snapshot is then served as EXPORT@SNAP)");
     return EXIT_USAGE;

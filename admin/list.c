@@ -27,9 +27,8 @@
 #include "export/export-impl.h"
 
 struct row {
-  char name[CAS_NAME_MAX];
-  char export[CAS_NAME_MAX];    /* sort key: the export, then "" or snap */
-  const char *snap;
+  char name[NAME_REF_MAX];
+  struct name_ref ref;          /* sort key: the export, then "" or snap */
 };
 
 struct rows {
@@ -41,8 +40,10 @@ static int
 add_row (struct rows *rs, const char *name)
 {
   struct row *r;
-  const char *at;
+  struct name_ref ref;
 
+  if (!name_ref_split (name, &ref))
+    return 0;
   for (size_t i = 0; i < rs->n; i++)
     if (strcmp (rs->v[i].name, name) == 0)
       return 0;
@@ -59,13 +60,7 @@ add_row (struct rows *rs, const char *name)
   }
   r = &rs->v[rs->n++];
   snprintf (r->name, sizeof r->name, "%s", name);
-  snprintf (r->export, sizeof r->export, "%s", name);
-  at = strchr (r->export, '@');
-  r->snap = "";
-  if (at) {
-    r->export[at - r->export] = '\0';
-    r->snap = r->name + (at - r->export) + 1;
-  }
+  r->ref = ref;
   return 0;
 }
 
@@ -79,9 +74,9 @@ static int
 compare_rows (const void *pa, const void *pb)
 {
   const struct row *a = pa, *b = pb;
-  int c = strcmp (a->export, b->export);
+  int c = strcmp (a->ref.export, b->ref.export);
 
-  return c ? c : strcmp (a->snap, b->snap);
+  return c ? c : strcmp (a->ref.snap, b->ref.snap);
 }
 
 static void
@@ -108,10 +103,10 @@ print_row (struct admin *a, const struct row *row, bool first)
   int r;
 
   memset (&info, 0, sizeof info);
-  if (row->snap[0]) {
+  if (name_ref_is_snapshot (&row->ref)) {
     char key[KEY_MAX];
 
-    cas_snap_key (key, sizeof key, row->export, row->snap);
+    cas_snap_key (key, sizeof key, row->ref.export, row->ref.snap);
     r = cas_root_read (a->store, key, &snap, NULL);
     if (r == ENOENT)
       return 1;

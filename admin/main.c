@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "config/options.h"
 #include "format/keys.h"
+#include "format/names.h"
 
 /* The keys that say where the bucket is and how to reach it; the
  * others (size=, export=, ...) are about serving an export.
@@ -288,11 +289,14 @@ main (int argc, char **argv)
     status = EXIT_USAGE;
     goto out;
   }
-  for (i = 0; i < nargs; i++)
-    if (!admin_ref_ok (args[i])) {
+  for (i = 0; i < nargs; i++) {
+    struct name_ref ref;
+
+    if (name_ref_parse (NULL, args[i], &ref) == -1) {
       status = EXIT_USAGE;
       goto out;
     }
+  }
 
   if (open_store (&cfg, &a) == -1) {
     status = EXIT_USAGE;

@@ -33,27 +33,9 @@
 #include "config/options.h"
 #include "export/export-impl.h"
 #include "format/keys.h"
+#include "format/names.h"
 
 #define DEEP_BATCH 64
-
-bool
-admin_name_ok (const char *name)
-{
-  if (export_name_is_valid (name))
-    return true;
-  nbdkit_error ("invalid export name \"%s\": use 1 to %d characters "
-                "from A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
-                name, MAX_EXPORT_NAME);
-  return false;
-}
-
-bool
-admin_ref_ok (const char *name)
-{
-  struct cas_ref ref;
-
-  return cas_ref_parse (name, &ref);
-}
 
 void
 json_string (const char *s)
@@ -161,7 +143,7 @@ static int
 read_plain_info (struct admin *a, const char *name, struct export_info *info,
                  struct names *cas_ns)
 {
-  if (strchr (name, '@') == NULL) {
+  if (!name_text_is_snapshot (name)) {
     int r = read_info (a, name, info);
 
     if (r != 0 || !info->is_cas)
@@ -485,7 +467,7 @@ verb_delete (struct admin *a, int argc, char **argv)
     nbdkit_error ("delete takes one name (EXPORT or EXPORT@SNAP)");
     return EXIT_USAGE;
   }
-  if (strchr (argv[0], '@'))
+  if (name_text_is_snapshot (argv[0]))
     return cas_delete (a, argv[0], NULL);
   if (read_info (a, argv[0], &info) != 0)
     return EXIT_USAGE;

@@ -23,6 +23,7 @@
 #include "bufpool.h"
 #include "cmdline.h"
 #include "format/keys.h"
+#include "format/names.h"
 #include "lease/lease.h"
 #include "store/store.h"
 #include "volume/volume.h"
@@ -158,31 +159,11 @@ s3blocks_default_export (int readonly, int is_tls)
   return cfg.export_name;
 }
 
-/* "export" or "export@snap", into export (MAX_EXPORT_NAME + 1 bytes):
- * false if either name breaks the rules.
- */
-static bool
-split_name (const char *name, char *export)
-{
-  const char *at = strchr (name, '@');
-  size_t len = at ? (size_t) (at - name) : strlen (name);
-
-  if (len > MAX_EXPORT_NAME)
-    return false;
-  memcpy (export, name, len);
-  export[len] = '\0';
-  return export_name_is_valid (export) &&
-    (at == NULL || export_name_is_valid (at + 1));
-}
-
 /* exports= applies to snapshots through their export's name. */
 static int
 add_export (void *opaque, const char *name)
 {
-  char export[MAX_EXPORT_NAME + 1];
-
-  if (!split_name (name, export) ||
-      !export_name_allowed (cfg.exports, export))
+  if (!name_allowed (cfg.exports, name))
     return 0;
   return nbdkit_add_export (opaque, name, NULL);
 }
@@ -198,20 +179,14 @@ static void *
 s3blocks_open (int readonly)
 {
   const char *name = nbdkit_export_name ();
-  char export[MAX_EXPORT_NAME + 1];
+  struct name_ref ref;
   struct handle *h;
 
   if (name == NULL || *name == '\0')
     name = cfg.export_name;
-  if (!split_name (name, export)) {
-    nbdkit_error ("invalid export name \"%s\": use 1 to %d characters from "
-                  "A-Z a-z 0-9 . _ -, and not \".\" or \"..\" (and for a "
-                  "snapshot, export@snap with a snapshot name of the same "
-                  "rules)", name, MAX_EXPORT_NAME);
-    errno = EINVAL;
+  if (name_ref_parse (NULL, name, &ref) == -1)
     return NULL;
-  }
-  if (!export_name_allowed (cfg.exports, export)) {
+  if (!name_allowed (cfg.exports, name)) {
     nbdkit_error ("export \"%s\" is not served here (exports=%s)",
                   name, cfg.exports);
     errno = EACCES;
@@ -229,7 +204,7 @@ s3blocks_open (int readonly)
   }
   h->volume = export_volume (h->export);
   /* A snapshot (export@snap) is read-only even without -r. */
-  h->readonly = readonly || strcmp (export, name) != 0;
+  h->readonly = readonly || name_ref_is_snapshot (&ref);
   return h;
 }
 

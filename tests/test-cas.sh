@@ -202,3 +202,18 @@ grep -q 'snapshot a@nope does not exist' "$TMPD/nbdkit.log" ||
     fail "no clear error for an unknown snapshot"
 stop_nbdkit
 echo "ok: a@s1 is read-only (can_write false, writes refused), unchanged by writes to a, and listed"
+
+# --- export=a@s1: a snapshot as the default export ----------------------
+# The natural way to copy a snapshot out: nbdkit export=E@S --run
+# 'qemu-img convert ...', served read-only without -r.
+# shellcheck disable=SC2046
+timeout 300 env $(sanitizer_env) nbdkit -f -U - "$PLUGIN" $(s3_args) \
+    ${S3BLOCKS_TEST_KEYS:-} export=a@s1 \
+    --run "qemu-img convert -f raw -O raw \$nbd '$TMPD/copy' &&
+           nbdsh -u \$uri -c 'assert h.is_read_only()'" \
+    > "$TMPD/convert.log" 2>&1 ||
+    { cat "$TMPD/convert.log" >&2; fail "export=a@s1: qemu-img convert failed"; }
+check_sanitizer_log "$TMPD/convert.log"
+[ "$(stat -c %s "$TMPD/copy")" = $((32 << 20)) ] || fail "export=a@s1: the copy is not 32 MiB"
+cmp -n $((16 << 20)) "$TMPD/data" "$TMPD/copy" || fail "export=a@s1: the copy differs from the snapshot"
+echo "ok: export=a@s1 serves the snapshot read-only; qemu-img convert copied it out"

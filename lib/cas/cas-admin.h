@@ -29,27 +29,12 @@
 
 /* ---- names (cas-names.c) ---- */
 
-/* "export" or "export@snap", split.  snap is "" for an export. */
-struct cas_ref {
-  char export[CAS_NAME_MAX];
-  char snap[CAS_NAME_MAX];
-};
-
-/* Parse and check a name given on the command line.  false after a
- * message naming the rule broken (what: "export", "snapshot", "name").
- */
-extern bool cas_ref_parse (const char *name, struct cas_ref *ref);
 /* Is name one of the n names given (names NULL: every name is)? */
 extern bool cas_name_wanted (const char *name, char **names, int n);
-extern bool cas_ref_is_snap (const struct cas_ref *ref);
-/* The ref's root key (cas/roots/E or cas/snaps/E/S). */
-extern int cas_ref_root_key (const struct cas_ref *ref, char *buf,
-                             size_t size);
-
 /* One root in the bucket. */
 struct cas_root_entry {
   char key[KEY_MAX];
-  char name[CAS_NAME_MAX];      /* export, or export@snap */
+  char name[NAME_REF_MAX];      /* export, or export@snap */
   bool is_snap;
   uint64_t size;                /* of the root object */
   int64_t mtime;
@@ -70,7 +55,7 @@ extern void cas_root_list_free (struct cas_root_list *l);
 
 /* Leases held now (unexpired by this machine's wall clock). */
 struct held_lease {
-  char name[CAS_NAME_MAX];
+  char name[NAME_REF_MAX];
   struct lease_info info;
 };
 struct held_leases {

@@ -64,7 +64,7 @@ cas_copy_root (struct store *store, struct cas_copy *c)
     r = cas_root_read (store, c->src_key, &src, etag);
     if (r == ENOENT) {
       nbdkit_error ("%s: no such cas %s (%s is missing)", c->src_name,
-                    strchr (c->src_name, '@') ? "snapshot" : "export",
+                    name_text_is_snapshot (c->src_name) ? "snapshot" : "export",
                     c->src_key);
       return 2;
     }

@@ -35,74 +35,6 @@ cas_now (void)
   return tv.tv_sec;
 }
 
-static bool
-part_ok (const char *all, const char *part, const char *what)
-{
-  if (export_name_is_valid (part))
-    return true;
-  if (part == all)
-    nbdkit_error ("invalid %s name \"%s\": use 1 to %d characters "
-                  "from A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
-                  what, part, MAX_EXPORT_NAME);
-  else
-    nbdkit_error ("invalid %s name \"%s\" in \"%s\": use 1 to %d "
-                  "characters from A-Z a-z 0-9 . _ -, and not \".\" or "
-                  "\"..\"", what, part, all, MAX_EXPORT_NAME);
-  return false;
-}
-
-bool
-cas_ref_parse (const char *name, struct cas_ref *ref)
-{
-  const char *at = strchr (name, '@');
-  size_t len;
-
-  memset (ref, 0, sizeof *ref);
-  if (at == NULL) {
-    if (!part_ok (name, name, "export"))
-      return false;
-    snprintf (ref->export, sizeof ref->export, "%s", name);
-    return true;
-  }
-  if (strchr (at + 1, '@')) {
-    nbdkit_error ("invalid name \"%s\": one \"@\" at most, between an "
-                  "export and a snapshot (EXPORT@SNAP)", name);
-    return false;
-  }
-  len = at - name;
-  if (len == 0 || len >= sizeof ref->export) {
-    nbdkit_error ("invalid name \"%s\": EXPORT@SNAP needs an export name "
-                  "before the \"@\"", name);
-    return false;
-  }
-  memcpy (ref->export, name, len);
-  ref->export[len] = '\0';
-  if (at[1] == '\0') {
-    nbdkit_error ("invalid name \"%s\": EXPORT@SNAP needs a snapshot "
-                  "name after the \"@\"", name);
-    return false;
-  }
-  if (!part_ok (name, ref->export, "export") ||
-      !part_ok (name, at + 1, "snapshot"))
-    return false;
-  snprintf (ref->snap, sizeof ref->snap, "%s", at + 1);
-  return true;
-}
-
-bool
-cas_ref_is_snap (const struct cas_ref *ref)
-{
-  return ref->snap[0] != '\0';
-}
-
-int
-cas_ref_root_key (const struct cas_ref *ref, char *buf, size_t size)
-{
-  if (cas_ref_is_snap (ref))
-    return cas_snap_key (buf, size, ref->export, ref->snap);
-  return cas_root_key (buf, size, ref->export);
-}
-
 /* ---- every root ---- */
 
 struct root_lister {
@@ -116,24 +48,12 @@ root_entry (void *opaque, const struct store_entry *e)
 {
   struct root_lister *rl = opaque;
   struct cas_root_list *l = rl->l;
-  const char *rest = e->key + rl->prefix_len;
   struct cas_root_entry *r;
-  char exp[MAX_EXPORT_NAME + 1];
-  const char *slash = strchr (rest, '/');
+  struct name_ref ref;
 
-  if (e->is_prefix || strlen (e->key) >= KEY_MAX)
-    return 0;
-  if (rl->snaps) {
-    size_t len = slash ? (size_t) (slash - rest) : 0;
-
-    if (slash == NULL || len > MAX_EXPORT_NAME || strchr (slash + 1, '/'))
-      return 0;
-    memcpy (exp, rest, len);
-    exp[len] = '\0';
-    if (!export_name_is_valid (exp) || !export_name_is_valid (slash + 1))
-      return 0;
-  }
-  else if (slash || !export_name_is_valid (rest))
+  if (e->is_prefix || strlen (e->key) >= KEY_MAX ||
+      !cas_root_key_parse (e->key, &ref) ||
+      name_ref_is_snapshot (&ref) != rl->snaps)
     return 0;
 
   if (l->n == l->cap) {
@@ -150,10 +70,7 @@ root_entry (void *opaque, const struct store_entry *e)
   r = &l->v[l->n++];
   memset (r, 0, sizeof *r);
   snprintf (r->key, sizeof r->key, "%s", e->key);
-  if (rl->snaps)
-    snprintf (r->name, sizeof r->name, "%s@%s", exp, slash + 1);
-  else
-    snprintf (r->name, sizeof r->name, "%s", rest);
+  name_ref_format (&ref, r->name, sizeof r->name);
   r->is_snap = rl->snaps;
   r->size = e->size;
   r->mtime = e->mtime;
@@ -221,7 +138,7 @@ lease_entry (void *opaque, const struct store_entry *e)
   struct lease_names *ln = opaque;
   const char *name = e->key + strlen (LEASES_PREFIX);
 
-  if (e->is_prefix || !export_name_is_valid (name))
+  if (e->is_prefix || !name_is_valid (name))
     return 0;
   if (ln->n == ln->cap) {
     size_t cap = ln->cap ? ln->cap * 2 : 16;

@@ -7,7 +7,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <nbdkit-plugin.h>
 
 #include "config/options.h"
+#include "format/names.h"
 #include "store/credentials.h"
 
 static int
@@ -140,38 +140,16 @@ parse_duration_key (const char *key, const char *value,
   return 0;
 }
 
-bool
-export_name_is_valid (const char *name)
-{
-  size_t len = strlen (name);
-  size_t i;
-
-  if (len == 0 || len > MAX_EXPORT_NAME)
-    return false;
-  if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
-    return false;
-  for (i = 0; i < len; i++) {
-    unsigned char ch = name[i];
-    if (!isalnum (ch) && ch != '.' && ch != '_' && ch != '-')
-      return false;
-    if (ch >= 0x80)
-      return false;
-  }
-  return true;
-}
-
 /* Each key's setter, named set_<field> after the key table. */
 
 static int
 set_export (struct s3blocks_config *c, const char *key, const char *value)
 {
-  if (!export_name_is_valid (value)) {
-    nbdkit_error ("%s: invalid export name \"%s\": use 1 to %d characters "
-                  "from A-Z a-z 0-9 . _ -, and not \".\" or \"..\"",
-                  key, value, MAX_EXPORT_NAME);
-    errno = EINVAL;
+  struct name_ref ref;
+
+  /* EXPORT@SNAP too: the default export may be a snapshot. */
+  if (name_ref_parse (key, value, &ref) == -1)
     return -1;
-  }
   return set_string (&c->export_name, value);
 }
 
@@ -622,7 +600,7 @@ config_complete (struct s3blocks_config *c)
     errno = EINVAL;
     return -1;
   }
-  if (c->exports && !export_name_allowed (c->exports, c->export_name)) {
+  if (!name_allowed (c->exports, c->export_name)) {
     nbdkit_error ("export=%s is not allowed by exports=%s",
                   c->export_name, c->exports);
     errno = EINVAL;
@@ -681,31 +659,6 @@ const struct store_type *
 config_store_type (const struct s3blocks_config *c)
 {
   return c->signature == SIGNATURE_V4 ? &curlstore_type : &s3store_type;
-}
-
-/* Does any comma-separated glob in globs match name? */
-bool
-export_name_allowed (const char *globs, const char *name)
-{
-  const char *p = globs;
-
-  if (globs == NULL)
-    return true;
-  while (*p) {
-    size_t len = strcspn (p, ",");
-    char pattern[MAX_EXPORT_NAME * 4 + 1];
-
-    if (len > 0 && len < sizeof pattern) {
-      memcpy (pattern, p, len);
-      pattern[len] = '\0';
-      if (fnmatch (pattern, name, FNM_PERIOD) == 0)
-        return true;
-    }
-    p += len;
-    if (*p == ',')
-      p++;
-  }
-  return false;
 }
 
 void

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "format/limits.h"
 #include "format/meta.h"
 #include "store/store.h"
 
@@ -35,10 +36,7 @@
 #define DEFAULT_MAP_CACHE_SIZE "64M"
 #define DEFAULT_REUSE_WINDOW "30m"
 
-#define MIN_BLOCK_SIZE       512
-#define MAX_BLOCK_SIZE       (1024 * 1024)
-#define MAX_EXPORT_NAME      128
-#define MAX_MAX_REQUESTS     256
+#define MAX_MAX_REQUESTS     STORE_MAX_INFLIGHT
 
 /* KEY (name, field, value syntax, help).  One line of help each. */
 #define S3BLOCKS_CONFIG_KEYS(KEY)                                         \
@@ -188,10 +186,8 @@ extern void config_dump (const struct s3blocks_config *c,
                          void *opaque);
 
 /* Validation helpers, shared with the export registry. */
-extern bool export_name_is_valid (const char *name);
 extern int parse_duration_ms (const char *what, const char *value,
                               unsigned *ms);
-extern bool export_name_allowed (const char *globs, const char *name);
 
 /* Bits of s3blocks_config.given: cfg.given & CONFIG_GIVEN (block_size). */
 #define KEY_ENUM(name, field, syntax, help) CONFIG_KEY_##field,

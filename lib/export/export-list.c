@@ -68,7 +68,7 @@ list_entry (void *opaque, const struct store_entry *entry)
   memcpy (name, entry->key + ns->prefix_len, len);
   name[len] = '\0';
   /* Objects of other tools in the bucket are not exports. */
-  if (!export_name_is_valid (name))
+  if (!name_is_valid (name))
     return 0;
   if (add_name (ns, name) == -1) {
     nbdkit_error ("listing exports: %m");
@@ -95,21 +95,16 @@ static int
 list_snap (void *opaque, const struct store_entry *entry)
 {
   struct snap_lister *sl = opaque;
-  const char *rest = entry->key + strlen (CAS_SNAPS_PREFIX);
-  const char *slash = strchr (rest, '/');
-  char name[2 * MAX_EXPORT_NAME + 2], *key = name;
+  struct name_ref ref;
+  char name[NAME_REF_MAX];
+  const char *key = ref.export;
 
-  if (entry->is_prefix || slash == NULL || slash == rest ||
-      slash - rest > MAX_EXPORT_NAME || strlen (slash + 1) > MAX_EXPORT_NAME)
-    return 0;
-  memcpy (name, rest, slash - rest);
-  name[slash - rest] = '\0';
-  if (!export_name_is_valid (slash + 1) ||
+  if (entry->is_prefix || !cas_root_key_parse (entry->key, &ref) ||
+      !name_ref_is_snapshot (&ref) ||
       bsearch (&key, sl->ns->names, sl->nr_exports, sizeof *sl->ns->names,
                compare_names) == NULL)
     return 0;
-  name[slash - rest] = '@';
-  strcpy (name + (slash - rest) + 1, slash + 1);
+  name_ref_format (&ref, name, sizeof name);
   if (add_name (sl->ns, name) == -1) {
     nbdkit_error ("listing exports: %m");
     return -1;

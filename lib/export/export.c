@@ -151,7 +151,7 @@ cas_params (void)
 static int
 open_snapshot (struct export *e)
 {
-  char key[KEY_MAX + CAS_NAME_MAX];
+  char key[KEY_MAX + NAME_REF_MAX];
   char etag[STORE_ETAG_MAX];
   struct cas_root root;
   struct layout_cas_params cp = cas_params ();
@@ -219,7 +219,7 @@ open_volume (struct export *e, bool readonly)
   struct layout_cas_params cp = cas_params ();
   char root_key[KEY_MAX];
 
-  if (strchr (e->name, '@'))
+  if (name_text_is_snapshot (e->name))
     return open_snapshot (e);
 
   /* The lease first: nothing is written before we own the export.
@@ -365,7 +365,7 @@ export_open (const char *name, bool readonly)
   int r;
 
   /* A snapshot is never written, whoever asks. */
-  if (strchr (name, '@'))
+  if (name_text_is_snapshot (name))
     readonly = true;
 
   pthread_mutex_lock (&lock);

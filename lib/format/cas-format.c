@@ -144,14 +144,48 @@ cas_snap_prefix (char *buf, size_t size, const char *export_name)
 }
 
 int
+cas_ref_root_key (char *buf, size_t size, const struct name_ref *ref)
+{
+  if (name_ref_is_snapshot (ref))
+    return cas_snap_key (buf, size, ref->export, ref->snap);
+  return cas_root_key (buf, size, ref->export);
+}
+
+int
 cas_root_key_of (char *buf, size_t size, const char *name)
 {
-  const char *at = strchr (name, '@');
+  struct name_ref ref;
 
-  if (at == NULL)
-    return cas_root_key (buf, size, name);
-  return snprintf_fits (snprintf (buf, size, CAS_SNAPS_PREFIX "%.*s/%s",
-                         (int) (at - name), name, at + 1), size);
+  if (!name_ref_split (name, &ref)) {
+    errno = EINVAL;
+    return -1;
+  }
+  return cas_ref_root_key (buf, size, &ref);
+}
+
+bool
+cas_root_key_parse (const char *key, struct name_ref *ref)
+{
+  const char *rest, *slash;
+
+  memset (ref, 0, sizeof *ref);
+  if (strncmp (key, CAS_ROOTS_PREFIX, strlen (CAS_ROOTS_PREFIX)) == 0) {
+    rest = key + strlen (CAS_ROOTS_PREFIX);
+    if (!name_is_valid (rest))
+      return false;
+    strcpy (ref->export, rest);
+    return true;
+  }
+  if (strncmp (key, CAS_SNAPS_PREFIX, strlen (CAS_SNAPS_PREFIX)) != 0)
+    return false;
+  rest = key + strlen (CAS_SNAPS_PREFIX);
+  slash = strchr (rest, '/');
+  if (slash == NULL || !name_is_valid_n (rest, slash - rest) ||
+      !name_is_valid (slash + 1))
+    return false;
+  memcpy (ref->export, rest, slash - rest);
+  strcpy (ref->snap, slash + 1);
+  return true;
 }
 
 int

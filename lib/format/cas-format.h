@@ -62,6 +62,8 @@
 #include <stdint.h>
 
 #include "format/keys.h"
+#include "format/limits.h"
+#include "format/names.h"
 
 #define CAS_DATA_PREFIX  "cas/data/"
 #define CAS_PAGES_PREFIX "cas/pages/"
@@ -92,15 +94,21 @@ extern int cas_snap_key (char *buf, size_t size, const char *export_name,
                          const char *snap_name);
 /* cas/snaps/{export}/ */
 extern int cas_snap_prefix (char *buf, size_t size, const char *export_name);
-/* The root key of "export" or "export@snap" (names checked by the
- * caller).
+/* The root key of an export or snapshot: cas/roots/E or cas/snaps/E/S;
+ * of_text: of "E" or "E@S" (-1 with errno EINVAL if not valid).
  */
+extern int cas_ref_root_key (char *buf, size_t size,
+                             const struct name_ref *ref);
 extern int cas_root_key_of (char *buf, size_t size, const char *name);
+/* The export or snapshot whose root a key is (cas/roots/E,
+ * cas/snaps/E/S); false for any other key, or names that break the
+ * rules (objects of other tools).
+ */
+extern bool cas_root_key_parse (const char *key, struct name_ref *ref);
 
 /* Roots. */
 #define CAS_ROOT_MAGIC "s3blocks-cas-root 1"
 #define CAS_ROOT_MAX 4096
-#define CAS_NAME_MAX 260        /* export@snap: two names and the @ */
 
 enum cas_root_kind {
   CAS_ROOT_EXPORT,
@@ -109,8 +117,8 @@ enum cas_root_kind {
 
 struct cas_root {
   enum cas_root_kind kind;
-  char name[CAS_NAME_MAX];
-  char parent[CAS_NAME_MAX];    /* "" when none */
+  char name[NAME_REF_MAX];
+  char parent[NAME_REF_MAX];    /* "" when none */
   char incarnation[33];         /* 32 hex digits */
   uint64_t size;
   uint32_t block_size;

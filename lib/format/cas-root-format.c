@@ -19,9 +19,10 @@
 #include <string.h>
 
 #include "format/cas-format.h"
-#include "config/options.h"
 #include "format/keys.h"
+#include "format/limits.h"
 #include "format/meta.h"
+#include "format/names.h"
 
 int
 cas_root_format (char *buf, size_t size, const struct cas_root *r)
@@ -55,33 +56,6 @@ cas_root_format (char *buf, size_t size, const struct cas_root *r)
                   r->blocks, r->generation, r->created, r->committed,
                   r->reuse_window_s, r->commit_bound_s);
   return snprintf_fits (len, size);
-}
-
-/* Export and snapshot names: [A-Za-z0-9._-], and one "@" between two
- * of them in "export@snap".
- */
-static bool
-valid_name (const char *s, size_t len)
-{
-  size_t i, ats = 0, seg = 0;
-
-  if (len == 0 || len >= CAS_NAME_MAX)
-    return false;
-  for (i = 0; i < len; i++) {
-    char ch = s[i];
-
-    if (ch == '@') {
-      if (++ats > 1 || seg == 0)
-        return false;
-      seg = 0;
-      continue;
-    }
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-      return false;
-    seg++;
-  }
-  return seg > 0;
 }
 
 /* The root's fields, in the order they are written. */
@@ -121,7 +95,7 @@ parse_field (int f, const char *v, size_t len, struct cas_root *r)
       return "its kind is neither export nor snapshot";
     return NULL;
   case F_NAME:
-    if (!valid_name (v, len))
+    if (!name_ref_is_valid_n (v, len))
       return "its name is not a valid export or export@snap name";
     memcpy (r->name, v, len);
     r->name[len] = '\0';
@@ -129,7 +103,7 @@ parse_field (int f, const char *v, size_t len, struct cas_root *r)
   case F_PARENT:
     if (len == 1 && v[0] == '-')
       r->parent[0] = '\0';
-    else if (!valid_name (v, len))
+    else if (!name_ref_is_valid_n (v, len))
       return "its parent is neither \"-\" nor a valid name";
     else {
       memcpy (r->parent, v, len);
@@ -226,7 +200,7 @@ check_root (const struct cas_root *r)
     return "its top and its blocks disagree about being empty";
   if (!r->empty && r->depth < cas_depth_for (nr_blocks))
     return "its depth is too small for its size";
-  if ((r->kind == CAS_ROOT_SNAPSHOT) != (strchr (r->name, '@') != NULL))
+  if ((r->kind == CAS_ROOT_SNAPSHOT) != name_text_is_snapshot (r->name))
     return "its name does not match its kind (export@snap for a snapshot)";
   return NULL;
 }

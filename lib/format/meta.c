@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/options.h"
 #include "format/keys.h"
+#include "format/limits.h"
 #include "format/meta.h"
 
 const char *

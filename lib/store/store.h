@@ -48,6 +48,9 @@
 
 #define STORE_ETAG_MAX 80
 
+/* Requests in flight, the whole store: max-requests= at most this. */
+#define STORE_MAX_INFLIGHT 256
+
 enum store_op_kind {
   STORE_GET,
   STORE_PUT,

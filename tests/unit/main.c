@@ -1,44 +1,107 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks unit tests: CUnit runner.  Exit status 0 only if every test
- * passed, so make check and CI see failures.
+/* s3blocks unit tests: CUnit runner.
+ *
+ *   test-units              every suite
+ *   test-units SUITE...     only those suites (an unknown name fails)
+ *   test-units --list       the suites' names
+ *
+ * Exit status 0 only if every test that ran passed and at least one
+ * ran, so make check and CI see failures.
  */
 
 #include <config.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <CUnit/Basic.h>
 
 #include "bufpool.h"
 #include "tests.h"
 
+#define MAX_ADDERS 64
+
+struct adder {
+  const char *name;
+  unit_adder add;
+};
+
+static struct adder adders[MAX_ADDERS];
+static size_t nr_adders;
+
+void
+unit_register (const char *name, unit_adder add)
+{
+  if (nr_adders == MAX_ADDERS) {
+    fprintf (stderr, "test-units: more than %d test files: raise MAX_ADDERS\n",
+             MAX_ADDERS);
+    abort ();
+  }
+  adders[nr_adders].name = name;
+  adders[nr_adders].add = add;
+  nr_adders++;
+}
+
+/* Constructors run in link order, which the build may change: sort,
+ * so the suites always run in the same order.
+ */
+static int
+compare_adders (const void *a, const void *b)
+{
+  return strcmp (((const struct adder *) a)->name,
+                 ((const struct adder *) b)->name);
+}
+
+/* Run only the suites named in names[0..n-1]: false if one is unknown. */
+static bool
+select_suites (char **names, int n)
+{
+  CU_pSuite s;
+  int i;
+
+  for (s = CU_get_registry ()->pSuite; s != NULL; s = s->pNext)
+    CU_set_suite_active (s, CU_FALSE);
+  for (i = 0; i < n; i++) {
+    s = CU_get_suite (names[i]);
+    if (s == NULL) {
+      fprintf (stderr, "test-units: no suite \"%s\" (test-units --list "
+               "names them)\n", names[i]);
+      return false;
+    }
+    CU_set_suite_active (s, CU_TRUE);
+  }
+  return true;
+}
+
 int
-main (void)
+main (int argc, char **argv)
 {
   unsigned failures;
+  size_t i;
 
   if (CU_initialize_registry () != CUE_SUCCESS) {
     fprintf (stderr, "CUnit: %s\n", CU_get_error_msg ());
     return EXIT_FAILURE;
   }
-  add_config_tests ();
-  add_export_tests ();
-  add_format_tests ();
-  add_lease_tests ();
-  add_map_tests ();
-  add_volume_tests ();
-  add_layout_tests ();
-  add_cas_format_tests ();
-  add_cas_tree_tests ();
-  add_cas_layout_tests ();
-  add_s3store_tests ();
-  add_v4_tests ();
-  add_cas_admin_tests ();
+  qsort (adders, nr_adders, sizeof *adders, compare_adders);
+  for (i = 0; i < nr_adders; i++)
+    adders[i].add ();
   if (CU_get_error () != CUE_SUCCESS) {
     fprintf (stderr, "CUnit: %s\n", CU_get_error_msg ());
+    return EXIT_FAILURE;
+  }
+  if (argc == 2 && strcmp (argv[1], "--list") == 0) {
+    for (CU_pSuite s = CU_get_registry ()->pSuite; s != NULL; s = s->pNext)
+      printf ("%s\n", s->pName);
+    CU_cleanup_registry ();
+    return EXIT_SUCCESS;
+  }
+  if (argc > 1 && !select_suites (argv + 1, argc - 1)) {
+    CU_cleanup_registry ();
     return EXIT_FAILURE;
   }
   CU_basic_set_mode (CU_BRM_VERBOSE);

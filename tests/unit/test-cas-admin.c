@@ -1031,8 +1031,7 @@ test_copy_requests (void)
   CU_ASSERT_EQUAL (c2, c1);
 }
 
-void
-add_cas_admin_tests (void)
+UNIT_SUITES (add_cas_admin_tests)
 {
   CU_pSuite s = CU_add_suite ("cas admin", NULL, NULL);
 

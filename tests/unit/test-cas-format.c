@@ -391,8 +391,7 @@ test_depth_for (void)
   CU_ASSERT_EQUAL (cas_depth_for (UINT64_MAX), 6);
 }
 
-void
-add_cas_format_tests (void)
+UNIT_SUITES (add_cas_format_tests)
 {
   CU_pSuite s = CU_add_suite ("cas-format", NULL, NULL);
 

@@ -980,8 +980,7 @@ test_fence_commits (void)
   store_close (memstore_store (m));
 }
 
-void
-add_cas_layout_tests (void)
+UNIT_SUITES (add_cas_layout_tests)
 {
   CU_pSuite s = CU_add_suite ("cas layout", NULL, NULL);
 

@@ -980,8 +980,7 @@ test_roots (void)
   store_close (st);
 }
 
-void
-add_cas_tree_tests (void)
+UNIT_SUITES (add_cas_tree_tests)
 {
   CU_pSuite s = CU_add_suite ("cas-tree", NULL, NULL);
 

@@ -15,6 +15,7 @@
 #include <CUnit/CUnit.h>
 
 #include "config/options.h"
+#include "format/names.h"
 #include "stubs.h"
 #include "tests.h"
 
@@ -237,12 +238,12 @@ test_secret (void)
 static void
 test_globs (void)
 {
-  CU_ASSERT_TRUE (export_name_allowed (NULL, "anything"));
-  CU_ASSERT_TRUE (export_name_allowed ("vm*,db", "vm1"));
-  CU_ASSERT_TRUE (export_name_allowed ("vm*,db", "db"));
-  CU_ASSERT_FALSE (export_name_allowed ("vm*,db", "db2"));
-  CU_ASSERT_FALSE (export_name_allowed ("vm*", ".vm"));
-  CU_ASSERT_TRUE (export_name_allowed ("disk-[0-9]", "disk-7"));
+  CU_ASSERT_TRUE (name_allowed (NULL, "anything"));
+  CU_ASSERT_TRUE (name_allowed ("vm*,db", "vm1"));
+  CU_ASSERT_TRUE (name_allowed ("vm*,db", "db"));
+  CU_ASSERT_FALSE (name_allowed ("vm*,db", "db2"));
+  CU_ASSERT_FALSE (name_allowed ("vm*", ".vm"));
+  CU_ASSERT_TRUE (name_allowed ("disk-[0-9]", "disk-7"));
 }
 
 /* Each key starts a line of --help: "size=" must not be satisfied by
@@ -339,8 +340,7 @@ cleanup (void)
   return 0;
 }
 
-void
-add_config_tests (void)
+UNIT_SUITES (add_config_tests)
 {
   CU_pSuite s = CU_add_suite ("config", NULL, cleanup);
 

@@ -219,8 +219,7 @@ test_list_snapshots (void)
   store_close (memstore_store (mem));
 }
 
-void
-add_export_tests (void)
+UNIT_SUITES (add_export_tests)
 {
   CU_pSuite s = CU_add_suite ("exports", NULL, NULL);
 

@@ -234,8 +234,7 @@ test_status (void)
   CU_ASSERT_TRUE (s3status_is_credentials (S3StatusHttpErrorForbidden));
 }
 
-void
-add_format_tests (void)
+UNIT_SUITES (add_format_tests)
 {
   CU_pSuite s = CU_add_suite ("formats", NULL, NULL);
 

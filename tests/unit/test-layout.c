@@ -616,8 +616,7 @@ test_random_crashes (void)
 #undef RAND
 }
 
-void
-add_layout_tests (void)
+UNIT_SUITES (add_layout_tests)
 {
   CU_pSuite s = CU_add_suite ("layout", NULL, NULL);
 

@@ -433,8 +433,7 @@ test_malformed (void)
   teardown ();
 }
 
-void
-add_lease_tests (void)
+UNIT_SUITES (add_lease_tests)
 {
   CU_pSuite s = CU_add_suite ("lease", NULL, NULL);
 

@@ -98,8 +98,7 @@ test_sbitmap (void)
   sbitmap_free (&b);
 }
 
-void
-add_map_tests (void)
+UNIT_SUITES (add_map_tests)
 {
   CU_pSuite s = CU_add_suite ("maps", NULL, NULL);
 

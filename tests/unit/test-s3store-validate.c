@@ -212,8 +212,7 @@ test_gate_every_attempt (void)
   s3store_type.global_cleanup ();
 }
 
-void
-add_s3store_tests (void)
+UNIT_SUITES (add_s3store_tests)
 {
   CU_pSuite s = CU_add_suite ("s3store", NULL, NULL);
 

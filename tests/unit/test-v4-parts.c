@@ -413,8 +413,7 @@ test_tls_rules (void)
   CU_ASSERT_EQUAL (curlstore_type.validate (&p), -1);
 }
 
-void
-add_v4_tests (void)
+UNIT_SUITES (add_v4_tests)
 {
   CU_pSuite s = CU_add_suite ("v4 store parts", NULL, NULL);
 

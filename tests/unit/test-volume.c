@@ -820,8 +820,7 @@ test_list_failure (void)
   store_close (memstore_store (mem));
 }
 
-void
-add_volume_tests (void)
+UNIT_SUITES (add_volume_tests)
 {
   CU_pSuite s = CU_add_suite ("volume", NULL, NULL);
 

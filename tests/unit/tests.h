@@ -1,23 +1,35 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks unit tests: the suites. */
+/* s3blocks unit tests: how a test file adds its suites.
+ *
+ * A file ends with
+ *
+ *   UNIT_SUITES (add_foo_tests)
+ *   {
+ *     CU_pSuite s = CU_add_suite ("foo", NULL, NULL);
+ *     CU_add_test (s, "does this", test_this);
+ *   }
+ *
+ * and registers itself when the program starts, so adding a test file
+ * is one line in tests/Makefile.am.  "test-units foo" runs one suite;
+ * "test-units --list" names them all.
+ */
 
 #ifndef S3BLOCKS_TESTS_H
 #define S3BLOCKS_TESTS_H
 
-extern void add_cas_format_tests (void);
-extern void add_cas_admin_tests (void);
-extern void add_cas_tree_tests (void);
-extern void add_cas_layout_tests (void);
-extern void add_config_tests (void);
-extern void add_export_tests (void);
-extern void add_format_tests (void);
-extern void add_lease_tests (void);
-extern void add_map_tests (void);
-extern void add_layout_tests (void);
-extern void add_volume_tests (void);
-extern void add_s3store_tests (void);
-extern void add_v4_tests (void);
+typedef void (*unit_adder) (void);
+
+extern void unit_register (const char *name, unit_adder add);
+
+#define UNIT_SUITES(fn)                                         \
+  static void fn (void);                                        \
+  __attribute__ ((constructor)) static void                     \
+  fn##_register (void)                                          \
+  {                                                             \
+    unit_register (#fn, fn);                                    \
+  }                                                             \
+  static void fn (void)
 
 #endif /* S3BLOCKS_TESTS_H */

@@ -23,7 +23,6 @@
 
 #include <nbdkit-plugin.h>
 
-#include "config/options.h"
 #include "store/curl/curl-engine.h"
 #include "store/curl/httpstatus.h"
 #include "store/retry.h"
@@ -48,7 +47,7 @@ struct curl_engine {
   bool running, stopping;
   pthread_t thread;
   CURLM *multi;
-  CURL *idle[MAX_MAX_REQUESTS];  /* easy handles not in use */
+  CURL *idle[STORE_MAX_INFLIGHT];  /* easy handles not in use */
   unsigned nr_idle;
   struct curlbatch *ring;
   struct curlreq *retries;
@@ -413,8 +412,8 @@ curl_engine_new (const struct curl_engine_config *cfg)
   }
   pthread_mutex_init (&e->lock, NULL);
   e->cfg = *cfg;
-  if (e->cfg.max_inflight > MAX_MAX_REQUESTS)
-    e->cfg.max_inflight = MAX_MAX_REQUESTS;
+  if (e->cfg.max_inflight > STORE_MAX_INFLIGHT)
+    e->cfg.max_inflight = STORE_MAX_INFLIGHT;
   if (e->cfg.max_inflight == 0)
     e->cfg.max_inflight = 1;
   return e;

@@ -25,7 +25,6 @@
 
 #include <nbdkit-plugin.h>
 
-#include "config/options.h"
 #include "store/retry.h"
 #include "store/libs3/s3engine.h"
 
@@ -62,7 +61,7 @@ struct s3engine {
   S3RequestContext *ctx;        /* the I/O thread's */
   struct s3batch *ring;         /* next batch to take a request from */
   struct s3req *retries;        /* failed once, waiting for their time */
-  struct s3req *slots[MAX_MAX_REQUESTS];  /* in flight */
+  struct s3req *slots[STORE_MAX_INFLIGHT];  /* in flight */
   unsigned inflight;
   size_t active;                /* batches submitted, not finished */
   uint64_t jitter;              /* backoff's random state */
@@ -140,7 +139,7 @@ leave_slot (struct s3engine *e, struct s3req *r)
   size_t i;
 
   e->inflight--;
-  for (i = 0; i < MAX_MAX_REQUESTS; i++)
+  for (i = 0; i < STORE_MAX_INFLIGHT; i++)
     if (e->slots[i] == r) {
       e->slots[i] = NULL;
       break;
@@ -316,7 +315,7 @@ take_request (struct s3engine *e, uint64_t now)
   r->started_ns = now;
   r->attempts++;
   e->inflight++;
-  for (i = 0; i < MAX_MAX_REQUESTS; i++)
+  for (i = 0; i < STORE_MAX_INFLIGHT; i++)
     if (e->slots[i] == NULL) {
       e->slots[i] = r;
       break;
@@ -486,7 +485,7 @@ io_thread (void *arg)
     for (r = e->retries; r; r = r->next_retry)
       if (r->not_before_ns < deadline)
         deadline = r->not_before_ns;
-    for (size_t i = 0; i < MAX_MAX_REQUESTS; i++) {
+    for (size_t i = 0; i < STORE_MAX_INFLIGHT; i++) {
       r = e->slots[i];
       if (r == NULL)
         continue;
@@ -524,8 +523,8 @@ s3engine_new (const struct s3engine_config *cfg)
   }
   pthread_mutex_init (&e->lock, NULL);
   e->cfg = *cfg;
-  if (e->cfg.max_inflight > MAX_MAX_REQUESTS)
-    e->cfg.max_inflight = MAX_MAX_REQUESTS;
+  if (e->cfg.max_inflight > STORE_MAX_INFLIGHT)
+    e->cfg.max_inflight = STORE_MAX_INFLIGHT;
   e->wake_fd = -1;
   return e;
 }

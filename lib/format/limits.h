@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: the limits every object format and the configuration
+ * agree on.  A header of constants only, so that a format never pulls
+ * in the configuration to learn them.
+ */
+
+#ifndef S3BLOCKS_LIMITS_H
+#define S3BLOCKS_LIMITS_H
+
+/* Block sizes: a power of 2 in this range. */
+#define MIN_BLOCK_SIZE 512
+#define MAX_BLOCK_SIZE (1024 * 1024)
+
+/* An export or snapshot name: 1 to this many characters (names.h). */
+#define MAX_EXPORT_NAME 128
+
+/* "export@snap" with its NUL. */
+#define NAME_REF_MAX (2 * MAX_EXPORT_NAME + 2)
+
+#endif /* S3BLOCKS_LIMITS_H */
