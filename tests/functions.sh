@@ -11,7 +11,9 @@
 # Testing against another S3 server (MinIO, moto, ...):
 #   S3BLOCKS_TEST_ENDPOINT=http://127.0.0.1:9000
 #   S3BLOCKS_TEST_ACCESS_KEY=minioadmin S3BLOCKS_TEST_SECRET_KEY=minioadmin
-#   S3BLOCKS_TEST_BUCKET=s3blocks-test          (created if missing)
+#   S3BLOCKS_TEST_BUCKET=s3blocks-test          (a prefix: each test
+#                                               creates, then removes,
+#                                               its own bucket PREFIX-NAME-PID)
 # Tests that must stop and restart the server, or need a strict or TLS
 # instance, start their own s3rver for that part.
 #
@@ -40,6 +42,7 @@ export top_srcdir top_builddir PLUGIN
 export PATH="/usr/bin:/usr/sbin:/bin:/sbin:$PATH"
 
 TEST_NAME=$(basename "$0" .sh)
+TEST_STARTED=$SECONDS
 TMPD=$(mktemp -d "/tmp/s3blocks-$TEST_NAME.XXXXXX")
 EXPORT="$TEST_NAME-$$"
 
@@ -73,6 +76,8 @@ _run_cleanups ()
         done
     fi
     rm -rf "$TMPD"
+    # For the suite's budget: which tests cost the time.
+    echo "$TEST_NAME: took $(( SECONDS - TEST_STARTED )) s"
     exit "$status"
 }
 trap _run_cleanups EXIT
@@ -166,9 +171,9 @@ start_s3 ()
         S3_ENDPOINT=$S3BLOCKS_TEST_ENDPOINT
         S3_ACCESS_KEY=${S3BLOCKS_TEST_ACCESS_KEY:-minioadmin}
         S3_SECRET_KEY=${S3BLOCKS_TEST_SECRET_KEY:-minioadmin}
-        S3_BUCKET=${S3BLOCKS_TEST_BUCKET:-s3blocks-test}
-        export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
-        echo "start_s3: the S3 server at $S3_ENDPOINT, bucket $S3_BUCKET" >&2
+        export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY
+        make_test_bucket
+        echo "start_s3: the S3 server at $S3_ENDPOINT, bucket $S3_BUCKET (this test's own)" >&2
         return 0
     fi
 
@@ -212,6 +217,37 @@ start_s3 ()
     S3_DIR=$dir
     echo "start_s3: s3rver at $S3_ENDPOINT" >&2
     export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET
+}
+
+# On a server the user names, each test makes a bucket of its own,
+# S3BLOCKS_TEST_BUCKET-NAME-PID, so that tests which count objects or
+# run gc see only their own; it is emptied and removed at exit, and
+# only because this test created it: a bucket that already exists is
+# refused, never used (nor emptied).
+TEST_BUCKET_CREATED=
+make_test_bucket ()
+{
+    if [ -n "$TEST_BUCKET_CREATED" ]; then
+        S3_BUCKET=$TEST_BUCKET_CREATED
+        export S3_BUCKET
+        return 0
+    fi
+    S3_BUCKET="${S3BLOCKS_TEST_BUCKET:-s3blocks-test}-${TEST_NAME#test-}-$$"
+    export S3_BUCKET
+    [ ${#S3_BUCKET} -le 63 ] ||
+        fail "bucket name $S3_BUCKET is over 63 characters: shorten S3BLOCKS_TEST_BUCKET"
+    s3util mkbucket ||
+        fail "cannot create this test's bucket $S3_BUCKET at $S3_ENDPOINT"
+    TEST_BUCKET_CREATED=$S3_BUCKET
+    on_exit "remove_test_bucket"
+}
+
+remove_test_bucket ()
+{
+    [ -n "$TEST_BUCKET_CREATED" ] || return 0
+    S3_BUCKET=$TEST_BUCKET_CREATED s3util rmbucket >/dev/null ||
+        echo "$TEST_NAME: could not remove its bucket $TEST_BUCKET_CREATED" >&2
+    TEST_BUCKET_CREATED=
 }
 
 # inject_faults STATUS COUNT SUBSTRING [SKIP]: the next COUNT requests

@@ -11,6 +11,8 @@ another tool reading the same bucket would.
   s3util.py rm KEY               delete
   s3util.py count PREFIX         number of keys
   s3util.py empty                delete every object (none: no bucket)
+  s3util.py mkbucket             create the bucket; fails if it exists
+  s3util.py rmbucket             empty the bucket, then delete it
 
 Endpoint and credentials come from S3_ENDPOINT, S3_ACCESS_KEY,
 S3_SECRET_KEY and S3_BUCKET (functions.sh sets them).
@@ -43,6 +45,18 @@ def keys(s3, bucket, prefix):
             yield obj["Key"], obj["Size"]
 
 
+def empty(s3, bucket):
+    try:
+        ks = [k for k, _ in keys(s3, bucket, "")]
+    except s3.exceptions.NoSuchBucket:
+        ks = []
+    for i in range(0, len(ks), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={
+            "Objects": [{"Key": k} for k in ks[i:i + 1000]],
+            "Quiet": True})
+    return len(ks)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -61,15 +75,17 @@ def main(argv):
     elif cmd == "rm":
         s3.delete_object(Bucket=bucket, Key=argv[2])
     elif cmd == "empty":
+        print(empty(s3, bucket))
+    elif cmd == "mkbucket":
         try:
-            ks = [k for k, _ in keys(s3, bucket, "")]
-        except s3.exceptions.NoSuchBucket:
-            ks = []
-        for i in range(0, len(ks), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={
-                "Objects": [{"Key": k} for k in ks[i:i + 1000]],
-                "Quiet": True})
-        print(len(ks))
+            s3.create_bucket(Bucket=bucket)
+        except (s3.exceptions.BucketAlreadyOwnedByYou,
+                s3.exceptions.BucketAlreadyExists):
+            sys.exit("bucket %s already exists: not using (or emptying) "
+                     "a bucket this test did not create" % bucket)
+    elif cmd == "rmbucket":
+        print(empty(s3, bucket))
+        s3.delete_bucket(Bucket=bucket)
     else:
         sys.exit(__doc__)
 

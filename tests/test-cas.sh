@@ -209,8 +209,8 @@ echo "ok: a@s1 is read-only (can_write false, writes refused), unchanged by writ
 # shellcheck disable=SC2046
 timeout 300 env $(sanitizer_env) nbdkit -f -U - "$PLUGIN" $(s3_args) \
     ${S3BLOCKS_TEST_KEYS:-} export=a@s1 \
-    --run "qemu-img convert -f raw -O raw \$nbd '$TMPD/copy' &&
-           nbdsh -u \$uri -c 'assert h.is_read_only()'" \
+    --run "$CLEAN_ENV qemu-img convert -f raw -O raw \$nbd '$TMPD/copy' &&
+           $CLEAN_ENV nbdsh -u \$uri -c 'assert h.is_read_only()'" \
     > "$TMPD/convert.log" 2>&1 ||
     { cat "$TMPD/convert.log" >&2; fail "export=a@s1: qemu-img convert failed"; }
 check_sanitizer_log "$TMPD/convert.log"
