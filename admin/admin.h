@@ -5,7 +5,10 @@
  *
  * main.c parses the command line and opens the store; exportinfo.c
  * reads one export's objects (metadata, lease, map, block listing);
- * verbs.c does the verbs with them.  Single-threaded above the store.
+ * targets.c picks the exports a verb works on; output.c formats.  One
+ * file a verb (list.c, du.c, check.c, delete.c, snapshot.c, clone.c,
+ * gc.c), with the cas parts of du, check, delete and clone in cas-*.c.
+ * Single-threaded above the store; lib/ through its public headers.
  */
 
 #ifndef S3BLOCKS_ADMIN_H
@@ -19,6 +22,7 @@
 #include "format/meta.h"
 #include "sbitmap.h"
 #include "store/store.h"
+#include "vector.h"
 
 /* Exit statuses. */
 #define EXIT_CLEAN  0
@@ -53,12 +57,12 @@ struct export_info {
   struct cas_root root;
 };
 
-/* Read the metadata and lease objects, and a cas export's root.  0; 1
- * when the export does not exist (no metadata, no block, no root); -1
- * after an error.
+/* Read the metadata and lease objects, and a cas export's root: 0
+ * (*found false when the export does not exist: no metadata, no
+ * block, no root), or -1 after a message.
  */
 extern int export_info_read (struct store *store, const char *name,
-                             struct export_info *info);
+                             struct export_info *info, bool *found);
 
 /* Objects under a key prefix.  keys NULL: count and sum only. */
 struct object_list {
@@ -96,9 +100,9 @@ extern int verb_snapshot (struct admin *a, int argc, char **argv);
 extern int verb_clone (struct admin *a, int argc, char **argv);
 extern int verb_gc (struct admin *a, int argc, char **argv);
 
-/* The cas parts of the verbs (cas-list.c, cas-du.c, cas-check.c,
- * cas-delete.c).  Names: those given on the command line, NULL for
- * all.
+/* The cas parts of the verbs (cas-du.c, cas-check.c, cas-delete.c,
+ * cas-clone-plain.c).  Names: those given on the command line, NULL
+ * for all.
  */
 /* Print the cas table of du, or its JSON members ("cas", "bucket")
  * after a comma.  Returns an exit status.
@@ -111,15 +115,35 @@ extern int cas_delete (struct admin *a, const char *name,
 extern int clone_from_plain (struct admin *a, const struct export_info *src,
                              const char *new_name);
 
-
-/* "2026-01-02T03:04:05Z" from seconds since 1970. */
-extern void format_time_s (int64_t t, char *buf, size_t size);
-/* Read one export named on the command line: 0, 1 when it does not
- * exist (said), -1 on error.
+/* targets.c: the exports a verb works on. */
+DEFINE_VECTOR (name_list, char *);
+/* The names given (argc > 0), or every export in the bucket: 0, or -1
+ * after a message.  free_names frees the strings and the list.
+ */
+extern int get_names (struct admin *a, int argc, char **argv,
+                      struct name_list *ns);
+extern void free_names (struct name_list *ns);
+/* One export named on the command line: 0 (*found false: it does not
+ * exist, and that was said), or -1 after a message.
  */
 extern int read_info (struct admin *a, const char *name,
-                      struct export_info *info);
+                      struct export_info *info, bool *found);
+/* What read_plain_info found a name to be. */
+enum target_kind {
+  TARGET_PLAIN,                 /* a plain export: info is read */
+  TARGET_MISSING,               /* no such export (said) */
+  TARGET_CAS,                   /* a cas export or snapshot: its name is
+                                   added to cas_ns for the cas verbs */
+};
+extern int read_plain_info (struct admin *a, const char *name,
+                            struct export_info *info,
+                            struct name_list *cas_ns,
+                            enum target_kind *kind);
 
+/* output.c */
+/* "2026-01-02T03:04:05Z" from seconds (or ms) since 1970. */
+extern void format_time_s (int64_t t, char *buf, size_t size);
+extern void format_time_ms (uint64_t ms, char *buf, size_t size);
 /* JSON string output. */
 extern void json_string (const char *s);
 

@@ -36,6 +36,7 @@ verb_clone (struct admin *a, int argc, char **argv)
   struct name_ref ref;
   char src[KEY_MAX], dst[KEY_MAX];
   struct cas_copy c;
+  bool found;
   int r, err;
 
   if (argc != 2) {
@@ -58,20 +59,18 @@ verb_clone (struct admin *a, int argc, char **argv)
     return EXIT_USAGE;
   }
 
-  r = export_info_read (a->store, argv[1], &dst_info);
-  if (r == -1)
+  if (export_info_read (a->store, argv[1], &dst_info, &found) == -1)
     return EXIT_USAGE;
-  if (r == 0) {
+  if (found) {
     nbdkit_error ("%s: refused: it exists (delete it first, or choose "
                   "another name)", argv[1]);
     return EXIT_DAMAGE;
   }
 
   if (!name_ref_is_snapshot (&ref)) {
-    r = export_info_read (a->store, ref.export, &src_info);
-    if (r == -1)
+    if (export_info_read (a->store, ref.export, &src_info, &found) == -1)
       return EXIT_USAGE;
-    if (r == 1) {
+    if (!found) {
       nbdkit_error ("%s: no such export: nothing to clone", argv[0]);
       return EXIT_USAGE;
     }

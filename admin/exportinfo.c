@@ -62,7 +62,7 @@ first_entry (void *opaque, const struct store_entry *entry)
 
 int
 export_info_read (struct store *store, const char *name,
-                  struct export_info *info)
+                  struct export_info *info, bool *found)
 {
   char key[KEY_MAX], buf[META_MAX > LEASE_MAX ? META_MAX : LEASE_MAX];
   const char *why;
@@ -72,6 +72,7 @@ export_info_read (struct store *store, const char *name,
 
   memset (info, 0, sizeof *info);
   info->name = name;
+  *found = false;
 
   export_meta_key (key, sizeof key, name);
   r = read_object (store, key, buf, META_MAX, &got);
@@ -106,8 +107,9 @@ export_info_read (struct store *store, const char *name,
     if (r == 0)
       info->has_root = info->is_cas = true;
     else if (!meta_exists)
-      return 1;
+      return 0;
   }
+  *found = true;
 
   export_lease_key (key, sizeof key, name);
   r = read_object (store, key, buf, LEASE_MAX, &got);
@@ -234,7 +236,10 @@ export_load_map (struct store *store, const struct export_info *info,
     return -1;
   nr_blocks = (info->meta.size + info->meta.block_size - 1)
     / info->meta.block_size;
-  r = l->ops->load_map (l, nr_blocks, present);
+  r = l->ops->load_map (l, nr_blocks);
+  /* Every block the map holds, those past the end too. */
+  if (r == 0)
+    r = l->ops->present (l, 0, UINT64_MAX, present);
   l->ops->get_stats (l, &stats);
   *listed = stats.map_rebuilt;
   l->ops->free (l);

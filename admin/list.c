@@ -24,7 +24,7 @@
 #include "admin.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
-#include "export/export-impl.h"
+#include "export/export.h"
 
 struct row {
   char name[NAME_REF_MAX];
@@ -99,7 +99,7 @@ print_row (struct admin *a, const struct row *row, bool first)
   const char *layout = "plain", *kind = "export";
   uint64_t size = 0;
   uint32_t bs = 0;
-  bool known = false;
+  bool known = false, found;
   int r;
 
   memset (&info, 0, sizeof info);
@@ -117,9 +117,10 @@ print_row (struct admin *a, const struct row *row, bool first)
     snprintf (lease, sizeof lease, "read-only");
   }
   else {
-    r = export_info_read (a->store, row->name, &info);
-    if (r != 0)
-      return r;
+    if (export_info_read (a->store, row->name, &info, &found) == -1)
+      return -1;
+    if (!found)
+      return 1;
     if (info.has_root)
       root = &info.root;
     if (info.has_meta) {

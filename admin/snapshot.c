@@ -30,6 +30,7 @@ verb_snapshot (struct admin *a, int argc, char **argv)
   struct export_info info;
   char src[KEY_MAX], dst[KEY_MAX], name[NAME_REF_MAX];
   struct cas_copy c;
+  bool found;
   int r;
 
   if (argc != 2) {
@@ -42,10 +43,9 @@ verb_snapshot (struct admin *a, int argc, char **argv)
                   "snapshot is then served as EXPORT@SNAP)");
     return EXIT_USAGE;
   }
-  r = export_info_read (a->store, argv[0], &info);
-  if (r == -1)
+  if (export_info_read (a->store, argv[0], &info, &found) == -1)
     return EXIT_USAGE;
-  if (r == 1) {
+  if (!found) {
     nbdkit_error ("%s: no such export: nothing to snapshot", argv[0]);
     return EXIT_USAGE;
   }

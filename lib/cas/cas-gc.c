@@ -88,7 +88,6 @@
 #include "cas/cas-admin.h"
 #include "cas/cas-fence.h"
 #include "cas/cas-tree.h"
-#include "config/options.h"
 #include "format/keys.h"
 #include "format/meta.h"
 

@@ -22,7 +22,6 @@
 #include <nbdkit-plugin.h>
 
 #include "cas/cas-admin.h"
-#include "config/options.h"
 #include "format/keys.h"
 #include "format/meta.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: what export.c uses from export-meta.c and export-list.c.
+/* s3blocks: what export.c uses from export-meta.c (private to lib/export/).
  *
  * These make store requests and take no lock: export.c calls them
  * with none of its own held.
@@ -33,10 +33,5 @@ extern int export_meta_resolve (struct store *store,
 /* Write the metadata object.  0, or -1 after nbdkit_error. */
 extern int export_meta_write (struct store *store, const char *name,
                               const struct export_meta *m);
-
-/* Call cb once for each export name in the bucket, in order. */
-extern int export_list_names (struct store *store,
-                              int (*cb) (void *opaque, const char *name),
-                              void *opaque);
 
 #endif /* S3BLOCKS_EXPORT_IMPL_H */

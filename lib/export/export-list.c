@@ -21,7 +21,7 @@
 
 #include "format/cas-format.h"
 #include "config/options.h"
-#include "export-impl.h"
+#include "export/export.h"
 #include "format/keys.h"
 #include "store/store.h"
 

@@ -46,7 +46,6 @@
 #include <nbdkit-plugin.h>
 
 #include "format/cas-format.h"
-#include "cas/cas-tree.h"
 #include "config/options.h"
 #include "export/export.h"
 #include "export-impl.h"
@@ -151,48 +150,19 @@ cas_params (void)
 static int
 open_snapshot (struct export *e)
 {
-  char key[KEY_MAX + NAME_REF_MAX];
-  char etag[STORE_ETAG_MAX];
-  struct cas_root root;
   struct layout_cas_params cp = cas_params ();
-  struct volume *v;
-  int err;
-
-  if (cas_root_key_of (key, sizeof key, e->name) == -1 ||
-      strlen (key) >= KEY_MAX) {
-    nbdkit_error ("snapshot %s: its name is too long for a key", e->name);
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  err = cas_root_read (store, key, &root, etag);
-  if (err == -1)
-    return -1;
-  if (err == ENOENT) {
-    nbdkit_error ("snapshot %s does not exist (no snapshot root %s); "
-                  "the admin command lists an export's snapshots",
-                  e->name, key);
-    errno = ENOENT;
-    return -1;
-  }
-  if (root.kind != CAS_ROOT_SNAPSHOT) {
-    nbdkit_error ("snapshot %s: %s is not a snapshot's root", e->name, key);
-    errno = EINVAL;
-    return -1;
-  }
-  cp.root_key = key;
-  cp.root = &root;
-  cp.root_etag = etag;
   struct volume_params params = {
     .name = e->name,
-    .size = root.size,
-    .block_size = root.block_size,
     .max_dirty = cfg->max_dirty,
     .cache_size = cfg->cache_size,
     .batch = cfg->max_requests * 16,
-    .readonly = true,
-    .cas = &cp,
   };
-  v = volume_create (store, &params);
+  struct layout *layout;
+  struct volume *v;
+
+  layout = layout_cas_open_snapshot (store, e->name, &cp, &params.size,
+                                     &params.block_size);
+  v = volume_create (layout, &params);
   if (v == NULL)
     return -1;
   if (volume_load_map (v) == -1) {
@@ -248,9 +218,16 @@ open_volume (struct export *e, bool readonly)
     .cache_size = cfg->cache_size,
     .batch = cfg->max_requests * 16,
     .gate = lease ? lease_gate (lease) : NULL,
+  };
+  struct layout_params lp = {
+    .export_name = e->name,
+    .block_size = m.block_size,
+    .gate = params.gate,
     .readonly = readonly,
     .rebuild_map = cfg->rebuild_map,
   };
+  struct layout *layout;
+
   /* A new cas export: its root (create-only where the store can) is
    * written by load_map before the metadata, which is what makes the
    * export exist: a crash in between leaves an empty root, adopted by
@@ -264,9 +241,13 @@ open_volume (struct export *e, bool readonly)
     }
     cp.root_key = root_key;
     cp.create = dirty_meta && new_size == 0;
-    params.cas = &cp;
+    cp.size = m.size;
+    cp.keep_bytes = cfg->max_dirty;
+    layout = layout_cas_open (store, &lp, &cp);
   }
-  v = volume_create (store, &params);
+  else
+    layout = layout_plain_open (store, &lp);
+  v = volume_create (layout, &params);
   if (v == NULL)
     goto err;
   if (volume_load_map (v) == -1) {

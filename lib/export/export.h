@@ -47,6 +47,14 @@ extern int exports_foreach_open (void (*fn) (struct export *e,
                                              void *opaque),
                                  void *opaque);
 
+/* Call cb once for each export name in the bucket (exports only, not
+ * snapshots), in order, without an open registry: for the admin
+ * command.  0, or -1 after nbdkit_error with errno set.
+ */
+extern int export_list_names (struct store *store,
+                              int (*cb) (void *opaque, const char *name),
+                              void *opaque);
+
 /* Call cb once for each export in the bucket, in name order. */
 extern int exports_list (int (*cb) (void *opaque, const char *name),
                          void *opaque);

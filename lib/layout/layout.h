@@ -11,21 +11,17 @@
  * blocks/{export}/{offset:016x}; the content-addressed layout
  * (layout-cas.c) sits beside it behind the same operations.
  *
- * Two kinds of map: the plain layout loads the whole allocation map at
- * open and the volume keeps it (map_on_demand false: load_map fills
- * present, map_changed tracks it).  The cas layout keeps its map in S3
- * and reads it on demand (map_on_demand true): the volume keeps no
- * map, treats every block it does not hold as maybe present, sends
- * every all-zero block it uploads as a DELETE (which the layout
- * records without a request), and asks the layout through present
- * for extents.  Such a layout records what run PUT and DELETEd
- * itself, under its own lock, and ignores present and map_changed.
+ * Each layout keeps its own allocation map (which blocks hold data):
+ * the plain layout loads all of it at open and keeps it in memory; the
+ * cas layout keeps its map in S3 and reads it on demand.  Either way
+ * the layout records what run PUT and DELETEd itself, and answers
+ * maybe_present (may a GET find data?) and present (extents).  The
+ * volume keeps no map.
  *
  * The volume calls run, load_map and present without its lock, and
- * map_changed, resize and the commit's begin and end with it held: the
- * plain layout's own state (which parts of the map changed) is guarded
- * by the volume's lock.  Commits are serialised by the volume: at most
- * one is in flight.
+ * maybe_present, resize and the commit's begin and end with it held
+ * (so they make no request).  Commits are serialised by the volume: at
+ * most one is in flight.
  *
  * Errors: 0, or -1 after nbdkit_error with errno set.
  */
@@ -72,6 +68,7 @@ struct layout_stats {
   uint64_t listed_keys;         /* keys listed at the last load_map */
   uint64_t foreign_objects;     /* of those, not blocks of this export */
   bool map_rebuilt;             /* the last load_map listed the blocks */
+  uint64_t present_blocks;      /* the plain layout's: blocks in its map */
 
   /* The cas layout's, since it was opened. */
   uint64_t dedup_hits;          /* data PUTs skipped: the same content was
@@ -89,43 +86,47 @@ struct layout;
 struct layout_commit;
 
 struct layout_ops {
-  /* Run n block requests concurrently.  Returns how many failed. */
+  /* Run n block requests concurrently, recording in the map what each
+   * successful PUT and DELETE changed, and forgetting a block a GET
+   * found no object for.  Returns how many failed.
+   */
   size_t (*run) (struct layout *l, struct block_io *ios, size_t n);
 
-  /* Fill present (empty on entry) for an export of nr_blocks. */
-  int (*load_map) (struct layout *l, uint64_t nr_blocks,
-                   struct sbitmap *present);
+  /* Load the map of an export of nr_blocks, before the volume is
+   * shared.
+   */
+  int (*load_map) (struct layout *l, uint64_t nr_blocks);
 
-  /* Block index's bit in present has just changed. */
-  void (*map_changed) (struct layout *l, uint64_t index);
+  /* May block index hold data?  false: it is a hole, read as zeros
+   * without a request; true: a GET decides.  Makes no request.
+   */
+  bool (*maybe_present) (struct layout *l, uint64_t index);
+
+  /* Set in out (empty on entry) each block of [first, first + count)
+   * that holds data, committed or not.  May make requests.
+   */
+  int (*present) (struct layout *l, uint64_t first, uint64_t count,
+                  struct sbitmap *out);
+
+  /* The export is now size bytes: a layout that records the size
+   * does so in its next commit, even if no block changed.
+   */
+  int (*resize) (struct layout *l, uint64_t size);
 
   /* Commit, in three steps: begin snapshots what changed (lock held;
    * *c NULL when nothing did), write sends it (no lock), end records
    * the outcome (lock held; on failure the changes stay pending).
    */
-  int (*commit_begin) (struct layout *l, const struct sbitmap *present,
-                       struct layout_commit **c);
+  int (*commit_begin) (struct layout *l, struct layout_commit **c);
   int (*commit_write) (struct layout *l, struct layout_commit *c);
   void (*commit_end) (struct layout *l, struct layout_commit *c, bool ok);
 
   void (*get_stats) (struct layout *l, struct layout_stats *stats);
   void (*free) (struct layout *l);
-
-  /* Map-on-demand layouts only (NULL otherwise). */
-  /* Set in out (empty on entry) each block of [first, first + count)
-   * that holds data, uncommitted changes included.  No lock held.
-   */
-  int (*present) (struct layout *l, uint64_t first, uint64_t count,
-                  struct sbitmap *out);
-  /* The export is now size bytes: the next commit records it, even if
-   * no block changed (lock held).
-   */
-  int (*resize) (struct layout *l, uint64_t size);
 };
 
 struct layout {
   const struct layout_ops *ops;
-  bool map_on_demand;           /* see the top of this file */
 };
 
 /* blocks/{export}/{offset:016x}, map under maps/{export}. */
@@ -170,5 +171,17 @@ struct layout_cas_params {
 extern struct layout *layout_cas_open (struct store *store,
                                        const struct layout_params *p,
                                        const struct layout_cas_params *cp);
+
+/* EXPORT@SNAP (layout-cas-snapshot.c): reads the snapshot's root, one
+ * GET, and opens it read-only with the size and block size it records
+ * (given in *size, *block_size for the volume).  NULL after a message:
+ * errno ENOENT for a snapshot that does not exist.  cp gives the
+ * tuning (cache, bounds); its root fields are ignored.
+ */
+extern struct layout *layout_cas_open_snapshot (struct store *store,
+                                                const char *ref,
+                                                const struct layout_cas_params *cp,
+                                                uint64_t *size,
+                                                uint32_t *block_size);
 
 #endif /* S3BLOCKS_LAYOUT_H */

@@ -284,29 +284,6 @@ block_set_zero (struct volume *v, struct block *b)
   charge (v, b);
 }
 
-int
-map_set (struct volume *v, uint64_t index)
-{
-  if (v->on_demand || sbitmap_get (&v->present, index))
-    return 0;
-  if (sbitmap_set (&v->present, index) == -1) {
-    nbdkit_error ("allocation map: %m");
-    errno = ENOMEM;
-    return -1;
-  }
-  v->layout->ops->map_changed (v->layout, index);
-  return 0;
-}
-
-void
-map_clear (struct volume *v, uint64_t index)
-{
-  if (v->on_demand || !sbitmap_get (&v->present, index))
-    return;
-  sbitmap_clear (&v->present, index);
-  v->layout->ops->map_changed (v->layout, index);
-}
-
 uint64_t
 monotonic_ms (void)
 {

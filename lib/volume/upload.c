@@ -50,8 +50,8 @@ upload_batch (struct volume *v, struct block **blocks, size_t n, int *err_out)
   }
 
   /* Zero blocks with no object need no request at all: they go at
-   * the end, past the requests sent.  Without a map in memory every
-   * zero block is sent as a DELETE: the layout knows.
+   * the end, past the requests sent.  A layout without its map in
+   * memory gets every zero block as a DELETE: it knows.
    */
   for (i = 0; i < n; i++) {
     struct block *b = blocks[i];
@@ -88,17 +88,12 @@ upload_batch (struct volume *v, struct block **blocks, size_t n, int *err_out)
       bufpool_free (v->pool, b->upload_data);
     b->upload_data = NULL;
 
+    /* The layout has recorded the outcome in its map. */
     if (err == 0 && i < nr_ios) {
-      if (io->kind == BLOCK_IO_PUT) {
-        if (map_set (v, b->index) == -1)
-          err = ENOMEM;
-        else
-          v->stats.puts++;
-      }
-      else {
-        map_clear (v, b->index);
+      if (io->kind == BLOCK_IO_PUT)
+        v->stats.puts++;
+      else
         v->stats.deletes++;
-      }
     }
     if (err) {
       if (*err_out == 0)
@@ -129,7 +124,7 @@ commit_locked (struct volume *v)
 
   while (v->committing)
     pthread_cond_wait (&v->changed, &v->lock);
-  if (v->layout->ops->commit_begin (v->layout, &v->present, &c) == -1)
+  if (v->layout->ops->commit_begin (v->layout, &c) == -1)
     return -1;
   if (c == NULL)
     return 0;

@@ -62,17 +62,12 @@ struct volume {
   uint64_t size;
   uint64_t nr_blocks;
   struct u64map blocks;         /* index -> struct block */
-  struct sbitmap present;       /* blocks that exist as objects */
   struct block_list dirty;      /* by dirty_seq, oldest first */
   struct block_list lru;        /* clean blocks */
   uint64_t dirty_bytes;         /* memory of dirty blocks */
   uint64_t clean_bytes;         /* memory of clean blocks */
   uint64_t seq;                 /* change and snapshot counter */
   bool committing;              /* a map commit is in flight */
-  /* The layout keeps the map (layout.h): present stays empty, and a
-   * block not in the table may hold data.
-   */
-  bool on_demand;
   uint64_t uploads_done;        /* upload batches finished */
 
   struct volume_stats stats;
@@ -97,19 +92,13 @@ extern void block_set_zero (struct volume *v, struct block *b);
 extern void cache_evict (struct volume *v);
 extern uint64_t block_cost (const struct volume *v, const struct block *b);
 
-/* May the block have an object?  Without a map in memory, always. */
+/* May the block have an object?  The layout keeps the map. */
 static inline bool
 maybe_present (const struct volume *v, uint64_t index)
 {
-  return v->on_demand || sbitmap_get (&v->present, index);
+  return v->layout->ops->maybe_present (v->layout, index);
 }
 
-/* The allocation map: set or clear a block's bit, telling the layout
- * when it changes (nothing without a map in memory).  map_set returns
- * -1 (errno ENOMEM) after a message.
- */
-extern int map_set (struct volume *v, uint64_t index);
-extern void map_clear (struct volume *v, uint64_t index);
 extern uint64_t monotonic_ms (void);
 
 /* writeback.c */

@@ -24,45 +24,24 @@
   (((offset) + (count) - 1) >> (v)->block_shift)
 
 struct volume *
-volume_create (struct store *store, const struct volume_params *p)
+volume_create (struct layout *layout, const struct volume_params *p)
 {
-  struct volume *v = calloc (1, sizeof *v);
+  struct volume *v;
 
-  if (v == NULL) {
+  if (layout == NULL)
+    return NULL;
+  v = calloc (1, sizeof *v);
+  if (v == NULL || (v->name = strdup (p->name)) == NULL ||
+      (v->pool = bufpool_get (p->block_size)) == NULL) {
     nbdkit_error ("calloc: %m");
-    return NULL;
-  }
-  v->name = strdup (p->name);
-  if (v->name == NULL) {
-    nbdkit_error ("strdup: %m");
+    if (v)
+      free (v->name);
     free (v);
+    layout->ops->free (layout);
     return NULL;
   }
-  struct layout_params lp = {
-    .export_name = p->name, .block_size = p->block_size, .gate = p->gate,
-    .readonly = p->readonly, .rebuild_map = p->rebuild_map,
-  };
-  if (p->cas) {
-    struct layout_cas_params cp = *p->cas;
-
-    cp.size = p->size;
-    cp.keep_bytes = p->max_dirty;
-    v->layout = layout_cas_open (store, &lp, &cp);
-  }
-  else
-    v->layout = layout_plain_open (store, &lp);
+  v->layout = layout;
   v->gate = p->gate;
-  v->pool = bufpool_get (p->block_size);
-  if (v->pool == NULL || v->layout == NULL) {
-    if (v->pool == NULL)
-      nbdkit_error ("calloc: %m");
-    if (v->layout)
-      v->layout->ops->free (v->layout);
-    free (v->name);
-    free (v);
-    return NULL;
-  }
-  v->on_demand = v->layout->map_on_demand;
   v->block_size = p->block_size;
   v->block_shift = __builtin_ctz (p->block_size);
   v->max_dirty = p->max_dirty;
@@ -92,7 +71,6 @@ volume_free (struct volume *v)
     }
   }
   u64map_free (&v->blocks);
-  sbitmap_free (&v->present);
   v->layout->ops->free (v->layout);
   pthread_cond_destroy (&v->changed);
   pthread_mutex_destroy (&v->lock);
@@ -139,7 +117,7 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   stats->roots_written = ls.roots_written;
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
-  stats->present_blocks = v->present.count;
+  stats->present_blocks = ls.present_blocks;
   stats->dirty_blocks = stats->clean_blocks = 0;
   for (struct block *b = v->dirty.head; b; b = b->next)
     stats->dirty_blocks++;
@@ -148,26 +126,20 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   pthread_mutex_unlock (&v->lock);
 }
 
-/* The allocation map: which blocks exist as objects.  Loaded before
- * the volume is shared, so the lock is not needed for the requests.
+/* The allocation map: which blocks exist as objects, kept by the
+ * layout.  Loaded before the volume is shared.
  */
 int
 volume_load_map (struct volume *v)
 {
-  struct sbitmap present = SBITMAP_INIT;
   struct layout_stats ls;
   int r;
 
-  r = v->layout->ops->load_map (v->layout, v->nr_blocks, &present);
+  r = v->layout->ops->load_map (v->layout, v->nr_blocks);
   v->layout->ops->get_stats (v->layout, &ls);
   pthread_mutex_lock (&v->lock);
-  sbitmap_free (&v->present);
-  if (r == 0) {
-    v->present = present;
+  if (r == 0)
     v->stats.foreign_objects = ls.foreign_objects;
-  }
-  else
-    sbitmap_free (&present);
   pthread_mutex_unlock (&v->lock);
   return r;
 }
@@ -284,18 +256,9 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
         else {
           bufpool_free (v->pool, ios[j].buf);
           block_remove (v, b);
-          if (e == ENOENT && v->on_demand)
-            v->stats.holes_read++;      /* the layout's answer */
-          else if (e == ENOENT) {
-            /* No object although the map said so: a crash between a
-             * DELETE and its commit, or deleted behind our back.  It
-             * reads as zeros.
-             */
-            nbdkit_debug ("%s: block at %" PRIu64 " has no object; "
-                          "reading zeros", v->name,
-                          index << v->block_shift);
-            map_clear (v, index);
-          }
+          /* No object: a hole, as the layout has recorded. */
+          if (e == ENOENT)
+            v->stats.holes_read++;
           if (e != ENOENT) {
             if (err == 0)
               err = e;
@@ -373,7 +336,6 @@ load_for_update (struct volume *v, uint64_t index)
   pthread_cond_broadcast (&v->changed);
   e = op.err;
   if (e == ENOENT) {
-    map_clear (v, index);
     memset (op.buf, 0, v->block_size);
     e = 0;
   }
@@ -599,7 +561,7 @@ extents_locked (struct volume *v, const struct sbitmap *present,
  * between makes the answer stale and it is asked again.
  */
 static int
-extents_on_demand (struct volume *v, uint64_t offset, uint64_t end,
+extents_from_layout (struct volume *v, uint64_t offset, uint64_t end,
                    bool req_one, volume_extent_cb cb, void *opaque)
 {
   uint64_t first = FIRST_BLOCK (v, offset), last;
@@ -644,18 +606,10 @@ int
 volume_extents (struct volume *v, uint32_t count, uint64_t offset,
                 bool req_one, volume_extent_cb cb, void *opaque)
 {
-  int r;
-
   if (count == 0)
     return 0;
-  if (v->on_demand)
-    return extents_on_demand (v, offset, offset + count, req_one, cb,
+  return extents_from_layout (v, offset, offset + count, req_one, cb,
                               opaque);
-  pthread_mutex_lock (&v->lock);
-  r = extents_locked (v, &v->present, offset, offset + count, req_one, cb,
-                      opaque);
-  pthread_mutex_unlock (&v->lock);
-  return r;
 }
 
 void
@@ -679,26 +633,25 @@ int
 volume_resize (struct volume *v, uint64_t size)
 {
   struct sbitmap tail = SBITMAP_INIT;
-  const struct sbitmap *present = &v->present;
+  const struct sbitmap *present = &tail;
   int r = 0;
+  const uint64_t old_blocks =
+    (volume_size (v) + v->block_size - 1) >> v->block_shift;
+  const uint64_t new_blocks = (size + v->block_size - 1) >> v->block_shift;
 
-  if (v->on_demand) {
-    const uint64_t old_end = volume_size (v) + v->block_size - 1;
-    const uint64_t new_end = (size + v->block_size - 1) >> v->block_shift;
-
-    if ((old_end >> v->block_shift) > new_end &&
-        v->layout->ops->present (v->layout, new_end,
-                                 (old_end >> v->block_shift) - new_end,
-                                 &tail) == -1) {
-      sbitmap_free (&tail);
-      nbdkit_error ("%s: cannot read its map to shrink it", v->name);
-      return -1;
-    }
-    present = &tail;
+  /* Which blocks past the new end hold data: asked before the lock,
+   * as the layout may make requests (the volume is not shared yet).
+   */
+  if (old_blocks > new_blocks &&
+      v->layout->ops->present (v->layout, new_blocks,
+                               old_blocks - new_blocks, &tail) == -1) {
+    sbitmap_free (&tail);
+    nbdkit_error ("%s: cannot read its map to shrink it", v->name);
+    return -1;
   }
 
   pthread_mutex_lock (&v->lock);
-  if (v->on_demand && v->layout->ops->resize (v->layout, size) == -1)
+  if (v->layout->ops->resize (v->layout, size) == -1)
     r = -1;
   if (r == 0 && size < v->size) {
     const uint64_t old_end = v->nr_blocks;
@@ -729,8 +682,8 @@ volume_resize (struct volume *v, uint64_t size)
     if (r == 0)
       r = flush_locked (v, 0, UINT64_MAX);
   }
-  else if (r == 0 && v->on_demand)
-    r = commit_locked (v);
+  else if (r == 0)
+    r = commit_locked (v);      /* a layout may record the size */
   if (r == 0) {
     v->size = size;
     v->nr_blocks = (size + v->block_size - 1) >> v->block_shift;

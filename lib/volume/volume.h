@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "layout/layout.h"
 #include "store/store.h"
 
 struct volume;
@@ -48,12 +49,6 @@ struct volume_params {
    * unfenced (a read-only server, the unit tests).
    */
   const struct store_gate *gate;
-  bool readonly;                /* never writes: not even the map */
-  bool rebuild_map;             /* list the blocks even if a map exists */
-  /* NULL: the plain layout; else the cas layout with these (its size
-   * is size above).
-   */
-  const struct layout_cas_params *cas;
 };
 
 struct volume_stats {
@@ -77,7 +72,11 @@ struct volume_stats {
 typedef int (*volume_extent_cb) (void *opaque, uint64_t offset,
                                  uint64_t length, uint32_t type);
 
-extern struct volume *volume_create (struct store *store,
+/* A volume over layout, which it owns from here on (and frees if it
+ * fails).  layout NULL (its open failed, and said why) gives NULL, so
+ * that volume_create (layout_..._open (...), &params) needs one check.
+ */
+extern struct volume *volume_create (struct layout *layout,
                                      const struct volume_params *params);
 /* Discards dirty data: flush first. */
 extern void volume_free (struct volume *v);

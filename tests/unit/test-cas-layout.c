@@ -87,10 +87,16 @@ open_opts (struct memstore *m, const struct opts *o, int *load_result)
   struct volume_params p = {
     .name = EXPORT, .size = o->size ? o->size : BIG, .block_size = BS,
     .max_dirty = o->max_dirty ? o->max_dirty : 64 * BS,
-    .cache_size = o->cache, .batch = 4, .readonly = o->readonly,
-    .cas = &cp,
+    .cache_size = o->cache, .batch = 4,
   };
-  struct volume *v = volume_create (memstore_store (m), &p);
+  struct layout_params lp = {
+    .export_name = EXPORT, .block_size = BS, .readonly = o->readonly,
+  };
+  struct volume *v;
+
+  cp.size = p.size;
+  cp.keep_bytes = p.max_dirty;
+  v = volume_create (layout_cas_open (memstore_store (m), &lp, &cp), &p);
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (v);
   *load_result = volume_load_map (v);

@@ -14,6 +14,7 @@
 
 #include "config/options.h"
 #include "export/export-impl.h"
+#include "export/export.h"
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"

@@ -32,9 +32,14 @@ open_on (struct memstore *m, uint64_t size, uint64_t max_dirty,
   struct volume_params p = {
     .name = EXPORT, .size = size, .block_size = BS,
     .max_dirty = max_dirty, .cache_size = 0, .batch = 4,
-    .gate = gate, .rebuild_map = rebuild,
+    .gate = gate,
   };
-  struct volume *v = volume_create (memstore_store (m), &p);
+  struct layout_params lp = {
+    .export_name = EXPORT, .block_size = BS, .gate = gate,
+    .rebuild_map = rebuild,
+  };
+  struct volume *v = volume_create (layout_plain_open (memstore_store (m),
+                                                       &lp), &p);
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (v);
   *load_result = volume_load_map (v);

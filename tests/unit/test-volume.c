@@ -37,9 +37,12 @@ open_volume_how (uint64_t size, uint32_t bs, uint64_t max_dirty,
   struct volume_params p = {
     .name = EXPORT, .size = size, .block_size = bs,
     .max_dirty = max_dirty, .cache_size = cache_size, .batch = 8,
-    .rebuild_map = listing,
   };
-  struct volume *v = volume_create (memstore_store (mem), &p);
+  struct layout_params lp = {
+    .export_name = EXPORT, .block_size = bs, .rebuild_map = listing,
+  };
+  struct volume *v = volume_create (layout_plain_open (memstore_store (mem),
+                                                       &lp), &p);
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (v);
   CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
@@ -789,7 +792,8 @@ test_block_size_64k (void)
     .name = EXPORT, .size = 1 << 20, .block_size = 65536,
     .max_dirty = 1 << 20, .cache_size = 0, .batch = 4,
   };
-  v = volume_create (memstore_store (mem), &p);
+  struct layout_params lp = { .export_name = EXPORT, .block_size = 65536 };
+  v = volume_create (layout_plain_open (memstore_store (mem), &lp), &p);
   fill (data, 65536, 19);
   CU_ASSERT_EQUAL (volume_write (v, data, 65536, 3 * 65536, false), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
@@ -810,10 +814,11 @@ test_list_failure (void)
     .name = EXPORT, .size = 1 << 20, .block_size = BS,
     .max_dirty = 1 << 20, .cache_size = 0,
   };
+  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
   struct volume *v;
 
   mem = memstore_new ();
-  v = volume_create (memstore_store (mem), &p);
+  v = volume_create (layout_plain_open (memstore_store (mem), &lp), &p);
   memstore_fail_list (mem, EIO);
   CU_ASSERT_EQUAL (volume_load_map (v), -1);
   volume_free (v);

@@ -160,8 +160,7 @@ create_root (struct cas *l, uint64_t nr_blocks)
 }
 
 int
-cas_load_map (struct layout *base, uint64_t nr_blocks,
-              struct sbitmap *present)
+cas_load_map (struct layout *base, uint64_t nr_blocks)
 {
   struct cas *l = (struct cas *) base;
   struct cas_root *r = l->root;
@@ -249,8 +248,7 @@ free_commit (struct layout_commit *c)
 }
 
 int
-cas_commit_begin (struct layout *base, const struct sbitmap *present,
-                  struct layout_commit **out)
+cas_commit_begin (struct layout *base, struct layout_commit **out)
 {
   struct cas *l = (struct cas *) base;
   struct layout_commit *c;

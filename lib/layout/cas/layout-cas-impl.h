@@ -119,10 +119,8 @@ extern void cas_kept_bury (struct cas *l);
 extern void cas_recent_forget_before (struct cas *l, uint64_t ms);
 
 /* layout-cas-commit.c */
-extern int cas_load_map (struct layout *base, uint64_t nr_blocks,
-                         struct sbitmap *present);
+extern int cas_load_map (struct layout *base, uint64_t nr_blocks);
 extern int cas_commit_begin (struct layout *base,
-                             const struct sbitmap *present,
                              struct layout_commit **c);
 extern int cas_commit_write (struct layout *base, struct layout_commit *c);
 extern void cas_commit_end (struct layout *base, struct layout_commit *c,

@@ -484,10 +484,13 @@ cas_resize (struct layout *base, uint64_t size)
   return 0;
 }
 
-/* The plain layout's map hook: nothing to do, run records changes. */
-static void
-cas_map_changed (struct layout *base, uint64_t index)
+/* The map is in S3: only a GET (cas_run, which resolves the block
+ * through the pending changes and the tree) can tell.
+ */
+static bool
+cas_maybe_present (struct layout *base, uint64_t index)
 {
+  return true;
 }
 
 static void
@@ -531,7 +534,7 @@ cas_free (struct layout *base)
 static const struct layout_ops cas_ops = {
   .run = cas_run,
   .load_map = cas_load_map,
-  .map_changed = cas_map_changed,
+  .maybe_present = cas_maybe_present,
   .commit_begin = cas_commit_begin,
   .commit_write = cas_commit_write,
   .commit_end = cas_commit_end,
@@ -556,7 +559,6 @@ layout_cas_open (struct store *store, const struct layout_params *p,
     goto nomem;
   pthread_mutex_init (&l->lock, NULL);
   l->base.ops = &cas_ops;
-  l->base.map_on_demand = true;
   l->name = strdup (p->export_name);
   l->root_key = strdup (cp->root_key);
   l->root = calloc (1, sizeof *l->root);

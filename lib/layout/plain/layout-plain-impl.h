@@ -9,6 +9,7 @@
 #ifndef S3BLOCKS_LAYOUT_PLAIN_IMPL_H
 #define S3BLOCKS_LAYOUT_PLAIN_IMPL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,8 +30,16 @@ struct plain {
   unsigned block_shift;
   const struct store_gate *gate;
   bool readonly, rebuild_map;
-  struct sbitmap dirty_segments;        /* volume lock */
-  bool mark_failed;                     /* volume lock */
+
+  /* The map: taken by the layout's own operations, which the volume
+   * calls with or without its lock (layout.h), and never held across
+   * a request.
+   */
+  pthread_mutex_t map_lock;
+  struct sbitmap present;               /* blocks that have objects */
+  struct sbitmap dirty_segments;        /* segments changed since the
+                                           last commit snapshot */
+  bool mark_failed;
   struct layout_stats stats;
 };
 
@@ -45,17 +54,15 @@ struct layout_commit {
   struct segment_write *segs;
 };
 
-/* layout-plain.c */
-extern void plain_map_changed (struct layout *base, uint64_t index);
-extern int plain_commit_begin (struct layout *base,
-                               const struct sbitmap *present,
-                               struct layout_commit **c);
+/* layout-plain.c; *_locked: map_lock held. */
+extern void plain_map_changed_locked (struct plain *l, uint64_t index);
+extern int plain_commit_begin_locked (struct plain *l,
+                                      struct layout_commit **c);
 extern int plain_commit_write (struct layout *base, struct layout_commit *c);
 extern void plain_commit_end (struct layout *base, struct layout_commit *c,
                               bool ok);
 
 /* layout-plain-load.c */
-extern int plain_load_map (struct layout *base, uint64_t nr_blocks,
-                           struct sbitmap *present);
+extern int plain_load_map (struct layout *base, uint64_t nr_blocks);
 
 #endif /* S3BLOCKS_LAYOUT_PLAIN_IMPL_H */

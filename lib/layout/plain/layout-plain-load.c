@@ -187,8 +187,9 @@ write_root (struct plain *l)
  * so that a crash in between only means listing again.
  */
 static int
-rebuild (struct plain *l, uint64_t nr_segments, struct sbitmap *present)
+rebuild (struct plain *l, uint64_t nr_segments)
 {
+  struct sbitmap *present = &l->present;
   char prefix[KEY_MAX];
   struct lister ls = { .l = l, .present = present };
   struct layout_commit *c;
@@ -221,9 +222,9 @@ rebuild (struct plain *l, uint64_t nr_segments, struct sbitmap *present)
        i != UINT64_MAX;
        i = sbitmap_next_set (present, (i / ALLOCMAP_SEGMENT_BLOCKS + 1)
                              * ALLOCMAP_SEGMENT_BLOCKS, UINT64_MAX))
-    plain_map_changed (&l->base, i);
+    plain_map_changed_locked (l, i);
 
-  if (plain_commit_begin (&l->base, present, &c) == -1)
+  if (plain_commit_begin_locked (l, &c) == -1)
     return -1;
   r = c ? plain_commit_write (&l->base, c) : 0;
   if (c)
@@ -237,9 +238,11 @@ rebuild (struct plain *l, uint64_t nr_segments, struct sbitmap *present)
   return r;
 }
 
+/* Before the volume is shared: nothing else touches the map, so
+ * map_lock is not taken (and the requests are made without it).
+ */
 int
-plain_load_map (struct layout *base, uint64_t nr_blocks,
-                struct sbitmap *present)
+plain_load_map (struct layout *base, uint64_t nr_blocks)
 {
   struct plain *l = (struct plain *) base;
   uint64_t nr_segments = (nr_blocks + ALLOCMAP_SEGMENT_BLOCKS - 1)
@@ -247,21 +250,25 @@ plain_load_map (struct layout *base, uint64_t nr_blocks,
   int r;
 
   memset (&l->stats, 0, sizeof l->stats);
+  sbitmap_free (&l->present);
   if (l->rebuild_map) {
     nbdkit_debug ("%s: rebuild-map=true: listing its blocks", l->name);
-    return rebuild (l, nr_segments, present);
+    r = rebuild (l, nr_segments);
   }
-  r = read_map (l, nr_segments, present);
-  if (r == 1) {
-    nbdkit_debug ("%s: no allocation map (a new export, or written by an "
-                  "older version or another tool): listing its blocks once",
-                  l->name);
-    return rebuild (l, nr_segments, present);
+  else {
+    r = read_map (l, nr_segments, &l->present);
+    if (r == 1) {
+      nbdkit_debug ("%s: no allocation map (a new export, or written by "
+                    "an older version or another tool): listing its "
+                    "blocks once", l->name);
+      r = rebuild (l, nr_segments);
+    }
+    else if (r == 0)
+      nbdkit_debug ("%s: allocation map loaded from %" PRIu64 " objects: %"
+                    PRIu64 " blocks hold data", l->name,
+                    l->stats.map_objects_read, l->present.count);
   }
-  if (r == 0)
-    nbdkit_debug ("%s: allocation map loaded from %" PRIu64 " objects: %"
-                  PRIu64 " blocks hold data", l->name,
-                  l->stats.map_objects_read, present->count);
+  if (r == -1)
+    sbitmap_free (&l->present);
   return r;
 }
-

@@ -46,6 +46,9 @@
 #include "format/keys.h"
 #include "layout-plain-impl.h"
 
+static int map_set_locked (struct plain *l, uint64_t index);
+static void map_clear_locked (struct plain *l, uint64_t index);
+
 static size_t
 plain_run (struct layout *base, struct block_io *ios, size_t n)
 {
@@ -78,7 +81,9 @@ plain_run (struct layout *base, struct block_io *ios, size_t n)
 
   store_run (l->store, ops, n);
 
+  pthread_mutex_lock (&l->map_lock);
   for (i = 0; i < n; i++) {
+    const uint64_t index = ios[i].index;
     int err = ops[i].err;
 
     if (err == 0 && ops[i].kind == STORE_GET && ops[i].got != l->block_size) {
@@ -88,19 +93,74 @@ plain_run (struct layout *base, struct block_io *ios, size_t n)
                     l->block_size);
       err = EIO;
     }
+    else if (err == 0 && ops[i].kind == STORE_PUT)
+      err = map_set_locked (l, index);
+    else if ((err == 0 && ops[i].kind == STORE_DELETE) ||
+             (err == ENOENT && ops[i].kind == STORE_GET &&
+              sbitmap_get (&l->present, index))) {
+      /* A GET finding no object the map promised: a crash between a
+       * DELETE and its commit, or deleted behind our back.  It reads
+       * as zeros, and the map forgets it.
+       */
+      if (err == ENOENT)
+        nbdkit_debug ("%s: block at %" PRIu64 " has no object; reading "
+                      "zeros", l->name, index << l->block_shift);
+      map_clear_locked (l, index);
+    }
     ios[i].err = err;
     if (err && err != ENOENT)
       failures++;
   }
+  pthread_mutex_unlock (&l->map_lock);
   free (ops);
   return failures;
 }
 
-void
-plain_map_changed (struct layout *base, uint64_t index)
+static bool
+plain_maybe_present (struct layout *base, uint64_t index)
 {
   struct plain *l = (struct plain *) base;
+  bool r;
 
+  pthread_mutex_lock (&l->map_lock);
+  r = sbitmap_get (&l->present, index);
+  pthread_mutex_unlock (&l->map_lock);
+  return r;
+}
+
+static int
+plain_present (struct layout *base, uint64_t first, uint64_t count,
+               struct sbitmap *out)
+{
+  struct plain *l = (struct plain *) base;
+  const uint64_t end = first + count;
+  int r = 0;
+
+  pthread_mutex_lock (&l->map_lock);
+  for (uint64_t i = sbitmap_next_set (&l->present, first, end);
+       i < end && r == 0;
+       i = sbitmap_next_set (&l->present, i + 1, end))
+    r = sbitmap_set (out, i);
+  pthread_mutex_unlock (&l->map_lock);
+  if (r == -1) {
+    nbdkit_error ("%s: allocation map: %m", l->name);
+    errno = ENOMEM;
+  }
+  return r;
+}
+
+/* The plain layout keeps the size in the export's metadata, not in
+ * its map: nothing to record.
+ */
+static int
+plain_resize (struct layout *base, uint64_t size)
+{
+  return 0;
+}
+
+void
+plain_map_changed_locked (struct plain *l, uint64_t index)
+{
   /* A lost mark could leave a change unpersisted: remember the
    * failure, and every commit fails until the server restarts.
    */
@@ -108,12 +168,36 @@ plain_map_changed (struct layout *base, uint64_t index)
     l->mark_failed = true;
 }
 
+/* A PUT of block index succeeded: 0, or ENOMEM after a message (the
+ * block stays dirty and is uploaded again).
+ */
+static int
+map_set_locked (struct plain *l, uint64_t index)
+{
+  if (sbitmap_get (&l->present, index))
+    return 0;
+  if (sbitmap_set (&l->present, index) == -1) {
+    nbdkit_error ("%s: allocation map: %m", l->name);
+    return ENOMEM;
+  }
+  plain_map_changed_locked (l, index);
+  return 0;
+}
+
+static void
+map_clear_locked (struct plain *l, uint64_t index)
+{
+  if (!sbitmap_get (&l->present, index))
+    return;
+  sbitmap_clear (&l->present, index);
+  plain_map_changed_locked (l, index);
+}
+
 /* Snapshot the segments that changed. */
 int
-plain_commit_begin (struct layout *base, const struct sbitmap *present,
-                    struct layout_commit **out)
+plain_commit_begin_locked (struct plain *l, struct layout_commit **out)
 {
-  struct plain *l = (struct plain *) base;
+  const struct sbitmap *present = &l->present;
   struct layout_commit *c;
   uint64_t segno = 0;
   size_t n = 0;
@@ -164,6 +248,18 @@ plain_commit_begin (struct layout *base, const struct sbitmap *present,
   return 0;
 }
 
+static int
+plain_commit_begin (struct layout *base, struct layout_commit **out)
+{
+  struct plain *l = (struct plain *) base;
+  int r;
+
+  pthread_mutex_lock (&l->map_lock);
+  r = plain_commit_begin_locked (l, out);
+  pthread_mutex_unlock (&l->map_lock);
+  return r;
+}
+
 int
 plain_commit_write (struct layout *base, struct layout_commit *c)
 {
@@ -202,11 +298,16 @@ plain_commit_write (struct layout *base, struct layout_commit *c)
 void
 plain_commit_end (struct layout *base, struct layout_commit *c, bool ok)
 {
+  struct plain *l = (struct plain *) base;
+
+  pthread_mutex_lock (&l->map_lock);
   for (size_t i = 0; i < c->n; i++) {
     if (!ok)
-      plain_map_changed (base, c->segs[i].segno * ALLOCMAP_SEGMENT_BLOCKS);
+      plain_map_changed_locked (l,
+                                c->segs[i].segno * ALLOCMAP_SEGMENT_BLOCKS);
     free (c->segs[i].buf);
   }
+  pthread_mutex_unlock (&l->map_lock);
   free (c->segs);
   free (c);
 }
@@ -214,7 +315,12 @@ plain_commit_end (struct layout *base, struct layout_commit *c, bool ok)
 static void
 plain_get_stats (struct layout *base, struct layout_stats *stats)
 {
-  *stats = ((struct plain *) base)->stats;
+  struct plain *l = (struct plain *) base;
+
+  pthread_mutex_lock (&l->map_lock);
+  *stats = l->stats;
+  stats->present_blocks = l->present.count;
+  pthread_mutex_unlock (&l->map_lock);
 }
 
 static void
@@ -225,6 +331,8 @@ plain_free (struct layout *base)
   if (l == NULL)
     return;
   sbitmap_free (&l->dirty_segments);
+  sbitmap_free (&l->present);
+  pthread_mutex_destroy (&l->map_lock);
   free (l->name);
   free (l);
 }
@@ -232,7 +340,9 @@ plain_free (struct layout *base)
 static const struct layout_ops plain_ops = {
   .run = plain_run,
   .load_map = plain_load_map,
-  .map_changed = plain_map_changed,
+  .maybe_present = plain_maybe_present,
+  .present = plain_present,
+  .resize = plain_resize,
   .commit_begin = plain_commit_begin,
   .commit_write = plain_commit_write,
   .commit_end = plain_commit_end,
@@ -257,5 +367,6 @@ layout_plain_open (struct store *store, const struct layout_params *p)
   l->gate = p->gate;
   l->readonly = p->readonly;
   l->rebuild_map = p->rebuild_map;
+  pthread_mutex_init (&l->map_lock, NULL);
   return &l->base;
 }
