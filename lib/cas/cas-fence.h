@@ -16,8 +16,8 @@
 
 #include "store/store.h"
 
-/* cas/gc/sweeps/{id}.running while a chunk may delete, then
- * cas/gc/sweeps/{id}.done; id is 32 random hex digits per chunk.
+/* The markers' keys (docs/bucket-format.md): {id}.running while a
+ * chunk may delete, then {id}.done; id is 32 random hex digits.
  */
 #define CAS_SWEEPS_PREFIX "cas/gc/sweeps/"
 #define CAS_SWEEP_ID_LEN 32
