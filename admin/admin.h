@@ -101,8 +101,8 @@ extern int verb_clone (struct admin *a, int argc, char **argv);
 extern int verb_gc (struct admin *a, int argc, char **argv);
 
 /* The cas parts of the verbs (cas-du.c, cas-check.c, cas-delete.c,
- * cas-clone-plain.c).  Names: those given on the command line, NULL
- * for all.
+ * cas-clone-plain.c; list.c lists cas exports and snapshots itself).
+ * Names: those given on the command line, NULL for all.
  */
 /* Print the cas table of du, or its JSON members ("cas", "bucket")
  * after a comma.  Returns an exit status.

@@ -9,8 +9,9 @@
  *                               be a mix of two times); refused if a
  *                               server holds it
  *   take NEW's lease            while it is held and NEW has no root,
- *                               gc refuses to run (cas-gc.c): the data
- *                               PUT so far is referenced by nothing
+ *                               gc refuses to run: the data PUT so
+ *                               far is referenced by nothing
+ *                               (docs/gc-safety.md, step 8)
  *   load the source's map       through the plain layout, read-only
  *   GET present blocks          in batches; all-zero blocks become
  *   PUT cas/data/{sha256}       holes; every content is PUT (never

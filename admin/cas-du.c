@@ -15,9 +15,9 @@
  *
  * Sharing is only known once every root is walked, so du walks every
  * root in the bucket in full, whatever names it was given, and prints
- * those.  Each object is counted once per root: entry.a is the first
- * root that referenced it (or SHARED), entry.b its size, entry.c the
- * last root that counted it.
+ * those.  Each object is counted once per root; of its hash-set
+ * entry's values, a is the first root that referenced it (or SHARED),
+ * b its size, c the last root that counted it.
  */
 
 #include <config.h>

@@ -2,7 +2,8 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks (the admin command): gc [--dry-run] [grace=TIME], the
- * report of cas_gc (cas-gc.c, where its safety argument is).
+ * report of cas_gc (lib/cas/cas-gc.c; why it is safe:
+ * docs/gc-safety.md).
  */
 
 #include <config.h>

@@ -44,8 +44,8 @@ for f in $sources; do
     while IFS= read -r inc; do
         case "$inc" in
             *-impl.h|*-testing.h)
-                # "x-impl.h" from its own folder, or "layer/x-impl.h"
-                # naming a folder: must be this one.
+                # A private header, bare from its own folder or with
+                # a folder in front: that folder must be this one.
                 case "$inc" in
                     */*) incdir=lib/$(dirname "$inc") ;;
                     *)   incdir=$dir ;;

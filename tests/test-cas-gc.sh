@@ -13,7 +13,7 @@
 # Each round writes new random contents (shared between the exports in
 # that round, for dedup), and also, for some blocks, contents of rounds
 # more than the grace ago, which overwrites may have made garbage that
-# gc is about to delete: the sweep fence (plugin/cas-fence.c) makes
+# gc is about to delete: the sweep fence (docs/gc-safety.md, step 9) makes
 # such a rewrite safe while gc sweeps.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"

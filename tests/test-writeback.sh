@@ -36,7 +36,7 @@ time.sleep(120)
 
 # The export's first allocation-map segment, or an empty file if it has
 # none yet.  A block is kept across a crash only once a map commit
-# records it (see plugin/layout-plain.c).
+# records it (see lib/layout/plain/layout-plain.c).
 map_segment ()
 {
     rm -f "$2"

@@ -10,7 +10,8 @@
  *   cas-hashset.c   a set of content hashes with two small values each
  *   cas-walk.c      reading map trees, pages in batches, each checked
  *   cas-copy.c      writing a new root from a source root, verified
- *   cas-gc.c        garbage collection (its safety argument at the top)
+ *   cas-gc.c        garbage collection (its safety argument:
+ *                   docs/gc-safety.md)
  *   cas-*.c         the verbs
  *
  * Errors: 0, or -1 after nbdkit_error (errno set), unless said.
@@ -164,7 +165,7 @@ struct gc_params {
   bool dry_run;
   /* DELETEs per batch, at most the store's requests in flight, so that
    * a batch lasts at most one request's worst case (the sweep fence,
-   * plugin/cas-fence.c, relies on it).  0: GC_DELETE_BATCH.
+   * docs/gc-safety.md step 9, relies on it).  0: GC_DELETE_BATCH.
    */
   unsigned delete_batch;
   /* Tests: called once the mark is complete, before the sweep LISTs. */

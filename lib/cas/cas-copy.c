@@ -8,20 +8,12 @@
  * source again; plus a GET of the destination on a store without
  * conditional PUT).
  *
- * The verify step, and why gc cannot lose what the new root names
- * (cas-plan "Why gc cannot lose data", 3):
- *   read the source root (ETag E) -> write the new root -> read the
- *   source again: if it is gone or its ETag (or content) is not E's,
- *   delete the new root and start again, at most CAS_COPY_TRIES times.
- * If gc never saw the new root, gc's last LIST of roots preceded our
- * PUT.  gc read the source either before our first read (then the
- * version we copied was committed after gc read the source, and gc's
- * induction covers it: its objects were marked or are young) or while
- * it was unchanged between our two reads (gc saw the same tree, and
- * marked it); if gc read the source after our second read, its last
- * LIST came after our PUT and saw the new root.  A write of the new
- * root that succeeds is only kept after the second read proves the
- * source did not change in between.
+ * The verify step: read the source root (ETag E) -> write the new
+ * root -> read the source again: if it is gone or its ETag (or
+ * content) is not E's, delete the new root and start again, at most
+ * CAS_COPY_TRIES times.  Only a new root whose source is proven
+ * unchanged is kept: that is what makes gc safe beside snapshots and
+ * clones (docs/gc-safety.md, step 7).
  *
  * The destination is created with If-None-Match where the store has
  * conditional PUT, so two copies racing for one name cannot both win;

@@ -1,64 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: the sweep fence: gc's chunk markers and a server's "quiet
- * runs" of LISTs of them.
+/* s3blocks: the sweep fence: the keys of gc's chunk markers, and a
+ * server's "quiet runs" of LISTs of them.
  *
- * THE RACE IT CLOSES.  gc decides from a LIST what to delete
- * (unreferenced, Last-Modified older than its cutoff) and DELETEs
- * afterwards.  A server PUTting content X again (a refresh, new data
- * equal to old garbage, a map page equal to an old unreferenced one)
- * whose PUT lands between that LIST and that DELETE loses the fresh
- * copy, and a root naming X may land.  S3 has no DELETE conditional
- * on an object's date or ETag, so the servers have to notice.
+ * gc (cas-gc.c) puts cas/gc/sweeps/{id}.running before each chunk of
+ * its sweep and {id}.done after it.  cas_fence_list makes one LIST of
+ * those markers and says whether it is quiet (no .running, except one
+ * this server has seen for longer than a live gc's chunk can last) and,
+ * if so, whether it continues the run of quiet LISTs so far (no id the
+ * run has not seen, and less than half the markers' retention after
+ * the run's previous LIST) or starts a new one at quiet_since.  A
+ * commit (fence() in layout-cas-commit.c) PUTs its root only after a
+ * LIST that continues the run, with everything it first references PUT
+ * after quiet_since.
  *
- * THE PROTOCOL.  gc sweeps in chunks; each chunk PUTs
- * cas/gc/sweeps/{id}.running, LISTs one page of keys, DELETEs, then
- * PUTs {id}.done and DELETEs {id}.running (admin/cas-gc.c).  It starts
- * no DELETE batch once CAS_SWEEP_CHUNK_LIMIT_MS has passed since it
- * began the marker's PUT, and deletes markers older than
- * CAS_MARKER_RETENTION_S by the S3 clock when it starts.
- * A server LISTs cas/gc/sweeps/.  A LIST is quiet if it shows no
- * .running marker, not counting one this server has seen for longer
- * than the chunk limit plus one request's worst case (a crashed gc's:
- * a live gc would have ended that chunk).  A run of LISTs starts at a
- * quiet LIST L0 (quiet_since = the clock read when L0 returned) and
- * continues through each later LIST that is quiet, shows no id the run
- * has not seen, and comes less than retention/2 after the run's
- * previous LIST.  Before a root PUT, a commit (layout-cas-commit.c)
- * needs a LIST Lf that continues the run, and that every object the
- * root references for the first time (the contents of its changes, the
- * pages it wrote) had its PUT start after quiet_since (a clock reading
- * later than quiet_since, or a PUT the commit itself made after that
- * LIST returned); what may have started before is PUT again, and the
- * LIST repeated.
- *
- * WHY IT WORKS.  Take such an object X, PUT (again) from Ts after
- * quiet_since, landing at Tx, with Tx before Lf began (the PUT
- * returned before).  Suppose a chunk deleted the fresh X.  Its LIST
- * must have seen the older X, so it ran before Tx, and its DELETE came
- * after Tx; its .running marker existed from S_start (before its LIST)
- * to S_end (after its DELETE), an interval containing Tx.
- *  - If S_start came before L0 was answered: L0 was answered before
- *    quiet_since <= Ts <= Tx < S_end, so L0 saw .running, and was not
- *    quiet, unless this server had seen that marker for longer than
- *    the chunk limit plus a request, which a live gc never exceeds
- *    (it checks the limit before each DELETE batch, and a batch is at
- *    most one request's worst case).
- *  - If S_start came after L0 was answered: some LIST of the run is
- *    the first answered after S_start (Lf at the latest, answered
- *    after Tx > S_start).  If answered before S_end it saw .running
- *    (not quiet); if after, it saw {id}.done, an id that no earlier
- *    LIST of the run can have shown, unless gc had deleted the .done
- *    marker by then, which needs it to be older than the retention:
- *    but the previous LIST came before S_start, less than retention/2
- *    earlier.
- * Either way Lf does not continue the run: contradiction.  Pages the
- * root shares with the previous root are not first referenced now:
- * gc read some version of this export's root and marked them (the
- * plan's rule 2), as before.
+ * The race this closes and why it works: docs/gc-safety.md, step 9.
  * The cost when no gc sweeps: one LIST of this tiny prefix per commit.
- * After a chunk, the next commit re-PUTs what it references once.
  */
 
 #include <config.h>

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: the sweep fence between gc (admin/cas-gc.c) and commits
- * (layout-cas-commit.c): the markers gc writes around each chunk of
- * its sweep, and a server's view of them (a "quiet run").  Why it is
- * needed and why it works: the top of cas-fence.c.
+/* s3blocks: the sweep fence between gc (cas-gc.c) and commits
+ * (layout/cas/layout-cas-commit.c): the markers gc writes around each
+ * chunk of its sweep, and a server's view of them (a "quiet run").
+ * Why it is needed and why it works: docs/gc-safety.md, step 9.
  */
 
 #ifndef S3BLOCKS_CAS_FENCE_H
@@ -16,8 +16,8 @@
 
 #include "store/store.h"
 
-/* cas/gc/sweeps/{id}.running while a chunk may delete, then
- * cas/gc/sweeps/{id}.done; id is 32 random hex digits per chunk.
+/* The markers' keys (docs/bucket-format.md): {id}.running while a
+ * chunk may delete, then {id}.done; id is 32 random hex digits.
  */
 #define CAS_SWEEPS_PREFIX "cas/gc/sweeps/"
 #define CAS_SWEEP_ID_LEN 32

@@ -2,76 +2,24 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks (the admin command): garbage collection of the cas layout's
- * content (cas/data/) and map pages (cas/pages/).
+ * content (cas/data/) and map pages (cas/pages/), beside writing
+ * servers.
  *
- * WHY GC CANNOT LOSE DATA (cas-plan, "Why gc cannot lose data"; this
- * file enforces part 2 and gc's side of 4, the servers part 1 and
- * their side of 4, cas-copy.c part 3).
+ *   clock   PUT cas/gc/clock and read its Last-Modified from a LIST:
+ *           start, on the S3 server's clock; cutoff = start - grace
+ *   leases  which exports a server may be writing, read before any root
+ *   mark    LIST cas/roots/ and cas/snaps/, walk the tree of each (key,
+ *           incarnation) not walked yet; again until a pass finds none
+ *           new; give up, deleting nothing, on anything unreadable
+ *   grace   refuse one that does not cover the writers' reuse window
+ *           and commit bound, as the roots record them
+ *   sweep   in chunks of one LIST page, each announced by a marker under
+ *           cas/gc/sweeps/; delete what is unmarked, of known age and
+ *           older than cutoff
  *
- * Time T0 of a PUT is its start; an object's Last-Modified is at or
- * after it.  gc takes its times from the S3 server's own clock: it
- * PUTs cas/gc/clock and reads that object's Last-Modified from a LIST
- * (start), so no skew between machines enters.  cutoff = start - grace.
- *
- * 1. A server, at the start of each commit (Tc), re-PUTs every content
- *    a pending change references whose recorded PUT is older than
- *    Tc - reuse_window, and fails the commit rather than land its root
- *    after Tc + commit_bound.  So any object that a newly committed
- *    root references for the first time was PUT at most reuse_window +
- *    commit_bound before that root landed; its pages are younger
- *    still.  Roots record both values.
- *
- * 2. gc deletes only objects under cas/data/ and cas/pages/ that are
- *    unreferenced AND whose Last-Modified is known and < cutoff.  It
- *    marks by reading roots: LIST cas/roots/ and cas/snaps/, GET each
- *    root, walk its tree; then LIST and GET again and walk any
- *    (key, incarnation) not read yet; repeat until a pass finds none
- *    new.  After GC_MAX_PASSES it gives up, deleting nothing.  Any
- *    page it cannot read also makes it give up: a sweep after an
- *    incomplete mark could delete what the unread subtree names.
- *    Then it sweeps.
- *    A root version committed after gc read that export's root is
- *    covered: each object it names is either in the version gc read
- *    (marked), or was first referenced by a commit after gc started,
- *    hence PUT after start - reuse_window - commit_bound >= cutoff
- *    when grace >= reuse_window + commit_bound (spared by age); by
- *    induction this holds for every later version.  A (key,
- *    incarnation) not read in the pass that ended the mark was created
- *    after that pass's LIST; a new root is made only by a server
- *    creating an export (its objects all PUT after it started), by a
- *    clone or a snapshot (covered by 3), each of which the next pass
- *    would have found if it existed at that LIST.
- *    So gc refuses a grace below max over roots of (reuse-window +
- *    commit-bound) while any cas export's lease is held (a server
- *    running); and refuses any grace while a lease is held on an
- *    export with no root yet (its window is unknown: a new cas export
- *    before its first commit, or a clone from a plain export copying
- *    its data).  With no lease held, any grace (even 0, for tests) is
- *    allowed: a server starting after gc read the leases starts with
- *    no recent PUTs, so all it newly references is PUT after start.
- *    Leases on plain exports do not count: their servers write no cas
- *    object.
- *
- * 4. The sweep fence (plugin/cas-fence.c, where the argument is):
- *    the sweep decides from a LIST and DELETEs afterwards, so a server
- *    PUTting an object again (a refresh under 1, new data equal to old
- *    garbage, a page equal to an old unreferenced one) between the two
- *    would lose the fresh copy.  So gc sweeps in chunks of one LIST
- *    page (GC_CHUNK_KEYS), each announced by cas/gc/sweeps/{id}.running
- *    before its LIST and replaced by {id}.done after its last DELETE;
- *    no DELETE batch starts once CAS_SWEEP_CHUNK_LIMIT_MS has passed
- *    since the marker's PUT began, and a batch is at most the store's
- *    requests in flight (one request's worst case).  A server's commit
- *    LISTs the markers before its root PUT, waits while a chunk runs,
- *    and PUTs again whatever it references for the first time that it
- *    PUT before its quiet run began.  gc deletes markers older than
- *    CAS_MARKER_RETENTION_S by the S3 clock.
- *
- * Clock rounding: Last-Modified has whole seconds, truncated.  An
- * object PUT at t shows floor(t) >= floor(start) - reuse_window -
- * commit_bound >= cutoff (the windows are whole seconds), so "older
- * than the cutoff" is a strict mtime < cutoff.  An mtime of 0 means
- * the store could not tell: such an object is never deleted.
+ * Why this cannot delete what a root needs is docs/gc-safety.md; this
+ * file enforces its steps 1, 2, 3, 5, 6, gc's side of 9, and 11.  The
+ * objects it reads and writes: docs/bucket-format.md.
  */
 
 #include <config.h>
@@ -188,7 +136,8 @@ hash_of_string (const char *a, const char *b, struct cas_hash *h)
 }
 
 /* One root read: walk it if its (key, incarnation) is new.  1 if it
- * was, 0 if not, -1 on failure (the mark is incomplete).
+ * was, 0 if not, -1 on failure (the mark is incomplete: see
+ * docs/gc-safety.md, step 3).
  */
 static int
 mark_root (struct gc *g, const struct cas_root_entry *re,
@@ -202,7 +151,8 @@ mark_root (struct gc *g, const struct cas_root_entry *re,
   uint64_t window;
 
   /* Every version read counts, new or not: a server restarted with a
-   * longer cas-reuse-window says so in its next commit.
+   * longer cas-reuse-window says so in its next commit (step 5 of
+   * docs/gc-safety.md; its open questions say when that comes late).
    */
   window = r->reuse_window_s + r->commit_bound_s;
   if (window > g->res->max_window_s)
@@ -342,7 +292,9 @@ meta_is_plain (struct store *store, const char *name)
     && m.layout == EXPORT_LAYOUT_PLAIN;
 }
 
-/* 0 the grace is safe, 1 refused (said), -1. */
+/* 0 the grace is safe, 1 refused (said), -1.  The rule is
+ * docs/gc-safety.md, step 5.
+ */
 static int
 check_grace (struct gc *g, const struct gc_params *p,
              const struct held_leases *held)
@@ -381,7 +333,7 @@ check_grace (struct gc *g, const struct gc_params *p,
   return 0;
 }
 
-/* ---- sweep, in chunks fenced by markers (plugin/cas-fence.c) ---- */
+/* ---- sweep: chunks fenced by markers (docs/gc-safety.md, step 9) ---- */
 
 static uint64_t
 real_clock_ms (void)
@@ -404,6 +356,10 @@ struct sweep {
   char last[KEY_MAX];           /* the last of them */
 };
 
+/* One key of a chunk's LIST: kept for deletion if it is a hash,
+ * unmarked, of known age and older than the cutoff (docs/gc-safety.md,
+ * step 2).  Returns 1 to end the listing at GC_CHUNK_KEYS.
+ */
 static int
 sweep_entry (void *opaque, const struct store_entry *e)
 {
@@ -467,7 +423,8 @@ count_deleted (struct gc *g, bool pages, uint64_t bytes)
 
 /* The marker's body: for whoever looks at the bucket. */
 static const char marker_body[] = "s3blocks gc: a sweep chunk; servers "
-  "about to commit wait while {id}.running exists (plugin/cas-fence.c)\n";
+  "about to commit wait while {id}.running exists (see "
+  "docs/gc-safety.md, step 9)\n";
 
 /* End a chunk: {id}.done, then no {id}.running.  A failure leaves
  * .running, which servers wait out (they ignore one older than the
@@ -690,7 +647,7 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
   nbdkit_debug ("gc: start %" PRId64 " (the S3 server's clock), cutoff %"
                 PRId64, res->start, res->cutoff);
 
-  /* Leases before the first root is read: see 2 above. */
+  /* Leases before the first root is read: docs/gc-safety.md, step 5. */
   r = held_leases_read (store, &held);
   if (r == -1)
     goto out;

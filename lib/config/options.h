@@ -165,8 +165,8 @@ extern int config_set (struct s3blocks_config *c,
 extern int config_complete (struct s3blocks_config *c);
 
 /* The longest one store request may take, its retries and their
- * delays included, and the longest a cas commit may take (the gc
- * argument in layout-cas-commit.c).
+ * delays included, and the longest a cas commit may take (gc relies on
+ * it: docs/gc-safety.md, step 4).
  */
 extern uint64_t config_request_bound_ms (const struct s3blocks_config *c);
 extern uint64_t config_commit_bound_ms (const struct s3blocks_config *c);

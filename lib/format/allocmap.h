@@ -20,7 +20,8 @@
  *
  * The encoder picks whichever is smaller, so a sparse or contiguous
  * segment costs a few bytes and a random one at most one bit per block
- * plus 36 bytes.
+ * plus 36 bytes.  Its key, and who writes and reads it:
+ * docs/bucket-format.md (which carries this format too).
  */
 
 #ifndef S3BLOCKS_ALLOCMAP_H

@@ -1,19 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: the content-addressed ("cas") layout's objects.
- *
- *   cas/data/{sha256}            one block's bytes; the key is the
- *                                SHA-256 of exactly those bytes
- *   cas/pages/{sha256}           one page of a map tree (binary, below);
- *                                the key is the SHA-256 of the page
- *   cas/roots/{export}           an export's root: its single PUT is the
- *                                commit of a flush
- *   cas/snaps/{export}/{snap}    a snapshot's root, never rewritten;
- *                                served read-only as "export@snap"
- *
- * The export's metadata object (exports/{export}) says "layout cas";
- * its lease is leases/{export}, as for the plain layout.
+/* s3blocks: the content-addressed ("cas") layout's objects: content
+ * (cas/data/), map pages (cas/pages/), export roots (cas/roots/) and
+ * snapshot roots (cas/snaps/).  Where each sits in the bucket and who
+ * writes and reads it: docs/bucket-format.md, which carries the two
+ * formats below too (change both together).
  *
  * A map tree maps block numbers to content hashes.  Its pages have
  * CAS_FANOUT slots: a leaf (level 0) page's slot i is block
@@ -51,7 +43,8 @@
  *   created UNIX-SECONDS
  *   committed UNIX-SECONDS
  *   reuse-window SECONDS       the writer's cas-reuse-window
- *   commit-bound SECONDS       the writer's longest commit (see gc)
+ *   commit-bound SECONDS       the writer's longest commit (gc's grace
+ *                              covers both: docs/gc-safety.md)
  */
 
 #ifndef S3BLOCKS_CAS_FORMAT_H

@@ -1,16 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: the object layout in the bucket.
- *
- *   blocks/{export}/{offset:016x}   one block, offset in bytes, lower-case hex
- *   exports/{export}                the export's metadata (size, block size)
- *   leases/{export}                 the single-writer lease
- *   maps/{export}                   the allocation map's root: it exists
- *   maps/{export}/{offset:016x}     one segment of the map, from the
- *                                   block at that byte offset on
- *
- * This layout is a contract with other tools reading the same bucket.
+/* s3blocks: the keys of every export's objects and of the plain
+ * layout's (blocks/, exports/, leases/, maps/); the cas layout's are in
+ * cas-format.h.  Every prefix, what its objects hold and who writes
+ * them: docs/bucket-format.md, a contract with other tools reading the
+ * same bucket.
  */
 
 #ifndef S3BLOCKS_KEYS_H

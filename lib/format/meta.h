@@ -10,7 +10,8 @@
  *
  * Text, one "name value" per line, so that other tools (and people
  * with an S3 browser) can read it.  Unknown names are ignored so that
- * later versions can add some; the first line is required.
+ * later versions can add some; the first line is required.  Who writes
+ * and reads it: docs/bucket-format.md (which carries this format too).
  */
 
 #ifndef S3BLOCKS_META_H

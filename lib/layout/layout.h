@@ -159,7 +159,7 @@ struct layout_cas_params {
   uint64_t keep_bytes;
   /* One request's worst case, retries and their delays included, and
    * the longest a commit may take from its start to the end of its
-   * root PUT (see layout-cas-commit.c, the gc argument).
+   * root PUT (gc relies on both: docs/gc-safety.md, step 4).
    */
   uint64_t request_bound_ms;
   uint64_t commit_bound_ms;

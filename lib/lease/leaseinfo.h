@@ -17,6 +17,8 @@
  * The magic stays at 1: the added lines are optional, so an old server
  * still parses a new lease (it ignores lines it does not know) and a
  * lease written by an old server parses here, judged as another host's.
+ * Who writes and reads it: docs/bucket-format.md (which carries this
+ * format too).
  *
  * A server renews its leases every third of their lifetime.  A lease
  * is judged, by a server that is not its owner:

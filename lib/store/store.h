@@ -252,9 +252,9 @@ extern int store_put_cond (struct store *s, const char *key,
                            const char *if_match, char *etag);
 extern int store_delete (struct store *s, const char *key);
 
-/* The libs3 store (Signature V2): s3store.c. */
+/* The libs3 store (Signature V2): libs3/store-libs3.c. */
 extern const struct store_type s3store_type;
-/* The libcurl store (Signature V4, verified TLS): store-curl.c. */
+/* The libcurl store (Signature V4, verified TLS): curl/store-curl.c. */
 extern const struct store_type curlstore_type;
 
 #endif /* S3BLOCKS_STORE_H */

@@ -2,7 +2,7 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks: the volume's internals, shared by volume.c (reads, writes,
- * extents), blocks.c (the block table and its lists) and writeback.c
+ * extents), block-table.c (the block table and its lists) and upload.c
  * (uploads: flush, FUA and the dirty bound).  Not for other files.
  *
  * Everything here is guarded by volume.lock unless said otherwise.
@@ -76,7 +76,7 @@ struct volume {
 /* What one block costs in memory, data aside. */
 #define BLOCK_OVERHEAD (sizeof (struct block) + 2 * sizeof (struct u64map_slot))
 
-/* blocks.c */
+/* block-table.c */
 extern void *block_buffer_alloc (struct volume *v);
 extern struct block *block_lookup (struct volume *v, uint64_t index);
 extern struct block *block_new_loading (struct volume *v, uint64_t index);
@@ -101,7 +101,7 @@ maybe_present (const struct volume *v, uint64_t index)
 
 extern uint64_t monotonic_ms (void);
 
-/* writeback.c */
+/* upload.c */
 extern int flush_locked (struct volume *v, uint64_t first, uint64_t last);
 extern int commit_locked (struct volume *v);
 extern int make_room_locked (struct volume *v);

@@ -12,10 +12,11 @@
  * the servers' refresh rule), never deletes an object a root
  * references.  A writer that breaks the rule is caught: the test has
  * teeth.  A writer that PUTs old garbage again while gc sweeps loses
- * nothing through the sweep fence (plugin/cas-fence.c), and loses
- * data without it.  snapshot and clone: the verify step retries when the source
- * commits during the copy, gives up (leaving nothing) when it keeps
- * changing, and costs the same requests whatever the export's size.
+ * nothing through the sweep fence (docs/gc-safety.md, step 9), and
+ * loses data without it.  snapshot and clone: the verify step retries
+ * when the source commits during the copy, gives up (leaving nothing)
+ * when it keeps changing, and costs the same requests whatever the
+ * export's size.
  */
 
 #include <config.h>
@@ -373,9 +374,10 @@ test_gc_refusals (void)
   teardown ();
 }
 
-/* A writer during gc.  It follows rule 1 (unless broken): content it
- * references that it did not PUT within the reuse window is PUT again
- * (here: the test's contents were all PUT long before).
+/* A writer during gc.  It follows rule 1 (docs/gc-safety.md, step 4)
+ * unless broken: content it references that it did not PUT within the
+ * reuse window is PUT again (here: the test's contents were all PUT
+ * long before).
  */
 struct writer {
   unsigned step, every, actions;
@@ -596,9 +598,9 @@ test_gc_concurrent (void)
 }
 
 /* The negative control: a writer that references old garbage without
- * PUTting it again is exactly what rule 1 forbids, and gc deletes what
- * it referenced.  If this stopped failing, the test above would prove
- * nothing.
+ * PUTting it again is exactly what rule 1 (docs/gc-safety.md, step 4)
+ * forbids, and gc deletes what it referenced.  If this stopped
+ * failing, the test above would prove nothing.
  */
 static void
 test_gc_concurrent_control (void)
@@ -615,11 +617,11 @@ test_gc_concurrent_control (void)
   CU_ASSERT (lost > 0);
 }
 
-/* The sweep fence (plugin/cas-fence.c): a writer committing while gc
- * sweeps, one request per step of gc's (each batch gc starts), as a
- * server does it: a commit PUTs its content (new, or old garbage
- * again, or skips the PUT through its recent-PUT table), then its
- * pages, then LISTs gc's sweep markers until a LIST continues its
+/* The sweep fence (docs/gc-safety.md, step 9): a writer committing
+ * while gc sweeps, one request per step of gc's (each batch gc
+ * starts), as a server does it: a commit PUTs its content (new, or
+ * old garbage again, or skips the PUT through its recent-PUT table),
+ * then its pages, then LISTs gc's sweep markers until a LIST continues its
  * quiet run with nothing PUT before the run began (PUTting that again
  * first), then the root.  Content reused from old garbage, PUT while a
  * chunk had listed it and not yet deleted it, is what a sweep would

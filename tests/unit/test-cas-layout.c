@@ -756,7 +756,7 @@ test_crash_every_request (void)
   fprintf (stderr, "\n");
 }
 
-/* ---- the sweep fence (plugin/cas-fence.c) ---- */
+/* ---- the sweep fence (lib/cas/cas-fence.c) ---- */
 
 #define ID1 "0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210"

@@ -13,47 +13,23 @@
  * never a mix.  A failed commit keeps its changes pending; the next
  * flush (or write-back round) commits them.
  *
- * An uploaded block whose content a gc sweep chunk deleted before the
- * commit (the content matched old garbage, and the upload raced the
- * chunk: see cas-fence.c) is found gone by refresh_before; it is PUT
- * again from the copy the layout keeps of every uploaded, uncommitted
- * block (up to keep_limit bytes, max-dirty), so the flush loses
- * nothing.  Past that bound the commit fails, naming the object.
- *
- * Why gc cannot delete what a root we commit needs: the server's half
- * of the argument (the plan's rule 1 and the sweep fence; gc's half is
- * in admin/cas-gc.c).
- * T0 of a data PUT is the clock reading taken before the request
- * starts, so T0 <= the object's Last-Modified (on the same timeline as
- * gc's cutoff, up to the S3 server's own clock, which gc reads).
- * At the start of each commit_write (time Tc), every content that a
- * change of this commit refers to, and whose recorded PUT is older
- * than Tc - reuse_window, is refreshed: read back, checked, and PUT
- * again (refresh_before, below), before any page or the root is
- * written.
- * Contents PUT more recently, and those skipped through the
- * recent-PUT table (which skips only content this server PUT less
- * than reuse_window ago, and records that PUT's time, not the skip's),
- * were PUT at or after Tc - reuse_window.  The root PUT must then end
- * by Tc + commit_bound: before it starts, the commit checks that the
- * time spent so far plus one request's worst case (its timeout,
- * retries and their delays) fits in commit_bound, and fails (the
- * changes stay pending, nothing is lost) if not.  So every object a
- * newly committed root refers to for the first time was PUT no earlier
- * than reuse_window + commit_bound before that root landed; the pages
- * this commit writes are younger still.  The root records both
- * durations, so gc can choose a grace period covering them.
- *
- * That bounds ages, but gc decides from a LIST and DELETEs later, so an
- * object PUT again in between would still be lost.  The sweep fence
- * (cas-fence.c, where its argument is) closes that: load_map starts a
- * quiet run with one LIST of gc's sweep markers, and just before the
- * root PUT (fence, below) the commit LISTs them again: it waits while a
- * chunk of gc's sweep runs, PUTs again every content and page it
- * references for the first time whose PUT started before the quiet run
- * began, and PUTs the root only after a LIST that continues the run
- * with nothing left to PUT again.  Waiting counts against the commit
- * bound like any request.
+ * Beside a running gc, a commit keeps the writer's rule 1 and the
+ * server's side of the sweep fence (docs/gc-safety.md, steps 4, 9 and
+ * 10):
+ *   refresh_before   at the start (Tc), every content a change refers
+ *                    to whose recorded PUT is older than
+ *                    Tc - reuse_window is read back, checked and PUT
+ *                    again; a content found gone is PUT from the copy
+ *                    the layout keeps of every uploaded, uncommitted
+ *                    block (up to keep_limit bytes, max-dirty), else
+ *                    the commit fails, naming it
+ *   fence            just before the root PUT: a LIST of gc's sweep
+ *                    markers that continues the quiet run load_map
+ *                    started, waiting while a chunk runs, and PUTting
+ *                    again what the root first references that was PUT
+ *                    before the run began
+ *   the commit bound the root PUT starts only if it can end by
+ *                    Tc + commit_bound; the root records both windows
  */
 
 #include <config.h>
@@ -492,7 +468,8 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
  */
 #define FENCE_MAX_ROUNDS 1000
 
-/* The sweep fence, just before the root PUT (see cas-fence.c): a LIST
+/* The sweep fence, just before the root PUT (docs/gc-safety.md, step
+ * 9): a LIST
  * of gc's sweep markers that continues a quiet run, with every object
  * this commit references for the first time PUT after the run began.
  * Contents whose recorded PUT (their own, or the one the recent-PUT

@@ -20,7 +20,8 @@
  * writes it.  A PUT is skipped only when this layout PUT the same
  * content itself less than the reuse window ago (the recent-PUT
  * table), or earlier in the same batch; the entry then carries that
- * PUT's time, which the commit's refresh rule checks.
+ * PUT's time, which the commit's refresh rule checks (docs/gc-safety.md,
+ * step 4).
  */
 
 #include <config.h>
@@ -254,7 +255,7 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
   }
 
   /* Before the requests start: a PUT's recorded time is never later
-   * than its start (the gc argument needs T0 <= Last-Modified).
+   * than its start (docs/gc-safety.md, step 4: T0 <= Last-Modified).
    */
   now = l->clock_ms ();
   for (i = 0; i < n; i++) {
