@@ -150,6 +150,11 @@ struct store_ops {
   /* List keys starting with prefix, in key order, after start_after
    * (NULL: from the start).  With a delimiter, keys sharing the part up
    * to the delimiter are reported once as a prefix.
+   * Every entry->key given to cb is a non-empty string that begins
+   * with prefix (it may equal it), so key + strlen (prefix) is always
+   * within it: an entry a server answers outside the prefix, or with
+   * an empty key, is dropped with a debug line, not delivered
+   * (list-pager.h, which both stores page their LISTs with).
    * Returns 0, or -1 with errno set.
    */
   int (*list) (struct store *s, const char *prefix, const char *delimiter,
@@ -252,9 +257,9 @@ extern int store_put_cond (struct store *s, const char *key,
                            const char *if_match, char *etag);
 extern int store_delete (struct store *s, const char *key);
 
-/* The libs3 store (Signature V2): s3store.c. */
+/* The libs3 store (Signature V2): libs3/store-libs3.c. */
 extern const struct store_type s3store_type;
-/* The libcurl store (Signature V4, verified TLS): store-curl.c. */
+/* The libcurl store (Signature V4, verified TLS): curl/store-curl.c. */
 extern const struct store_type curlstore_type;
 
 #endif /* S3BLOCKS_STORE_H */
