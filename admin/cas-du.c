@@ -18,6 +18,15 @@
  * those.  Each object is counted once per root; of its hash-set
  * entry's values, a is the first root that referenced it (or SHARED),
  * b its size, c the last root that counted it.
+ *
+ * Pages are shared between roots and within one (a subtree that
+ * repeats), so each distinct page is read once, as gc and check do:
+ * a root's walk reads only the pages no root has read yet and keeps
+ * each one's entries (32 bytes an entry: about as much as the pages
+ * themselves, a tenth of what the hash sets below hold for the same
+ * tree), then the root is counted from memory, a page's subtree once
+ * per root however many paths lead to it.  Requests: one GET per
+ * distinct page, whatever the sharing.
  */
 
 #include <config.h>
@@ -42,11 +51,24 @@ struct du_root {
   uint64_t referenced, unique;
 };
 
+/* A page read: its entries are kids[first .. first + count). */
+struct du_node {
+  uint64_t first;
+  uint32_t count;
+  uint32_t bytes;
+  unsigned level;
+};
+
 struct du {
   struct du_root *roots;
   uint32_t cur;                 /* root being walked, from 1 */
   uint32_t block_size;
   struct hset pages, data;
+  struct hset read;             /* pages read: a = index in nodes */
+  struct du_node *nodes;
+  size_t nr_nodes, nodes_cap;
+  struct cas_hash *kids;
+  uint64_t nr_kids, kids_cap;
 };
 
 static int
@@ -73,23 +95,100 @@ count (struct du *d, struct hset *s, const struct cas_hash *h,
   return 0;
 }
 
-static int
-du_page (void *opaque, const struct cas_hash *h, unsigned level,
-         size_t bytes)
+static bool
+du_skip (void *opaque, const struct cas_hash *h)
 {
   struct du *d = opaque;
 
-  (void) level;
-  return count (d, &d->pages, h, bytes);
+  return hset_find (&d->read, h) != NULL;
 }
 
+/* A page read for the first time: keep its entries. */
 static int
-du_block (void *opaque, uint64_t index, const struct cas_hash *h)
+du_contents (void *opaque, const struct cas_hash *h, unsigned level,
+             size_t bytes, const struct cas_page *p)
 {
   struct du *d = opaque;
+  struct hset_entry *e;
+  bool added;
 
-  (void) index;
-  return count (d, &d->data, h, d->block_size);
+  if (d->nr_nodes == d->nodes_cap) {
+    size_t cap = d->nodes_cap ? d->nodes_cap * 2 : 256;
+    struct du_node *v = cap < UINT32_MAX ?
+      realloc (d->nodes, cap * sizeof *v) : NULL;
+
+    if (v == NULL)
+      goto nomem;
+    d->nodes = v;
+    d->nodes_cap = cap;
+  }
+  while (d->nr_kids + p->count > d->kids_cap) {
+    uint64_t cap = d->kids_cap ? d->kids_cap * 2 : 4096;
+    struct cas_hash *v = cap <= SIZE_MAX / sizeof *v ?
+      realloc (d->kids, cap * sizeof *v) : NULL;
+
+    if (v == NULL)
+      goto nomem;
+    d->kids = v;
+    d->kids_cap = cap;
+  }
+  if ((e = hset_add (&d->read, h, &added)) == NULL)
+    return -1;
+  e->a = d->nr_nodes;
+  d->nodes[d->nr_nodes++] = (struct du_node) {
+    .first = d->nr_kids, .count = p->count, .bytes = bytes, .level = level,
+  };
+  for (uint32_t i = 0; i < p->count; i++)
+    d->kids[d->nr_kids++] = p->entries[i].hash;
+  return 0;                     /* on to its children not read yet */
+
+ nomem:
+  nbdkit_error ("du: keeping the map pages read: %m");
+  errno = ENOMEM;
+  return -1;
+}
+
+/* Count a page at level and its subtree for the current root, from
+ * the pages read; a page this root has counted already is not gone
+ * into again.
+ */
+static int
+count_page (struct du *d, const char *label, const struct cas_hash *h,
+            unsigned level)
+{
+  const struct hset_entry *r = hset_find (&d->read, h);
+  const struct hset_entry *e = hset_find (&d->pages, h);
+  const struct du_node *nd;
+  char key[KEY_MAX];
+
+  if (e && e->c == d->cur)
+    return 0;
+  if (r == NULL) {              /* cas_walk read every page or failed */
+    cas_page_key (key, sizeof key, h);
+    nbdkit_error ("%s: map page %s (level %u) was not read", label, key,
+                  level);
+    errno = EIO;
+    return -1;
+  }
+  nd = &d->nodes[r->a];
+  if (nd->level != level) {
+    cas_page_key (key, sizeof key, h);
+    nbdkit_error ("%s: map page %s (level %u) is damaged: at the wrong "
+                  "level", label, key, level);
+    errno = EIO;
+    return -1;
+  }
+  if (count (d, &d->pages, h, nd->bytes) == -1)
+    return -1;
+  for (uint64_t i = nd->first; i < nd->first + nd->count; i++) {
+    /* nodes and kids do not move while counting: nothing is read. */
+    int v = level == 0 ? count (d, &d->data, &d->kids[i], d->block_size)
+      : count_page (d, label, &d->kids[i], level - 1);
+
+    if (v == -1)
+      return -1;
+  }
+  return 0;
 }
 
 static void
@@ -109,7 +208,7 @@ sum_prefix (struct admin *a, const char *prefix, struct object_list *ol)
 int
 cas_du (struct admin *a, char **names, int n)
 {
-  const struct cas_walker w = { .page = du_page, .block = du_block };
+  const struct cas_walker w = { .skip = du_skip, .contents = du_contents };
   struct cas_walker walker = w;
   struct cas_root_list l;
   struct du d = { 0 };
@@ -151,6 +250,9 @@ cas_du (struct admin *a, char **names, int n)
     d.cur = j + 1;
     d.block_size = dr->r.block_size;
     if (cas_walk (a->store, l.v[j].name, &dr->r, &walker) == -1)
+      goto out;
+    if (!dr->r.empty &&
+        count_page (&d, l.v[j].name, &dr->r.top, dr->r.depth) == -1)
       goto out;
     logical += dr->r.blocks * dr->r.block_size;
   }
@@ -223,6 +325,9 @@ cas_du (struct admin *a, char **names, int n)
   cas_root_list_free (&l);
   hset_free (&d.pages);
   hset_free (&d.data);
+  hset_free (&d.read);
+  free (d.nodes);
+  free (d.kids);
   free (d.roots);
   return status;
 }

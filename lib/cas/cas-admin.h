@@ -102,17 +102,24 @@ extern void hset_free (struct hset *s);
 /* ---- walking trees (cas-walk.c) ---- */
 
 /* What a walk reports.  skip: asked before a page is read; return
- * true to leave it and its subtree out (already walked).  page: each
- * page read, before its children; return 1 to skip its subtree, 0 to
- * go on, -1 to fail.  block: each present block.  missing: a page that is absent or
- * damaged (why says which); return 0 to go on without its subtree, -1
- * to fail.  Any may be NULL; a NULL missing fails the walk (errno
- * ENOENT or EIO) after a message naming the page and the label.
+ * true to leave it and its subtree out (already walked).  With skip,
+ * a page queued twice for one batch of reads is read once (skip is
+ * asked before the batch, so it cannot yet know the first copy).
+ * page: each page read, before its children; return 1 to skip its
+ * subtree, 0 to go on, -1 to fail.  contents: then, the same page
+ * decoded (its entries: pages of level - 1, or at level 0 the blocks'
+ * contents); same returns.  block: each present block.  missing: a
+ * page that is absent or damaged (why says which); return 0 to go on
+ * without its subtree, -1 to fail.  Any may be NULL; a NULL missing
+ * fails the walk (errno ENOENT or EIO) after a message naming the
+ * page and the label.
  */
 struct cas_walker {
   bool (*skip) (void *opaque, const struct cas_hash *h);
   int (*page) (void *opaque, const struct cas_hash *h, unsigned level,
                size_t bytes);
+  int (*contents) (void *opaque, const struct cas_hash *h, unsigned level,
+                   size_t bytes, const struct cas_page *p);
   int (*block) (void *opaque, uint64_t index, const struct cas_hash *h);
   int (*missing) (void *opaque, const struct cas_hash *h, unsigned level,
                   const char *why);

@@ -57,6 +57,16 @@ push (struct frontier *f, const struct cas_hash *h, uint64_t base)
   return 0;
 }
 
+/* Is h among the n pages already in this batch? */
+static bool
+in_batch (const struct node *const *batch, size_t n, const struct cas_hash *h)
+{
+  for (size_t j = 0; j < n; j++)
+    if (cas_hash_equal (&batch[j]->h, h))
+      return true;
+  return false;
+}
+
 static int
 report_missing (const char *label, const struct cas_walker *w,
                 const struct cas_hash *h, unsigned level, const char *why,
@@ -103,6 +113,8 @@ visit (const char *label, const struct cas_walker *w, const struct node *nd,
                            "damaged: at the wrong level", EIO);
   }
   r = w->page ? w->page (w->opaque, &nd->h, level, got) : 0;
+  if (r == 0 && w->contents)
+    r = w->contents (w->opaque, &nd->h, level, got, &p);
   if (r != 0) {
     cas_page_free (&p);
     return r == 1 ? 0 : -1;
@@ -155,7 +167,8 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
       const struct node *batch[WALK_BATCH];
 
       for (; i < cur.n && n < WALK_BATCH; i++) {
-        if (w->skip && w->skip (w->opaque, &cur.v[i].h))
+        if (w->skip && (w->skip (w->opaque, &cur.v[i].h) ||
+                        in_batch (batch, n, &cur.v[i].h)))
           continue;
         memset (&ops[n], 0, sizeof ops[n]);
         ops[n].kind = STORE_GET;

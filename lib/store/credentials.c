@@ -66,12 +66,23 @@ int
 credentials_parse (FILE *fp, const char *what, const char *profile,
                    struct credentials *c)
 {
-  char line[4096];
+  /* Whole lines, however long: a session token can be thousands of
+   * bytes, and a line cut in two would have its tail read as a line of
+   * its own (a token ending "aws_secret_access_key=x" would replace
+   * the secret).  Started big enough that getline rarely moves a line
+   * (and so leaves an unwiped copy behind).
+   */
+  size_t cap = 4096;
+  char *line = malloc (cap);
   bool in = false, found = false;
   int r = -1;
 
   memset (c, 0, sizeof *c);
-  while (fgets (line, sizeof line, fp)) {
+  if (line == NULL) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  while (getline (&line, &cap, fp) != -1) {
     char *s = trim (line), *eq, *name, *value;
 
     if (*s == '\0' || *s == '#' || *s == ';')
@@ -103,7 +114,13 @@ credentials_parse (FILE *fp, const char *what, const char *profile,
         goto out;
     }
   }
-  memset (line, 0, sizeof line);
+  if (!feof (fp)) {             /* a read error, or out of memory */
+    nbdkit_error ("%s: cannot read it: %m", what);
+    goto out;
+  }
+  memset (line, 0, cap);
+  free (line);
+  line = NULL;
   if (!found) {
     r = 0;
     goto out;
@@ -120,7 +137,10 @@ credentials_parse (FILE *fp, const char *what, const char *profile,
   return 1;
 
  out:
-  memset (line, 0, sizeof line);
+  if (line) {
+    memset (line, 0, cap);
+    free (line);
+  }
   credentials_free (c);
   return r;
 }

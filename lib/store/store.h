@@ -150,6 +150,11 @@ struct store_ops {
   /* List keys starting with prefix, in key order, after start_after
    * (NULL: from the start).  With a delimiter, keys sharing the part up
    * to the delimiter are reported once as a prefix.
+   * Every entry->key given to cb is a non-empty string that begins
+   * with prefix (it may equal it), so key + strlen (prefix) is always
+   * within it: an entry a server answers outside the prefix, or with
+   * an empty key, is dropped with a debug line, not delivered
+   * (list-pager.h, which both stores page their LISTs with).
    * Returns 0, or -1 with errno set.
    */
   int (*list) (struct store *s, const char *prefix, const char *delimiter,

@@ -264,6 +264,50 @@ test_credentials_file (void)
   CU_ASSERT_PTR_NULL (strstr (last_error, "secret/default"));
 }
 
+/* A line longer than any fixed buffer (a long session token) is one
+ * line: its tail is never read as a line of its own, where it could
+ * replace the secret or leave the profile.
+ */
+static void
+test_credentials_long_line (void)
+{
+  const size_t line_len = 5000, split = 4095;  /* fgets of 4096 bytes */
+  static const char head[] = "aws_session_token=";
+  static const char inject[] = "aws_secret_access_key=stolen";
+  char *token = malloc (line_len), *file = malloc (2 * line_len + 200);
+  size_t tlen = line_len - strlen (head);
+  struct credentials c;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (token);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (file);
+  memset (token, 'T', tlen);
+  memcpy (token + split - strlen (head), inject, strlen (inject));
+  token[tlen] = '\0';
+
+  /* After the secret: the tail would have replaced it. */
+  snprintf (file, 2 * line_len + 200,
+            "[default]\naws_access_key_id=AKI\n"
+            "aws_secret_access_key=real\n%s%s\nregion=x\n", head, token);
+  CU_ASSERT (strlen (file) > line_len);
+  CU_ASSERT_EQUAL_FATAL (parse_creds (file, "default", &c), 1);
+  CU_ASSERT_STRING_EQUAL (c.secret_key, "real");
+  CU_ASSERT_STRING_EQUAL (c.session_token, token);
+  credentials_free (&c);
+
+  /* Before the others, with a tail that opens another section. */
+  memcpy (token + split - strlen (head), "[elsewhere]", 11);
+  snprintf (file, 2 * line_len + 200,
+            "[default]\n%s%s\naws_access_key_id=AKI\n"
+            "aws_secret_access_key=real\n", head, token);
+  CU_ASSERT_EQUAL_FATAL (parse_creds (file, "default", &c), 1);
+  CU_ASSERT_STRING_EQUAL (c.access_key, "AKI");
+  CU_ASSERT_STRING_EQUAL (c.secret_key, "real");
+  CU_ASSERT_EQUAL (strlen (c.session_token), tlen);
+  credentials_free (&c);
+  free (token);
+  free (file);
+}
+
 static void
 test_credentials_env (void)
 {
@@ -424,6 +468,8 @@ UNIT_SUITES (add_v4_tests)
   CU_add_test (s, "list xml LastModified", test_list_mtime);
   CU_add_test (s, "error xml", test_error_xml);
   CU_add_test (s, "credentials file", test_credentials_file);
+  CU_add_test (s, "credentials: a 5000-byte line is one line",
+               test_credentials_long_line);
   CU_add_test (s, "credentials environment", test_credentials_env);
   CU_add_test (s, "http outcomes", test_http_outcome);
   CU_add_test (s, "tls rules", test_tls_rules);

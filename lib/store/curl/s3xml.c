@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "store/curl/s3xml.h"
+#include "store/list-pager.h"
 
 /* memmem over [p, end). */
 static const char *
@@ -368,4 +369,53 @@ s3xml_list_free (struct s3xml_list *list)
   free (list->items);
   free (list->next_marker);
   memset (list, 0, sizeof *list);
+}
+
+int
+s3xml_list_page (const char *xml, size_t len, struct list_page *page)
+{
+  struct s3xml_list *list = calloc (1, sizeof *list);
+  size_t i;
+
+  memset (page, 0, sizeof *page);
+  if (list == NULL)
+    return -1;
+  if (s3xml_parse_list (xml, len, list) == -1) {
+    int e = errno;
+
+    free (list);
+    errno = e;
+    return -1;
+  }
+  page->entries = calloc (list->nr_items ? list->nr_items : 1,
+                          sizeof *page->entries);
+  if (page->entries == NULL) {
+    s3xml_list_free (list);
+    free (list);
+    errno = ENOMEM;
+    return -1;
+  }
+  for (i = 0; i < list->nr_items; i++)
+    page->entries[i] = (struct store_entry) {
+      .key = list->items[i].key, .size = list->items[i].size,
+      .mtime = list->items[i].mtime, .is_prefix = list->items[i].is_prefix,
+    };
+  page->nr_entries = list->nr_items;
+  page->truncated = list->truncated;
+  page->next_marker = list->next_marker;
+  page->priv = list;
+  return 0;
+}
+
+void
+s3xml_list_page_free (struct list_page *page)
+{
+  struct s3xml_list *list = page->priv;
+
+  if (list) {
+    s3xml_list_free (list);
+    free (list);
+  }
+  free (page->entries);
+  memset (page, 0, sizeof *page);
 }

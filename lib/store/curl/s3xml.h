@@ -40,6 +40,16 @@ extern int s3xml_parse_list (const char *xml, size_t len,
                              struct s3xml_list *list);
 extern void s3xml_list_free (struct s3xml_list *list);
 
+/* Parse a ListBucketResult into a page for the LIST pager
+ * (list-pager.h): entries in the document's order, keys as they came
+ * (the pager, not this, drops keys outside the prefix).  Returns 0, or
+ * -1 with errno as s3xml_parse_list.  Free with s3xml_list_page_free.
+ */
+struct list_page;
+extern int s3xml_list_page (const char *xml, size_t len,
+                            struct list_page *page);
+extern void s3xml_list_page_free (struct list_page *page);
+
 /* An S3 <LastModified>: "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC), as seconds
  * since 1970 (fractions dropped).  Returns 0 on success, -1 for
  * anything else (no time zone but Z is accepted).

@@ -44,10 +44,11 @@
 #include "store/curl/httpstatus.h"
 #include "store/curl/s3xml.h"
 #include "store/curl/sigv4-query.h"
+#include "store/fail-log.h"
+#include "store/list-pager.h"
 #include "store/store.h"
 #include "store-curl-impl.h"
 
-#define MAX_LOGGED_FAILURES 3
 #define MAX_LIST_KEYS "1000"
 #define EMPTY_SHA256 \
   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -290,7 +291,8 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
   struct curlreq *reqs;
   char **urls;
   size_t *op_of;
-  size_t i, j, m = 0, failures = 0, logged = 0;
+  size_t i, j, m = 0, failures = 0;
+  struct fail_log fl = { 0 };
 
   if (n == 0)
     return 0;
@@ -363,16 +365,14 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
       memcpy (op->etag, r->etag, sizeof op->etag);
     if (!is_answer (op->err)) {
       failures++;
-      if (!r->gate_refused && logged++ < MAX_LOGGED_FAILURES)
+      if (!r->gate_refused && fail_log_take (&fl))
         log_failure (s, r, curlreq_method_name (r->method));
     }
     curl_slist_free_all (r->headers);
     curlreq_clear (r);
     free (urls[j]);
   }
-  if (logged > MAX_LOGGED_FAILURES)
-    nbdkit_error ("... and %zu more requests to %s failed",
-                  logged - MAX_LOGGED_FAILURES, s->endpoint);
+  fail_log_end (&fl, s->endpoint);
   free (reqs);
   free (urls);
   free (op_of);
@@ -388,13 +388,12 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
   return n;
 }
 
-/* One page: ListObjects (v1).  Returns 0 with *page filled, or -1
- * after a message, errno set.
- */
+/* One page: ListObjects (v1), for the pager (list-pager.h). */
 static int
-list_page (struct curlstore *s, const char *prefix, const char *delimiter,
-           const char *marker, struct s3xml_list *page)
+list_fetch (void *opaque, const char *prefix, const char *delimiter,
+            const char *marker, struct list_page *page)
 {
+  struct curlstore *s = opaque;
   struct query_param q[4];
   size_t nq = 0;
   char *query, *url = NULL;
@@ -420,7 +419,7 @@ list_page (struct curlstore *s, const char *prefix, const char *delimiter,
     log_failure (s, &r, "LIST");
     errno = r.err;
   }
-  else if (s3xml_parse_list (r.doc ? r.doc : "", r.doc_len, page) == -1) {
+  else if (s3xml_list_page (r.doc ? r.doc : "", r.doc_len, page) == -1) {
     nbdkit_error ("LIST %s: cannot read the server's answer from %s (%m)",
                   prefix, s->endpoint);
     errno = EIO;
@@ -433,69 +432,21 @@ list_page (struct curlstore *s, const char *prefix, const char *delimiter,
   return ret;
 }
 
+static void
+list_release (void *opaque, struct list_page *page)
+{
+  s3xml_list_page_free (page);
+}
+
 static int
 cs_list (struct store *base, const char *prefix, const char *delimiter,
          const char *start_after, store_list_cb cb, void *opaque)
 {
-  struct curlstore *s = (struct curlstore *) base;
-  char *marker = start_after ? strdup (start_after) : NULL;
-  int r = 0, saved_errno = 0;
+  const struct list_source src = {
+    .fetch = list_fetch, .release = list_release, .opaque = base,
+  };
 
-  if (start_after && marker == NULL) {
-    nbdkit_error ("strdup: %m");
-    return -1;
-  }
-  for (;;) {
-    struct s3xml_list page;
-    const char *next;
-    size_t i;
-
-    if (list_page (s, prefix, delimiter, marker, &page) == -1) {
-      saved_errno = errno;
-      r = -1;
-      break;
-    }
-    for (i = 0; i < page.nr_items && r == 0; i++) {
-      struct store_entry e = {
-        .key = page.items[i].key, .size = page.items[i].size,
-        .mtime = page.items[i].mtime,
-        .is_prefix = page.items[i].is_prefix,
-      };
-      r = cb (opaque, &e);
-      if (r == -1)
-        saved_errno = errno;
-    }
-    if (r != 0 || !page.truncated) {
-      s3xml_list_free (&page);
-      break;
-    }
-    /* Continue after the server's marker, else the last key. */
-    next = page.next_marker ? page.next_marker
-      : page.nr_items ? page.items[page.nr_items - 1].key : NULL;
-    if (next == NULL || (marker && strcmp (next, marker) == 0)) {
-      nbdkit_error ("LIST %s: the server said more keys follow but "
-                    "gave no way to continue", prefix);
-      saved_errno = EIO;
-      r = -1;
-    }
-    else {
-      free (marker);
-      if ((marker = strdup (next)) == NULL) {
-        nbdkit_error ("strdup: %m");
-        saved_errno = ENOMEM;
-        r = -1;
-      }
-    }
-    s3xml_list_free (&page);
-    if (r == -1)
-      break;
-  }
-  free (marker);
-  if (r == -1) {
-    errno = saved_errno;
-    return -1;
-  }
-  return 0;
+  return list_pager (&src, prefix, delimiter, start_after, cb, opaque);
 }
 
 static void

@@ -28,11 +28,10 @@
 #include <nbdkit-plugin.h>
 
 #include "store/endpoint.h"
+#include "store/fail-log.h"
+#include "store/list-pager.h"
 #include "store/libs3/s3engine.h"
 #include "store/store.h"
-
-/* Failed requests logged one by one per batch; the rest are counted. */
-#define MAX_LOGGED_FAILURES 3
 
 struct s3store {
   struct store base;
@@ -238,7 +237,8 @@ s3_run (struct store *base, struct store_op *ops, size_t n)
   struct s3store *s = (struct s3store *) base;
   struct s3req *reqs;
   size_t *op_of;                /* reqs[j] runs ops[op_of[j]] */
-  size_t i, j, m = 0, failures = 0, logged = 0;
+  size_t i, j, m = 0, failures = 0;
+  struct fail_log fl = { 0 };
 
   if (n == 0)
     return 0;
@@ -291,92 +291,83 @@ s3_run (struct store *base, struct store_op *ops, size_t n)
     failures++;
     if (reqs[j].gate_refused)   /* the gate's owner explains it */
       continue;
-    if (logged++ < MAX_LOGGED_FAILURES)
+    if (fail_log_take (&fl))
       log_failure (s, &reqs[j]);
   }
-  if (logged > MAX_LOGGED_FAILURES)
-    nbdkit_error ("... and %zu more requests to %s failed",
-                  logged - MAX_LOGGED_FAILURES, s->endpoint);
+  fail_log_end (&fl, s->endpoint);
   free (reqs);
   free (op_of);
   return failures;
 }
 
-/* One page at a time; the callback may stop the listing (1) or fail
- * it (-1, errno set by the callback).
- */
+/* One page, for the pager (list-pager.h). */
+static int
+list_fetch (void *opaque, const char *prefix, const char *delimiter,
+            const char *marker, struct list_page *page)
+{
+  struct s3store *s = opaque;
+  struct s3req *req = calloc (1, sizeof *req);
+  size_t i;
+
+  if (req == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+  *req = (struct s3req) {
+    .kind = S3REQ_LIST, .prefix = prefix, .marker = marker,
+    .delimiter = delimiter, .retries = -1,
+  };
+  s3engine_run (s->engine, req, 1);
+  if (req->err) {
+    log_failure (s, req);
+    errno = req->err;
+    goto err;
+  }
+  page->entries = calloc (req->nr_items ? req->nr_items : 1,
+                          sizeof *page->entries);
+  if (page->entries == NULL) {
+    nbdkit_error ("calloc: %m");
+    errno = ENOMEM;
+    goto err;
+  }
+  for (i = 0; i < req->nr_items; i++)
+    page->entries[i] = (struct store_entry) {
+      .key = req->items[i].key, .size = req->items[i].size,
+      .mtime = req->items[i].mtime, .is_prefix = req->items[i].is_prefix,
+    };
+  page->nr_entries = req->nr_items;
+  page->truncated = req->truncated;
+  page->next_marker = req->next_marker;
+  page->priv = req;
+  return 0;
+
+ err:
+  s3req_free_list (req);
+  free (req);
+  return -1;
+}
+
+static void
+list_release (void *opaque, struct list_page *page)
+{
+  struct s3req *req = page->priv;
+
+  if (req) {
+    s3req_free_list (req);
+    free (req);
+  }
+  free (page->entries);
+}
+
 static int
 s3_list (struct store *base, const char *prefix, const char *delimiter,
          const char *start_after, store_list_cb cb, void *opaque)
 {
-  struct s3store *s = (struct s3store *) base;
-  char *marker = start_after ? strdup (start_after) : NULL;
-  int r = 0, saved_errno = 0;
+  const struct list_source src = {
+    .fetch = list_fetch, .release = list_release, .opaque = base,
+  };
 
-  if (start_after && marker == NULL) {
-    nbdkit_error ("strdup: %m");
-    return -1;
-  }
-
-  for (;;) {
-    struct s3req req = {
-      .kind = S3REQ_LIST, .prefix = prefix, .marker = marker,
-      .delimiter = delimiter, .retries = -1,
-    };
-    const char *last = NULL, *next;
-    size_t i;
-
-    s3engine_run (s->engine, &req, 1);
-    if (req.err) {
-      log_failure (s, &req);
-      saved_errno = req.err;
-      r = -1;
-    }
-    for (i = 0; i < req.nr_items && r == 0; i++) {
-      struct store_entry e = {
-        .key = req.items[i].key, .size = req.items[i].size,
-        .mtime = req.items[i].mtime,
-        .is_prefix = req.items[i].is_prefix,
-      };
-      r = cb (opaque, &e);
-      if (r == -1)
-        saved_errno = errno;
-      last = req.items[i].key;
-    }
-    if (r != 0 || !req.truncated) {
-      s3req_free_list (&req);
-      break;
-    }
-
-    /* Continue after the last key (or the server's marker, which with
-     * a delimiter may be a prefix).
-     */
-    next = req.next_marker ? req.next_marker : last;
-    if (next == NULL || (marker && strcmp (next, marker) == 0)) {
-      nbdkit_error ("LIST %s: the server said more keys follow but "
-                    "gave no way to continue", prefix);
-      saved_errno = EIO;
-      r = -1;
-    }
-    else {
-      free (marker);
-      marker = strdup (next);
-      if (marker == NULL) {
-        nbdkit_error ("strdup: %m");
-        saved_errno = ENOMEM;
-        r = -1;
-      }
-    }
-    s3req_free_list (&req);
-    if (r == -1)
-      break;
-  }
-  free (marker);
-  if (r == -1) {
-    errno = saved_errno;
-    return -1;
-  }
-  return 0;                     /* also when the callback stopped it */
+  return list_pager (&src, prefix, delimiter, start_after, cb, opaque);
 }
 
 static void
