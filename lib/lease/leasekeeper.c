@@ -63,7 +63,7 @@ static bool keeper_running, keeper_stop;
 void
 lease_describe (char *buf, size_t size, const struct lease_info *info)
 {
-  const double now = wall_ms ();
+  const double now = clock_wall_ms ();
   const double left = ((double) info->expires_ms - now) / 1000;
 
   snprintf (buf, size, "host %s, pid %" PRIi64 ", renewed %.1f s ago, %s "
@@ -101,14 +101,14 @@ lease_write (struct lease *l, enum store_condition cond, uint64_t *started)
     l->self.pid = getpid ();
     l->self.start = lease_process_start (l->self.pid);
   }
-  l->self.renewed_ms = wall_ms ();
+  l->self.renewed_ms = clock_wall_ms ();
   l->self.expires_ms = l->self.renewed_ms + l->lease_ms;
   len = lease_format (buf, sizeof buf, &l->self);
   if (len == -1)
     return errno;
   if (!l->conditional)
     cond = STORE_ALWAYS;
-  *started = mono_ns ();
+  *started = clock_mono_ns ();
   err = store_put_cond (l->store, l->key, buf, len, cond,
                         cond == STORE_IF_MATCH ? l->etag : NULL, etag);
   if (err == 0)
@@ -136,8 +136,8 @@ lease_check (const struct lease *l)
 {
   if (__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE))
     return EROFS;
-  return mono_ns () < __atomic_load_n (&l->deadline_ns, __ATOMIC_ACQUIRE)
-    ? 0 : EIO;
+  return clock_mono_ns () < __atomic_load_n (&l->deadline_ns,
+                                             __ATOMIC_ACQUIRE) ? 0 : EIO;
 }
 
 int
