@@ -110,7 +110,6 @@ maybe_present (const struct volume *v, uint64_t index)
  */
 extern int map_set (struct volume *v, uint64_t index);
 extern void map_clear (struct volume *v, uint64_t index);
-extern uint64_t monotonic_ms (void);
 
 /* writeback.c */
 extern int flush_locked (struct volume *v, uint64_t first, uint64_t last);
