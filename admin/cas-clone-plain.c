@@ -33,6 +33,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
 #include "iszero.h"
@@ -165,7 +166,7 @@ clone_from_plain (struct admin *a, const struct export_info *src,
                   const char *new_name)
 {
   const bool cond = store_can (a->store, STORE_CAP_CONDITIONAL_PUT);
-  const time_t t0 = time (NULL);
+  const uint64_t t0_ms = clock_mono_ms ();
   struct copy c = { .a = a, .src = src };
   struct lease *src_lease = NULL, *new_lease = NULL;
   struct sbitmap present = SBITMAP_INIT;
@@ -227,7 +228,7 @@ clone_from_plain (struct admin *a, const struct export_info *src,
   /* No server wrote it: no reuse window; the copy's length instead of
    * a commit bound, for the record.
    */
-  root.commit_bound_s = time (NULL) - t0 + 1;
+  root.commit_bound_s = (clock_mono_ms () - t0_ms) / 1000 + 1;
   cas_root_key (key, sizeof key, new_name);
   if (!cond) {
     struct cas_root old;

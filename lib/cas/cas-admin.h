@@ -178,7 +178,7 @@ struct gc_params {
   /* Tests: called once the mark is complete, before the sweep LISTs. */
   void (*on_sweep) (void *opaque);
   void *opaque;
-  /* Tests: monotonic ms for the chunk limit; NULL: the real clock. */
+  /* Tests: monotonic ms for the chunk limit; NULL: clock_mono_ms. */
   uint64_t (*clock_ms) (void);
 };
 

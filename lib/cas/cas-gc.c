@@ -29,11 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nbdkit-plugin.h>
 
 #include "cas/cas-admin.h"
+#include "clock.h"
 #include "cas/cas-fence.h"
 #include "cas/cas-tree.h"
 #include "format/keys.h"
@@ -335,15 +335,6 @@ check_grace (struct gc *g, const struct gc_params *p,
 
 /* ---- sweep: chunks fenced by markers (docs/gc-safety.md, step 9) ---- */
 
-static uint64_t
-real_clock_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct sweep {
   struct gc *g;
   size_t prefix_len;
@@ -453,7 +444,7 @@ static int
 sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
              bool pages, char *after, bool *more)
 {
-  uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : real_clock_ms;
+  uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : clock_mono_ms;
   const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
   struct sweep sw = {
     .g = g, .prefix_len = strlen (prefix), .pages = pages,

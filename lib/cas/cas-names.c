@@ -17,21 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <nbdkit-plugin.h>
 
 #include "cas/cas-admin.h"
+#include "clock.h"
 #include "format/keys.h"
 #include "format/meta.h"
 
 int64_t
 cas_now (void)
 {
-  struct timeval tv;
-
-  gettimeofday (&tv, NULL);
-  return tv.tv_sec;
+  return clock_wall_s ();
 }
 
 /* ---- every root ---- */

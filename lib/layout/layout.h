@@ -164,8 +164,9 @@ struct layout_cas_params {
   uint64_t request_bound_ms;
   uint64_t commit_bound_ms;
   size_t recent_entries;        /* recent-PUT table slots; 0: default */
-  uint64_t (*clock_ms) (void);  /* monotonic ms; NULL: the real clock */
-  /* Waiting for a gc chunk to end (see cas-fence.c); NULL: nanosleep. */
+  /* Test hooks; NULL: clock_mono_ms and clock_sleep_ms (clock.h). */
+  uint64_t (*clock_ms) (void);  /* monotonic ms */
+  /* Waiting for a gc chunk to end (see cas-fence.c). */
   void (*sleep_ms) (uint64_t ms);
 };
 extern struct layout *layout_cas_open (struct store *store,

@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
+#include "clock.h"
 #include "format/keys.h"
 #include "lease/lease.h"
 #include "lease/leaseinfo.h"
@@ -52,24 +52,6 @@ struct lease {
 extern pthread_mutex_t lease_lock;
 extern pthread_cond_t lease_idle_cond;  /* a busy count fell */
 extern struct lease *lease_list;
-
-static inline uint64_t
-wall_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline uint64_t
-mono_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* "host h, pid p, renewed x s ago, expires in y s", for messages. */
 extern void lease_describe (char *buf, size_t size,

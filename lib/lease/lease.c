@@ -62,15 +62,6 @@ static __thread struct {
   char pidns[LEASE_ID_MAX + 1], host[LEASE_HOST_MAX + 1];
 } test_identity;
 
-static void
-sleep_ms (unsigned ms)
-{
-  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-    ;
-}
-
 void
 lease_set_identity_for_tests (const struct lease_identity *id)
 {
@@ -166,12 +157,16 @@ wait_for_expiry (struct lease *l, const struct lease_info *held,
   nbdkit_debug ("export %s: waiting %.1f s for the lease of host %s "
                 "(pid %" PRIi64 ") to expire; take-over-lease=true would "
                 "not wait", l->export_name,
-                ((double) held->expires_ms - wall_ms ()) / 1000,
+                ((double) held->expires_ms - clock_wall_ms ()) / 1000,
                 held->host, held->pid);
-  while ((now = wall_ms ()) < held->expires_ms) {
+  /* The wall clock: "expires" is the holder's time of day, the only
+   * time two hosts share (see leasekeeper.c).  Our polls in between
+   * are monotonic sleeps.
+   */
+  while ((now = clock_wall_ms ()) < held->expires_ms) {
     uint64_t left = held->expires_ms - now;
 
-    sleep_ms (left < poll_ms ? (unsigned) left + 1 : poll_ms);
+    clock_sleep_ms (left < poll_ms ? (unsigned) left + 1 : poll_ms);
     err = lease_read (l, &now_held, now_raw, &now_len, &why);
     if (err == ENOENT)
       return 0;
@@ -207,7 +202,7 @@ confirm (struct lease *l)
   size_t len;
   int err;
 
-  sleep_ms (CONFIRM_DELAY_MS);
+  clock_sleep_ms (CONFIRM_DELAY_MS);
   err = lease_read (l, &held, raw, &len, &why);
   if (err == 0 && strcmp (held.owner, l->self.owner) == 0)
     return 0;
@@ -302,7 +297,8 @@ lease_acquire (struct store *store, const struct lease_params *p)
     }
     else {
       lease_describe (holder, sizeof holder, &held);
-      switch (lease_judge (&held, &l->self, wall_ms (), lease_pid_alive)) {
+      switch (lease_judge (&held, &l->self, clock_wall_ms (),
+                           lease_pid_alive)) {
       case LEASE_OURS:
         break;
       case LEASE_EXPIRED:

@@ -19,6 +19,17 @@
  * goes on trying; one whose lease another server took is fenced for
  * good (EROFS).
  *
+ * Two clocks (common/clock.h), each where only it is right.  The
+ * deadline, the renewal interval and the keeper's sleep between rounds
+ * are monotonic: they are this process's own intervals, and a step of
+ * the time of day (NTP, an administrator, a resumed VM) must neither
+ * stall renewals (a step forward: the server would pause, then fence
+ * itself at its deadline) nor turn them into a storm of PUTs (a step
+ * back).  The "renewed" and "expires" written into the object are wall
+ * clock, because other hosts read them and the time of day is all that
+ * machines share; a step moves them as others judge them (lease_judge,
+ * leaseinfo.h), never this server's own deadline.
+ *
  * The keeper thread renews every lease every third of its lifetime
  * (where the store has it, with If-Match on the ETag we last wrote).
  * It holds no lock across a request: it takes a snapshot of the list,
@@ -34,25 +45,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nbdkit-plugin.h>
 
+#include "clock.h"
 #include "lease-impl.h"
 
 pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t lease_idle_cond = PTHREAD_COND_INITIALIZER;
 struct lease *lease_list;
 
-static pthread_cond_t keeper_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t keeper_cond;     /* clock_cond_init: monotonic */
 static pthread_t keeper;
 static bool keeper_running, keeper_stop;
 
 void
 lease_describe (char *buf, size_t size, const struct lease_info *info)
 {
-  const double now = wall_ms ();
+  const double now = clock_wall_ms ();
   const double left = ((double) info->expires_ms - now) / 1000;
 
   snprintf (buf, size, "host %s, pid %" PRIi64 ", renewed %.1f s ago, %s "
@@ -90,14 +101,14 @@ lease_write (struct lease *l, enum store_condition cond, uint64_t *started)
     l->self.pid = getpid ();
     l->self.start = lease_process_start (l->self.pid);
   }
-  l->self.renewed_ms = wall_ms ();
+  l->self.renewed_ms = clock_wall_ms ();
   l->self.expires_ms = l->self.renewed_ms + l->lease_ms;
   len = lease_format (buf, sizeof buf, &l->self);
   if (len == -1)
     return errno;
   if (!l->conditional)
     cond = STORE_ALWAYS;
-  *started = mono_ns ();
+  *started = clock_mono_ns ();
   err = store_put_cond (l->store, l->key, buf, len, cond,
                         cond == STORE_IF_MATCH ? l->etag : NULL, etag);
   if (err == 0)
@@ -125,8 +136,8 @@ lease_check (const struct lease *l)
 {
   if (__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE))
     return EROFS;
-  return mono_ns () < __atomic_load_n (&l->deadline_ns, __ATOMIC_ACQUIRE)
-    ? 0 : EIO;
+  return clock_mono_ns () < __atomic_load_n (&l->deadline_ns,
+                                             __ATOMIC_ACQUIRE) ? 0 : EIO;
 }
 
 int
@@ -230,7 +241,6 @@ keeper_main (void *arg)
   while (!keeper_stop) {
     unsigned interval_ms = 0;
     bool all_ok = true;
-    struct timespec until;
     size_t i, n = 0;
 
     for (struct lease *l = lease_list; l; l = l->next)
@@ -269,15 +279,8 @@ keeper_main (void *arg)
       interval_ms = 1000;
     if (interval_ms < 10)
       interval_ms = 10;
-    clock_gettime (CLOCK_REALTIME, &until);
-    until.tv_sec += interval_ms / 1000;
-    until.tv_nsec += (interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
     if (!keeper_stop)
-      pthread_cond_timedwait (&keeper_cond, &lease_lock, &until);
+      clock_cond_wait_ms (&keeper_cond, &lease_lock, interval_ms);
   }
   pthread_mutex_unlock (&lease_lock);
   free (batch);
@@ -292,12 +295,17 @@ lease_keeper_start (void)
   pthread_mutex_lock (&lease_lock);
   if (!keeper_running) {
     keeper_stop = false;
+    err = clock_cond_init (&keeper_cond);
     /* The first round runs at once: after nbdkit forks, the leases must
      * name the new pid.
      */
-    err = pthread_create (&keeper, NULL, keeper_main, NULL);
-    if (err == 0)
-      keeper_running = true;
+    if (err == 0) {
+      err = pthread_create (&keeper, NULL, keeper_main, NULL);
+      if (err == 0)
+        keeper_running = true;
+      else
+        pthread_cond_destroy (&keeper_cond);
+    }
   }
   pthread_mutex_unlock (&lease_lock);
   if (err) {
@@ -321,6 +329,7 @@ lease_keeper_stop (void)
   pthread_mutex_unlock (&lease_lock);
   pthread_join (keeper, NULL);
   pthread_mutex_lock (&lease_lock);
+  pthread_cond_destroy (&keeper_cond);
   keeper_running = false;
   pthread_mutex_unlock (&lease_lock);
 }

@@ -5,18 +5,8 @@
 
 #include <config.h>
 
-#include <time.h>
-
+#include "clock.h"
 #include "store/retry.h"
-
-uint64_t
-retry_now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint64_t
 delay_ms (unsigned retry_delay_ms, unsigned attempt)
@@ -35,7 +25,7 @@ retry_backoff_ns (uint64_t *jitter, unsigned retry_delay_ms, unsigned attempt)
 
   /* xorshift64: cheap, and only has to spread retries apart. */
   if (*jitter == 0)
-    *jitter = retry_now_ns () | 1;
+    *jitter = clock_mono_ns () | 1;
   *jitter ^= *jitter << 13;
   *jitter ^= *jitter >> 7;
   *jitter ^= *jitter << 17;

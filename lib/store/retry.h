@@ -17,9 +17,6 @@
 
 #define RETRY_MAX_BACKOFF_MS 30000
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-extern uint64_t retry_now_ns (void);
-
 /* The delay before retry number attempt (1 for the first retry).
  * jitter is the caller's random state (0 at first; not thread-safe:
  * the engine's own lock or thread guards it).

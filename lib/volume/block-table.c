@@ -18,11 +18,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nbdkit-plugin.h>
 
 #include "bufpool.h"
+#include "clock.h"
 #include "volume-impl.h"
 
 static void
@@ -201,7 +201,7 @@ block_set_dirty (struct volume *v, struct block *b)
   detach (v, b);
   b->state = BLOCK_DIRTY;
   b->dirty_seq = b->mod_seq;
-  b->dirty_since_ms = monotonic_ms ();
+  b->dirty_since_ms = clock_mono_ms ();
   attach (v, b);
 }
 
@@ -282,15 +282,6 @@ block_set_zero (struct volume *v, struct block *b)
   b->data = NULL;
   b->zero = true;
   charge (v, b);
-}
-
-uint64_t
-monotonic_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void

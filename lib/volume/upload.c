@@ -27,6 +27,7 @@
 #include <nbdkit-plugin.h>
 
 #include "bufpool.h"
+#include "clock.h"
 #include "volume-impl.h"
 
 /* Upload n blocks, each already marked uploading by the caller.
@@ -243,7 +244,7 @@ flush_locked (struct volume *v, uint64_t first, uint64_t last)
 int
 volume_write_back (struct volume *v, uint64_t age_ms)
 {
-  const uint64_t now = monotonic_ms ();
+  const uint64_t now = clock_mono_ms ();
   uint64_t target = 0;
   int r = 0, err;
 

@@ -99,7 +99,6 @@ maybe_present (const struct volume *v, uint64_t index)
   return v->layout->ops->maybe_present (v->layout, index);
 }
 
-extern uint64_t monotonic_ms (void);
 
 /* upload.c */
 extern int flush_locked (struct volume *v, uint64_t first, uint64_t last);

@@ -17,6 +17,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include "clock.h"
 #include "format/keys.h"
 #include "lease/lease.h"
 #include "lease/lease-testing.h"
@@ -24,6 +25,7 @@
 #include "memstore.h"
 #include "stubs.h"
 #include "tests.h"
+#include "wallclock.h"
 
 #define EXPORT "t"
 #define LEASE_KEY "leases/" EXPORT
@@ -71,9 +73,9 @@ acquire (unsigned lease_ms, unsigned request_ms, bool take_over)
   return lease_acquire (memstore_store (mem), &p);
 }
 
-/* The stored lease's owner, or "" if there is none. */
-static const char *
-stored_owner (void)
+/* The stored lease, or one with owner "" if there is none. */
+static const struct lease_info *
+stored_lease (void)
 {
   static struct lease_info info;
   char buf[LEASE_MAX];
@@ -81,8 +83,14 @@ stored_owner (void)
   long len = memstore_peek (mem, LEASE_KEY, buf, sizeof buf);
 
   if (len < 0 || lease_parse (buf, len, &info, &why) == -1)
-    return "";
-  return info.owner;
+    memset (&info, 0, sizeof info);
+  return &info;
+}
+
+static const char *
+stored_owner (void)
+{
+  return stored_lease ()->owner;
 }
 
 /* Poll (for up to 10 s, not a timing assertion) until lease_check
@@ -414,6 +422,71 @@ test_no_conditional_put (void)
   teardown ();
 }
 
+/* Renewal PUTs while ms of real time pass (usleep: the kernel's
+ * monotonic clock, whatever the wall clock says).
+ */
+static uint64_t
+renewals_during (unsigned ms)
+{
+  memstore_reset_counts (mem);
+  usleep (ms * 1000);
+  return memstore_counts (mem).puts;
+}
+
+/* The wall clock steps back an hour, then forward two, while the
+ * keeper runs: renewals keep their schedule (every third of the
+ * lease, on the monotonic clock), the lease stays valid, and only
+ * the times written into the object follow the wall clock, as other
+ * hosts must read them.  Before the keeper waited on the monotonic
+ * clock, a step back made it renew without pause (thousands of PUTs a
+ * second) and a step forward stopped it until the deadline passed.
+ * The bounds are loose (about 10 are due in each second): they tell
+ * a schedule from a storm or a stall, not fast from slow.
+ */
+static void
+test_wall_clock_steps (void)
+{
+  const int64_t hour_ms = 3600000;
+  uint64_t steady, back, forward, now_ms;
+  struct lease *a;
+
+  setup ();
+  be ("a", NULL, NULL, 0);
+  a = acquire (SHORT_MS, 50, false);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+  CU_ASSERT_EQUAL_FATAL (lease_keeper_start (), 0);
+
+  steady = renewals_during (1000);
+  CU_ASSERT_EQUAL (wait_check (a, 0), 0);
+
+  wallclock_step_ms (-hour_ms);
+  back = renewals_during (1000);
+  CU_ASSERT_EQUAL (wait_check (a, 0), 0);
+  /* Written in the stepped time: what another host would read. */
+  now_ms = clock_wall_ms ();
+  CU_ASSERT (stored_lease ()->renewed_ms <= now_ms);
+  CU_ASSERT (stored_lease ()->renewed_ms + 10000 > now_ms);
+
+  wallclock_step_ms (2 * hour_ms);
+  forward = renewals_during (1000);
+  CU_ASSERT_EQUAL (wait_check (a, 0), 0);
+
+  lease_keeper_stop ();
+  wallclock_reset ();
+  if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
+    fprintf (stderr, "renewal PUTs in 1 s (lease %u ms): steady %" PRIu64
+             ", wall clock 1 h back %" PRIu64 ", 1 h ahead %" PRIu64 "\n",
+             SHORT_MS, steady, back, forward);
+  CU_ASSERT (steady >= 2 && steady <= 40);
+  CU_ASSERT (back >= 2 && back <= 40);
+  CU_ASSERT (forward >= 2 && forward <= 40);
+  CU_ASSERT_STRING_EQUAL (stored_owner (), "a");
+  lease_release (a);
+  CU_ASSERT_EQUAL (memstore_count (mem, LEASES_PREFIX), 0);
+  CU_ASSERT_EQUAL (error_count, 0);
+  teardown ();
+}
+
 /* A malformed lease object is replaced only when asked. */
 static void
 test_malformed (void)
@@ -452,4 +525,6 @@ UNIT_SUITES (add_lease_tests)
   CU_add_test (s, "a deleted lease is recreated", test_deleted_recreated);
   CU_add_test (s, "without conditional PUT", test_no_conditional_put);
   CU_add_test (s, "a malformed lease", test_malformed);
+  CU_add_test (s, "wall clock steps do not bend renewals",
+               test_wall_clock_steps);
 }

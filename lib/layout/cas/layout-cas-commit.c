@@ -43,6 +43,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "clock.h"
 #include "layout-cas-impl.h"
 
 /* Contents refreshed per batch: bounds the memory it takes. */
@@ -112,7 +113,7 @@ create_root (struct cas *l, uint64_t nr_blocks)
 {
   struct cas_root *r = l->root;
   const bool cond = store_can (l->store, STORE_CAP_CONDITIONAL_PUT);
-  const int64_t now = time (NULL);
+  const int64_t now = clock_wall_s ();
 
   memset (r, 0, sizeof *r);
   r->kind = CAS_ROOT_EXPORT;
@@ -587,7 +588,7 @@ cas_commit_write (struct layout *base, struct layout_commit *c)
   else
     r->blocks += u.blocks_delta;
   r->generation++;
-  r->committed = time (NULL);
+  r->committed = clock_wall_s ();
   r->reuse_window_s = ms_to_s_up (l->reuse_window_ms);
   r->commit_bound_s = ms_to_s_up (l->commit_bound_ms);
   if (store_can (l->store, STORE_CAP_CONDITIONAL_PUT) && if_match[0])

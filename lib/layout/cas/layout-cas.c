@@ -31,30 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nbdkit-plugin.h>
 
+#include "clock.h"
 #include "layout-cas-impl.h"
-
-static uint64_t
-real_clock_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-real_sleep_ms (uint64_t ms)
-{
-  struct timespec ts = { .tv_sec = ms / 1000,
-                         .tv_nsec = (ms % 1000) * 1000000 };
-
-  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-    ;
-}
 
 /* The recent-PUT table (lock held). */
 
@@ -583,8 +564,8 @@ layout_cas_open (struct store *store, const struct layout_params *p,
   l->keep_limit = cp->keep_bytes;
   l->request_bound_ms = cp->request_bound_ms;
   l->commit_bound_ms = cp->commit_bound_ms;
-  l->clock_ms = cp->clock_ms ? cp->clock_ms : real_clock_ms;
-  l->sleep_ms = cp->sleep_ms ? cp->sleep_ms : real_sleep_ms;
+  l->clock_ms = cp->clock_ms ? cp->clock_ms : clock_mono_ms;
+  l->sleep_ms = cp->sleep_ms ? cp->sleep_ms : clock_sleep_ms;
   cas_fence_init (&l->fence, cp->request_bound_ms);
   if (cp->root) {
     *l->root = *cp->root;

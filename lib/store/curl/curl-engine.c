@@ -23,6 +23,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "clock.h"
 #include "store/curl/curl-engine.h"
 #include "store/curl/httpstatus.h"
 #include "store/retry.h"
@@ -324,9 +325,9 @@ settle (struct curl_engine *e, struct curlreq *r)
                   r->curl == CURLE_OK ? "HTTP " : "",
                   r->curl == CURLE_OK ? r->status : (long) r->curl,
                   r->curl == CURLE_OK ? r->code : curl_easy_strerror (r->curl),
-                  (retry_now_ns () - r->started_ns) / 1e6, r->attempts);
+                  (clock_mono_ns () - r->started_ns) / 1e6, r->attempts);
   if (r->err && r->transient && r->attempts <= retries) {
-    r->not_before_ns = retry_now_ns ()
+    r->not_before_ns = clock_mono_ns ()
       + retry_backoff_ns (&e->jitter, e->cfg.retry_delay_ms, r->attempts);
     r->next_retry = e->retries;
     e->retries = r;
@@ -342,7 +343,7 @@ io_thread (void *arg)
 
   pthread_mutex_lock (&e->lock);
   while (!(e->stopping && e->active == 0)) {
-    uint64_t now = retry_now_ns (), deadline = UINT64_MAX;
+    uint64_t now = clock_mono_ns (), deadline = UINT64_MAX;
     struct curlreq *r;
     int running, msgs, wait_ms = 1000;
     CURLMsg *m;
@@ -378,7 +379,7 @@ io_thread (void *arg)
     pthread_mutex_unlock (&e->lock);
 
     if (deadline != UINT64_MAX) {
-      now = retry_now_ns ();
+      now = clock_mono_ns ();
       wait_ms = deadline <= now ? 0
         : (deadline - now + 999999) / 1000000 < 1000
         ? (int) ((deadline - now + 999999) / 1000000) : 1000;

@@ -25,6 +25,7 @@
 
 #include <nbdkit-plugin.h>
 
+#include "clock.h"
 #include "store/retry.h"
 #include "store/libs3/s3engine.h"
 
@@ -177,13 +178,13 @@ complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
                   s3req_kind_name (r->kind),
                   r->key ? r->key : r->prefix ? r->prefix : "",
                   S3_get_status_name (status),
-                  (retry_now_ns () - r->started_ns) / 1e6, r->attempts);
+                  (clock_mono_ns () - r->started_ns) / 1e6, r->attempts);
 
   retries = r->retries >= 0 ? (unsigned) r->retries : e->cfg.retries;
   if (status != S3StatusOK && !r->too_long &&
       s3status_is_transient (status) && r->attempts <= retries) {
     r->status = status;
-    r->not_before_ns = retry_now_ns ()
+    r->not_before_ns = clock_mono_ns ()
       + retry_backoff_ns (&e->jitter, e->cfg.retry_delay_ms, r->attempts);
     r->next_retry = e->retries;
     e->retries = r;
@@ -408,7 +409,7 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
   int maxfd = -1;
   int64_t curl_ms = e->inflight ?
     S3_get_request_context_timeout (e->ctx) : -1;
-  uint64_t now = retry_now_ns ();
+  uint64_t now = clock_mono_ns ();
   int64_t wait_ms = 1000;
   struct timeval tv;
 
@@ -446,7 +447,7 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
       nbdkit_debug ("s3engine: read wake fd: %m");
   }
   if (e->inflight >= COALESCE_MIN_INFLIGHT) {
-    now = retry_now_ns ();
+    now = clock_mono_ns ();
     if (deadline_ns > now) {
       uint64_t d = deadline_ns - now < COALESCE_NS ? deadline_ns - now
         : COALESCE_NS;
@@ -464,7 +465,7 @@ io_thread (void *arg)
 
   pthread_mutex_lock (&e->lock);
   while (!(e->stopping && e->active == 0)) {
-    uint64_t now = retry_now_ns (), deadline = UINT64_MAX;
+    uint64_t now = clock_mono_ns (), deadline = UINT64_MAX;
     struct s3req *r;
     bool timed_out = false;
     int remaining;
