@@ -26,10 +26,8 @@
 #include <nbdkit-plugin.h>
 
 #include "store/retry.h"
+#include "store/store-debug.h"
 #include "store/libs3/s3engine.h"
-
-/* nbdkit -D s3blocks.requests=1 logs every request. */
-NBDKIT_DLL_PUBLIC int s3blocks_debug_requests = 0;
 
 #define MAX_LIST_KEYS 1000
 
