@@ -7,7 +7,13 @@
 
 #include <string.h>
 
+#include <nbdkit-plugin.h>
+
 #include "store/store.h"
+#include "store/store-debug.h"
+
+/* nbdkit -D s3blocks.requests=1 (store-debug.h). */
+NBDKIT_DLL_PUBLIC int s3blocks_debug_requests = 0;
 
 static int
 run_one (struct store *s, struct store_op *op, const char *key, size_t *got,

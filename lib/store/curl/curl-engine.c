@@ -27,10 +27,8 @@
 #include "store/curl/curl-engine.h"
 #include "store/curl/httpstatus.h"
 #include "store/retry.h"
+#include "store/store-debug.h"
 #include "store/curl/s3xml.h"
-
-/* -D s3blocks.requests=1, shared with the libs3 engine. */
-extern int s3blocks_debug_requests;
 
 /* An error document, or a LIST page (1000 keys of ~100 bytes). */
 #define MAX_DOC (4 * 1024 * 1024)

@@ -27,10 +27,8 @@
 
 #include "clock.h"
 #include "store/retry.h"
+#include "store/store-debug.h"
 #include "store/libs3/s3engine.h"
-
-/* nbdkit -D s3blocks.requests=1 logs every request. */
-NBDKIT_DLL_PUBLIC int s3blocks_debug_requests = 0;
 
 #define MAX_LIST_KEYS 1000
 
