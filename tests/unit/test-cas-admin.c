@@ -16,7 +16,8 @@
  * loses data without it.  snapshot and clone: the verify step retries
  * when the source commits during the copy, gives up (leaving nothing)
  * when it keeps changing, and costs the same requests whatever the
- * export's size.
+ * export's size.  du reads each distinct map page once, however many
+ * paths lead to it.
  */
 
 #include <config.h>
@@ -1033,6 +1034,81 @@ test_copy_requests (void)
   CU_ASSERT_EQUAL (c2, c1);
 }
 
+/* ---- du ---- */
+
+/* A page at LEVEL whose first n slots all name the same child: a tree
+ * whose paths multiply by n at each level while its distinct pages do
+ * not (the fuzzed tree of issue 15, item 12).
+ */
+static void
+put_repeating_page (unsigned level, unsigned n, const struct cas_hash *child,
+                    struct cas_hash *out)
+{
+  static uint8_t buf[CAS_PAGE_MAX];
+  struct cas_page_entry *e = calloc (n, sizeof *e);
+  struct cas_page p = { .level = level, .count = n, .entries = e };
+  char key[KEY_MAX];
+  size_t len;
+
+  CU_ASSERT_FATAL (e != NULL);
+  for (unsigned i = 0; i < n; i++) {
+    e[i].slot = i;
+    e[i].hash = *child;
+  }
+  len = cas_page_encode (&p, buf);
+  cas_hash_of (buf, len, out);
+  cas_page_key (key, sizeof key, out);
+  memstore_set (mem, key, buf, len);
+  free (e);
+}
+
+/* GETs of du over one depth-3 root whose pages repeat n ways. */
+static uint64_t
+du_gets (unsigned n)
+{
+  const uint64_t nblocks = (uint64_t) CAS_FANOUT * CAS_FANOUT * CAS_FANOUT * 2;
+  struct cas_root r = {
+    .kind = CAS_ROOT_EXPORT, .size = nblocks * BS, .block_size = BS,
+    .depth = 3, .generation = 1, .created = 1, .committed = 2,
+    .reuse_window_s = RW, .commit_bound_s = CB,
+    .blocks = 2 * (uint64_t) n * n * n,
+  };
+  struct admin a = { .grace_s = -1 };
+  struct cas_hash leaf_content, h0, h1, h2;
+  uint64_t gets;
+
+  setup ();
+  a.store = st;
+  CU_ASSERT_FATAL (cas_depth_for (nblocks) == 3);
+  content (1, &leaf_content, true);
+  put_repeating_page (0, n, &leaf_content, &h0);
+  put_repeating_page (1, n, &h0, &h1);
+  put_repeating_page (2, n, &h1, &h2);
+  put_repeating_page (3, 2, &h2, &r.top);   /* the top covers two slots */
+  snprintf (r.name, sizeof r.name, "a");
+  CU_ASSERT_FATAL (cas_new_incarnation (r.incarnation) == 0);
+  CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS,
+                                   NULL, NULL) == 0);
+  memstore_reset_counts (mem);
+  CU_ASSERT_EQUAL (cas_du (&a, NULL, 0), EXIT_CLEAN);
+  gets = memstore_counts (mem).gets;
+  teardown ();
+  return gets;
+}
+
+/* du reads each distinct page once: its GETs do not grow with the
+ * paths through shared pages (2 * 16^3 = 8,192 leaf paths against 2).
+ */
+static void
+test_du_distinct_pages (void)
+{
+  const uint64_t few = du_gets (1), many = du_gets (16);
+
+  /* The root, then four distinct pages. */
+  CU_ASSERT_EQUAL (few, 5);
+  CU_ASSERT_EQUAL (many, few);
+}
+
 UNIT_SUITES (add_cas_admin_tests)
 {
   CU_pSuite s = CU_add_suite ("cas admin", NULL, NULL);
@@ -1046,4 +1122,5 @@ UNIT_SUITES (add_cas_admin_tests)
                test_gc_sweep_fence);
   CU_add_test (s, "snapshot/clone verify step", test_copy_verify);
   CU_add_test (s, "snapshot/clone request counts", test_copy_requests);
+  CU_add_test (s, "du reads each distinct page once", test_du_distinct_pages);
 }
