@@ -4,10 +4,10 @@
 /* s3blocks: an nbdkit plugin serving block devices from S3.
  *
  * The nbdkit callbacks, and nothing else: configuration is in
- * lib/config/ (keys.c, options.c), exports in lib/export/export.c, block logic in
- * lib/volume/volume.c, object storage behind lib/store/store.h (libs3
- * in lib/store/libs3/store-libs3.c, libcurl in
- * lib/store/curl/store-curl.c).
+ * lib/config/ (keys.c, options.c), exports in lib/export/export.c,
+ * block logic in lib/volume/volume.c, object storage behind
+ * lib/store/store.h (libs3 in lib/store/libs3/store-libs3.c, libcurl
+ * in lib/store/curl/store-curl.c).
  */
 
 #include <config.h>
