@@ -29,8 +29,6 @@
 #define EXIT_DAMAGE 1               /* also: a refusal (delete) */
 #define EXIT_USAGE  2               /* usage or connection error */
 
-extern bool admin_verbose;          /* -v: nbdkit_debug prints */
-
 struct admin {
   struct store *store;
   bool json;

@@ -21,6 +21,7 @@
 #include "config/options.h"
 #include "format/keys.h"
 #include "format/names.h"
+#include "nbdkit-standin.h"
 
 /* The keys that say where the bucket is and how to reach it; the
  * others (size=, export=, ...) are about serving an export.
@@ -236,7 +237,7 @@ main (int argc, char **argv)
       goto out;
     }
     else if (strcmp (arg, "-v") == 0)
-      admin_verbose = true;
+      standin_init (STANDIN_PRINT, true);   /* nbdkit_debug prints */
     else if (strcmp (arg, "--json") == 0)
       a.json = true;
     else if (strcmp (arg, "--deep") == 0 && verb

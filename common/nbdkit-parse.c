@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: nbdkit's value parsers (sizes, booleans, unsigned numbers)
- * for the programs that link the plugin's core library outside nbdkit:
- * the admin command and the unit tests.  They accept what nbdkit's own
- * do for the keys s3blocks takes, with the same messages, so that a
- * key is judged the same by the plugin and the command.
+/* s3blocks: nbdkit's value parsers (sizes, booleans, numbers), part of
+ * the nbdkit stand-in (nbdkit-standin.h) for the programs that link the
+ * plugin's core library outside nbdkit: the admin command and the unit
+ * tests.  They accept what nbdkit's own do for the keys s3blocks takes
+ * (and for nbdkit_read_password's -FD), with the same messages, so that
+ * a key is judged the same by the plugin and the command.
  */
 
 #include <config.h>
@@ -81,6 +82,23 @@ nbdkit_parse_unsigned (const char *what, const char *str, unsigned *r)
   errno = 0;
   v = strtoul (str, &end, 0);
   if (errno || *end || v > UINT_MAX) {
+    nbdkit_error ("%s: could not parse number: \"%s\"", what, str);
+    return -1;
+  }
+  *r = v;
+  return 0;
+}
+
+/* Decimal, 0x hex or 0 octal, with a sign, as nbdkit (strtol) takes. */
+int
+nbdkit_parse_int (const char *what, const char *str, int *r)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (str, &end, 0);
+  if (errno || end == str || *end || v < INT_MIN || v > INT_MAX) {
     nbdkit_error ("%s: could not parse number: \"%s\"", what, str);
     return -1;
   }

@@ -21,6 +21,7 @@
 #include <CUnit/Basic.h>
 
 #include "bufpool.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 #define MAX_ADDERS 64
@@ -83,6 +84,10 @@ main (int argc, char **argv)
   unsigned failures;
   size_t i;
 
+  /* Errors are kept for the tests to assert on, and printed too (with
+   * debug messages) when S3BLOCKS_UNIT_VERBOSE is set.
+   */
+  standin_init (STANDIN_RECORD, getenv ("S3BLOCKS_UNIT_VERBOSE") != NULL);
   if (CU_initialize_registry () != CUE_SUCCESS) {
     fprintf (stderr, "CUnit: %s\n", CU_get_error_msg ());
     return EXIT_FAILURE;

@@ -37,7 +37,7 @@
 #include "format/keys.h"
 #include "lease/leaseinfo.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 #define BS 4096
@@ -52,7 +52,7 @@ setup (void)
 {
   mem = memstore_new ();
   st = memstore_store (mem);
-  stubs_reset_errors ();
+  standin_reset_errors ();
 }
 
 static void
@@ -327,10 +327,10 @@ test_gc_refusals (void)
 
   /* A server on a: grace 60 is below 1800 + 60. */
   put_lease ("a", 11);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
-  CU_ASSERT (strstr (last_error, "grace=60s is below") != NULL);
-  CU_ASSERT (strstr (last_error, "(a: host host-a, pid 11)") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "grace=60s is below") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "(a: host host-a, pid 11)") != NULL);
   CU_ASSERT (has_content (9));
   p.grace_s = RW + CB;
   CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
@@ -341,9 +341,9 @@ test_gc_refusals (void)
   memstore_advance_clock (mem, 7200);
   put_lease ("newbie", 12);
   p.grace_s = 3 * 3600;
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
-  CU_ASSERT (strstr (last_error, "newbie is held") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "newbie is held") != NULL);
   CU_ASSERT (has_content (9));
 
   /* ... unless it is a plain export: its server writes no cas object. */
@@ -367,9 +367,9 @@ test_gc_refusals (void)
     CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
     cas_page_key (key, sizeof key, &r.top);
     memstore_set (mem, key, "junk", 4);
-    stubs_reset_errors ();
+    standin_reset_errors ();
     CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
-    CU_ASSERT (strstr (last_error, "gave up") != NULL);
+    CU_ASSERT (strstr (standin_last_error, "gave up") != NULL);
     CU_ASSERT (has_content (9));
   }
   teardown ();
@@ -947,9 +947,9 @@ test_copy_verify (void)
   CU_ASSERT (cas_hash_equal (&r.top, &src.top));
 
   /* The name is taken now. */
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
-  CU_ASSERT (strstr (last_error, "a@s: refused: it exists") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "a@s: refused: it exists") != NULL);
 
   /* A source that commits during every try: nothing is left. */
   c.dst_key = "cas/roots/b";
@@ -960,9 +960,9 @@ test_copy_verify (void)
   arm.skip = 1;
   arm.reskip = 3;               /* verify GET, DELETE, GET: then the PUT */
   memstore_set_hook (mem, arm_hook, &arm);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
-  CU_ASSERT (strstr (last_error, "changed during each of") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "changed during each of") != NULL);
   CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/b"), 0);
 
   /* Without conditional PUT: same, checking the absence first. */
@@ -983,9 +983,9 @@ test_copy_verify (void)
   cm.delete_source = true;
   arm.skip = 2;
   memstore_set_hook (mem, arm_hook, &arm);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
-  CU_ASSERT (strstr (last_error, "deleted during the copy") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "deleted during the copy") != NULL);
   CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/d"), 0);
   teardown ();
 }

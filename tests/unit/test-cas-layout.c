@@ -22,7 +22,7 @@
 #include "cas/cas-tree.h"
 #include "layout/layout.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 #include "volume/volume.h"
 
@@ -202,11 +202,11 @@ test_open_cost (void)
   memstore_set (m, "cas/roots/other", "x", 1);
   struct opts o = { .root_key = "cas/roots/nope" };
   int r;
-  stubs_reset_errors ();
+  standin_reset_errors ();
   v = open_opts (m, &o, &r);
   CU_ASSERT_EQUAL (r, -1);
   CU_ASSERT_EQUAL (errno, ENOENT);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "cas/roots/nope"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/roots/nope"));
   volume_free (v);
   store_close (memstore_store (m));
 }
@@ -397,11 +397,11 @@ test_damaged_data (void)
       strcpy (op.key, key);
       store_run (memstore_store (m), &op, 1);
     }
-    stubs_reset_errors ();
+    standin_reset_errors ();
     CU_ASSERT_EQUAL (volume_read (v, buf, BS, 4 * BS), -1);
     CU_ASSERT_EQUAL (errno, EIO);
-    CU_ASSERT_PTR_NOT_NULL (strstr (error_log, key));
-    CU_ASSERT_PTR_NOT_NULL (strstr (error_log, "export " EXPORT ":"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (standin_error_log, key));
+    CU_ASSERT_PTR_NOT_NULL (strstr (standin_error_log, "export " EXPORT ":"));
   }
   CU_ASSERT (reads_as (v, 5, 6));
   volume_free (v);
@@ -438,9 +438,9 @@ test_gone_before_commit (void)
   store_run (memstore_store (m), &op, 1);
   CU_ASSERT_EQUAL (op.err, 0);
   fake_now += WINDOW_MS + 2;            /* so the commit refreshes it */
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (volume_flush (v), 0);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   volume_get_stats (v, &st);
   CU_ASSERT (st.refreshes >= 1);
   CU_ASSERT_EQUAL (memstore_peek (m, key, NULL, 0), BS);   /* stored again */
@@ -873,9 +873,9 @@ test_fence_runs (void)
 
   /* A listing that fails is an error, not quiet. */
   memstore_fail_list (m, EIO);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "cas/gc/sweeps/"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/gc/sweeps/"));
   memstore_fail_list (m, 0);
   cas_fence_free (&f);
   store_close (st);
@@ -971,9 +971,9 @@ test_fence_commits (void)
   gen = root_of (m, ROOT_KEY).generation;
   set_marker (m, ID4, false);
   CU_ASSERT_EQUAL (write_seed (v, 6, 13), 0);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (volume_flush (v), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "commit failed"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "commit failed"));
   CU_ASSERT_EQUAL (root_of (m, ROOT_KEY).generation, gen);
   drop_marker (m, ID4, false);
   CU_ASSERT_EQUAL (volume_flush (v), 0);

@@ -21,7 +21,7 @@
 
 #include "cas/cas-tree.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 #define GIB (UINT64_C (1) << 30)
@@ -645,13 +645,13 @@ test_damaged_pages (void)
   memstore_set (m, key, buf, (size_t) len);
   t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", 1 << 20));
   cas_tree_set_top (t, &top, 1);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   errno = 0;
   CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, key));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "export disk"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "damaged"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "export disk"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "damaged"));
   /* The other leaf is fine. */
   CU_ASSERT_TRUE (has (t, 5000, 1));
 
@@ -665,7 +665,7 @@ test_damaged_pages (void)
   cas_tree_set_top (t, &top, 1);
   CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "does not match"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "does not match"));
   CU_ASSERT_EQUAL (cas_tree_lookup (t, 5000, &present, &h), -1);
   CU_ASSERT_EQUAL (errno, EIO);
   CU_ASSERT_EQUAL (walk (m, t, &s, -1), -1);
@@ -680,7 +680,7 @@ test_damaged_pages (void)
     memstore_set (m, key, huge, CAS_PAGE_MAX + 1);
     CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
     CU_ASSERT_EQUAL (errno, EIO);
-    CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "longer"));
+    CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "longer"));
     memstore_set (m, key, huge, CAS_PAGE_MAX + 100);
     CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
     CU_ASSERT_EQUAL (errno, EIO);
@@ -690,12 +690,13 @@ test_damaged_pages (void)
   /* Missing: EIO for a lookup, ENOENT for the walk, both named. */
   memstore_set (m, key2, other, (size_t) len2);   /* leaf2 right again */
   store_delete (memstore_store (m), key);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "export disk: map page "));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, key));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "is missing"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "export disk: map page "));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "is missing"));
   CU_ASSERT_EQUAL (walk (m, t, &s, -1), -1);
   CU_ASSERT_EQUAL (errno, ENOENT);
   /* An update through the missing page fails too, writing nothing. */
@@ -909,9 +910,9 @@ test_roots (void)
   char etag[STORE_ETAG_MAX], etag2[STORE_ETAG_MAX], key[KEY_MAX];
 
   cas_root_key (key, sizeof key, "disk");
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag), ENOENT);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
 
   sample_root (&r);
   CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_CREATE_ONLY,
@@ -935,10 +936,10 @@ test_roots (void)
   CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_IF_MATCH, etag,
                                         NULL, etag2), 0);
   CU_ASSERT_STRING_NOT_EQUAL (etag, etag2);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, etag, NULL),
                    ESTALE);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL), 0);
   CU_ASSERT_EQUAL (back.generation, 1);
   CU_ASSERT_TRUE (cas_hash_equal (&back.top, &r.top));
@@ -951,11 +952,11 @@ test_roots (void)
 
   /* Damaged: the key and what is wrong. */
   memstore_set (m, key, "s3blocks-cas-root 1\nkind export\n", 31);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "cas/roots/disk"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "lacks name"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/roots/disk"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "lacks name"));
   {
     char *huge = malloc (CAS_ROOT_MAX + 1);
 
@@ -965,7 +966,7 @@ test_roots (void)
   }
   CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "longer"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "longer"));
 
   /* A snapshot's root under its key. */
   r.kind = CAS_ROOT_SNAPSHOT;

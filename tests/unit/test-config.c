@@ -16,7 +16,7 @@
 
 #include "config/options.h"
 #include "format/names.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 static struct s3blocks_config c;
@@ -26,7 +26,7 @@ fresh (void)
 {
   config_free (&c);
   CU_ASSERT_EQUAL_FATAL (config_init (&c), 0);
-  stubs_reset_errors ();
+  standin_reset_errors ();
 }
 
 /* The value is refused, and the message names the key. */
@@ -41,7 +41,7 @@ refused (const char *key, const char *value)
     return;
   }
   CU_ASSERT (errno != 0);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, key));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
 }
 
 static void
@@ -49,7 +49,7 @@ accepted (const char *key, const char *value)
 {
   fresh ();
   if (config_set (&c, key, value) != 0) {
-    fprintf (stderr, "refused %s=%s: %s\n", key, value, last_error);
+    fprintf (stderr, "refused %s=%s: %s\n", key, value, standin_last_error);
     CU_FAIL ("good value refused");
   }
 }
@@ -175,12 +175,12 @@ test_unknown_and_duplicate (void)
 {
   fresh ();
   CU_ASSERT_EQUAL (config_set (&c, "sise", "1G"), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "sise"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "sise"));
   fresh ();
   CU_ASSERT_EQUAL (config_set (&c, "size", "1G"), 0);
   CU_ASSERT_EQUAL (config_set (&c, "size", "2G"), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "size"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "more than once"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "size"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "more than once"));
   CU_ASSERT_TRUE (c.given & CONFIG_GIVEN (size));
   CU_ASSERT_FALSE (c.given & CONFIG_GIVEN (block_size));
 }
@@ -192,13 +192,13 @@ test_conflicts (void)
   CU_ASSERT_EQUAL (config_set (&c, "block-size", "64K"), 0);
   CU_ASSERT_EQUAL (config_set (&c, "max-dirty", "4K"), 0);
   CU_ASSERT_EQUAL (config_complete (&c), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "max-dirty"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "max-dirty"));
 
   fresh ();
   CU_ASSERT_EQUAL (config_set (&c, "export", "dev"), 0);
   CU_ASSERT_EQUAL (config_set (&c, "exports", "vm*"), 0);
   CU_ASSERT_EQUAL (config_complete (&c), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "exports"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "exports"));
 }
 
 static void
@@ -330,7 +330,7 @@ test_v4_keys (void)
   fresh ();
   CU_ASSERT_EQUAL (config_set (&c, "access-key", "ak"), 0);
   CU_ASSERT_EQUAL (config_complete (&c), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "secret-key"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "secret-key"));
 }
 
 static int

@@ -16,7 +16,7 @@
 #include "export/export-impl.h"
 #include "export/export.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 static void
@@ -195,11 +195,12 @@ test_resolve_layout (void)
   CU_ASSERT_EQUAL (m.layout, EXPORT_LAYOUT_CAS);         /* recorded */
   CU_ASSERT (!dirty);
   CU_ASSERT_EQUAL (config_set (&c, "layout", "plain"), 0);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (export_meta_resolve (memstore_store (mem), &c, "n",
                                         false, &m, &new_size, &dirty), -1);
   CU_ASSERT_EQUAL (errno, EINVAL);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "layout=cas; layout=plain"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "layout=cas; layout=plain"));
   config_free (&c);
   store_close (memstore_store (mem));
 }

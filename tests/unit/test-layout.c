@@ -18,7 +18,7 @@
 #include "format/allocmap.h"
 #include "format/keys.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 #include "volume/volume.h"
 
@@ -290,13 +290,14 @@ test_damaged_map (void)
 
   map_segment_key (key, sizeof key, EXPORT, 0);
   memstore_set (m, key, "garbage", 7);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   v = open_on (m, 1 << 20, 1 << 20, NULL, false, &r);
   CU_ASSERT_EQUAL (r, -1);
   CU_ASSERT_EQUAL (errno, EBADMSG);
-  CU_ASSERT (error_count >= 1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "maps/t/0000000000000000"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "rebuild-map=true"));
+  CU_ASSERT (standin_error_count >= 1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "maps/t/0000000000000000"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "rebuild-map=true"));
   volume_free (v);
 
   v = open_on (m, 1 << 20, 1 << 20, NULL, true, &r);

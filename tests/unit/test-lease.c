@@ -23,7 +23,7 @@
 #include "lease/lease-testing.h"
 #include "lease/leaseinfo.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 #include "wallclock.h"
 
@@ -36,7 +36,7 @@ static struct memstore *mem;
 static void
 setup (void)
 {
-  stubs_reset_errors ();
+  standin_reset_errors ();
   mem = memstore_new ();
 }
 
@@ -135,7 +135,7 @@ test_acquire_release (void)
   CU_ASSERT_PTR_NOT_NULL (lease_gate (l));
   lease_release (l);
   CU_ASSERT_EQUAL (memstore_count (mem, LEASES_PREFIX), 0);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   teardown ();
 }
 
@@ -153,7 +153,7 @@ test_live_holder_refused (void)
   b = acquire (60000, 50, true);
   CU_ASSERT_PTR_NULL (b);
   CU_ASSERT_EQUAL (errno, EBUSY);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "export t is in use by "
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "export t is in use by "
                                   "another server (host "));
   CU_ASSERT_STRING_EQUAL (stored_owner (), "a");
   lease_release (a);
@@ -196,7 +196,7 @@ test_other_host_waited_for (void)
   b = acquire (SHORT_MS, 50, false);
   CU_ASSERT_PTR_NOT_NULL (b);
   CU_ASSERT_STRING_EQUAL (stored_owner (), "b");
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   lease_release (a);
   lease_release (b);
   teardown ();
@@ -217,7 +217,7 @@ test_other_host_renewing_refused (void)
   b = acquire (SHORT_MS, 50, false);
   lease_keeper_stop ();
   CU_ASSERT_PTR_NULL (b);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "export t is in use by "
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "export t is in use by "
                                   "another server (host "));
   CU_ASSERT_STRING_EQUAL (stored_owner (), "a");
   CU_ASSERT_EQUAL (lease_check (a), 0);
@@ -307,7 +307,8 @@ test_taken_over_fenced (void)
   put_foreign_lease ();
   CU_ASSERT_EQUAL (wait_check (a, EROFS), EROFS);
   lease_keeper_stop ();
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "another server has taken "
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "another server has taken "
                                   "over the lease (host elsewhere, "
                                   "pid 4242"));
 
@@ -342,10 +343,11 @@ test_store_down_pauses (void)
   CU_ASSERT_EQUAL_FATAL (lease_keeper_start (), 0);
   CU_ASSERT_EQUAL (wait_check (a, EIO), EIO);
   /* Said once, at the next failed renewal. */
-  for (int i = 0; i < 1000 && error_count == 0; i++)
+  for (int i = 0; i < 1000 && standin_error_count == 0; i++)
     usleep (10000);
-  CU_ASSERT_EQUAL (error_count, 1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "could not be renewed in "
+  CU_ASSERT_EQUAL (standin_error_count, 1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "could not be renewed in "
                                   "time"));
   memstore_fail (mem, STORE_PUT, 0, 0);
   CU_ASSERT_EQUAL (wait_check (a, 0), 0);
@@ -394,7 +396,7 @@ test_no_conditional_put (void)
   be ("b", NULL, NULL, 0);
   b = acquire (SHORT_MS, 50, false);
   CU_ASSERT_PTR_NULL (b);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "is in use by another "
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "is in use by another "
                                   "server"));
 
   memstore_reset_counts (mem);
@@ -483,7 +485,7 @@ test_wall_clock_steps (void)
   CU_ASSERT_STRING_EQUAL (stored_owner (), "a");
   lease_release (a);
   CU_ASSERT_EQUAL (memstore_count (mem, LEASES_PREFIX), 0);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   teardown ();
 }
 
@@ -498,7 +500,7 @@ test_malformed (void)
   be ("a", NULL, NULL, 0);
   a = acquire (60000, 50, false);
   CU_ASSERT_PTR_NULL (a);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "is malformed"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "is malformed"));
   a = acquire (60000, 50, true);
   CU_ASSERT_PTR_NOT_NULL_FATAL (a);
   CU_ASSERT_STRING_EQUAL (stored_owner (), "a");

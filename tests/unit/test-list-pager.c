@@ -21,7 +21,7 @@
 
 #include "store/curl/s3xml.h"
 #include "store/list-pager.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 #define MAX_SEEN 16
@@ -207,10 +207,10 @@ test_no_way_forward (void)
     .fetch = canned_fetch, .release = canned_release, .opaque = &c,
   };
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (run (&c, empty, 1, "x/", NULL, &s), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT (strstr (last_error, "no way to continue") != NULL);
+  CU_ASSERT (strstr (standin_last_error, "no way to continue") != NULL);
   CU_ASSERT_EQUAL (run (&c, again, 2, "x/", NULL, &s), -1);
   CU_ASSERT_EQUAL (errno, EIO);
   CU_ASSERT_EQUAL (c.fetched, 2);

@@ -11,7 +11,7 @@
 #include <CUnit/CUnit.h>
 
 #include "format/names.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 static void
@@ -53,18 +53,19 @@ test_refs (void)
   name_ref_format (&ref, buf, sizeof buf);
   CU_ASSERT_STRING_EQUAL (buf, "golden@v1");
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   errno = 0;
   CU_ASSERT_EQUAL (name_ref_parse ("export", "golden@", &ref), -1);
   CU_ASSERT_EQUAL (errno, EINVAL);
-  CU_ASSERT_TRUE ((strstr (last_error, "export: invalid name \"golden@\": EXPORT@SNAP needs a snapshot") != NULL));
-  CU_ASSERT_TRUE ((strstr (last_error, "golden@") != NULL));
-  stubs_reset_errors ();
+  CU_ASSERT_TRUE ((strstr (standin_last_error, "export: invalid name \"golden@\": EXPORT@SNAP needs a snapshot") != NULL));
+  CU_ASSERT_TRUE ((strstr (standin_last_error, "golden@") != NULL));
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (name_ref_parse (NULL, "@v1", &ref), -1);
-  CU_ASSERT_TRUE ((strstr (last_error, "needs an export name") != NULL));
+  CU_ASSERT_TRUE ((strstr (standin_last_error,
+                           "needs an export name") != NULL));
   CU_ASSERT_EQUAL (name_ref_parse (NULL, "a@b@c", &ref), -1);
   CU_ASSERT_EQUAL (name_ref_parse (NULL, "../x", &ref), -1);
-  CU_ASSERT_TRUE ((strstr (last_error, "invalid export name \"../x\": use 1 to") != NULL));
+  CU_ASSERT_TRUE ((strstr (standin_last_error, "invalid export name \"../x\": use 1 to") != NULL));
   CU_ASSERT_FALSE (name_ref_split ("a@", &ref));
   CU_ASSERT_TRUE (name_ref_split ("a@b", &ref));
   CU_ASSERT_TRUE (name_ref_is_valid_n ("a@bc", 3));

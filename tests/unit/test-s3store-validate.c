@@ -22,7 +22,7 @@
 #include "config/options.h"
 #include "store/endpoint.h"
 #include "store/store.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 static struct store_params
@@ -44,7 +44,7 @@ refused (const char *endpoint, const char *bucket, bool virtual_host,
 {
   struct store_params p = params (endpoint, bucket, virtual_host);
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   errno = 0;
   if (s3store_type.validate (&p) != -1) {
     fprintf (stderr, "accepted endpoint=%s bucket=%s%s\n", endpoint, bucket,
@@ -53,8 +53,9 @@ refused (const char *endpoint, const char *bucket, bool virtual_host,
     return;
   }
   CU_ASSERT (errno != 0);
-  if (strstr (last_error, key) == NULL) {
-    fprintf (stderr, "message does not name %s: %s\n", key, last_error);
+  if (strstr (standin_last_error, key) == NULL) {
+    fprintf (stderr, "message does not name %s: %s\n", key,
+             standin_last_error);
     CU_FAIL ("message does not name the key");
   }
 }
@@ -64,10 +65,10 @@ accepted (const char *endpoint, const char *bucket, bool virtual_host)
 {
   struct store_params p = params (endpoint, bucket, virtual_host);
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   if (s3store_type.validate (&p) != 0) {
     fprintf (stderr, "refused endpoint=%s bucket=%s: %s\n", endpoint, bucket,
-             last_error);
+             standin_last_error);
     CU_FAIL ("good store parameters refused");
   }
 }
@@ -147,11 +148,11 @@ test_no_conditional_put (void)
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   CU_ASSERT_FALSE (store_can (s, STORE_CAP_CONDITIONAL_PUT));
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (store_run (s, ops, 2), 2);
   CU_ASSERT_EQUAL (ops[0].err, ENOTSUP);
   CU_ASSERT_EQUAL (ops[1].err, ENOTSUP);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   store_close (s);
 }
 
@@ -191,13 +192,13 @@ test_gate_every_attempt (void)
   s = s3store_type.open (&p);
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   CU_ASSERT_EQUAL_FATAL (store_start (s), 0);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (store_run (s, ops, 2), 2);
   CU_ASSERT_EQUAL (ops[0].err, EROFS);
   CU_ASSERT_EQUAL (first.calls, 1);
   CU_ASSERT_EQUAL (ops[1].err, EROFS);
   CU_ASSERT_EQUAL (third.calls, 3);
-  CU_ASSERT_EQUAL (error_count, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
 
   /* A GET has no gate to ask. */
   first.calls = 0;

@@ -24,7 +24,7 @@
 #include "store/curl/s3xml.h"
 #include "store/curl/sigv4-query.h"
 #include "store/store.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 
 static void
@@ -256,12 +256,13 @@ test_credentials_file (void)
   CU_ASSERT_EQUAL (parse_creds (file, "staging", &c), 0);
   CU_ASSERT_PTR_NULL (c.access_key);
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (parse_creds (file, "broken", &c), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "aws_secret_access_key"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "profile="));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "aws_secret_access_key"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "profile="));
   /* The secret of another profile is never in a message. */
-  CU_ASSERT_PTR_NULL (strstr (last_error, "secret/default"));
+  CU_ASSERT_PTR_NULL (strstr (standin_last_error, "secret/default"));
 }
 
 /* A line longer than any fixed buffer (a long session token) is one
@@ -324,17 +325,18 @@ test_credentials_env (void)
   credentials_free (&c);
 
   unsetenv ("AWS_SECRET_ACCESS_KEY");
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (credentials_find (NULL, &c, from, sizeof from), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "AWS_SECRET_ACCESS_KEY"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
+                                  "AWS_SECRET_ACCESS_KEY"));
   unsetenv ("AWS_ACCESS_KEY_ID");
   unsetenv ("AWS_SESSION_TOKEN");
 
   /* A named profile in a file that lacks it is an error. */
   setenv ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (credentials_find ("prod", &c, from, sizeof from), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "profile="));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "profile="));
   CU_ASSERT_EQUAL (credentials_find (NULL, &c, from, sizeof from), 0);
   unsetenv ("AWS_SHARED_CREDENTIALS_FILE");
 }
@@ -428,30 +430,30 @@ test_tls_rules (void)
   struct store_params p;
 
   p = params ("https://127.0.0.1:1", true);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (s3store_type.validate (&p), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "signature=v4"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "tls-verify=false"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "signature=v4"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "tls-verify=false"));
   p = params ("https://127.0.0.1:1", false);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (s3store_type.validate (&p), 0);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "warning"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "warning"));
   p = params ("http://127.0.0.1:1", true);
   CU_ASSERT_EQUAL (s3store_type.validate (&p), 0);
 
   p = params ("https://127.0.0.1:1", true);
   CU_ASSERT_EQUAL (curlstore_type.validate (&p), 0);
   p = params ("https://127.0.0.1:1", false);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (curlstore_type.validate (&p), 0);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "warning"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "warning"));
   p = params ("ftp://x", true);
   CU_ASSERT_EQUAL (curlstore_type.validate (&p), -1);
   p = params ("https://s3.example.com", true);
   p.ca_file = "/nonexistent/ca.pem";
-  stubs_reset_errors ();
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (curlstore_type.validate (&p), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "ca-file"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "ca-file"));
   p = params ("https://127.0.0.1:1", true);
   p.virtual_host = true;
   CU_ASSERT_EQUAL (curlstore_type.validate (&p), -1);

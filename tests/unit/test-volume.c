@@ -16,7 +16,7 @@
 
 #include "format/keys.h"
 #include "memstore.h"
-#include "stubs.h"
+#include "nbdkit-standin.h"
 #include "tests.h"
 #include "volume/volume.h"
 
@@ -67,7 +67,7 @@ reopen_listing (uint64_t size, uint32_t bs, uint64_t max_dirty,
 static void
 setup (uint64_t max_dirty, uint64_t cache_size)
 {
-  stubs_reset_errors ();
+  standin_reset_errors ();
   mem = memstore_new ();
   vol = open_volume (64 * BS, BS, max_dirty, cache_size);
 }
@@ -327,11 +327,11 @@ test_failed_flush_keeps_data (void)
   CU_ASSERT_EQUAL (volume_write (vol, data, sizeof data, 0, false), 0);
 
   memstore_fail (mem, STORE_PUT, -1, EIO);
-  stubs_reset_errors ();
+  standin_reset_errors ();
   errno = 0;
   CU_ASSERT_EQUAL (volume_flush (vol), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (last_error, "flush failed"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "flush failed"));
   CU_ASSERT_EQUAL (memstore_count (mem, "blocks/"), 0);
   /* Still readable from memory, and still failing while S3 fails. */
   CU_ASSERT_EQUAL (volume_read (vol, back, sizeof back, 0), 0);
@@ -528,11 +528,11 @@ test_malformed_object (void)
   volume_free (vol);
   vol = reopen_listing (64 * BS, BS, 1 << 20, 1 << 20);
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   errno = 0;
   CU_ASSERT_EQUAL (volume_read (vol, back, BS, 0), -1);
   CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT (error_count >= 1);
+  CU_ASSERT (standin_error_count >= 1);
   errno = 0;
   CU_ASSERT_EQUAL (volume_read (vol, back, BS, BS), -1);
   CU_ASSERT_EQUAL (errno, EIO);
@@ -786,7 +786,7 @@ test_block_size_64k (void)
   char *data = malloc (65536), *back = malloc (65536);
   struct volume *v;
 
-  stubs_reset_errors ();
+  standin_reset_errors ();
   mem = memstore_new ();
   struct volume_params p = {
     .name = EXPORT, .size = 1 << 20, .block_size = 65536,
