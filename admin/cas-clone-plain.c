@@ -232,15 +232,15 @@ clone_from_plain (struct admin *a, const struct export_info *src,
   cas_root_key (key, sizeof key, new_name);
   if (!cond) {
     struct cas_root old;
-    int r = cas_root_read (a->store, key, &old, NULL);
+    bool found;
 
-    if (r == 0) {
+    if (cas_root_read (a->store, key, &old, NULL, &found) == -1)
+      goto out;
+    if (found) {
       nbdkit_error ("%s: refused: it was created meanwhile", new_name);
       status = EXIT_DAMAGE;
       goto out;
     }
-    if (r != ENOENT)
-      goto out;
   }
   err = cas_root_write (a->store, key, &root,
                         cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,

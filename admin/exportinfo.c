@@ -100,11 +100,12 @@ export_info_read (struct store *store, const char *name,
     /* A cas export's root.  A crash in clone between the root and the
      * metadata leaves a root alone: an export still, to delete.
      */
+    bool has_root;
+
     cas_root_key (key, sizeof key, name);
-    r = cas_root_read (store, key, &info->root, NULL);
-    if (r == -1)
+    if (cas_root_read (store, key, &info->root, NULL, &has_root) == -1)
       return -1;
-    if (r == 0)
+    if (has_root)
       info->has_root = info->is_cas = true;
     else if (!meta_exists)
       return 0;

@@ -228,8 +228,10 @@ all_referenced_present (void)
   CU_ASSERT_FATAL (cas_root_list_read (st, NULL, &l) == 0);
   for (size_t i = 0; i < l.n; i++) {
     struct cas_root r;
+    bool found;
 
-    CU_ASSERT_FATAL (cas_root_read (st, l.v[i].key, &r, NULL) == 0);
+    CU_ASSERT_FATAL (cas_root_read (st, l.v[i].key, &r, NULL, &found) == 0
+                     && found);
     w.opaque = l.v[i].name;
     CU_ASSERT_FATAL (cas_walk (st, l.v[i].name, &r, &w) == 0);
   }
@@ -360,10 +362,12 @@ test_gc_refusals (void)
   {
     struct cas_root r;
     char key[KEY_MAX];
+    bool found;
 
     content (9, &h, true);
     memstore_advance_clock (mem, 7200);
-    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
+    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL, &found) == 0
+                     && found);
     cas_page_key (key, sizeof key, &r.top);
     memstore_set (mem, key, "junk", 4);
     stubs_reset_errors ();
@@ -406,8 +410,10 @@ writer_commit (struct writer *w)
   struct cas_root r;
   char etag[STORE_ETAG_MAX];
   uint64_t i = rnd (w) % 2048;
+  bool found;
 
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
+                   && found);
   switch (rnd (w) % 3) {
   case 0:                       /* new content, PUT now */
     a_vals[i] = w->next_content++;
@@ -756,8 +762,10 @@ fw_step (struct fwriter *w)
   case F_ROOT: {
     struct cas_root r;
     char etag[STORE_ETAG_MAX];
+    bool found;
 
-    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag) == 0);
+    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
+                     && found);
     r.top = w->top;
     r.empty = w->empty;
     r.blocks = w->blocks;
@@ -876,6 +884,7 @@ commit_hook (void *opaque)
 {
   struct committer *c = opaque;
   struct cas_root r;
+  bool found;
 
   /* Only on the batch of the new root's PUT: after our first GET. */
   if (c->times == 0)
@@ -885,7 +894,8 @@ commit_hook (void *opaque)
     CU_ASSERT (store_delete (st, "cas/roots/a") == 0);
     return;
   }
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL, &found) == 0
+                   && found);
   r.generation++;
   r.committed++;
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS, NULL,
@@ -927,6 +937,7 @@ test_copy_verify (void)
   struct committer cm = { .times = 1 };
   struct arm arm = { .c = &cm, .skip = 1 };
   struct cas_root r, src;
+  bool found;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 16, 5, NULL);
@@ -935,8 +946,10 @@ test_copy_verify (void)
   memstore_set_hook (mem, arm_hook, &arm);
   CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
   CU_ASSERT_EQUAL (c.tries, 2);
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/snaps/a/s", &r, NULL) == 0);
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &src, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/snaps/a/s", &r, NULL, &found) == 0
+                   && found);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &src, NULL, &found) == 0
+                   && found);
   CU_ASSERT_EQUAL (r.generation, 6);
   CU_ASSERT_EQUAL (src.generation, 6);
   CU_ASSERT (r.kind == CAS_ROOT_SNAPSHOT);
@@ -971,7 +984,8 @@ test_copy_verify (void)
   memstore_set_hook (mem, arm_hook, &arm);
   CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
   CU_ASSERT_EQUAL (c.tries, 2);
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/b", &r, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/b", &r, NULL, &found) == 0
+                   && found);
   CU_ASSERT_EQUAL (r.generation, 0);
   CU_ASSERT_STRING_EQUAL (r.parent, "a");
 
