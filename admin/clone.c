@@ -36,8 +36,8 @@ verb_clone (struct admin *a, int argc, char **argv)
   struct name_ref ref;
   char src[KEY_MAX], dst[KEY_MAX];
   struct cas_copy c;
-  bool found;
-  int r, err;
+  bool found, made;
+  int err;
 
   if (argc != 2) {
     nbdkit_error ("clone takes a source and a new name: "
@@ -89,10 +89,9 @@ verb_clone (struct admin *a, int argc, char **argv)
     .src_key = src, .src_name = argv[0], .dst_key = dst, .dst_name = argv[1],
     .kind = CAS_ROOT_EXPORT, .keep_generation = false,
   };
-  r = cas_copy_root (a->store, &c);
-  if (r == -1 || r == 2)
+  if (cas_copy_root (a->store, &c, &made) == -1)
     return EXIT_USAGE;
-  if (r == 1)
+  if (!made)
     return EXIT_DAMAGE;
 
   err = cas_meta_write (a->store, argv[1], c.root.size, c.root.block_size);

@@ -153,11 +153,13 @@ struct cas_copy {
 };
 
 /* Write the new root from the source's last committed root, verified
- * (see cas-copy.c).  0; 2 after a message when the source is missing;
- * 1 after one when the destination exists, or the source was deleted
- * or kept changing; -1.
+ * (see cas-copy.c).  0 with *made true; 0 with *made false after a
+ * message when the copy was refused: the destination exists, or the
+ * source was deleted or kept changing; or -1 after a message (errno
+ * ENOENT when the source is missing).  README.md, "Errors".
  */
-extern int cas_copy_root (struct store *store, struct cas_copy *c);
+extern int cas_copy_root (struct store *store, struct cas_copy *c,
+                          bool *made);
 
 /* ---- gc (cas-gc.c) ---- */
 

@@ -44,10 +44,11 @@ same_version (const struct cas_root *a, const struct cas_root *b)
 }
 
 int
-cas_copy_root (struct store *store, struct cas_copy *c)
+cas_copy_root (struct store *store, struct cas_copy *c, bool *made)
 {
   const bool cond = store_can (store, STORE_CAP_CONDITIONAL_PUT);
 
+  *made = false;
   for (c->tries = 1; c->tries <= CAS_COPY_TRIES; c->tries++) {
     struct cas_root src, again, *nr = &c->root;
     char etag[STORE_ETAG_MAX] = "", etag2[STORE_ETAG_MAX] = "";
@@ -60,7 +61,8 @@ cas_copy_root (struct store *store, struct cas_copy *c)
       nbdkit_error ("%s: no such cas %s (%s is missing)", c->src_name,
                     name_text_is_snapshot (c->src_name) ? "snapshot" : "export",
                     c->src_key);
-      return 2;
+      errno = ENOENT;
+      return -1;
     }
     if (!cond) {
       struct cas_root dst;
@@ -69,7 +71,7 @@ cas_copy_root (struct store *store, struct cas_copy *c)
         return -1;
       if (found) {
         nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
-        return 1;
+        return 0;               /* refused */
       }
     }
 
@@ -88,7 +90,7 @@ cas_copy_root (struct store *store, struct cas_copy *c)
                           NULL);
     if (err == EEXIST) {
       nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
-      return 1;
+      return 0;               /* refused */
     }
     if (err)
       return -1;
@@ -97,8 +99,10 @@ cas_copy_root (struct store *store, struct cas_copy *c)
     verify = cas_root_read (store, c->src_key, &again, etag2, &found);
     verify_errno = errno;
     if (verify == 0 && found && strcmp (etag, etag2) == 0 &&
-        same_version (&src, &again))
+        same_version (&src, &again)) {
+      *made = true;
       return 0;
+    }
 
     err = store_delete (store, c->dst_key);
     if (err) {
@@ -115,7 +119,7 @@ cas_copy_root (struct store *store, struct cas_copy *c)
     if (!found) {
       nbdkit_error ("%s: %s was deleted during the copy: nothing made",
                     c->dst_name, c->src_name);
-      return 1;
+      return 0;               /* refused */
     }
     nbdkit_debug ("%s: %s committed during the copy (generation %" PRIu64
                   " -> %" PRIu64 "): trying again", c->dst_name,
@@ -125,5 +129,5 @@ cas_copy_root (struct store *store, struct cas_copy *c)
                 "try again (its server commits more often than a copy "
                 "takes)", c->dst_name, c->src_name, CAS_COPY_TRIES);
   c->tries = CAS_COPY_TRIES;
-  return 1;
+  return 0;                     /* refused */
 }

@@ -462,6 +462,7 @@ writer_act (struct writer *w)
   char src[KEY_MAX], dst[KEY_MAX], name[64];
   struct cas_copy c;
   struct cas_root_list l;
+  bool made;
 
   const bool tr = getenv ("S3BLOCKS_UNIT_TRACE") != NULL;
 
@@ -478,7 +479,7 @@ writer_act (struct writer *w)
       .src_key = "cas/roots/a", .src_name = "a", .dst_key = dst,
       .dst_name = name, .kind = CAS_ROOT_SNAPSHOT, .keep_generation = true,
     };
-    CU_ASSERT (cas_copy_root (st, &c) == 0);
+    CU_ASSERT (cas_copy_root (st, &c, &made) == 0 && made);
     if (tr) fprintf (stderr, "  snapshot %s\n", name);
     break;
   case 3:                       /* clone a snapshot (or a) */
@@ -493,7 +494,7 @@ writer_act (struct writer *w)
         .src_key = src, .src_name = e->name, .dst_key = dst,
         .dst_name = name, .kind = CAS_ROOT_EXPORT,
       };
-      CU_ASSERT (cas_copy_root (st, &c) == 0);
+      CU_ASSERT (cas_copy_root (st, &c, &made) == 0 && made);
       if (tr) fprintf (stderr, "  clone %s from %s\n", name, e->name);
     }
     cas_root_list_free (&l);
@@ -937,14 +938,15 @@ test_copy_verify (void)
   struct committer cm = { .times = 1 };
   struct arm arm = { .c = &cm, .skip = 1 };
   struct cas_root r, src;
-  bool found;
+  bool found, made;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 16, 5, NULL);
 
   /* One commit during the copy: retried once, names the new version. */
   memstore_set_hook (mem, arm_hook, &arm);
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_TRUE (made);
   CU_ASSERT_EQUAL (c.tries, 2);
   CU_ASSERT_FATAL (cas_root_read (st, "cas/snaps/a/s", &r, NULL, &found) == 0
                    && found);
@@ -960,7 +962,8 @@ test_copy_verify (void)
 
   /* The name is taken now. */
   stubs_reset_errors ();
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_FALSE (made);
   CU_ASSERT (strstr (last_error, "a@s: refused: it exists") != NULL);
 
   /* A source that commits during every try: nothing is left. */
@@ -973,7 +976,8 @@ test_copy_verify (void)
   arm.reskip = 3;               /* verify GET, DELETE, GET: then the PUT */
   memstore_set_hook (mem, arm_hook, &arm);
   stubs_reset_errors ();
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_FALSE (made);
   CU_ASSERT (strstr (last_error, "changed during each of") != NULL);
   CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/b"), 0);
 
@@ -982,7 +986,8 @@ test_copy_verify (void)
   cm.times = 1;
   arm.skip = 2;
   memstore_set_hook (mem, arm_hook, &arm);
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_TRUE (made);
   CU_ASSERT_EQUAL (c.tries, 2);
   CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/b", &r, NULL, &found) == 0
                    && found);
@@ -997,7 +1002,8 @@ test_copy_verify (void)
   arm.skip = 2;
   memstore_set_hook (mem, arm_hook, &arm);
   stubs_reset_errors ();
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_FALSE (made);
   CU_ASSERT (strstr (last_error, "deleted during the copy") != NULL);
   CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/d"), 0);
   teardown ();
