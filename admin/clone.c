@@ -36,7 +36,7 @@ verb_clone (struct admin *a, int argc, char **argv)
   struct name_ref ref;
   char src[KEY_MAX], dst[KEY_MAX];
   struct cas_copy c;
-  bool found, made;
+  bool found, made, created;
   int err;
 
   if (argc != 2) {
@@ -94,17 +94,18 @@ verb_clone (struct admin *a, int argc, char **argv)
   if (!made)
     return EXIT_DAMAGE;
 
-  err = cas_meta_write (a->store, argv[1], c.root.size, c.root.block_size);
-  if (err) {
+  err = cas_meta_write (a->store, argv[1], c.root.size, c.root.block_size,
+                        &created);
+  if (err == -1 || !created) {
     /* A server created NEW between our check and now: its export, not
      * ours; take our root back.
      */
-    if (err == EEXIST)
+    if (err == 0)
       nbdkit_error ("%s: refused: it was created meanwhile", argv[1]);
     if (store_delete (a->store, dst) != 0)
       nbdkit_error ("%s: %s is left: remove it with s3blocks delete --yes "
                     "%s", argv[1], dst, argv[1]);
-    return err == EEXIST ? EXIT_DAMAGE : EXIT_USAGE;
+    return err == -1 ? EXIT_USAGE : EXIT_DAMAGE;
   }
   printf ("%s: clone of %s (%" PRIu64 " bytes, %" PRIu64 " blocks of %"
           PRIu32 "), %u tr%s, no content copied\n", argv[1], argv[0],

@@ -67,10 +67,12 @@ extern int held_leases_read (struct store *store, struct held_leases *h);
 extern void held_leases_free (struct held_leases *h);
 
 /* Write the metadata object of a cas export: create-only where the
- * store has conditional PUT.  0, EEXIST (no message), or -1.
+ * store has conditional PUT.  0 (*created false, no message, when one
+ * exists already), or -1 after a message (README.md, "Errors").
  */
 extern int cas_meta_write (struct store *store, const char *name,
-                           uint64_t size, uint32_t block_size);
+                           uint64_t size, uint32_t block_size,
+                           bool *created);
 
 /* Wall clock, seconds. */
 extern int64_t cas_now (void);

@@ -1018,13 +1018,15 @@ verb_requests (uint64_t nblocks, int (*verb) (struct admin *, int, char **),
   struct admin a = { .grace_s = -1 };
   char *argv[2] = { (char *) arg1, (char *) arg2 };
   uint64_t n;
+  bool created;
 
   setup ();
   a.store = st;
   for (uint64_t i = 0; i < nblocks; i++)
     vals[i] = 1 + i % 300;
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, vals, nblocks, 1, NULL);
-  CU_ASSERT_FATAL (cas_meta_write (st, "a", nblocks * BS, BS) == 0);
+  CU_ASSERT_FATAL (cas_meta_write (st, "a", nblocks * BS, BS, &created) == 0
+                   && created);
   memstore_reset_counts (mem);
   CU_ASSERT_EQUAL (verb (&a, 2, argv), EXIT_CLEAN);
   n = memstore_requests (mem);
