@@ -205,11 +205,13 @@ struct gc_result {
   uint64_t max_window_s;                /* max reuse-window + commit-bound */
 };
 
-/* 0 done (r filled); 1 refused or gave up after a message saying why,
- * nothing deleted; -1 error (possibly after deleting some garbage).
+/* 0 with *swept true when done (r filled); 0 with *swept false after a
+ * message saying why gc refused or gave up, nothing deleted; or -1
+ * after a message (possibly after deleting some garbage).  README.md,
+ * "Errors".
  */
 extern int cas_gc (struct store *store, const struct gc_params *p,
-                   struct gc_result *r);
+                   struct gc_result *r, bool *swept);
 
 /* ---- plain to cas (cas-clone-plain.c) ---- */
 

@@ -250,6 +250,7 @@ test_gc_basic (void)
   struct cas_hash h;
   char key[KEY_MAX];
   size_t pages_before;
+  bool swept;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 8, 3, NULL);
@@ -276,11 +277,11 @@ test_gc_basic (void)
 
   /* A dry run deletes nothing and counts what a run deletes. */
   p.dry_run = true;
-  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_FATAL (cas_gc (st, &p, &res, &swept) == 0 && swept);
   CU_ASSERT_EQUAL (res.deleted, 3);
   CU_ASSERT_EQUAL (memstore_count (mem, CAS_DATA_PREFIX), 8);
   p.dry_run = false;
-  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_FATAL (cas_gc (st, &p, &res, &swept) == 0 && swept);
   CU_ASSERT_EQUAL (res.start, MEMSTORE_EPOCH + 2 * 3600 + 10);
   CU_ASSERT_EQUAL (res.cutoff, res.start - 3600);
   CU_ASSERT_EQUAL (res.passes, 2);
@@ -306,7 +307,7 @@ test_gc_basic (void)
   /* Nothing more to do; grace 0 takes the young one too. */
   p.grace_s = 0;
   memstore_advance_clock (mem, 1);
-  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_FATAL (cas_gc (st, &p, &res, &swept) == 0 && swept);
   CU_ASSERT_EQUAL (res.deleted, 1);
   CU_ASSERT (!has_content (7));
   CU_ASSERT (has_content (8));
@@ -320,6 +321,7 @@ test_gc_refusals (void)
   struct gc_params p = { .grace_s = 60 };
   struct gc_result res;
   struct cas_hash h;
+  bool swept;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 4, 1, NULL);
@@ -329,12 +331,14 @@ test_gc_refusals (void)
   /* A server on a: grace 60 is below 1800 + 60. */
   put_lease ("a", 11);
   stubs_reset_errors ();
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_FALSE (swept);
   CU_ASSERT (strstr (last_error, "grace=60s is below") != NULL);
   CU_ASSERT (strstr (last_error, "(a: host host-a, pid 11)") != NULL);
   CU_ASSERT (has_content (9));
   p.grace_s = RW + CB;
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_TRUE (swept);
   CU_ASSERT (!has_content (9));
 
   /* A lease on an export with no root: its window is unknown. */
@@ -343,7 +347,8 @@ test_gc_refusals (void)
   put_lease ("newbie", 12);
   p.grace_s = 3 * 3600;
   stubs_reset_errors ();
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_FALSE (swept);
   CU_ASSERT (strstr (last_error, "newbie is held") != NULL);
   CU_ASSERT (has_content (9));
 
@@ -355,7 +360,8 @@ test_gc_refusals (void)
     memstore_set (mem, "exports/newbie", plain, strlen (plain));
   }
   p.grace_s = RW + CB;
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_TRUE (swept);
   CU_ASSERT (!has_content (9));
 
   /* A page that cannot be read: gc gives up, deleting nothing. */
@@ -371,7 +377,8 @@ test_gc_refusals (void)
     cas_page_key (key, sizeof key, &r.top);
     memstore_set (mem, key, "junk", 4);
     stubs_reset_errors ();
-    CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+    CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+    CU_ASSERT_FALSE (swept);
     CU_ASSERT (strstr (last_error, "gave up") != NULL);
     CU_ASSERT (has_content (9));
   }
@@ -546,6 +553,7 @@ gc_under_writer (unsigned seed, unsigned every, bool broken,
     .grace_s = RW + CB, .on_sweep = sweep_starts, .opaque = w,
   };
   struct gc_result res;
+  bool swept;
   int r, missing;
 
   setup ();
@@ -569,9 +577,9 @@ gc_under_writer (unsigned seed, unsigned every, bool broken,
   for (unsigned i = 0; i < 6; i++)
     writer_act (w);
   memstore_set_hook (mem, writer_hook, w);
-  r = cas_gc (st, &p, &res);
+  r = cas_gc (st, &p, &res, &swept);
   memstore_set_hook (mem, NULL, NULL);
-  CU_ASSERT (r == 0 || r == 1);
+  CU_ASSERT (r == 0);           /* swept, or refused or gave up */
   missing = all_referenced_present ();
   teardown ();
   return missing;
@@ -806,6 +814,7 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
     .on_sweep = fw_sweep_starts, .opaque = w,
   };
   struct gc_result res;
+  bool swept;
   int r, missing;
 
   setup ();
@@ -829,9 +838,9 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
   cas_fence_init (&w->fence, 10);
   CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a")
                    == CAS_FENCE_NEW_RUN);
-  r = cas_gc (st, &p, &res);
+  r = cas_gc (st, &p, &res, &swept);
   memstore_set_hook (mem, NULL, NULL);
-  CU_ASSERT (r == 0);
+  CU_ASSERT (r == 0 && swept);
   CU_ASSERT (res.chunks >= 2);
   /* The commit in flight ends (bounded: a few LISTs at most). */
   for (unsigned i = 0; i < 20 && w->stage != F_IDLE; i++)
