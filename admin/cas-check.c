@@ -237,15 +237,14 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
 
   for (size_t j = 0; j < l->n; j++) {
     struct cas_root r;
-    int rr;
+    bool found;
 
     if (!cas_name_wanted (l->v[j].name, names, n))
       continue;
-    rr = cas_root_read (c->a->store, l->v[j].key, &r, NULL);
-    if (rr == ENOENT)
-      continue;
-    if (rr != 0)
+    if (cas_root_read (c->a->store, l->v[j].key, &r, NULL, &found) == -1)
       return -1;
+    if (!found)
+      continue;
     c->cur = j + 1;
     c->label = l->v[j].name;
     c->block_size = r.block_size;

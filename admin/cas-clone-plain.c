@@ -175,7 +175,7 @@ clone_from_plain (struct admin *a, const struct export_info *src,
   struct cas_root root = { .kind = CAS_ROOT_EXPORT };
   char key[KEY_MAX], expires[32];
   uint64_t nr_blocks;
-  bool listed;
+  bool listed, created;
   int status = EXIT_USAGE, err;
 
   if (!src->has_meta) {
@@ -232,15 +232,15 @@ clone_from_plain (struct admin *a, const struct export_info *src,
   cas_root_key (key, sizeof key, new_name);
   if (!cond) {
     struct cas_root old;
-    int r = cas_root_read (a->store, key, &old, NULL);
+    bool found;
 
-    if (r == 0) {
+    if (cas_root_read (a->store, key, &old, NULL, &found) == -1)
+      goto out;
+    if (found) {
       nbdkit_error ("%s: refused: it was created meanwhile", new_name);
       status = EXIT_DAMAGE;
       goto out;
     }
-    if (r != ENOENT)
-      goto out;
   }
   err = cas_root_write (a->store, key, &root,
                         cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,
@@ -252,13 +252,14 @@ clone_from_plain (struct admin *a, const struct export_info *src,
   }
   if (err)
     goto out;
-  err = cas_meta_write (a->store, new_name, root.size, root.block_size);
-  if (err) {
-    if (err == EEXIST)
+  err = cas_meta_write (a->store, new_name, root.size, root.block_size,
+                        &created);
+  if (err == -1 || !created) {
+    if (err == 0)
       nbdkit_error ("%s: refused: it was created meanwhile; %s is left: "
                     "remove it with s3blocks delete --yes %s", new_name,
                     key, new_name);
-    status = err == EEXIST ? EXIT_DAMAGE : EXIT_USAGE;
+    status = err == -1 ? EXIT_USAGE : EXIT_DAMAGE;
     goto out;
   }
   printf ("%s: clone of %s (plain) into the cas layout: %" PRIu64

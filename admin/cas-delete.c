@@ -34,16 +34,16 @@ delete_snapshot (struct admin *a, const struct name_ref *ref,
 {
   char key[KEY_MAX];
   struct cas_root r;
+  bool found;
   int err;
 
   cas_ref_root_key (key, sizeof key, ref);
-  err = cas_root_read (a->store, key, &r, NULL);
-  if (err == ENOENT) {
+  if (cas_root_read (a->store, key, &r, NULL, &found) == -1)
+    return EXIT_USAGE;
+  if (!found) {
     nbdkit_error ("%s: no such snapshot (%s is missing)", name, key);
     return EXIT_USAGE;
   }
-  if (err)
-    return EXIT_USAGE;
   if (!a->yes) {
     printf ("%s: would delete the snapshot's root %s (%" PRIu64
             " blocks; content and pages no longer referenced go at the "

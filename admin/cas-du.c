@@ -240,12 +240,12 @@ cas_du (struct admin *a, char **names, int n)
 
   for (size_t j = 0; j < l.n; j++) {
     struct du_root *dr = &d.roots[j];
-    int r = cas_root_read (a->store, l.v[j].key, &dr->r, NULL);
+    bool found;
 
-    if (r == ENOENT)
-      continue;                 /* deleted since the listing */
-    if (r != 0)
+    if (cas_root_read (a->store, l.v[j].key, &dr->r, NULL, &found) == -1)
       goto out;
+    if (!found)
+      continue;                 /* deleted since the listing */
     dr->wanted = cas_name_wanted (l.v[j].name, names, n);
     d.cur = j + 1;
     d.block_size = dr->r.block_size;

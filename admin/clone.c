@@ -36,8 +36,8 @@ verb_clone (struct admin *a, int argc, char **argv)
   struct name_ref ref;
   char src[KEY_MAX], dst[KEY_MAX];
   struct cas_copy c;
-  bool found;
-  int r, err;
+  bool found, made, created;
+  int err;
 
   if (argc != 2) {
     nbdkit_error ("clone takes a source and a new name: "
@@ -89,23 +89,23 @@ verb_clone (struct admin *a, int argc, char **argv)
     .src_key = src, .src_name = argv[0], .dst_key = dst, .dst_name = argv[1],
     .kind = CAS_ROOT_EXPORT, .keep_generation = false,
   };
-  r = cas_copy_root (a->store, &c);
-  if (r == -1 || r == 2)
+  if (cas_copy_root (a->store, &c, &made) == -1)
     return EXIT_USAGE;
-  if (r == 1)
+  if (!made)
     return EXIT_DAMAGE;
 
-  err = cas_meta_write (a->store, argv[1], c.root.size, c.root.block_size);
-  if (err) {
+  err = cas_meta_write (a->store, argv[1], c.root.size, c.root.block_size,
+                        &created);
+  if (err == -1 || !created) {
     /* A server created NEW between our check and now: its export, not
      * ours; take our root back.
      */
-    if (err == EEXIST)
+    if (err == 0)
       nbdkit_error ("%s: refused: it was created meanwhile", argv[1]);
     if (store_delete (a->store, dst) != 0)
       nbdkit_error ("%s: %s is left: remove it with s3blocks delete --yes "
                     "%s", argv[1], dst, argv[1]);
-    return err == EEXIST ? EXIT_DAMAGE : EXIT_USAGE;
+    return err == -1 ? EXIT_USAGE : EXIT_DAMAGE;
   }
   printf ("%s: clone of %s (%" PRIu64 " bytes, %" PRIu64 " blocks of %"
           PRIu32 "), %u tr%s, no content copied\n", argv[1], argv[0],

@@ -37,16 +37,21 @@ wall_clock_ms (void)
   return (uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* 0 (*found false when there is no such object), or -1 after a
+ * message.
+ */
 static int
 read_object (struct store *store, const char *key, char *buf, size_t cap,
-             size_t *got)
+             size_t *got, bool *found)
 {
   int err = store_get (store, key, buf, cap, got);
 
+  *found = err == 0;
   if (err == ENOENT)
-    return 1;
+    return 0;
   if (err) {
     nbdkit_error ("cannot read %s: %s", key, strerror (err));
+    errno = err;
     return -1;
   }
   return 0;
@@ -67,18 +72,16 @@ export_info_read (struct store *store, const char *name,
   char key[KEY_MAX], buf[META_MAX > LEASE_MAX ? META_MAX : LEASE_MAX];
   const char *why;
   size_t got;
-  bool any_block = false, meta_exists;
-  int r;
+  bool any_block = false, meta_exists, lease_exists;
 
   memset (info, 0, sizeof *info);
   info->name = name;
   *found = false;
 
   export_meta_key (key, sizeof key, name);
-  r = read_object (store, key, buf, META_MAX, &got);
-  if (r == -1)
+  if (read_object (store, key, buf, META_MAX, &got, &meta_exists) == -1)
     return -1;
-  if (r == 0) {
+  if (meta_exists) {
     if (meta_parse (buf, got, &info->meta, &why) == -1)
       /* Said, not fatal: the blocks may still be listed and deleted. */
       nbdkit_error ("%s: its metadata %s is unreadable: %s", name, key, why);
@@ -95,16 +98,16 @@ export_info_read (struct store *store, const char *name,
       return -1;
     }
   }
-  meta_exists = r == 0;
   if (info->is_cas || (!meta_exists && !any_block)) {
     /* A cas export's root.  A crash in clone between the root and the
      * metadata leaves a root alone: an export still, to delete.
      */
+    bool has_root;
+
     cas_root_key (key, sizeof key, name);
-    r = cas_root_read (store, key, &info->root, NULL);
-    if (r == -1)
+    if (cas_root_read (store, key, &info->root, NULL, &has_root) == -1)
       return -1;
-    if (r == 0)
+    if (has_root)
       info->has_root = info->is_cas = true;
     else if (!meta_exists)
       return 0;
@@ -112,10 +115,9 @@ export_info_read (struct store *store, const char *name,
   *found = true;
 
   export_lease_key (key, sizeof key, name);
-  r = read_object (store, key, buf, LEASE_MAX, &got);
-  if (r == -1)
+  if (read_object (store, key, buf, LEASE_MAX, &got, &lease_exists) == -1)
     return -1;
-  if (r == 0) {
+  if (lease_exists) {
     if (lease_parse (buf, got, &info->lease, &why) == -1)
       nbdkit_error ("%s: its lease %s is unreadable: %s", name, key, why);
     else {

@@ -26,18 +26,17 @@ verb_gc (struct admin *a, int argc, char **argv)
   };
   struct gc_result res;
   char start[32];
-  int r;
+  bool swept;
 
   (void) argv;
   if (argc > 0) {
     nbdkit_error ("gc takes no names: it collects for the whole bucket");
     return EXIT_USAGE;
   }
-  r = cas_gc (a->store, &p, &res);
-  if (r == 1)
-    return EXIT_DAMAGE;
-  if (r == -1)
+  if (cas_gc (a->store, &p, &res, &swept) == -1)
     return EXIT_USAGE;
+  if (!swept)
+    return EXIT_DAMAGE;
   format_time_s (res.start, start, sizeof start);
   printf ("gc: started %s by the S3 server's clock, grace %" PRId64 "s: "
           "%" PRIu64 " roots read in %u passes, %" PRIu64 " pages and %"

@@ -88,9 +88,12 @@ print_json_str_or_null (const char *s)
     printf ("null");
 }
 
-/* One row: 0 printed, 1 gone since the listing, -1. */
+/* One row: 0 (*printed false when it is gone since the listing), or
+ * -1 after a message.
+ */
 static int
-print_row (struct admin *a, const struct row *row, bool first)
+print_row (struct admin *a, const struct row *row, bool first,
+           bool *printed)
 {
   struct export_info info;
   struct cas_root snap;
@@ -100,18 +103,17 @@ print_row (struct admin *a, const struct row *row, bool first)
   uint64_t size = 0;
   uint32_t bs = 0;
   bool known = false, found;
-  int r;
 
+  *printed = false;
   memset (&info, 0, sizeof info);
   if (name_ref_is_snapshot (&row->ref)) {
     char key[KEY_MAX];
 
     cas_snap_key (key, sizeof key, row->ref.export, row->ref.snap);
-    r = cas_root_read (a->store, key, &snap, NULL);
-    if (r == ENOENT)
-      return 1;
-    if (r != 0)
+    if (cas_root_read (a->store, key, &snap, NULL, &found) == -1)
       return -1;
+    if (!found)
+      return 0;
     root = &snap;
     kind = "snapshot";
     snprintf (lease, sizeof lease, "read-only");
@@ -120,7 +122,7 @@ print_row (struct admin *a, const struct row *row, bool first)
     if (export_info_read (a->store, row->name, &info, &found) == -1)
       return -1;
     if (!found)
-      return 1;
+      return 0;
     if (info.has_root)
       root = &info.root;
     if (info.has_meta) {
@@ -186,6 +188,7 @@ print_row (struct admin *a, const struct row *row, bool first)
             layout, created, root && root->parent[0] ? root->parent : "-",
             lease);
   }
+  *printed = true;
   return 0;
 }
 
@@ -225,13 +228,13 @@ verb_list (struct admin *a, int argc, char **argv)
     printf ("%-32s %16s %10s %-6s %-20s %-24s %s\n", "NAME", "SIZE",
             "BLOCK", "LAYOUT", "CREATED", "PARENT", "LEASE");
   for (size_t i = 0; i < rs.n; i++) {
-    int r = print_row (a, &rs.v[i], first);
+    bool printed;
 
-    if (r == -1) {
+    if (print_row (a, &rs.v[i], first, &printed) == -1) {
       status = EXIT_USAGE;
       break;
     }
-    if (r == 0)
+    if (printed)
       first = false;
   }
   if (a->json)

@@ -30,8 +30,7 @@ verb_snapshot (struct admin *a, int argc, char **argv)
   struct export_info info;
   char src[KEY_MAX], dst[KEY_MAX], name[NAME_REF_MAX];
   struct cas_copy c;
-  bool found;
-  int r;
+  bool found, made;
 
   if (argc != 2) {
     nbdkit_error ("snapshot takes an export and a snapshot name: "
@@ -70,10 +69,9 @@ verb_snapshot (struct admin *a, int argc, char **argv)
     .src_key = src, .src_name = argv[0], .dst_key = dst, .dst_name = name,
     .kind = CAS_ROOT_SNAPSHOT, .keep_generation = true,
   };
-  r = cas_copy_root (a->store, &c);
-  if (r == -1 || r == 2)
+  if (cas_copy_root (a->store, &c, &made) == -1)
     return EXIT_USAGE;
-  if (r == 1)
+  if (!made)
     return EXIT_DAMAGE;
   printf ("%s: snapshot of %s at generation %" PRIu64 " (%" PRIu64
           " blocks), %u tr%s\n", name, argv[0], c.root.generation,

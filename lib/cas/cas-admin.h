@@ -67,10 +67,12 @@ extern int held_leases_read (struct store *store, struct held_leases *h);
 extern void held_leases_free (struct held_leases *h);
 
 /* Write the metadata object of a cas export: create-only where the
- * store has conditional PUT.  0, EEXIST (no message), or -1.
+ * store has conditional PUT.  0 (*created false, no message, when one
+ * exists already), or -1 after a message (README.md, "Errors").
  */
 extern int cas_meta_write (struct store *store, const char *name,
-                           uint64_t size, uint32_t block_size);
+                           uint64_t size, uint32_t block_size,
+                           bool *created);
 
 /* Wall clock, seconds. */
 extern int64_t cas_now (void);
@@ -153,11 +155,13 @@ struct cas_copy {
 };
 
 /* Write the new root from the source's last committed root, verified
- * (see cas-copy.c).  0; 2 after a message when the source is missing;
- * 1 after one when the destination exists, or the source was deleted
- * or kept changing; -1.
+ * (see cas-copy.c).  0 with *made true; 0 with *made false after a
+ * message when the copy was refused: the destination exists, or the
+ * source was deleted or kept changing; or -1 after a message (errno
+ * ENOENT when the source is missing).  README.md, "Errors".
  */
-extern int cas_copy_root (struct store *store, struct cas_copy *c);
+extern int cas_copy_root (struct store *store, struct cas_copy *c,
+                          bool *made);
 
 /* ---- gc (cas-gc.c) ---- */
 
@@ -201,11 +205,13 @@ struct gc_result {
   uint64_t max_window_s;                /* max reuse-window + commit-bound */
 };
 
-/* 0 done (r filled); 1 refused or gave up after a message saying why,
- * nothing deleted; -1 error (possibly after deleting some garbage).
+/* 0 with *swept true when done (r filled); 0 with *swept false after a
+ * message saying why gc refused or gave up, nothing deleted; or -1
+ * after a message (possibly after deleting some garbage).  README.md,
+ * "Errors".
  */
 extern int cas_gc (struct store *store, const struct gc_params *p,
-                   struct gc_result *r);
+                   struct gc_result *r, bool *swept);
 
 /* ---- plain to cas (cas-clone-plain.c) ---- */
 

@@ -44,34 +44,35 @@ same_version (const struct cas_root *a, const struct cas_root *b)
 }
 
 int
-cas_copy_root (struct store *store, struct cas_copy *c)
+cas_copy_root (struct store *store, struct cas_copy *c, bool *made)
 {
   const bool cond = store_can (store, STORE_CAP_CONDITIONAL_PUT);
 
+  *made = false;
   for (c->tries = 1; c->tries <= CAS_COPY_TRIES; c->tries++) {
     struct cas_root src, again, *nr = &c->root;
     char etag[STORE_ETAG_MAX] = "", etag2[STORE_ETAG_MAX] = "";
-    int r, err;
+    bool found;
+    int err, verify, verify_errno;
 
-    r = cas_root_read (store, c->src_key, &src, etag);
-    if (r == ENOENT) {
+    if (cas_root_read (store, c->src_key, &src, etag, &found) == -1)
+      return -1;
+    if (!found) {
       nbdkit_error ("%s: no such cas %s (%s is missing)", c->src_name,
                     name_text_is_snapshot (c->src_name) ? "snapshot" : "export",
                     c->src_key);
-      return 2;
-    }
-    if (r != 0)
+      errno = ENOENT;
       return -1;
+    }
     if (!cond) {
       struct cas_root dst;
 
-      r = cas_root_read (store, c->dst_key, &dst, NULL);
-      if (r == 0) {
-        nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
-        return 1;
-      }
-      if (r != ENOENT)
+      if (cas_root_read (store, c->dst_key, &dst, NULL, &found) == -1)
         return -1;
+      if (found) {
+        nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
+        return 0;               /* refused */
+      }
     }
 
     *nr = src;
@@ -89,15 +90,19 @@ cas_copy_root (struct store *store, struct cas_copy *c)
                           NULL);
     if (err == EEXIST) {
       nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
-      return 1;
+      return 0;               /* refused */
     }
     if (err)
       return -1;
 
-    /* The verify step. */
-    r = cas_root_read (store, c->src_key, &again, etag2);
-    if (r == 0 && strcmp (etag, etag2) == 0 && same_version (&src, &again))
+    /* The verify step.  A failed read is judged after the delete. */
+    verify = cas_root_read (store, c->src_key, &again, etag2, &found);
+    verify_errno = errno;
+    if (verify == 0 && found && strcmp (etag, etag2) == 0 &&
+        same_version (&src, &again)) {
+      *made = true;
       return 0;
+    }
 
     err = store_delete (store, c->dst_key);
     if (err) {
@@ -107,13 +112,15 @@ cas_copy_root (struct store *store, struct cas_copy *c)
                     strerror (err), c->dst_name);
       return -1;
     }
-    if (r == ENOENT) {
+    if (verify == -1) {
+      errno = verify_errno;
+      return -1;
+    }
+    if (!found) {
       nbdkit_error ("%s: %s was deleted during the copy: nothing made",
                     c->dst_name, c->src_name);
-      return 1;
+      return 0;               /* refused */
     }
-    if (r != 0)
-      return -1;
     nbdkit_debug ("%s: %s committed during the copy (generation %" PRIu64
                   " -> %" PRIu64 "): trying again", c->dst_name,
                   c->src_name, src.generation, again.generation);
@@ -122,5 +129,5 @@ cas_copy_root (struct store *store, struct cas_copy *c)
                 "try again (its server commits more often than a copy "
                 "takes)", c->dst_name, c->src_name, CAS_COPY_TRIES);
   c->tries = CAS_COPY_TRIES;
-  return 1;
+  return 0;                     /* refused */
 }

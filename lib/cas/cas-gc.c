@@ -60,17 +60,21 @@ clock_entry (void *opaque, const struct store_entry *e)
   return 0;
 }
 
-/* 0 (start set), 1 refused, -1. */
+/* 0 (*known false after a message when the server gives no date, so
+ * gc is refused), or -1 after a message.
+ */
 static int
-s3_clock (struct store *store, int64_t *start)
+s3_clock (struct store *store, int64_t *start, bool *known)
 {
   static const char body[] = "s3blocks gc: the Last-Modified of this "
     "object is the S3 server's clock when gc last started\n";
   int err = store_put (store, GC_CLOCK_KEY, body, sizeof body - 1);
 
+  *known = false;
   if (err) {
     nbdkit_error ("cannot write %s to read the server's clock: %s",
                   GC_CLOCK_KEY, strerror (err));
+    errno = err;
     return -1;
   }
   *start = 0;
@@ -84,8 +88,9 @@ s3_clock (struct store *store, int64_t *start)
                   "Last-Modified for %s, so the age of objects is "
                   "unknown and nothing can be collected safely",
                   GC_CLOCK_KEY);
-    return 1;
+    return 0;
   }
+  *known = true;
   return 0;
 }
 
@@ -141,7 +146,7 @@ hash_of_string (const char *a, const char *b, struct cas_hash *h)
  */
 static int
 mark_root (struct gc *g, const struct cas_root_entry *re,
-           const struct cas_root *r)
+           const struct cas_root *r, bool *walked)
 {
   const struct cas_walker w = {
     .skip = walk_skip, .page = walk_page, .block = walk_block, .opaque = g,
@@ -154,6 +159,7 @@ mark_root (struct gc *g, const struct cas_root_entry *re,
    * longer cas-reuse-window says so in its next commit (step 5 of
    * docs/gc-safety.md; its open questions say when that comes late).
    */
+  *walked = false;
   window = r->reuse_window_s + r->commit_bound_s;
   if (window > g->res->max_window_s)
     g->res->max_window_s = window;
@@ -179,7 +185,8 @@ mark_root (struct gc *g, const struct cas_root_entry *re,
                   "missing)", re->name);
     return -1;
   }
-  return 1;
+  *walked = true;
+  return 0;
 }
 
 /* 0 if the second read parses, -1 if not (why: of the first). */
@@ -230,7 +237,7 @@ mark_pass (struct gc *g)
     for (size_t j = 0; fresh >= 0 && j < n; j++) {
       struct cas_root r;
       const char *why;
-      int m;
+      bool walked;
 
       if (ops[j].err == ENOENT)
         continue;               /* deleted since the listing */
@@ -252,11 +259,10 @@ mark_pass (struct gc *g)
       }
       if (ops[j].err == ENOENT)
         continue;
-      m = mark_root (g, &l.v[i + j], &r);
-      if (m == -1)
+      if (mark_root (g, &l.v[i + j], &r, &walked) == -1)
         fresh = -1;
-      else
-        fresh += m;
+      else if (walked)
+        fresh++;
     }
   }
   cas_root_list_free (&l);
@@ -267,11 +273,11 @@ mark_pass (struct gc *g)
 
 /* ---- leases ---- */
 
-/* Whether exports/NAME says the plain layout.  1 plain, 0 not (cas, or
- * no metadata), -1.
+/* Whether exports/NAME says the plain layout: 0 (*plain false for
+ * cas, or no metadata), or -1 after a message.
  */
 static int
-meta_is_plain (struct store *store, const char *name)
+meta_is_plain (struct store *store, const char *name, bool *plain)
 {
   char key[KEY_MAX], buf[META_MAX];
   struct export_meta m;
@@ -279,30 +285,34 @@ meta_is_plain (struct store *store, const char *name)
   size_t got;
   int err;
 
+  *plain = false;
   export_meta_key (key, sizeof key, name);
   err = store_get (store, key, buf, sizeof buf, &got);
   if (err == ENOENT)
     return 0;
   if (err) {
     nbdkit_error ("cannot read %s: %s", key, strerror (err));
+    errno = err;
     return -1;
   }
   /* Unreadable metadata: not known to be plain. */
-  return meta_parse (buf, got, &m, &why) == 0
+  *plain = meta_parse (buf, got, &m, &why) == 0
     && m.layout == EXPORT_LAYOUT_PLAIN;
+  return 0;
 }
 
-/* 0 the grace is safe, 1 refused (said), -1.  The rule is
- * docs/gc-safety.md, step 5.
+/* 0 (*safe false after a message saying why gc is refused), or -1.
+ * The rule is docs/gc-safety.md, step 5.
  */
 static int
 check_grace (struct gc *g, const struct gc_params *p,
-             const struct held_leases *held)
+             const struct held_leases *held, bool *safe)
 {
+  *safe = false;
   for (size_t i = 0; i < held->n; i++) {
     const struct held_lease *hl = &held->v[i];
     struct cas_hash id;
-    int plain;
+    bool plain;
 
     hash_of_string ("export", hl->name, &id);
     if (hset_find (&g->root_names, &id)) {
@@ -314,12 +324,11 @@ check_grace (struct gc *g, const struct gc_params *p,
                       "s or more, or stop the servers", p->grace_s,
                       g->res->max_window_s, hl->name, hl->info.host,
                       hl->info.pid, g->res->max_window_s);
-        return 1;
+        return 0;
       }
       continue;
     }
-    plain = meta_is_plain (g->store, hl->name);
-    if (plain == -1)
+    if (meta_is_plain (g->store, hl->name, &plain) == -1)
       return -1;
     if (plain)
       continue;
@@ -328,8 +337,9 @@ check_grace (struct gc *g, const struct gc_params *p,
                   "window is unknown: run gc after its first commit, or "
                   "once it stopped", hl->name, hl->info.host,
                   hl->info.pid);
-    return 1;
+    return 0;
   }
+  *safe = true;
   return 0;
 }
 
@@ -620,20 +630,24 @@ expire_markers (struct gc *g, const struct gc_params *p)
 }
 
 int
-cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
+cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
+        bool *swept)
 {
   struct gc g = { .store = store, .res = res };
   struct held_leases held = { 0 };
+  bool ok;
   int r;
 
   memset (res, 0, sizeof *res);
+  *swept = false;
   if (p->grace_s < 0) {
     nbdkit_error ("gc: grace must not be negative");
-    return 1;
+    return 0;
   }
-  r = s3_clock (store, &res->start);
-  if (r != 0)
-    return r;
+  if (s3_clock (store, &res->start, &ok) == -1)
+    return -1;
+  if (!ok)
+    return 0;
   res->cutoff = res->start - p->grace_s;
   nbdkit_debug ("gc: start %" PRId64 " (the S3 server's clock), cutoff %"
                 PRId64, res->start, res->cutoff);
@@ -650,13 +664,14 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
       nbdkit_error ("gc: gave up: roots kept appearing for %d passes "
                     "(snapshots or clones made while gc marked); nothing "
                     "deleted: run it again", GC_MAX_PASSES);
-      r = 1;
+      r = 0;                    /* gave up */
       goto out;
     }
     res->passes++;
     fresh = mark_pass (&g);
     if (fresh == -1) {
-      r = 1;
+      /* Gave up, after a message: nothing deleted, as when refused. */
+      r = 0;
       goto out;
     }
     nbdkit_debug ("gc: pass %u: %" PRId64 " roots new", res->passes, fresh);
@@ -664,8 +679,8 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
       break;
   }
 
-  r = check_grace (&g, p, &held);
-  if (r != 0)
+  r = check_grace (&g, p, &held, &ok);
+  if (r == -1 || !ok)
     goto out;
 
   if (expire_markers (&g, p) == -1) {
@@ -677,6 +692,8 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res)
   if (sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||
       sweep_prefix (&g, p, CAS_DATA_PREFIX, false) == -1)
     r = -1;
+  else
+    *swept = true;
 
  out:
   held_leases_free (&held);

@@ -214,7 +214,7 @@ held_leases_free (struct held_leases *h)
 
 int
 cas_meta_write (struct store *store, const char *name, uint64_t size,
-                uint32_t block_size)
+                uint32_t block_size, bool *created)
 {
   const struct export_meta m = {
     .size = size, .block_size = block_size, .layout = EXPORT_LAYOUT_CAS,
@@ -223,20 +223,24 @@ cas_meta_write (struct store *store, const char *name, uint64_t size,
   int len, err;
   bool cond = store_can (store, STORE_CAP_CONDITIONAL_PUT);
 
+  *created = false;
   export_meta_key (key, sizeof key, name);
   len = meta_format (buf, sizeof buf, &m);
   if (len == -1) {
     nbdkit_error ("%s: metadata too long", name);
+    errno = ENAMETOOLONG;
     return -1;
   }
   err = store_put_cond (store, key, buf, len,
                         cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL, NULL);
   if (err == EEXIST)
-    return EEXIST;
+    return 0;
   if (err) {
     nbdkit_error ("cannot write %s: %s", key, strerror (err));
+    errno = err;
     return -1;
   }
+  *created = true;
   return 0;
 }
 

@@ -20,7 +20,7 @@
 
 int
 cas_root_read (struct store *store, const char *key, struct cas_root *r,
-               char *etag)
+               char *etag, bool *found)
 {
   /* One byte more than any root: a longer object is a damaged root,
    * not a store failure.
@@ -30,17 +30,20 @@ cas_root_read (struct store *store, const char *key, struct cas_root *r,
   size_t got = 0;
   int err;
 
+  *found = false;
   err = store_get_etag (store, key, buf, sizeof buf, &got, etag);
   if (err == ENOENT)
-    return ENOENT;
+    return 0;
   if (err) {
     errno = err;
     return -1;
   }
   if (got > CAS_ROOT_MAX)
     why = "it is longer than 4096 bytes";
-  else if (cas_root_parse (buf, got, r, &why) == 0)
+  else if (cas_root_parse (buf, got, r, &why) == 0) {
+    *found = true;
     return 0;
+  }
   nbdkit_error ("cas root %s is damaged: %s", key, why);
   errno = EIO;
   return -1;

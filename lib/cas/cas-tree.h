@@ -107,12 +107,14 @@ extern int cas_tree_walk (struct store *store, const char *label,
                           const struct cas_walk_ops *ops, void *opaque);
 
 /* Roots: read and write one root object (cas-root.c).
- * cas_root_read returns 0, ENOENT (no such root: no message), or -1
- * after a message (a damaged root names its key and what is wrong).
- * etag (STORE_ETAG_MAX bytes) may be NULL.
+ * cas_root_read returns 0 (*found false when there is no such root:
+ * no message), or -1 with errno set after a message: the store's, or
+ * one naming a damaged root's key and what is wrong (errno EIO); the
+ * convention of README.md's "Errors".  etag (STORE_ETAG_MAX bytes) may
+ * be NULL.
  */
 extern int cas_root_read (struct store *store, const char *key,
-                          struct cas_root *r, char *etag);
+                          struct cas_root *r, char *etag, bool *found);
 /* condition / if_match as in store_op (STORE_ALWAYS on stores without
  * conditional PUT).  Returns 0, or the op's errno (EEXIST, ESTALE after
  * no message; others after one).

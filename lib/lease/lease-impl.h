@@ -57,12 +57,22 @@ extern struct lease *lease_list;
 extern void lease_describe (char *buf, size_t size,
                             const struct lease_info *info);
 
+/* What lease_read found. */
+enum lease_object {
+  LEASE_OBJECT_VALID,           /* parsed into *info */
+  LEASE_OBJECT_ABSENT,          /* no lease object */
+  LEASE_OBJECT_MALFORMED,       /* there, but it does not parse: *why
+                                   says why; no server wrote it */
+};
+
 /* Read the lease object, its raw bytes (raw: LEASE_MAX) and its ETag
- * into l->etag.  Returns 0, ENOENT, EBADMSG (*why says why), or the
- * store's errno.
+ * into l->etag.  Returns 0 with *found saying what is there, or -1
+ * with errno the store's after the store's message (the callers add
+ * what they were doing, or retry quietly).  README.md, "Errors".
  */
-extern int lease_read (struct lease *l, struct lease_info *info, char *raw,
-                       size_t *raw_len, const char **why);
+extern int lease_read (struct lease *l, enum lease_object *found,
+                       struct lease_info *info, char *raw, size_t *raw_len,
+                       const char **why);
 
 /* Write our lease with a condition (ignored by a store without
  * conditional PUT), recording when the PUT started.  Returns 0, an

@@ -147,10 +147,10 @@ wait_for_expiry (struct lease *l, const struct lease_info *held,
   unsigned poll_ms = l->lease_ms / 3 < 1000 ? l->lease_ms / 3 : 1000;
   char now_raw[LEASE_MAX], holder[256];
   struct lease_info now_held;
+  enum lease_object found;
   const char *why;
   uint64_t now;
   size_t now_len;
-  int err;
 
   if (poll_ms < 10)
     poll_ms = 10;
@@ -167,16 +167,16 @@ wait_for_expiry (struct lease *l, const struct lease_info *held,
     uint64_t left = held->expires_ms - now;
 
     clock_sleep_ms (left < poll_ms ? (unsigned) left + 1 : poll_ms);
-    err = lease_read (l, &now_held, now_raw, &now_len, &why);
-    if (err == ENOENT)
-      return 0;
-    if (err && err != EBADMSG) {
+    if (lease_read (l, &found, &now_held, now_raw, &now_len, &why) == -1) {
       nbdkit_error ("export %s: cannot read its lease %s while waiting "
                     "for it to expire", l->export_name, l->key);
       return -1;
     }
+    if (found == LEASE_OBJECT_ABSENT)
+      return 0;
     if (now_len != raw_len || memcmp (now_raw, raw, raw_len) != 0) {
-      lease_describe (holder, sizeof holder, err ? held : &now_held);
+      lease_describe (holder, sizeof holder,
+                      found == LEASE_OBJECT_VALID ? &now_held : held);
       nbdkit_error ("export %s is in use by another server (%s): "
                     "stop it first, or serve this one read-only (-r)",
                     l->export_name, holder);
@@ -198,19 +198,21 @@ confirm (struct lease *l)
 {
   char raw[LEASE_MAX], holder[256];
   struct lease_info held;
+  enum lease_object found;
   const char *why;
   size_t len;
-  int err;
+  bool valid;
 
   clock_sleep_ms (CONFIRM_DELAY_MS);
-  err = lease_read (l, &held, raw, &len, &why);
-  if (err == 0 && strcmp (held.owner, l->self.owner) == 0)
+  valid = lease_read (l, &found, &held, raw, &len, &why) == 0 &&
+    found == LEASE_OBJECT_VALID;
+  if (valid && strcmp (held.owner, l->self.owner) == 0)
     return 0;
-  if (err == 0)
+  if (valid)
     lease_describe (holder, sizeof holder, &held);
   nbdkit_error ("export %s: another server took the lease as this one "
                 "started (%s)", l->export_name,
-                err == 0 ? holder : "its lease could not be read back");
+                valid ? holder : "its lease could not be read back");
   return -1;
 }
 
@@ -261,6 +263,7 @@ lease_acquire (struct store *store, const struct lease_params *p)
   struct lease *l = new_lease (store, p);
   char raw[LEASE_MAX], holder[256];
   struct lease_info held;
+  enum lease_object found;
   enum store_condition cond;
   const char *why = NULL;
   uint64_t started = 0;
@@ -277,10 +280,14 @@ lease_acquire (struct store *store, const struct lease_params *p)
       goto fail;
     }
     cond = STORE_IF_MATCH;
-    err = lease_read (l, &held, raw, &raw_len, &why);
-    if (err == ENOENT)
+    if (lease_read (l, &found, &held, raw, &raw_len, &why) == -1) {
+      nbdkit_error ("export %s: cannot read its lease %s", l->export_name,
+                    l->key);
+      goto fail;
+    }
+    if (found == LEASE_OBJECT_ABSENT)
       cond = STORE_CREATE_ONLY;
-    else if (err == EBADMSG) {
+    else if (found == LEASE_OBJECT_MALFORMED) {
       if (!p->take_over) {
         nbdkit_error ("export %s: its lease object %s is malformed (%s): "
                       "add take-over-lease=true to replace it",
@@ -289,11 +296,6 @@ lease_acquire (struct store *store, const struct lease_params *p)
       }
       nbdkit_debug ("export %s: replacing malformed lease %s",
                     l->export_name, l->key);
-    }
-    else if (err) {
-      nbdkit_error ("export %s: cannot read its lease %s", l->export_name,
-                    l->key);
-      goto fail;
     }
     else {
       lease_describe (holder, sizeof holder, &held);
@@ -366,6 +368,7 @@ lease_release (struct lease *l)
 {
   char raw[LEASE_MAX];
   struct lease_info held;
+  enum lease_object found;
   const char *why;
   size_t len;
 
@@ -384,7 +387,8 @@ lease_release (struct lease *l)
 
   /* S3 has no conditional DELETE: read, then delete if still ours. */
   if (!__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE) &&
-      lease_read (l, &held, raw, &len, &why) == 0 &&
+      lease_read (l, &found, &held, raw, &len, &why) == 0 &&
+      found == LEASE_OBJECT_VALID &&
       strcmp (held.owner, l->self.owner) == 0) {
     if (store_delete (l->store, l->key))
       nbdkit_error ("export %s: could not delete its lease %s; the next "

@@ -73,20 +73,28 @@ lease_describe (char *buf, size_t size, const struct lease_info *info)
 }
 
 int
-lease_read (struct lease *l, struct lease_info *info, char *raw,
-            size_t *raw_len, const char **why)
+lease_read (struct lease *l, enum lease_object *found,
+            struct lease_info *info, char *raw, size_t *raw_len,
+            const char **why)
 {
   char etag[STORE_ETAG_MAX] = "";
   size_t got = 0;
   int err;
 
+  *found = LEASE_OBJECT_ABSENT;
   err = store_get_etag (l->store, l->key, raw, LEASE_MAX, &got, etag);
   *raw_len = got;
-  if (err)
-    return err;
+  if (err == ENOENT)
+    return 0;
+  if (err) {
+    errno = err;
+    return -1;
+  }
   memcpy (l->etag, etag, sizeof etag);
   if (lease_parse (raw, got, info, why) == -1)
-    return EBADMSG;
+    *found = LEASE_OBJECT_MALFORMED;
+  else
+    *found = LEASE_OBJECT_VALID;
   return 0;
 }
 
@@ -173,6 +181,7 @@ renew (struct lease *l)
 {
   char raw[LEASE_MAX];
   struct lease_info held;
+  enum lease_object found;
   const char *why;
   uint64_t started;
   size_t len;
@@ -185,17 +194,19 @@ renew (struct lease *l)
     err = lease_write (l, STORE_IF_MATCH, &started);
     if (err == ESTALE || err == ENOENT) {
       /* Someone wrote or deleted it since we last did: look. */
-      err = lease_read (l, &held, raw, &len, &why);
-      if (err == 0 && strcmp (held.owner, l->self.owner) != 0) {
+      if (lease_read (l, &found, &held, raw, &len, &why) == -1)
+        err = errno;
+      else if (found == LEASE_OBJECT_VALID &&
+               strcmp (held.owner, l->self.owner) != 0) {
         lose (l, &held);
         return true;
       }
-      if (err == ENOENT) {
+      else if (found == LEASE_OBJECT_ABSENT) {
         nbdkit_debug ("export %s: its lease %s was deleted: recreating it",
                       l->export_name, l->key);
         err = lease_write (l, STORE_CREATE_ONLY, &started);
       }
-      else if (err == 0 || err == EBADMSG)
+      else
         /* Ours after all (a PUT that succeeded unseen), or garbage that
          * no server wrote: replace it.
          */
@@ -204,14 +215,15 @@ renew (struct lease *l)
     }
   }
   else {
-    err = lease_read (l, &held, raw, &len, &why);
-    if (err == 0 && strcmp (held.owner, l->self.owner) != 0) {
+    if (lease_read (l, &found, &held, raw, &len, &why) == -1 ||
+        found == LEASE_OBJECT_MALFORMED)
+      nbdkit_debug ("export %s: could not check the lease; renewing anyway",
+                    l->export_name);
+    else if (found == LEASE_OBJECT_VALID &&
+             strcmp (held.owner, l->self.owner) != 0) {
       lose (l, &held);
       return true;
     }
-    if (err && err != ENOENT)
-      nbdkit_debug ("export %s: could not check the lease; renewing anyway",
-                    l->export_name);
     err = lease_write (l, STORE_ALWAYS, &started);
   }
 

@@ -229,8 +229,10 @@ all_referenced_present (void)
   CU_ASSERT_FATAL (cas_root_list_read (st, NULL, &l) == 0);
   for (size_t i = 0; i < l.n; i++) {
     struct cas_root r;
+    bool found;
 
-    CU_ASSERT_FATAL (cas_root_read (st, l.v[i].key, &r, NULL) == 0);
+    CU_ASSERT_FATAL (cas_root_read (st, l.v[i].key, &r, NULL, &found) == 0
+                     && found);
     w.opaque = l.v[i].name;
     CU_ASSERT_FATAL (cas_walk (st, l.v[i].name, &r, &w) == 0);
   }
@@ -249,6 +251,7 @@ test_gc_basic (void)
   struct cas_hash h;
   char key[KEY_MAX];
   size_t pages_before;
+  bool swept;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 8, 3, NULL);
@@ -275,11 +278,11 @@ test_gc_basic (void)
 
   /* A dry run deletes nothing and counts what a run deletes. */
   p.dry_run = true;
-  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_FATAL (cas_gc (st, &p, &res, &swept) == 0 && swept);
   CU_ASSERT_EQUAL (res.deleted, 3);
   CU_ASSERT_EQUAL (memstore_count (mem, CAS_DATA_PREFIX), 8);
   p.dry_run = false;
-  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_FATAL (cas_gc (st, &p, &res, &swept) == 0 && swept);
   CU_ASSERT_EQUAL (res.start, MEMSTORE_EPOCH + 2 * 3600 + 10);
   CU_ASSERT_EQUAL (res.cutoff, res.start - 3600);
   CU_ASSERT_EQUAL (res.passes, 2);
@@ -305,7 +308,7 @@ test_gc_basic (void)
   /* Nothing more to do; grace 0 takes the young one too. */
   p.grace_s = 0;
   memstore_advance_clock (mem, 1);
-  CU_ASSERT_EQUAL_FATAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_FATAL (cas_gc (st, &p, &res, &swept) == 0 && swept);
   CU_ASSERT_EQUAL (res.deleted, 1);
   CU_ASSERT (!has_content (7));
   CU_ASSERT (has_content (8));
@@ -319,6 +322,7 @@ test_gc_refusals (void)
   struct gc_params p = { .grace_s = 60 };
   struct gc_result res;
   struct cas_hash h;
+  bool swept;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 4, 1, NULL);
@@ -328,12 +332,14 @@ test_gc_refusals (void)
   /* A server on a: grace 60 is below 1800 + 60. */
   put_lease ("a", 11);
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_FALSE (swept);
   CU_ASSERT (strstr (standin_last_error, "grace=60s is below") != NULL);
   CU_ASSERT (strstr (standin_last_error, "(a: host host-a, pid 11)") != NULL);
   CU_ASSERT (has_content (9));
   p.grace_s = RW + CB;
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_TRUE (swept);
   CU_ASSERT (!has_content (9));
 
   /* A lease on an export with no root: its window is unknown. */
@@ -342,7 +348,8 @@ test_gc_refusals (void)
   put_lease ("newbie", 12);
   p.grace_s = 3 * 3600;
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_FALSE (swept);
   CU_ASSERT (strstr (standin_last_error, "newbie is held") != NULL);
   CU_ASSERT (has_content (9));
 
@@ -354,21 +361,25 @@ test_gc_refusals (void)
     memstore_set (mem, "exports/newbie", plain, strlen (plain));
   }
   p.grace_s = RW + CB;
-  CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 0);
+  CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+  CU_ASSERT_TRUE (swept);
   CU_ASSERT (!has_content (9));
 
   /* A page that cannot be read: gc gives up, deleting nothing. */
   {
     struct cas_root r;
     char key[KEY_MAX];
+    bool found;
 
     content (9, &h, true);
     memstore_advance_clock (mem, 7200);
-    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
+    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL, &found) == 0
+                     && found);
     cas_page_key (key, sizeof key, &r.top);
     memstore_set (mem, key, "junk", 4);
     standin_reset_errors ();
-    CU_ASSERT_EQUAL (cas_gc (st, &p, &res), 1);
+    CU_ASSERT_EQUAL (cas_gc (st, &p, &res, &swept), 0);
+    CU_ASSERT_FALSE (swept);
     CU_ASSERT (strstr (standin_last_error, "gave up") != NULL);
     CU_ASSERT (has_content (9));
   }
@@ -407,8 +418,10 @@ writer_commit (struct writer *w)
   struct cas_root r;
   char etag[STORE_ETAG_MAX];
   uint64_t i = rnd (w) % 2048;
+  bool found;
 
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
+                   && found);
   switch (rnd (w) % 3) {
   case 0:                       /* new content, PUT now */
     a_vals[i] = w->next_content++;
@@ -457,6 +470,7 @@ writer_act (struct writer *w)
   char src[KEY_MAX], dst[KEY_MAX], name[64];
   struct cas_copy c;
   struct cas_root_list l;
+  bool made;
 
   const bool tr = getenv ("S3BLOCKS_UNIT_TRACE") != NULL;
 
@@ -473,7 +487,7 @@ writer_act (struct writer *w)
       .src_key = "cas/roots/a", .src_name = "a", .dst_key = dst,
       .dst_name = name, .kind = CAS_ROOT_SNAPSHOT, .keep_generation = true,
     };
-    CU_ASSERT (cas_copy_root (st, &c) == 0);
+    CU_ASSERT (cas_copy_root (st, &c, &made) == 0 && made);
     if (tr) fprintf (stderr, "  snapshot %s\n", name);
     break;
   case 3:                       /* clone a snapshot (or a) */
@@ -488,7 +502,7 @@ writer_act (struct writer *w)
         .src_key = src, .src_name = e->name, .dst_key = dst,
         .dst_name = name, .kind = CAS_ROOT_EXPORT,
       };
-      CU_ASSERT (cas_copy_root (st, &c) == 0);
+      CU_ASSERT (cas_copy_root (st, &c, &made) == 0 && made);
       if (tr) fprintf (stderr, "  clone %s from %s\n", name, e->name);
     }
     cas_root_list_free (&l);
@@ -540,6 +554,7 @@ gc_under_writer (unsigned seed, unsigned every, bool broken,
     .grace_s = RW + CB, .on_sweep = sweep_starts, .opaque = w,
   };
   struct gc_result res;
+  bool swept;
   int r, missing;
 
   setup ();
@@ -563,9 +578,9 @@ gc_under_writer (unsigned seed, unsigned every, bool broken,
   for (unsigned i = 0; i < 6; i++)
     writer_act (w);
   memstore_set_hook (mem, writer_hook, w);
-  r = cas_gc (st, &p, &res);
+  r = cas_gc (st, &p, &res, &swept);
   memstore_set_hook (mem, NULL, NULL);
-  CU_ASSERT (r == 0 || r == 1);
+  CU_ASSERT (r == 0);           /* swept, or refused or gave up */
   missing = all_referenced_present ();
   teardown ();
   return missing;
@@ -757,8 +772,10 @@ fw_step (struct fwriter *w)
   case F_ROOT: {
     struct cas_root r;
     char etag[STORE_ETAG_MAX];
+    bool found;
 
-    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag) == 0);
+    CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
+                     && found);
     r.top = w->top;
     r.empty = w->empty;
     r.blocks = w->blocks;
@@ -798,6 +815,7 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
     .on_sweep = fw_sweep_starts, .opaque = w,
   };
   struct gc_result res;
+  bool swept;
   int r, missing;
 
   setup ();
@@ -821,9 +839,9 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
   cas_fence_init (&w->fence, 10);
   CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a")
                    == CAS_FENCE_NEW_RUN);
-  r = cas_gc (st, &p, &res);
+  r = cas_gc (st, &p, &res, &swept);
   memstore_set_hook (mem, NULL, NULL);
-  CU_ASSERT (r == 0);
+  CU_ASSERT (r == 0 && swept);
   CU_ASSERT (res.chunks >= 2);
   /* The commit in flight ends (bounded: a few LISTs at most). */
   for (unsigned i = 0; i < 20 && w->stage != F_IDLE; i++)
@@ -877,6 +895,7 @@ commit_hook (void *opaque)
 {
   struct committer *c = opaque;
   struct cas_root r;
+  bool found;
 
   /* Only on the batch of the new root's PUT: after our first GET. */
   if (c->times == 0)
@@ -886,7 +905,8 @@ commit_hook (void *opaque)
     CU_ASSERT (store_delete (st, "cas/roots/a") == 0);
     return;
   }
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, NULL, &found) == 0
+                   && found);
   r.generation++;
   r.committed++;
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS, NULL,
@@ -928,16 +948,20 @@ test_copy_verify (void)
   struct committer cm = { .times = 1 };
   struct arm arm = { .c = &cm, .skip = 1 };
   struct cas_root r, src;
+  bool found, made;
 
   setup ();
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, a, 16, 5, NULL);
 
   /* One commit during the copy: retried once, names the new version. */
   memstore_set_hook (mem, arm_hook, &arm);
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_TRUE (made);
   CU_ASSERT_EQUAL (c.tries, 2);
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/snaps/a/s", &r, NULL) == 0);
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &src, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/snaps/a/s", &r, NULL, &found) == 0
+                   && found);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &src, NULL, &found) == 0
+                   && found);
   CU_ASSERT_EQUAL (r.generation, 6);
   CU_ASSERT_EQUAL (src.generation, 6);
   CU_ASSERT (r.kind == CAS_ROOT_SNAPSHOT);
@@ -948,7 +972,8 @@ test_copy_verify (void)
 
   /* The name is taken now. */
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_FALSE (made);
   CU_ASSERT (strstr (standin_last_error, "a@s: refused: it exists") != NULL);
 
   /* A source that commits during every try: nothing is left. */
@@ -961,7 +986,8 @@ test_copy_verify (void)
   arm.reskip = 3;               /* verify GET, DELETE, GET: then the PUT */
   memstore_set_hook (mem, arm_hook, &arm);
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_FALSE (made);
   CU_ASSERT (strstr (standin_last_error, "changed during each of") != NULL);
   CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/b"), 0);
 
@@ -970,9 +996,11 @@ test_copy_verify (void)
   cm.times = 1;
   arm.skip = 2;
   memstore_set_hook (mem, arm_hook, &arm);
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 0);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_TRUE (made);
   CU_ASSERT_EQUAL (c.tries, 2);
-  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/b", &r, NULL) == 0);
+  CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/b", &r, NULL, &found) == 0
+                   && found);
   CU_ASSERT_EQUAL (r.generation, 0);
   CU_ASSERT_STRING_EQUAL (r.parent, "a");
 
@@ -984,7 +1012,8 @@ test_copy_verify (void)
   arm.skip = 2;
   memstore_set_hook (mem, arm_hook, &arm);
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_copy_root (st, &c), 1);
+  CU_ASSERT_EQUAL (cas_copy_root (st, &c, &made), 0);
+  CU_ASSERT_FALSE (made);
   CU_ASSERT (strstr (standin_last_error, "deleted during the copy") != NULL);
   CU_ASSERT_EQUAL (memstore_count (mem, "cas/roots/d"), 0);
   teardown ();
@@ -999,13 +1028,15 @@ verb_requests (uint64_t nblocks, int (*verb) (struct admin *, int, char **),
   struct admin a = { .grace_s = -1 };
   char *argv[2] = { (char *) arg1, (char *) arg2 };
   uint64_t n;
+  bool created;
 
   setup ();
   a.store = st;
   for (uint64_t i = 0; i < nblocks; i++)
     vals[i] = 1 + i % 300;
   put_root ("cas/roots/a", "a", CAS_ROOT_EXPORT, vals, nblocks, 1, NULL);
-  CU_ASSERT_FATAL (cas_meta_write (st, "a", nblocks * BS, BS) == 0);
+  CU_ASSERT_FATAL (cas_meta_write (st, "a", nblocks * BS, BS, &created) == 0
+                   && created);
   memstore_reset_counts (mem);
   CU_ASSERT_EQUAL (verb (&a, 2, argv), EXIT_CLEAN);
   n = memstore_requests (mem);

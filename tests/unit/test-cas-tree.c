@@ -908,17 +908,20 @@ test_roots (void)
   const struct store_gate gate = { refuse, NULL };
   struct cas_root r, back;
   char etag[STORE_ETAG_MAX], etag2[STORE_ETAG_MAX], key[KEY_MAX];
+  bool found = true;
 
   cas_root_key (key, sizeof key, "disk");
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag), ENOENT);
+  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag, &found), 0);
+  CU_ASSERT_FALSE (found);
   CU_ASSERT_EQUAL (standin_error_count, 0);
 
   sample_root (&r);
   CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_CREATE_ONLY,
                                         NULL, NULL, etag), 0);
   CU_ASSERT (etag[0] != '\0');
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag2), 0);
+  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag2, &found), 0);
+  CU_ASSERT_TRUE (found);
   CU_ASSERT_STRING_EQUAL (etag, etag2);
   CU_ASSERT_STRING_EQUAL (back.name, "disk");
   CU_ASSERT_STRING_EQUAL (back.incarnation, r.incarnation);
@@ -940,7 +943,8 @@ test_roots (void)
   CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, etag, NULL),
                    ESTALE);
   CU_ASSERT_EQUAL (standin_error_count, 0);
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL), 0);
+  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), 0);
+  CU_ASSERT_TRUE (found);
   CU_ASSERT_EQUAL (back.generation, 1);
   CU_ASSERT_TRUE (cas_hash_equal (&back.top, &r.top));
 
@@ -953,7 +957,7 @@ test_roots (void)
   /* Damaged: the key and what is wrong. */
   memstore_set (m, key, "s3blocks-cas-root 1\nkind export\n", 31);
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL), -1);
+  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), -1);
   CU_ASSERT_EQUAL (errno, EIO);
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/roots/disk"));
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "lacks name"));
@@ -964,7 +968,7 @@ test_roots (void)
     memstore_set (m, key, huge, CAS_ROOT_MAX + 1);
     free (huge);
   }
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL), -1);
+  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), -1);
   CU_ASSERT_EQUAL (errno, EIO);
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "longer"));
 
@@ -975,7 +979,9 @@ test_roots (void)
   cas_root_key_of (key, sizeof key, "disk@mon");
   CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_CREATE_ONLY, NULL,
                                    NULL), 0);
-  CU_ASSERT_EQUAL (cas_root_read (st, "cas/snaps/disk/mon", &back, NULL), 0);
+  CU_ASSERT_EQUAL (cas_root_read (st, "cas/snaps/disk/mon", &back, NULL,
+                                  &found), 0);
+  CU_ASSERT_TRUE (found);
   CU_ASSERT_EQUAL (back.kind, CAS_ROOT_SNAPSHOT);
   CU_ASSERT_STRING_EQUAL (back.parent, "disk");
   store_close (st);

@@ -143,11 +143,11 @@ cas_load_map (struct layout *base, uint64_t nr_blocks)
   struct cas_root *r = l->root;
 
   if (!l->have_root) {
-    int err = cas_root_read (l->store, l->root_key, r, l->etag);
+    bool found;
 
-    if (err == -1)
+    if (cas_root_read (l->store, l->root_key, r, l->etag, &found) == -1)
       return -1;
-    if (err == ENOENT && !l->create) {
+    if (!found && !l->create) {
       nbdkit_error ("export %s: its root %s is missing: the export's "
                     "metadata says it uses the cas layout, but without "
                     "its root there is no map of its blocks (restore it, "
@@ -156,13 +156,13 @@ cas_load_map (struct layout *base, uint64_t nr_blocks)
       errno = ENOENT;
       return -1;
     }
-    if (err == ENOENT && l->readonly) {
+    if (!found && l->readonly) {
       nbdkit_error ("export %s: its root %s is missing, and a read-only "
                     "server does not create exports", l->name, l->root_key);
       errno = ENOENT;
       return -1;
     }
-    if (err == ENOENT) {
+    if (!found) {
       if (create_root (l, nr_blocks) == -1)
         return -1;
     }

@@ -27,7 +27,7 @@ layout_cas_open_snapshot (struct store *store, const char *ref,
   char etag[STORE_ETAG_MAX];
   struct cas_root root;
   struct layout_cas_params cp = *params;
-  int err;
+  bool found;
 
   if (cas_root_key_of (key, sizeof key, ref) == -1 ||
       strlen (key) >= KEY_MAX) {
@@ -35,10 +35,9 @@ layout_cas_open_snapshot (struct store *store, const char *ref,
     errno = ENAMETOOLONG;
     return NULL;
   }
-  err = cas_root_read (store, key, &root, etag);
-  if (err == -1)
+  if (cas_root_read (store, key, &root, etag, &found) == -1)
     return NULL;
-  if (err == ENOENT) {
+  if (!found) {
     nbdkit_error ("snapshot %s does not exist (no snapshot root %s); "
                   "the admin command lists an export's snapshots",
                   ref, key);

@@ -49,17 +49,19 @@ parse_root (struct plain *l, const char *buf, size_t len, const char **why)
   return 0;
 }
 
-/* Root and segments in batches.  Returns 0 (map loaded), 1 (there is
- * no root: list instead), or -1.
+/* Root and segments in batches.  Returns 0 (*found false when there
+ * is no root: list instead), or -1 after a message.
  */
 static int
-read_map (struct plain *l, uint64_t nr_segments, struct sbitmap *present)
+read_map (struct plain *l, uint64_t nr_segments, struct sbitmap *present,
+          bool *found)
 {
   const uint64_t total = nr_segments + 1;       /* the root first */
   struct store_op *ops = calloc (LOAD_BATCH, sizeof *ops);
   char *bufs = malloc ((size_t) LOAD_BATCH * ALLOCMAP_MAX_BYTES);
   int r = 0;
 
+  *found = true;
   if (ops == NULL || bufs == NULL) {
     nbdkit_error ("%s: out of memory loading the allocation map", l->name);
     free (ops);
@@ -67,7 +69,7 @@ read_map (struct plain *l, uint64_t nr_segments, struct sbitmap *present)
     errno = ENOMEM;
     return -1;
   }
-  for (uint64_t done = 0; done < total && r == 0;) {
+  for (uint64_t done = 0; done < total && r == 0 && *found;) {
     size_t n = total - done < LOAD_BATCH ? total - done : LOAD_BATCH;
 
     memset (ops, 0, n * sizeof *ops);
@@ -87,13 +89,13 @@ read_map (struct plain *l, uint64_t nr_segments, struct sbitmap *present)
     store_run (l->store, ops, n);
     l->stats.map_objects_read += n;
 
-    for (size_t i = 0; i < n && r == 0; i++) {
+    for (size_t i = 0; i < n && r == 0 && *found; i++) {
       const uint64_t item = done + i;
       const char *why;
 
       if (ops[i].err == ENOENT) {
         if (item == 0)
-          r = 1;                /* no map: nothing else matters */
+          *found = false;       /* no map: nothing else matters */
         continue;               /* a segment never written: empty */
       }
       if (ops[i].err) {
@@ -247,6 +249,7 @@ plain_load_map (struct layout *base, uint64_t nr_blocks)
   struct plain *l = (struct plain *) base;
   uint64_t nr_segments = (nr_blocks + ALLOCMAP_SEGMENT_BLOCKS - 1)
     / ALLOCMAP_SEGMENT_BLOCKS;
+  bool found;
   int r;
 
   memset (&l->stats, 0, sizeof l->stats);
@@ -256,8 +259,8 @@ plain_load_map (struct layout *base, uint64_t nr_blocks)
     r = rebuild (l, nr_segments);
   }
   else {
-    r = read_map (l, nr_segments, &l->present);
-    if (r == 1) {
+    r = read_map (l, nr_segments, &l->present, &found);
+    if (r == 0 && !found) {
       nbdkit_debug ("%s: no allocation map (a new export, or written by "
                     "an older version or another tool): listing its "
                     "blocks once", l->name);
