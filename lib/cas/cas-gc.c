@@ -18,8 +18,9 @@
  *           older than cutoff
  *
  * Why this cannot delete what a root needs is docs/gc-safety.md; this
- * file enforces its steps 1, 2, 3, 5, 6, gc's side of 9, and 11.  The
- * objects it reads and writes: docs/bucket-format.md.
+ * file enforces its steps 1, 3, 5 and 6, and cas-sweep.c the sweep's
+ * steps 2, 9 (gc's side) and 11.  The objects it reads and writes:
+ * docs/bucket-format.md.
  */
 
 #include <config.h>
@@ -38,17 +39,12 @@
 #include "cas/cas-tree.h"
 #include "format/keys.h"
 #include "format/meta.h"
+#include "cas-gc-impl.h"
 
 #define GC_CLOCK_KEY "cas/gc/clock"
 #define ROOT_BATCH 32
 
-struct gc {
-  struct store *store;
-  struct gc_result *res;
-  struct hset pages, data;
-  struct hset read;             /* hashes of "key incarnation" */
-  struct hset root_names;       /* hashes of the export names with a root */
-};
+
 
 /* ---- the S3 server's clock ---- */
 
@@ -343,291 +339,6 @@ check_grace (struct gc *g, const struct gc_params *p,
   return 0;
 }
 
-/* ---- sweep: chunks fenced by markers (docs/gc-safety.md, step 9) ---- */
-
-struct sweep {
-  struct gc *g;
-  size_t prefix_len;
-  bool pages;
-  int64_t cutoff;
-  char **keys;
-  uint64_t *sizes;
-  size_t n, cap;
-  size_t seen;                  /* keys listed by this chunk */
-  char last[KEY_MAX];           /* the last of them */
-};
-
-/* One key of a chunk's LIST: kept for deletion if it is a hash,
- * unmarked, of known age and older than the cutoff (docs/gc-safety.md,
- * step 2).  Returns 1 to end the listing at GC_CHUNK_KEYS.
- */
-static int
-sweep_entry (void *opaque, const struct store_entry *e)
-{
-  struct sweep *sw = opaque;
-  struct gc_result *res = sw->g->res;
-  struct cas_hash h;
-
-  if (e->is_prefix)
-    return 0;
-  snprintf (sw->last, sizeof sw->last, "%s", e->key);
-  sw->seen++;                   /* the listing stops at GC_CHUNK_KEYS */
-  if (!cas_hash_parse (e->key + sw->prefix_len, &h)) {
-    res->foreign++;             /* another tool's: never ours to delete */
-    goto next;
-  }
-  res->listed++;
-  res->listed_bytes += e->size;
-  if (hset_find (sw->pages ? &sw->g->pages : &sw->g->data, &h))
-    goto next;                  /* referenced */
-  if (e->mtime <= 0) {
-    res->unknown_age++;
-    goto next;
-  }
-  if (e->mtime >= sw->cutoff) {
-    res->young++;
-    res->young_bytes += e->size;
-    goto next;
-  }
-  if (sw->n == sw->cap) {
-    size_t cap = sw->cap ? sw->cap * 2 : 256;
-    char **keys = realloc (sw->keys, cap * sizeof *keys);
-    uint64_t *sizes;
-
-    if (keys == NULL)
-      goto nomem;
-    sw->keys = keys;
-    sizes = realloc (sw->sizes, cap * sizeof *sizes);
-    if (sizes == NULL)
-      goto nomem;
-    sw->sizes = sizes;
-    sw->cap = cap;
-  }
-  if ((sw->keys[sw->n] = strdup (e->key)) == NULL)
-    goto nomem;
-  sw->sizes[sw->n++] = e->size;
- next:
-  return sw->seen >= GC_CHUNK_KEYS ? 1 : 0;
-
- nomem:
-  nbdkit_error ("gc: %m");
-  return -1;
-}
-
-static void
-count_deleted (struct gc *g, bool pages, uint64_t bytes)
-{
-  g->res->deleted++;
-  g->res->deleted_bytes += bytes;
-  *(pages ? &g->res->deleted_pages : &g->res->deleted_data) += 1;
-}
-
-/* The marker's body: for whoever looks at the bucket. */
-static const char marker_body[] = "s3blocks gc: a sweep chunk; servers "
-  "about to commit wait while {id}.running exists (see "
-  "docs/gc-safety.md, step 9)\n";
-
-/* End a chunk: {id}.done, then no {id}.running.  A failure leaves
- * .running, which servers wait out (they ignore one older than the
- * chunk limit plus a request), so it is said but not fatal.
- */
-static void
-end_chunk (struct gc *g, const char *running, const char *done)
-{
-  int err = store_put (g->store, done, marker_body, sizeof marker_body - 1);
-
-  if (err)
-    nbdkit_error ("gc: cannot write %s (%s): servers wait for the chunk "
-                  "until they judge it stale", done, strerror (err));
-  err = store_delete (g->store, running);
-  if (err && err != ENOENT)
-    nbdkit_error ("gc: cannot delete %s (%s): servers wait for the chunk "
-                  "until they judge it stale", running, strerror (err));
-}
-
-/* One chunk of prefix after *after ("" from the start): .running, one
- * page of LIST, DELETEs while within the chunk limit, .done.  *after
- * moves past what was handled; *more says whether keys may remain.
- * 0, or -1 (said).
- */
-static int
-sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
-             bool pages, char *after, bool *more)
-{
-  uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : clock_mono_ms;
-  const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
-  struct sweep sw = {
-    .g = g, .prefix_len = strlen (prefix), .pages = pages,
-    .cutoff = g->res->cutoff,
-  };
-  char id[CAS_SWEEP_ID_LEN + 1], running[KEY_MAX], done[KEY_MAX];
-  struct store_op *ops = NULL;
-  uint64_t t0 = 0;
-  size_t i = 0;
-  int r = -1;
-
-  *more = false;
-  if (!p->dry_run) {
-    int err;
-
-    if (cas_new_incarnation (id) == -1 ||
-        cas_sweep_marker_key (running, sizeof running, id, false) == -1 ||
-        cas_sweep_marker_key (done, sizeof done, id, true) == -1)
-      return -1;
-    /* The chunk's time counts from before its marker can exist. */
-    t0 = clock_ms ();
-    err = store_put (g->store, running, marker_body,
-                     sizeof marker_body - 1);
-    if (err) {
-      nbdkit_error ("gc: cannot write the sweep marker %s (%s): nothing "
-                    "more is deleted", running, strerror (err));
-      return -1;
-    }
-    g->res->chunks++;
-  }
-  if (store_list (g->store, prefix, NULL, after[0] ? after : NULL,
-                  sweep_entry, &sw) == -1) {
-    nbdkit_error ("cannot list %s: %m", prefix);
-    goto out;
-  }
-  if (p->dry_run) {
-    for (i = 0; i < sw.n; i++)
-      count_deleted (g, pages, sw.sizes[i]);
-  }
-  else {
-    ops = calloc (batch, sizeof *ops);
-    if (ops == NULL) {
-      nbdkit_error ("gc: %m");
-      goto out;
-    }
-    for (i = 0; i < sw.n;) {
-      size_t n = sw.n - i < batch ? sw.n - i : batch;
-
-      /* A server ignores a .running marker it has seen for longer
-       * than the limit plus one request (a batch lasts at most that).
-       */
-      if (clock_ms () - t0 > CAS_SWEEP_CHUNK_LIMIT_MS) {
-        g->res->chunks_cut++;
-        break;
-      }
-      memset (ops, 0, n * sizeof *ops);
-      for (size_t j = 0; j < n; j++) {
-        ops[j].kind = STORE_DELETE;
-        snprintf (ops[j].key, sizeof ops[j].key, "%s", sw.keys[i + j]);
-      }
-      store_run (g->store, ops, n);
-      for (size_t j = 0; j < n; j++) {
-        if (ops[j].err && ops[j].err != ENOENT)
-          g->res->delete_failed++;      /* logged by the store */
-        else
-          count_deleted (g, pages, sw.sizes[i + j]);
-      }
-      i += n;
-    }
-  }
-  if (i == sw.n) {
-    snprintf (after, KEY_MAX, "%s", sw.last);
-    *more = sw.seen >= GC_CHUNK_KEYS;
-  }
-  else if (i > 0) {
-    snprintf (after, KEY_MAX, "%s", sw.keys[i - 1]);
-    *more = true;
-  }
-  else
-    /* Not one batch in time (a slow LIST): leave the rest to a later
-     * run rather than loop.
-     */
-    nbdkit_debug ("gc: a chunk of %s ran out of time before deleting: "
-                  "the rest waits for the next run", prefix);
-  r = 0;
-
- out:
-  if (!p->dry_run)
-    end_chunk (g, running, done);
-  for (size_t k = 0; k < sw.n; k++)
-    free (sw.keys[k]);
-  free (sw.keys);
-  free (sw.sizes);
-  free (ops);
-  return r;
-}
-
-static int
-sweep_prefix (struct gc *g, const struct gc_params *p, const char *prefix,
-              bool pages)
-{
-  char after[KEY_MAX] = "";
-  bool more = true;
-
-  while (more)
-    if (sweep_chunk (g, p, prefix, pages, after, &more) == -1)
-      return -1;
-  return 0;
-}
-
-/* Markers older than the retention, by the S3 clock: each chunk leaves
- * one .done (and a crashed one a .running).  Servers need a .done only
- * while their quiet run could miss it, less than half the retention.
- */
-struct expire {
-  int64_t before;
-  char (*keys)[KEY_MAX];
-  size_t n, cap;
-};
-
-static int
-expire_entry (void *opaque, const struct store_entry *e)
-{
-  struct expire *x = opaque;
-  char id[CAS_SWEEP_ID_LEN + 1];
-  bool done;
-
-  if (e->is_prefix || !cas_sweep_marker_parse (e->key, id, &done) ||
-      e->mtime <= 0 || e->mtime >= x->before)
-    return 0;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 64;
-    char (*keys)[KEY_MAX] = realloc (x->keys, cap * sizeof *keys);
-
-    if (keys == NULL) {
-      nbdkit_error ("gc: %m");
-      return -1;
-    }
-    x->keys = keys;
-    x->cap = cap;
-  }
-  snprintf (x->keys[x->n++], KEY_MAX, "%s", e->key);
-  return 0;
-}
-
-static int
-expire_markers (struct gc *g, const struct gc_params *p)
-{
-  struct expire x = {
-    .before = g->res->start - CAS_MARKER_RETENTION_S,
-  };
-  int r = 0;
-
-  if (store_list (g->store, CAS_SWEEPS_PREFIX, NULL, NULL, expire_entry,
-                  &x) == -1) {
-    nbdkit_error ("cannot list %s: %m", CAS_SWEEPS_PREFIX);
-    free (x.keys);
-    return -1;
-  }
-  for (size_t i = 0; !p->dry_run && i < x.n; i++) {
-    int err = store_delete (g->store, x.keys[i]);
-
-    if (err && err != ENOENT) {
-      nbdkit_error ("gc: cannot delete the old marker %s (%s)", x.keys[i],
-                    strerror (err));
-      r = -1;
-      break;
-    }
-    g->res->markers_expired++;
-  }
-  free (x.keys);
-  return r;
-}
 
 int
 cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
@@ -683,14 +394,14 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
   if (r == -1 || !ok)
     goto out;
 
-  if (expire_markers (&g, p) == -1) {
+  if (gc_expire_markers (&g, p) == -1) {
     r = -1;
     goto out;
   }
   if (p->on_sweep)
     p->on_sweep (p->opaque);
-  if (sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||
-      sweep_prefix (&g, p, CAS_DATA_PREFIX, false) == -1)
+  if (gc_sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||
+      gc_sweep_prefix (&g, p, CAS_DATA_PREFIX, false) == -1)
     r = -1;
   else
     *swept = true;
