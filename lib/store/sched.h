@@ -26,8 +26,9 @@
  *
  * Locking: the scheduler's lock guards its queues and counters and
  * every request's scheduler fields.  No operation is called with the
- * lock held, except wake (which must be safe from any thread).  All
- * operations but wake run on the I/O thread, and so does
+ * lock held, except open and close (so that two starts cannot race)
+ * and wake (which must be safe from any thread).  start, pump, judge,
+ * describe and time_out run on the I/O thread, and so must
  * sched_attempt_over: an engine's transport is the I/O thread's alone.
  *
  * nbdkit forks after .get_ready, so the thread (and the engine's
