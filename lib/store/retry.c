@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: the retry policy both store engines share. */
+/* s3blocks: the retry policy of the request scheduler.  See retry.h. */
 
 #include <config.h>
 

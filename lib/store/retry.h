@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: the retry policy both store engines share.
+/* s3blocks: the retry policy of the request scheduler (sched.h), under
+ * both store engines.
  *
  * A failed attempt waits a jittered, exponentially growing delay
  * before the next: attempt n waits a random time in [d/2, d] with

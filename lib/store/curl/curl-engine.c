@@ -4,17 +4,17 @@
 /* s3blocks: running signed HTTP requests concurrently with libcurl.
  * See curl-engine.h.
  *
- * Locking: e->lock guards the queues, counters and every request's
- * engine fields.  curl is only called from the I/O thread, and without
- * the lock except for curl_multi_wakeup (which is thread-safe).  Its
- * callbacks touch only their own request, which is in flight and so
- * the I/O thread's alone.  Gates are called without the lock.
+ * The scheduler (store/sched.h) owns batches, retries, gates and the
+ * I/O thread; this file is its operations over one curl multi handle.
+ * curl is only called from the I/O thread, except curl_multi_wakeup
+ * (which is thread-safe).  Its callbacks touch only their own request,
+ * which is in flight and so the I/O thread's alone; so is the pool of
+ * idle easy handles.
  */
 
 #include <config.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,34 +26,23 @@
 #include "clock.h"
 #include "store/curl/curl-engine.h"
 #include "store/curl/httpstatus.h"
-#include "store/retry.h"
+#include "store/sched.h"
 #include "store/store-debug.h"
 #include "store/curl/s3xml.h"
 
 /* An error document, or a LIST page (1000 keys of ~100 bytes). */
 #define MAX_DOC (4 * 1024 * 1024)
 
-struct curlbatch {
-  struct curlreq *reqs;
-  size_t n, next, finished;
-  pthread_cond_t done;
-  struct curlbatch *prev, *next_batch;  /* ring of batches not all started */
-};
-
 struct curl_engine {
-  pthread_mutex_t lock;
   struct curl_engine_config cfg;
-  bool running, stopping;
-  pthread_t thread;
+  struct sched *sched;
   CURLM *multi;
   CURL *idle[STORE_MAX_INFLIGHT];  /* easy handles not in use */
   unsigned nr_idle;
-  struct curlbatch *ring;
-  struct curlreq *retries;
-  unsigned inflight;
-  size_t active;
-  uint64_t jitter;
 };
+
+#define CURLREQ(sr) \
+  ((struct curlreq *) ((char *) (sr) - offsetof (struct curlreq, sched)))
 
 const char *
 curlreq_method_name (enum curlreq_method m)
@@ -165,25 +154,34 @@ header_cb (char *h, size_t size, size_t nmemb, void *opaque)
   return n;
 }
 
-/* Under the lock: r has its final outcome. */
+/* r's attempt ended with code: give its easy handle back to the pool
+ * and tell the scheduler, after which r is no longer ours to touch.
+ */
 static void
-finish (struct curlreq *r)
+attempt_over (struct curl_engine *e, struct curlreq *r, CURLcode code)
 {
-  if (++r->batch->finished == r->batch->n)
-    pthread_cond_signal (&r->batch->done);
-}
-
-/* Without the lock: read the outcome of r's attempt. */
-static void
-judge (const struct curl_engine *e, struct curlreq *r, CURLcode code)
-{
-  struct http_outcome o = { .curl = code, .code = r->code };
-
   r->curl = code;
   r->status = 0;
+  if (r->easy) {
+    if (code == CURLE_OK)
+      curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    e->idle[e->nr_idle++] = r->easy;
+    r->easy = NULL;
+  }
+  sched_attempt_over (e->sched, &r->sched);
+}
+
+/* Read the outcome of r's attempt. */
+static int
+judge (void *eng, struct sched_req *sr, bool *transient)
+{
+  const struct curl_engine *e = eng;
+  struct curlreq *r = CURLREQ (sr);
+  CURLcode code = r->curl;
+  struct http_outcome o = { .curl = code, .code = r->code };
+
   r->code[0] = '\0';
   if (code == CURLE_OK) {
-    curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     o.status = r->status;
     if ((r->status < 200 || r->status >= 300) && r->doc) {
       s3xml_find (r->doc, r->doc_len, "Code", r->code, sizeof r->code);
@@ -204,50 +202,24 @@ judge (const struct curl_engine *e, struct curlreq *r, CURLcode code)
   if (r->too_long) {
     r->err = EIO;
     r->transient = false;
-    return;
   }
-  r->err = http_outcome_errno (&o);
-  r->transient = r->err && http_outcome_is_transient (&o);
+  else {
+    r->err = http_outcome_errno (&o);
+    r->transient = r->err && http_outcome_is_transient (&o);
+  }
+  *transient = r->transient;
+  return r->err;
 }
 
-/* Take a request to start, under the lock: a due retry, else the next
- * request of the next batch in the ring.
- */
-static struct curlreq *
-take_request (struct curl_engine *e, uint64_t now)
+static void
+describe (void *eng, const struct sched_req *sr, char *buf, size_t len)
 {
-  struct curlreq **p, *r;
-  struct curlbatch *b;
+  const struct curlreq *r = CURLREQ (sr);
 
-  if (e->inflight >= e->cfg.max_inflight || e->nr_idle == 0)
-    return NULL;
-  for (p = &e->retries; (r = *p) != NULL; p = &r->next_retry)
-    if (r->not_before_ns <= now) {
-      *p = r->next_retry;
-      goto found;
-    }
-  b = e->ring;
-  if (b == NULL)
-    return NULL;
-  r = &b->reqs[b->next++];
-  if (b->next == b->n) {
-    if (b->next_batch == b)
-      e->ring = NULL;
-    else {
-      b->prev->next_batch = b->next_batch;
-      b->next_batch->prev = b->prev;
-      e->ring = b->next_batch;
-    }
-  }
-  else
-    e->ring = b->next_batch;
-
- found:
-  r->started_ns = now;
-  r->attempts++;
-  e->inflight++;
-  r->easy = e->idle[--e->nr_idle];
-  return r;
+  snprintf (buf, len, "%s%ld %s",
+            r->curl == CURLE_OK ? "HTTP " : "",
+            r->curl == CURLE_OK ? r->status : (long) r->curl,
+            r->curl == CURLE_OK ? r->code : curl_easy_strerror (r->curl));
 }
 
 /* Set up r's easy handle for an attempt (I/O thread, no lock). */
@@ -306,116 +278,62 @@ prepare (struct curl_engine *e, struct curlreq *r)
   return rc;
 }
 
-/* Under the lock: the attempt is over (easy handle back in the pool);
- * retry it later or finish it.
- */
+/* Hand r to the multi handle on an idle easy handle. */
 static void
-settle (struct curl_engine *e, struct curlreq *r)
+start (void *eng, struct sched_req *sr)
 {
-  unsigned retries = r->retries >= 0 ? (unsigned) r->retries : e->cfg.retries;
+  struct curl_engine *e = eng;
+  struct curlreq *r = CURLREQ (sr);
+  CURLcode rc = CURLE_FAILED_INIT;
 
-  e->idle[e->nr_idle++] = r->easy;
-  r->easy = NULL;
-  e->inflight--;
-  if (s3blocks_debug_requests)
-    nbdkit_debug ("%s %s: %s%ld %s after %.1f ms (attempt %u)",
-                  curlreq_method_name (r->method), r->what,
-                  r->curl == CURLE_OK ? "HTTP " : "",
-                  r->curl == CURLE_OK ? r->status : (long) r->curl,
-                  r->curl == CURLE_OK ? r->code : curl_easy_strerror (r->curl),
-                  (clock_mono_ns () - r->started_ns) / 1e6, r->attempts);
-  if (r->err && r->transient && r->attempts <= retries) {
-    r->not_before_ns = clock_mono_ns ()
-      + retry_backoff_ns (&e->jitter, e->cfg.retry_delay_ms, r->attempts);
-    r->next_retry = e->retries;
-    e->retries = r;
+  /* The scheduler never has more attempts in flight than handles. */
+  r->easy = e->nr_idle > 0 ? e->idle[--e->nr_idle] : NULL;
+  if (r->easy) {
+    rc = prepare (e, r);
+    if (rc == CURLE_OK &&
+        curl_multi_add_handle (e->multi, r->easy) != CURLM_OK)
+      rc = CURLE_FAILED_INIT;
   }
-  else
-    finish (r);
+  if (rc != CURLE_OK)           /* never went out */
+    attempt_over (e, r, rc);
 }
 
-static void *
-io_thread (void *arg)
+static void
+pump (void *eng, uint64_t deadline, unsigned inflight)
 {
-  struct curl_engine *e = arg;
+  struct curl_engine *e = eng;
+  int running, msgs, wait_ms = 1000;
+  CURLMsg *m;
 
-  pthread_mutex_lock (&e->lock);
-  while (!(e->stopping && e->active == 0)) {
-    uint64_t now = clock_mono_ns (), deadline = UINT64_MAX;
+  if (deadline != UINT64_MAX) {
+    uint64_t now = clock_mono_ns ();
+
+    wait_ms = deadline <= now ? 0
+      : (deadline - now + 999999) / 1000000 < 1000
+      ? (int) ((deadline - now + 999999) / 1000000) : 1000;
+  }
+  curl_multi_poll (e->multi, NULL, 0, wait_ms, NULL);
+  curl_multi_perform (e->multi, &running);
+  while ((m = curl_multi_info_read (e->multi, &msgs)) != NULL) {
     struct curlreq *r;
-    int running, msgs, wait_ms = 1000;
-    CURLMsg *m;
+    CURLcode result;
 
-    while ((r = take_request (e, now)) != NULL) {
-      int err = 0;
-      CURLcode rc = CURLE_OK;
-
-      pthread_mutex_unlock (&e->lock);
-      if (r->gate && r->method != CURLREQ_GET)
-        err = r->gate->check (r->gate->opaque);
-      if (err == 0) {
-        rc = prepare (e, r);
-        if (rc == CURLE_OK &&
-            curl_multi_add_handle (e->multi, r->easy) != CURLM_OK)
-          rc = CURLE_FAILED_INIT;
-        if (rc != CURLE_OK)
-          judge (e, r, rc);
-      }
-      pthread_mutex_lock (&e->lock);
-      if (err) {                /* the gate refused: no attempt */
-        r->err = err;
-        r->gate_refused = true;
-        r->transient = false;
-        settle (e, r);
-      }
-      else if (rc != CURLE_OK)  /* never went out either */
-        settle (e, r);
-    }
-    for (r = e->retries; r; r = r->next_retry)
-      if (r->not_before_ns < deadline)
-        deadline = r->not_before_ns;
-    pthread_mutex_unlock (&e->lock);
-
-    if (deadline != UINT64_MAX) {
-      now = clock_mono_ns ();
-      wait_ms = deadline <= now ? 0
-        : (deadline - now + 999999) / 1000000 < 1000
-        ? (int) ((deadline - now + 999999) / 1000000) : 1000;
-    }
-    curl_multi_poll (e->multi, NULL, 0, wait_ms, NULL);
-    curl_multi_perform (e->multi, &running);
-    while ((m = curl_multi_info_read (e->multi, &msgs)) != NULL) {
-      if (m->msg != CURLMSG_DONE)
-        continue;
-      curl_easy_getinfo (m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
-      curl_multi_remove_handle (e->multi, m->easy_handle);
-      judge (e, r, m->data.result);
-      pthread_mutex_lock (&e->lock);
-      settle (e, r);
-      pthread_mutex_unlock (&e->lock);
-    }
-    pthread_mutex_lock (&e->lock);
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    /* m does not survive curl_multi_remove_handle. */
+    result = m->data.result;
+    curl_easy_getinfo (m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+    curl_multi_remove_handle (e->multi, m->easy_handle);
+    attempt_over (e, r, result);
   }
-  pthread_mutex_unlock (&e->lock);
-  return NULL;
 }
 
-struct curl_engine *
-curl_engine_new (const struct curl_engine_config *cfg)
+static void
+wake (void *eng)
 {
-  struct curl_engine *e = calloc (1, sizeof *e);
+  struct curl_engine *e = eng;
 
-  if (e == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
-  pthread_mutex_init (&e->lock, NULL);
-  e->cfg = *cfg;
-  if (e->cfg.max_inflight > STORE_MAX_INFLIGHT)
-    e->cfg.max_inflight = STORE_MAX_INFLIGHT;
-  if (e->cfg.max_inflight == 0)
-    e->cfg.max_inflight = 1;
-  return e;
+  curl_multi_wakeup (e->multi);
 }
 
 static void
@@ -428,21 +346,21 @@ free_handles (struct curl_engine *e)
   e->multi = NULL;
 }
 
-int
-curl_engine_start (struct curl_engine *e)
+static void
+close_multi (void *eng)
 {
-  int err;
+  free_handles (eng);
+}
 
-  pthread_mutex_lock (&e->lock);
-  if (e->running) {
-    pthread_mutex_unlock (&e->lock);
-    return 0;
-  }
-  e->stopping = false;
+static int
+open_multi (void *eng)
+{
+  struct curl_engine *e = eng;
+
   e->multi = curl_multi_init ();
   if (e->multi == NULL) {
     nbdkit_error ("curl_multi_init failed");
-    goto err;
+    return -1;
   }
   /* One connection per request in flight, reused between requests. */
   curl_multi_setopt (e->multi, CURLMOPT_MAXCONNECTS,
@@ -451,43 +369,64 @@ curl_engine_start (struct curl_engine *e)
     CURL *c = curl_easy_init ();
     if (c == NULL) {
       nbdkit_error ("curl_easy_init failed");
-      goto err;
+      free_handles (e);
+      return -1;
     }
     e->idle[e->nr_idle++] = c;
   }
-  err = pthread_create (&e->thread, NULL, io_thread, e);
-  if (err) {
-    errno = err;
-    nbdkit_error ("cannot start the S3 I/O thread: %m");
-    goto err;
-  }
-  e->running = true;
-  pthread_mutex_unlock (&e->lock);
   return 0;
+}
 
- err:
-  free_handles (e);
-  pthread_mutex_unlock (&e->lock);
-  return -1;
+static const struct sched_ops ops = {
+  .open = open_multi,
+  .close = close_multi,
+  .start = start,
+  .pump = pump,
+  .wake = wake,
+  .judge = judge,
+  .describe = describe,
+  /* no time_out: CURLOPT_TIMEOUT_MS bounds each attempt alone */
+};
+
+struct curl_engine *
+curl_engine_new (const struct curl_engine_config *cfg)
+{
+  struct curl_engine *e = calloc (1, sizeof *e);
+  struct sched_config scfg = {
+    .retries = cfg->retries,
+    .retry_delay_ms = cfg->retry_delay_ms,
+    .timeout_ms = cfg->timeout_ms,
+  };
+
+  if (e == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  e->cfg = *cfg;
+  /* The scheduler's bounds: one easy handle per attempt in flight. */
+  if (e->cfg.max_inflight > STORE_MAX_INFLIGHT)
+    e->cfg.max_inflight = STORE_MAX_INFLIGHT;
+  if (e->cfg.max_inflight == 0)
+    e->cfg.max_inflight = 1;
+  scfg.max_inflight = e->cfg.max_inflight;
+  e->sched = sched_new (&scfg, &ops, e);
+  if (e->sched == NULL) {
+    free (e);
+    return NULL;
+  }
+  return e;
+}
+
+int
+curl_engine_start (struct curl_engine *e)
+{
+  return sched_start (e->sched);
 }
 
 void
 curl_engine_stop (struct curl_engine *e)
 {
-  pthread_mutex_lock (&e->lock);
-  if (!e->running) {
-    pthread_mutex_unlock (&e->lock);
-    return;
-  }
-  e->stopping = true;
-  curl_multi_wakeup (e->multi);
-  pthread_mutex_unlock (&e->lock);
-  pthread_join (e->thread, NULL);
-
-  pthread_mutex_lock (&e->lock);
-  free_handles (e);
-  e->running = false;
-  pthread_mutex_unlock (&e->lock);
+  sched_stop (e->sched);
 }
 
 void
@@ -495,59 +434,41 @@ curl_engine_free (struct curl_engine *e)
 {
   if (e == NULL)
     return;
-  curl_engine_stop (e);
-  pthread_mutex_destroy (&e->lock);
+  sched_free (e->sched);
   free (e);
 }
 
 void
 curl_engine_run (struct curl_engine *e, struct curlreq *reqs, size_t n)
 {
-  struct curlbatch batch = { .reqs = reqs, .n = n };
   size_t i;
 
   if (n == 0)
     return;
   for (i = 0; i < n; i++) {
-    reqs[i].batch = &batch;
-    reqs[i].attempts = 0;
-    reqs[i].err = 0;
-    reqs[i].curl = CURLE_OK;
-    reqs[i].status = 0;
-    reqs[i].gate_refused = false;
-    reqs[i].transient = false;
-    reqs[i].etag[0] = '\0';
-    reqs[i].doc = NULL;
-    reqs[i].doc_len = 0;
-    reqs[i].easy = NULL;
-  }
-  pthread_cond_init (&batch.done, NULL);
+    struct curlreq *r = &reqs[i];
 
-  pthread_mutex_lock (&e->lock);
-  if (!e->running) {
-    pthread_mutex_unlock (&e->lock);
-    nbdkit_error ("internal error: S3 request before the I/O thread runs");
-    for (i = 0; i < n; i++)
-      reqs[i].err = EIO;
-    pthread_cond_destroy (&batch.done);
-    return;
+    r->curl = CURLE_OK;
+    r->status = 0;
+    r->transient = false;
+    r->etag[0] = '\0';
+    r->doc = NULL;
+    r->doc_len = 0;
+    r->easy = NULL;
+    r->sched.method = curlreq_method_name (r->method);
+    r->sched.what = r->what ? r->what : "";
+    r->sched.retries = r->retries;
+    /* Only writes are fenced. */
+    r->sched.gate = r->method != CURLREQ_GET ? r->gate : NULL;
   }
-  if (e->ring == NULL) {
-    batch.prev = batch.next_batch = &batch;
-    e->ring = &batch;
+  sched_run (e->sched, &reqs[0].sched, sizeof reqs[0], n);
+  for (i = 0; i < n; i++) {
+    struct curlreq *r = &reqs[i];
+
+    r->err = r->sched.err;
+    r->gate_refused = r->sched.gate_refused;
+    r->attempts = r->sched.attempts;
+    if (r->gate_refused)
+      r->transient = false;
   }
-  else {
-    batch.next_batch = e->ring;
-    batch.prev = e->ring->prev;
-    e->ring->prev->next_batch = &batch;
-    e->ring->prev = &batch;
-  }
-  e->active++;
-  curl_multi_wakeup (e->multi);
-  while (batch.finished < n)
-    pthread_cond_wait (&batch.done, &e->lock);
-  if (--e->active == 0 && e->stopping)
-    curl_multi_wakeup (e->multi);
-  pthread_mutex_unlock (&e->lock);
-  pthread_cond_destroy (&batch.done);
 }

@@ -3,14 +3,14 @@
  */
 /* s3blocks: running signed HTTP requests concurrently with libcurl.
  *
- * The same machine as s3engine.h, over a curl multi handle instead of
- * a libs3 request context: one I/O thread, at most max_inflight
- * requests in flight for the whole engine, taken from the waiting
- * batches in turn; a transient failure (httpstatus.h) is retried after
- * an exponential, jittered delay, up to retries times; each attempt is
- * bounded by timeout_ms (curl's own per-transfer timeout, so a slow
- * request is abandoned alone).  A gate is checked before every attempt
- * of a PUT or DELETE, on the I/O thread, without the engine's lock.
+ * The scheduler (store/sched.h) runs the requests, as under
+ * s3engine.h: one I/O thread, at most max_inflight requests in flight
+ * for the whole engine, batches served in turn; a transient failure
+ * (httpstatus.h) is retried with backoff; a gate is checked before
+ * every attempt of a PUT or DELETE (a GET's gate is ignored).  This
+ * engine gives it a curl multi handle; each attempt is bounded by
+ * timeout_ms (curl's own per-transfer timeout, so a slow request is
+ * abandoned alone).
  *
  * Every attempt is signed afresh by curl (CURLOPT_AWS_SIGV4 with the
  * configured region), so a retry carries a new date.  TLS verifies the
@@ -29,6 +29,7 @@
 
 #include <curl/curl.h>
 
+#include "store/sched.h"
 #include "store/store.h"
 
 struct curl_engine_config {
@@ -43,8 +44,6 @@ struct curl_engine_config {
 };
 
 enum curlreq_method { CURLREQ_GET, CURLREQ_PUT, CURLREQ_DELETE };
-
-struct curlbatch;
 
 struct curlreq {
   /* In: */
@@ -76,10 +75,8 @@ struct curlreq {
   unsigned attempts;
 
   /* The engine's: */
+  struct sched_req sched;       /* err, gate_refused, attempts from here */
   size_t pos;
-  uint64_t started_ns, not_before_ns;
-  struct curlbatch *batch;
-  struct curlreq *next_retry;
   CURL *easy;
   char errbuf[CURL_ERROR_SIZE];
 };

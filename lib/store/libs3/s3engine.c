@@ -3,18 +3,17 @@
  */
 /* s3blocks: running S3 requests concurrently with libs3.  See s3engine.h.
  *
- * Locking: e->lock guards the engine's queues and counters and every
- * request's engine fields.  libs3 is only ever called from the I/O
- * thread, without the lock (its callbacks take it).  A request's gate
- * is called without the lock too: it may be slow, and it is the
- * caller's code.
+ * The scheduler (store/sched.h) owns batches, retries, gates and the
+ * I/O thread; this file is its operations over one libs3 request
+ * context.  libs3 is only ever called from the I/O thread, and its
+ * callbacks touch only their own request, which is in flight and so
+ * the I/O thread's alone.
  */
 
 #include <config.h>
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,7 @@
 #include <nbdkit-plugin.h>
 
 #include "clock.h"
-#include "store/retry.h"
+#include "store/sched.h"
 #include "store/store-debug.h"
 #include "store/libs3/s3engine.h"
 
@@ -43,32 +42,20 @@
 #define COALESCE_MIN_INFLIGHT 8
 #define COALESCE_NS 1000000
 
-struct s3batch {
-  struct s3engine *engine;      /* libs3's callbacks find it here */
-  struct s3req *reqs;
-  size_t n, next, finished;
-  pthread_cond_t done;
-  struct s3batch *prev, *next_batch;  /* ring of batches not all started */
-};
-
 struct s3engine {
-  pthread_mutex_t lock;
   struct s3engine_config cfg;
-  bool running, stopping;
-  pthread_t thread;
+  struct sched *sched;
   int wake_fd;
   S3RequestContext *ctx;        /* the I/O thread's */
-  struct s3batch *ring;         /* next batch to take a request from */
-  struct s3req *retries;        /* failed once, waiting for their time */
-  struct s3req *slots[STORE_MAX_INFLIGHT];  /* in flight */
-  unsigned inflight;
-  size_t active;                /* batches submitted, not finished */
-  uint64_t jitter;              /* backoff's random state */
 };
 
+#define S3REQ(sr) \
+  ((struct s3req *) ((char *) (sr) - offsetof (struct s3req, sched)))
+
 static void
-wake (struct s3engine *e)
+wake (void *eng)
 {
+  struct s3engine *e = eng;
   uint64_t one = 1;
 
   if (write (e->wake_fd, &one, sizeof one) == -1 && errno != EAGAIN)
@@ -131,37 +118,13 @@ properties_cb (const S3ResponseProperties *properties, void *opaque)
   return S3StatusOK;
 }
 
-/* Under the lock: r is no longer in flight. */
-static void
-leave_slot (struct s3engine *e, struct s3req *r)
-{
-  size_t i;
-
-  e->inflight--;
-  for (i = 0; i < STORE_MAX_INFLIGHT; i++)
-    if (e->slots[i] == r) {
-      e->slots[i] = NULL;
-      break;
-    }
-}
-
-/* Under the lock: r has its final outcome. */
-static void
-finish (struct s3req *r)
-{
-  if (++r->batch->finished == r->batch->n)
-    pthread_cond_signal (&r->batch->done);
-}
-
+/* The attempt is over: keep what libs3 says and let the scheduler
+ * judge it.
+ */
 static void
 complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
 {
   struct s3req *r = opaque;
-  struct s3engine *e = r->batch->engine;
-  unsigned retries;
-
-  pthread_mutex_lock (&e->lock);
-  leave_slot (e, r);
 
   if (details && details->message)
     snprintf (r->detail, sizeof r->detail, "%s", details->message);
@@ -170,29 +133,8 @@ complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
   if (r->kind == S3REQ_DELETE &&
       (status == S3StatusErrorNoSuchKey || status == S3StatusHttpErrorNotFound))
     status = S3StatusOK;
-
-  if (s3blocks_debug_requests)
-    nbdkit_debug ("%s %s: %s after %.1f ms (attempt %u)",
-                  s3req_kind_name (r->kind),
-                  r->key ? r->key : r->prefix ? r->prefix : "",
-                  S3_get_status_name (status),
-                  (clock_mono_ns () - r->started_ns) / 1e6, r->attempts);
-
-  retries = r->retries >= 0 ? (unsigned) r->retries : e->cfg.retries;
-  if (status != S3StatusOK && !r->too_long &&
-      s3status_is_transient (status) && r->attempts <= retries) {
-    r->status = status;
-    r->not_before_ns = clock_mono_ns ()
-      + retry_backoff_ns (&e->jitter, e->cfg.retry_delay_ms, r->attempts);
-    r->next_retry = e->retries;
-    e->retries = r;
-  }
-  else {
-    r->status = status;
-    r->err = r->too_long ? EIO : s3status_to_errno (status);
-    finish (r);
-  }
-  pthread_mutex_unlock (&e->lock);
+  r->status = status;
+  sched_attempt_over (r->engine->sched, &r->sched);
 }
 
 static S3Status
@@ -277,78 +219,31 @@ static const S3ListBucketHandler list_handler = {
   { properties_cb, complete_cb }, list_cb
 };
 
-/* Take a request to start, under the lock: a retry that is due, else
- * the next request of the next batch in the ring.
- */
-static struct s3req *
-take_request (struct s3engine *e, uint64_t now)
-{
-  struct s3req **p, *r;
-  struct s3batch *b;
-  size_t i;
-
-  if (e->inflight >= e->cfg.max_inflight)
-    return NULL;
-  for (p = &e->retries; (r = *p) != NULL; p = &r->next_retry)
-    if (r->not_before_ns <= now) {
-      *p = r->next_retry;
-      goto found;
-    }
-  b = e->ring;
-  if (b == NULL)
-    return NULL;
-  r = &b->reqs[b->next++];
-  if (b->next == b->n) {          /* all started: leave the ring */
-    if (b->next_batch == b)
-      e->ring = NULL;
-    else {
-      b->prev->next_batch = b->next_batch;
-      b->next_batch->prev = b->prev;
-      e->ring = b->next_batch;
-    }
-  }
-  else
-    e->ring = b->next_batch;
-
- found:
-  r->started_ns = now;
-  r->attempts++;
-  e->inflight++;
-  for (i = 0; i < STORE_MAX_INFLIGHT; i++)
-    if (e->slots[i] == NULL) {
-      e->slots[i] = r;
-      break;
-    }
-  return r;
-}
-
-/* Without the lock: may this attempt go?  0, or the gate's errno. */
 static int
-gate_check (const struct s3req *r)
+judge (void *eng, struct sched_req *sr, bool *transient)
 {
-  if (r->gate == NULL || (r->kind != S3REQ_PUT && r->kind != S3REQ_DELETE))
-    return 0;
-  return r->gate->check (r->gate->opaque);
+  const struct s3req *r = S3REQ (sr);
+
+  if (r->too_long) {
+    *transient = false;
+    return EIO;
+  }
+  *transient = s3status_is_transient (r->status);
+  return s3status_to_errno (r->status);
 }
 
-/* Under the lock: the gate refused r's attempt, which ends it. */
 static void
-refuse (struct s3engine *e, struct s3req *r, int err)
+describe (void *eng, const struct sched_req *sr, char *buf, size_t len)
 {
-  leave_slot (e, r);
-  r->err = err;
-  r->gate_refused = true;
-  if (s3blocks_debug_requests)
-    nbdkit_debug ("%s %s: refused by its gate before attempt %u: %s",
-                  s3req_kind_name (r->kind), r->key, r->attempts,
-                  strerror (err));
-  finish (r);
+  snprintf (buf, len, "%s", S3_get_status_name (S3REQ (sr)->status));
 }
 
 /* Hand a request to libs3 (which may complete it at once). */
 static void
-start (struct s3engine *e, struct s3req *r)
+start (void *eng, struct sched_req *sr)
 {
+  struct s3engine *e = eng;
+  struct s3req *r = S3REQ (sr);
   const S3BucketContext *bucket = &e->cfg.bucket;
 
   r->got = r->pos = 0;
@@ -387,8 +282,7 @@ start (struct s3engine *e, struct s3req *r)
 static void
 reset_context (struct s3engine *e, const char *why)
 {
-  nbdkit_debug ("s3engine: %s; abandoning %u requests in flight", why,
-                e->inflight);
+  nbdkit_debug ("s3engine: %s; abandoning the requests in flight", why);
   S3_destroy_request_context (e->ctx);
   e->ctx = NULL;
   while (S3_create_request_context (&e->ctx) != S3StatusOK) {
@@ -401,11 +295,11 @@ reset_context (struct s3engine *e, const char *why)
  * woken, or the deadline (a retry or a timeout) comes.
  */
 static void
-wait_for_io (struct s3engine *e, uint64_t deadline_ns)
+wait_for_io (struct s3engine *e, uint64_t deadline_ns, unsigned inflight)
 {
   fd_set rfds, wfds, efds;
   int maxfd = -1;
-  int64_t curl_ms = e->inflight ?
+  int64_t curl_ms = inflight ?
     S3_get_request_context_timeout (e->ctx) : -1;
   uint64_t now = clock_mono_ns ();
   int64_t wait_ms = 1000;
@@ -423,14 +317,14 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
   FD_ZERO (&rfds);
   FD_ZERO (&wfds);
   FD_ZERO (&efds);
-  if (e->inflight &&
+  if (inflight &&
       S3_get_request_context_fdsets (e->ctx, &rfds, &wfds, &efds,
                                      &maxfd) != S3StatusOK)
     maxfd = -1;
   /* No socket yet (curl is resolving or about to connect): look again
    * shortly rather than spin or sleep long.
    */
-  if (e->inflight && maxfd == -1 && wait_ms > 5)
+  if (inflight && maxfd == -1 && wait_ms > 5)
     wait_ms = 5;
   FD_SET (e->wake_fd, &rfds);
   if (e->wake_fd > maxfd)
@@ -444,7 +338,7 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
     if (read (e->wake_fd, &v, sizeof v) == -1 && errno != EAGAIN)
       nbdkit_debug ("s3engine: read wake fd: %m");
   }
-  if (e->inflight >= COALESCE_MIN_INFLIGHT) {
+  if (inflight >= COALESCE_MIN_INFLIGHT) {
     now = clock_mono_ns ();
     if (deadline_ns > now) {
       uint64_t d = deadline_ns - now < COALESCE_NS ? deadline_ns - now
@@ -455,140 +349,109 @@ wait_for_io (struct s3engine *e, uint64_t deadline_ns)
   }
 }
 
-static void *
-io_thread (void *arg)
+static void
+pump (void *eng, uint64_t deadline_ns, unsigned inflight)
 {
-  struct s3engine *e = arg;
-  const uint64_t timeout_ns = (uint64_t) e->cfg.timeout_ms * 1000000;
+  struct s3engine *e = eng;
+  int remaining;
 
-  pthread_mutex_lock (&e->lock);
-  while (!(e->stopping && e->active == 0)) {
-    uint64_t now = clock_mono_ns (), deadline = UINT64_MAX;
-    struct s3req *r;
-    bool timed_out = false;
-    int remaining;
-
-    while ((r = take_request (e, now)) != NULL) {
-      int err;
-
-      pthread_mutex_unlock (&e->lock);
-      err = gate_check (r);
-      if (err == 0)
-        start (e, r);
-      pthread_mutex_lock (&e->lock);
-      if (err)
-        refuse (e, r, err);
-    }
-
-    /* What we must act on ourselves, and when. */
-    for (r = e->retries; r; r = r->next_retry)
-      if (r->not_before_ns < deadline)
-        deadline = r->not_before_ns;
-    for (size_t i = 0; i < STORE_MAX_INFLIGHT; i++) {
-      r = e->slots[i];
-      if (r == NULL)
-        continue;
-      if (now - r->started_ns >= timeout_ns) {
-        timed_out = true;
-        snprintf (r->detail, sizeof r->detail,
-                  "timed out: no answer within %u ms (timeout=)", e->cfg.timeout_ms);
-      }
-      else if (r->started_ns + timeout_ns < deadline)
-        deadline = r->started_ns + timeout_ns;
-    }
-    pthread_mutex_unlock (&e->lock);
-
-    if (timed_out)
-      reset_context (e, "a request timed out");
-    else {
-      wait_for_io (e, deadline);
-      if (S3_runonce_request_context (e->ctx, &remaining) != S3StatusOK)
-        reset_context (e, "libs3 request context failed");
-    }
-    pthread_mutex_lock (&e->lock);
-  }
-  pthread_mutex_unlock (&e->lock);
-  return NULL;
+  wait_for_io (e, deadline_ns, inflight);
+  if (S3_runonce_request_context (e->ctx, &remaining) != S3StatusOK)
+    reset_context (e, "libs3 request context failed");
 }
+
+/* libs3 2.0 has no request timeout, and can only drop a whole context:
+ * every request in flight is abandoned with the late ones.
+ */
+static void
+time_out (void *eng, struct sched_req *const *late, size_t n)
+{
+  struct s3engine *e = eng;
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    snprintf (S3REQ (late[i])->detail, sizeof S3REQ (late[i])->detail,
+              "timed out: no answer within %u ms (timeout=)",
+              e->cfg.timeout_ms);
+  reset_context (e, "a request timed out");
+}
+
+static int
+open_context (void *eng)
+{
+  struct s3engine *e = eng;
+
+  e->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e->wake_fd == -1) {
+    nbdkit_error ("eventfd: %m");
+    return -1;
+  }
+  if (S3_create_request_context (&e->ctx) != S3StatusOK) {
+    nbdkit_error ("cannot create a libs3 request context");
+    close (e->wake_fd);
+    e->wake_fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+static void
+close_context (void *eng)
+{
+  struct s3engine *e = eng;
+
+  S3_destroy_request_context (e->ctx);
+  e->ctx = NULL;
+  close (e->wake_fd);
+  e->wake_fd = -1;
+}
+
+static const struct sched_ops ops = {
+  .open = open_context,
+  .close = close_context,
+  .start = start,
+  .pump = pump,
+  .wake = wake,
+  .judge = judge,
+  .describe = describe,
+  .time_out = time_out,
+};
 
 struct s3engine *
 s3engine_new (const struct s3engine_config *cfg)
 {
   struct s3engine *e = calloc (1, sizeof *e);
+  struct sched_config scfg = {
+    .max_inflight = cfg->max_inflight,
+    .retries = cfg->retries,
+    .retry_delay_ms = cfg->retry_delay_ms,
+    .timeout_ms = cfg->timeout_ms,
+  };
 
   if (e == NULL) {
     nbdkit_error ("calloc: %m");
     return NULL;
   }
-  pthread_mutex_init (&e->lock, NULL);
   e->cfg = *cfg;
-  if (e->cfg.max_inflight > STORE_MAX_INFLIGHT)
-    e->cfg.max_inflight = STORE_MAX_INFLIGHT;
   e->wake_fd = -1;
+  e->sched = sched_new (&scfg, &ops, e);
+  if (e->sched == NULL) {
+    free (e);
+    return NULL;
+  }
   return e;
 }
 
 int
 s3engine_start (struct s3engine *e)
 {
-  int err;
-
-  pthread_mutex_lock (&e->lock);
-  if (e->running) {
-    pthread_mutex_unlock (&e->lock);
-    return 0;
-  }
-  e->stopping = false;
-  e->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (e->wake_fd == -1) {
-    nbdkit_error ("eventfd: %m");
-    goto err;
-  }
-  if (S3_create_request_context (&e->ctx) != S3StatusOK) {
-    nbdkit_error ("cannot create a libs3 request context");
-    goto err;
-  }
-  err = pthread_create (&e->thread, NULL, io_thread, e);
-  if (err) {
-    errno = err;
-    nbdkit_error ("cannot start the S3 I/O thread: %m");
-    goto err;
-  }
-  e->running = true;
-  pthread_mutex_unlock (&e->lock);
-  return 0;
-
- err:
-  if (e->ctx)
-    S3_destroy_request_context (e->ctx);
-  e->ctx = NULL;
-  if (e->wake_fd >= 0)
-    close (e->wake_fd);
-  e->wake_fd = -1;
-  pthread_mutex_unlock (&e->lock);
-  return -1;
+  return sched_start (e->sched);
 }
 
 void
 s3engine_stop (struct s3engine *e)
 {
-  pthread_mutex_lock (&e->lock);
-  if (!e->running) {
-    pthread_mutex_unlock (&e->lock);
-    return;
-  }
-  e->stopping = true;
-  wake (e);
-  pthread_mutex_unlock (&e->lock);
-  pthread_join (e->thread, NULL);
-
-  pthread_mutex_lock (&e->lock);
-  S3_destroy_request_context (e->ctx);
-  e->ctx = NULL;
-  close (e->wake_fd);
-  e->wake_fd = -1;
-  e->running = false;
-  pthread_mutex_unlock (&e->lock);
+  sched_stop (e->sched);
 }
 
 void
@@ -596,59 +459,39 @@ s3engine_free (struct s3engine *e)
 {
   if (e == NULL)
     return;
-  s3engine_stop (e);
-  pthread_mutex_destroy (&e->lock);
+  sched_free (e->sched);
   free (e);
 }
 
 void
 s3engine_run (struct s3engine *e, struct s3req *reqs, size_t n)
 {
-  struct s3batch batch = { .engine = e, .reqs = reqs, .n = n };
   size_t i;
 
   if (n == 0)
     return;
   for (i = 0; i < n; i++) {
-    reqs[i].batch = &batch;
-    reqs[i].attempts = 0;
-    reqs[i].status = S3StatusOK;
-    reqs[i].err = 0;
-    reqs[i].gate_refused = false;
-    reqs[i].etag[0] = '\0';
-    reqs[i].items = NULL;
-    reqs[i].nr_items = 0;
-    reqs[i].next_marker = NULL;
-  }
-  pthread_cond_init (&batch.done, NULL);
+    struct s3req *r = &reqs[i];
 
-  pthread_mutex_lock (&e->lock);
-  if (!e->running) {
-    pthread_mutex_unlock (&e->lock);
-    nbdkit_error ("internal error: S3 request before the I/O thread runs");
-    for (i = 0; i < n; i++) {
+    r->engine = e;
+    r->status = S3StatusOK;
+    r->etag[0] = '\0';
+    r->items = NULL;
+    r->nr_items = 0;
+    r->next_marker = NULL;
+    r->sched.method = s3req_kind_name (r->kind);
+    r->sched.what = r->key ? r->key : r->prefix ? r->prefix : "";
+    r->sched.retries = r->retries;
+    /* Only writes are fenced. */
+    r->sched.gate = r->kind == S3REQ_PUT || r->kind == S3REQ_DELETE
+      ? r->gate : NULL;
+  }
+  if (sched_run (e->sched, &reqs[0].sched, sizeof reqs[0], n) == -1)
+    for (i = 0; i < n; i++)
       reqs[i].status = S3StatusInternalError;
-      reqs[i].err = EIO;
-    }
-    pthread_cond_destroy (&batch.done);
-    return;
+  for (i = 0; i < n; i++) {
+    reqs[i].err = reqs[i].sched.err;
+    reqs[i].gate_refused = reqs[i].sched.gate_refused;
+    reqs[i].attempts = reqs[i].sched.attempts;
   }
-  if (e->ring == NULL) {
-    batch.prev = batch.next_batch = &batch;
-    e->ring = &batch;
-  }
-  else {                        /* just before the next one served */
-    batch.next_batch = e->ring;
-    batch.prev = e->ring->prev;
-    e->ring->prev->next_batch = &batch;
-    e->ring->prev = &batch;
-  }
-  e->active++;
-  wake (e);
-  while (batch.finished < n)
-    pthread_cond_wait (&batch.done, &e->lock);
-  if (--e->active == 0 && e->stopping)
-    wake (e);
-  pthread_mutex_unlock (&e->lock);
-  pthread_cond_destroy (&batch.done);
 }

@@ -3,21 +3,16 @@
  */
 /* s3blocks: running S3 requests concurrently with libs3.
  *
- * One I/O thread owns one libs3 request context (a curl multi handle,
- * whose connections stay open between requests).  Callers submit a
- * batch of requests and sleep until all are done; the I/O thread keeps
- * at most max_inflight requests in flight in total, taking them from
- * the waiting batches in turn so that a small read is not stuck behind
- * a big flush.  A request that fails for a transient reason (connection
- * refused or reset, 5xx, SlowDown, timeout) is retried after an
- * exponential, jittered delay, up to retries times.  libs3 2.0 has no
- * request timeout: a request running longer than timeout_ms is
- * abandoned (with the others in flight: libs3 can only drop a whole
- * context) and counts as a failed attempt.
- *
- * A request carrying a gate (a PUT or DELETE fenced by a lease) has
- * the gate checked before each attempt, on the I/O thread and without
- * the engine's lock; a refusal ends the request with the gate's errno.
+ * The scheduler (store/sched.h) runs the requests: one I/O thread, at
+ * most max_inflight in flight, batches served in turn, transient
+ * failures (connection refused or reset, 5xx, SlowDown, timeout)
+ * retried with backoff, a gate checked before each attempt of a PUT
+ * or DELETE (other kinds' gates are ignored).  This engine gives it
+ * one libs3 request context (a curl multi handle, whose connections
+ * stay open between requests).  libs3 2.0 has no request timeout: a
+ * request running longer than timeout_ms is abandoned (with the others
+ * in flight: libs3 can only drop a whole context) and counts as a
+ * failed attempt.
  *
  * Each store has its own engine (s3engine_new), so two stores share
  * nothing but libs3's global state.  nbdkit forks after .get_ready, so
@@ -35,6 +30,7 @@
 
 #include <libs3.h>
 
+#include "store/sched.h"
 #include "store/store.h"
 
 struct s3engine_config {
@@ -61,7 +57,7 @@ struct s3list_item {
   bool is_prefix;
 };
 
-struct s3batch;
+struct s3engine;
 
 struct s3req {
   /* In: */
@@ -90,13 +86,10 @@ struct s3req {
   char *next_marker;            /* LIST: where the next page starts */
 
   /* The engine's: */
+  struct sched_req sched;       /* err, gate_refused, attempts from here */
+  struct s3engine *engine;      /* libs3's callbacks find it here */
   size_t pos;
-  uint64_t started_ns, not_before_ns;
-  struct s3batch *batch;
-  struct s3req *next_retry;
 };
-
-struct s3engine;
 
 /* No thread, no request.  The strings cfg points to must outlive the
  * engine.  NULL after nbdkit_error.
