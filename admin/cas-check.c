@@ -235,22 +235,22 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
     .missing = ck_missing, .opaque = c,
   };
 
-  for (size_t j = 0; j < l->n; j++) {
+  for (size_t j = 0; j < l->len; j++) {
     struct cas_root r;
     bool found;
 
-    if (!cas_name_wanted (l->v[j].name, names, n))
+    if (!cas_name_wanted (l->ptr[j].name, names, n))
       continue;
-    if (cas_root_read (c->a->store, l->v[j].key, &r, NULL, &found) == -1)
+    if (cas_root_read (c->a->store, l->ptr[j].key, &r, NULL, &found) == -1)
       return -1;
     if (!found)
       continue;
     c->cur = j + 1;
-    c->label = l->v[j].name;
+    c->label = l->ptr[j].name;
     c->block_size = r.block_size;
     if (roots)
       (*roots)++;
-    if (cas_walk (c->a->store, l->v[j].name, &r, &w) == -1)
+    if (cas_walk (c->a->store, l->ptr[j].name, &r, &w) == -1)
       return -1;
   }
   return 0;
@@ -269,8 +269,8 @@ cas_check (struct admin *a, char **names, int n)
   for (int i = 0; i < n; i++) {
     bool found = false;
 
-    for (size_t j = 0; j < l.n; j++)
-      found |= strcmp (l.v[j].name, names[i]) == 0;
+    for (size_t j = 0; j < l.len; j++)
+      found |= strcmp (l.ptr[j].name, names[i]) == 0;
     if (found)
       continue;
     if (name_text_is_snapshot (names[i])) {

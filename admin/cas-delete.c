@@ -87,15 +87,15 @@ cas_delete (struct admin *a, const char *name,
   {
     size_t nsnaps = 0;
 
-    for (size_t i = 0; i < snaps.n; i++)
-      nsnaps += snaps.v[i].is_snap;
+    for (size_t i = 0; i < snaps.len; i++)
+      nsnaps += snaps.ptr[i].is_snap;
     if (nsnaps) {
       nbdkit_error ("%s: refused: it has %zu snapshot%s; delete %s first:",
                     name, nsnaps, nsnaps == 1 ? "" : "s",
                     nsnaps == 1 ? "it" : "them");
-      for (size_t i = 0; i < snaps.n; i++)
-        if (snaps.v[i].is_snap)
-          fprintf (stderr, "  %s\n", snaps.v[i].name);
+      for (size_t i = 0; i < snaps.len; i++)
+        if (snaps.ptr[i].is_snap)
+          fprintf (stderr, "  %s\n", snaps.ptr[i].name);
       status = EXIT_DAMAGE;
       goto out;
     }

@@ -220,7 +220,7 @@ cas_du (struct admin *a, char **names, int n)
   walker.opaque = &d;
   if (cas_root_list_read (a->store, NULL, &l) == -1)
     return EXIT_USAGE;
-  d.roots = calloc (l.n ? l.n : 1, sizeof *d.roots);
+  d.roots = calloc (l.len ? l.len : 1, sizeof *d.roots);
   if (d.roots == NULL) {
     nbdkit_error ("du: %m");
     goto out;
@@ -228,8 +228,8 @@ cas_du (struct admin *a, char **names, int n)
   for (int i = 0; i < n; i++) {
     bool found = false;
 
-    for (size_t j = 0; j < l.n; j++)
-      found |= strcmp (l.v[j].name, names[i]) == 0;
+    for (size_t j = 0; j < l.len; j++)
+      found |= strcmp (l.ptr[j].name, names[i]) == 0;
     if (!found) {
       nbdkit_error ("%s: no such %s", names[i],
                     name_text_is_snapshot (names[i]) ? "snapshot"
@@ -238,21 +238,21 @@ cas_du (struct admin *a, char **names, int n)
     }
   }
 
-  for (size_t j = 0; j < l.n; j++) {
+  for (size_t j = 0; j < l.len; j++) {
     struct du_root *dr = &d.roots[j];
     bool found;
 
-    if (cas_root_read (a->store, l.v[j].key, &dr->r, NULL, &found) == -1)
+    if (cas_root_read (a->store, l.ptr[j].key, &dr->r, NULL, &found) == -1)
       goto out;
     if (!found)
       continue;                 /* deleted since the listing */
-    dr->wanted = cas_name_wanted (l.v[j].name, names, n);
+    dr->wanted = cas_name_wanted (l.ptr[j].name, names, n);
     d.cur = j + 1;
     d.block_size = dr->r.block_size;
-    if (cas_walk (a->store, l.v[j].name, &dr->r, &walker) == -1)
+    if (cas_walk (a->store, l.ptr[j].name, &dr->r, &walker) == -1)
       goto out;
     if (!dr->r.empty &&
-        count_page (&d, l.v[j].name, &dr->r.top, dr->r.depth) == -1)
+        count_page (&d, l.ptr[j].name, &dr->r.top, dr->r.depth) == -1)
       goto out;
     logical += dr->r.blocks * dr->r.block_size;
   }
@@ -272,7 +272,7 @@ cas_du (struct admin *a, char **names, int n)
   else
     printf ("\n%-32s %-8s %16s %16s %16s %16s\n", "NAME", "KIND", "SIZE",
             "LOGICAL", "UNIQUE", "SHARED");
-  for (size_t j = 0; j < l.n; j++) {
+  for (size_t j = 0; j < l.len; j++) {
     const struct du_root *dr = &d.roots[j];
     const uint64_t lg = dr->r.blocks * dr->r.block_size;
 
@@ -280,17 +280,17 @@ cas_du (struct admin *a, char **names, int n)
       continue;
     if (a->json) {
       printf ("%s\n  {\"name\": ", shown++ ? "," : "");
-      json_string (l.v[j].name);
+      json_string (l.ptr[j].name);
       printf (", \"kind\": \"%s\", \"size\": %" PRIu64 ", \"logical\": %"
               PRIu64 ", \"unique\": %" PRIu64 ", \"shared\": %" PRIu64
               ", \"referenced\": %" PRIu64 "}",
-              l.v[j].is_snap ? "snapshot" : "export", dr->r.size, lg,
+              l.ptr[j].is_snap ? "snapshot" : "export", dr->r.size, lg,
               dr->unique, dr->referenced - dr->unique, dr->referenced);
     }
     else
       printf ("%-32s %-8s %16" PRIu64 " %16" PRIu64 " %16" PRIu64 " %16"
-              PRIu64 "\n", l.v[j].name,
-              l.v[j].is_snap ? "snapshot" : "export", dr->r.size, lg,
+              PRIu64 "\n", l.ptr[j].name,
+              l.ptr[j].is_snap ? "snapshot" : "export", dr->r.size, lg,
               dr->unique, dr->referenced - dr->unique);
   }
   if (a->json) {

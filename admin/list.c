@@ -214,8 +214,8 @@ verb_list (struct admin *a, int argc, char **argv)
     free (rs.v);
     return EXIT_USAGE;
   }
-  for (size_t i = 0; i < roots.n; i++)
-    if (add_row (&rs, roots.v[i].name) == -1) {
+  for (size_t i = 0; i < roots.len; i++)
+    if (add_row (&rs, roots.ptr[i].name) == -1) {
       status = EXIT_USAGE;
       goto out;
     }

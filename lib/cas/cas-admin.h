@@ -27,6 +27,7 @@
 #include "format/cas-format.h"
 #include "lease/leaseinfo.h"
 #include "store/store.h"
+#include "vector.h"
 
 /* ---- names (cas-names.c) ---- */
 
@@ -41,10 +42,7 @@ struct cas_root_entry {
   int64_t mtime;
 };
 
-struct cas_root_list {
-  struct cas_root_entry *v;
-  size_t n, cap;
-};
+DEFINE_VECTOR (cas_root_list, struct cas_root_entry);
 
 /* Every export root (cas/roots/) and snapshot root (cas/snaps/), two
  * LISTs, in key order; keys that are not roots of valid names are

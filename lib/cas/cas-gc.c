@@ -219,13 +219,13 @@ mark_pass (struct gc *g)
   }
   if (cas_root_list_read (g->store, NULL, &l) == -1)
     fresh = -1;
-  for (size_t i = 0; fresh >= 0 && i < l.n; i += ROOT_BATCH) {
-    size_t n = l.n - i < ROOT_BATCH ? l.n - i : ROOT_BATCH;
+  for (size_t i = 0; fresh >= 0 && i < l.len; i += ROOT_BATCH) {
+    size_t n = l.len - i < ROOT_BATCH ? l.len - i : ROOT_BATCH;
 
     memset (ops, 0, n * sizeof *ops);
     for (size_t j = 0; j < n; j++) {
       ops[j].kind = STORE_GET;
-      snprintf (ops[j].key, sizeof ops[j].key, "%s", l.v[i + j].key);
+      snprintf (ops[j].key, sizeof ops[j].key, "%s", l.ptr[i + j].key);
       ops[j].buf = bufs + j * (size_t) CAS_ROOT_MAX;
       ops[j].len = CAS_ROOT_MAX;
     }
@@ -255,7 +255,7 @@ mark_pass (struct gc *g)
       }
       if (ops[j].err == ENOENT)
         continue;
-      if (mark_root (g, &l.v[i + j], &r, &walked) == -1)
+      if (mark_root (g, &l.ptr[i + j], &r, &walked) == -1)
         fresh = -1;
       else if (walked)
         fresh++;

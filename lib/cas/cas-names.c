@@ -52,19 +52,11 @@ root_entry (void *opaque, const struct store_entry *e)
       name_ref_is_snapshot (&ref) != rl->snaps)
     return 0;
 
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 32;
-    struct cas_root_entry *v = realloc (l->v, cap * sizeof *v);
-
-    if (v == NULL) {
-      nbdkit_error ("listing roots: %m");
-      return -1;
-    }
-    l->v = v;
-    l->cap = cap;
+  r = cas_root_list_push (l);
+  if (r == NULL) {
+    nbdkit_error ("listing roots: %m");
+    return -1;
   }
-  r = &l->v[l->n++];
-  memset (r, 0, sizeof *r);
   snprintf (r->key, sizeof r->key, "%s", e->key);
   name_ref_format (&ref, r->name, sizeof r->name);
   r->is_snap = rl->snaps;
@@ -92,10 +84,10 @@ cas_root_list_read (struct store *store, const char *export,
   if (export) {
     size_t j = 0;
 
-    for (size_t i = 0; i < l->n; i++)
-      if (strcmp (l->v[i].name, export) == 0)
-        l->v[j++] = l->v[i];
-    l->n = j;
+    for (size_t i = 0; i < l->len; i++)
+      if (strcmp (l->ptr[i].name, export) == 0)
+        l->ptr[j++] = l->ptr[i];
+    l->len = j;
   }
 
   if (export)
@@ -117,8 +109,7 @@ cas_root_list_read (struct store *store, const char *export,
 void
 cas_root_list_free (struct cas_root_list *l)
 {
-  free (l->v);
-  memset (l, 0, sizeof *l);
+  cas_root_list_reset (l);
 }
 
 /* ---- leases ---- */

@@ -227,14 +227,14 @@ all_referenced_present (void)
 
   missing_count = 0;
   CU_ASSERT_FATAL (cas_root_list_read (st, NULL, &l) == 0);
-  for (size_t i = 0; i < l.n; i++) {
+  for (size_t i = 0; i < l.len; i++) {
     struct cas_root r;
     bool found;
 
-    CU_ASSERT_FATAL (cas_root_read (st, l.v[i].key, &r, NULL, &found) == 0
+    CU_ASSERT_FATAL (cas_root_read (st, l.ptr[i].key, &r, NULL, &found) == 0
                      && found);
-    w.opaque = l.v[i].name;
-    CU_ASSERT_FATAL (cas_walk (st, l.v[i].name, &r, &w) == 0);
+    w.opaque = l.ptr[i].name;
+    CU_ASSERT_FATAL (cas_walk (st, l.ptr[i].name, &r, &w) == 0);
   }
   cas_root_list_free (&l);
   return missing_count;
@@ -493,7 +493,7 @@ writer_act (struct writer *w)
   case 3:                       /* clone a snapshot (or a) */
     CU_ASSERT_FATAL (cas_root_list_read (st, "a", &l) == 0);
     {
-      const struct cas_root_entry *e = &l.v[rnd (w) % l.n];
+      const struct cas_root_entry *e = &l.ptr[rnd (w) % l.len];
 
       snprintf (src, sizeof src, "%s", e->key);
       snprintf (name, sizeof name, "c%u", w->clones++);
@@ -510,7 +510,7 @@ writer_act (struct writer *w)
   default:                      /* delete a snapshot or a clone */
     CU_ASSERT_FATAL (cas_root_list_read (st, NULL, &l) == 0);
     {
-      const struct cas_root_entry *e = &l.v[rnd (w) % l.n];
+      const struct cas_root_entry *e = &l.ptr[rnd (w) % l.len];
 
       if (strcmp (e->key, "cas/roots/a") != 0) {
         CU_ASSERT (store_delete (st, e->key) == 0);
