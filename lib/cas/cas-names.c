@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "format/keys.h"
 #include "format/meta.h"
+#include "vector.h"
 
 int64_t
 cas_now (void)
@@ -114,38 +115,33 @@ cas_root_list_free (struct cas_root_list *l)
 
 /* ---- leases ---- */
 
-struct lease_names {
-  char (*v)[MAX_EXPORT_NAME + 1];
-  size_t n, cap;
+struct lease_name {
+  char name[MAX_EXPORT_NAME + 1];
 };
+DEFINE_VECTOR (lease_names, struct lease_name);
 
 static int
 lease_entry (void *opaque, const struct store_entry *e)
 {
   struct lease_names *ln = opaque;
   const char *name = e->key + strlen (LEASES_PREFIX);
+  struct lease_name *n;
 
   if (e->is_prefix || !name_is_valid (name))
     return 0;
-  if (ln->n == ln->cap) {
-    size_t cap = ln->cap ? ln->cap * 2 : 16;
-    void *v = realloc (ln->v, cap * sizeof *ln->v);
-
-    if (v == NULL) {
-      nbdkit_error ("listing leases: %m");
-      return -1;
-    }
-    ln->v = v;
-    ln->cap = cap;
+  n = lease_names_push (ln);
+  if (n == NULL) {
+    nbdkit_error ("listing leases: %m");
+    return -1;
   }
-  snprintf (ln->v[ln->n++], sizeof *ln->v, "%s", name);
+  snprintf (n->name, sizeof n->name, "%s", name);
   return 0;
 }
 
 int
 held_leases_read (struct store *store, struct held_leases *h)
 {
-  struct lease_names ln = { 0 };
+  struct lease_names ln = VECTOR_INIT;
   const uint64_t now_ms = (uint64_t) cas_now () * 1000;
   int r = -1;
 
@@ -154,19 +150,19 @@ held_leases_read (struct store *store, struct held_leases *h)
     nbdkit_error ("cannot list %s: %m", LEASES_PREFIX);
     goto out;
   }
-  h->v = calloc (ln.n ? ln.n : 1, sizeof *h->v);
+  h->v = calloc (ln.len ? ln.len : 1, sizeof *h->v);
   if (h->v == NULL) {
     nbdkit_error ("calloc: %m");
     goto out;
   }
-  for (size_t i = 0; i < ln.n; i++) {
+  for (size_t i = 0; i < ln.len; i++) {
     char key[KEY_MAX], buf[LEASE_MAX];
     struct lease_info info;
     const char *why;
     size_t got;
     int err;
 
-    export_lease_key (key, sizeof key, ln.v[i]);
+    export_lease_key (key, sizeof key, ln.ptr[i].name);
     err = store_get (store, key, buf, sizeof buf, &got);
     if (err == ENOENT)
       continue;                 /* released since the listing */
@@ -182,13 +178,14 @@ held_leases_read (struct store *store, struct held_leases *h)
     }
     if (info.expires_ms <= now_ms)
       continue;
-    snprintf (h->v[h->n].name, sizeof h->v[h->n].name, "%s", ln.v[i]);
+    snprintf (h->v[h->n].name, sizeof h->v[h->n].name, "%s",
+              ln.ptr[i].name);
     h->v[h->n].info = info;
     h->n++;
   }
   r = 0;
  out:
-  free (ln.v);
+  lease_names_reset (&ln);
   if (r == -1)
     held_leases_free (h);
   return r;

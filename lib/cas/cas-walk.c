@@ -24,6 +24,7 @@
 #include <nbdkit-plugin.h>
 
 #include "cas/cas-admin.h"
+#include "vector.h"
 
 #define WALK_BATCH 64
 
@@ -32,28 +33,16 @@ struct node {
   uint64_t base;                /* first block it covers */
 };
 
-struct frontier {
-  struct node *v;
-  size_t n, cap;
-};
+/* One level's pages still to read. */
+DEFINE_VECTOR (frontier, struct node);
 
 static int
 push (struct frontier *f, const struct cas_hash *h, uint64_t base)
 {
-  if (f->n == f->cap) {
-    size_t cap = f->cap ? f->cap * 2 : 64;
-    struct node *v = realloc (f->v, cap * sizeof *v);
-
-    if (v == NULL) {
-      nbdkit_error ("walk: %m");
-      return -1;
-    }
-    f->v = v;
-    f->cap = cap;
+  if (frontier_append (f, (struct node) { .h = *h, .base = base }) == -1) {
+    nbdkit_error ("walk: %m");
+    return -1;
   }
-  f->v[f->n].h = *h;
-  f->v[f->n].base = base;
-  f->n++;
   return 0;
 }
 
@@ -145,7 +134,7 @@ int
 cas_walk (struct store *store, const char *label, const struct cas_root *r,
           const struct cas_walker *w)
 {
-  struct frontier cur = { 0 }, next = { 0 };
+  struct frontier cur = VECTOR_INIT, next = VECTOR_INIT;
   struct store_op *ops = calloc (WALK_BATCH, sizeof *ops);
   char *bufs = malloc ((size_t) WALK_BATCH * CAS_PAGE_MAX);
   int ret = -1;
@@ -162,20 +151,20 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
     goto out;
 
   for (int level = r->depth; level >= 0; level--) {
-    for (size_t i = 0; i < cur.n; ) {
+    for (size_t i = 0; i < cur.len; ) {
       size_t n = 0;
       const struct node *batch[WALK_BATCH];
 
-      for (; i < cur.n && n < WALK_BATCH; i++) {
-        if (w->skip && (w->skip (w->opaque, &cur.v[i].h) ||
-                        in_batch (batch, n, &cur.v[i].h)))
+      for (; i < cur.len && n < WALK_BATCH; i++) {
+        if (w->skip && (w->skip (w->opaque, &cur.ptr[i].h) ||
+                        in_batch (batch, n, &cur.ptr[i].h)))
           continue;
         memset (&ops[n], 0, sizeof ops[n]);
         ops[n].kind = STORE_GET;
-        cas_page_key (ops[n].key, sizeof ops[n].key, &cur.v[i].h);
+        cas_page_key (ops[n].key, sizeof ops[n].key, &cur.ptr[i].h);
         ops[n].buf = bufs + n * (size_t) CAS_PAGE_MAX;
         ops[n].len = CAS_PAGE_MAX;
-        batch[n++] = &cur.v[i];
+        batch[n++] = &cur.ptr[i];
       }
       store_run (store, ops, n);
       for (size_t j = 0; j < n; j++) {
@@ -207,14 +196,14 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
 
       cur = next;
       next = t;
-      next.n = 0;
+      next.len = 0;
     }
   }
   ret = 0;
 
  out:
-  free (cur.v);
-  free (next.v);
+  frontier_reset (&cur);
+  frontier_reset (&next);
   free (ops);
   free (bufs);
   return ret;
