@@ -80,41 +80,31 @@ cas_fence_init (struct cas_fence *f, uint64_t request_bound_ms)
 void
 cas_fence_free (struct cas_fence *f)
 {
-  free (f->ids);
-  free (f->running);
-  f->ids = f->running = NULL;
-  f->nids = f->nrunning = 0;
+  cas_fence_ids_reset (&f->ids);
+  cas_fence_ids_reset (&f->running);
   f->in_run = false;
 }
 
 /* What one LIST showed. */
 struct listing {
-  struct cas_fence_id *all;     /* every marker's id, once */
-  size_t nall, capall;
-  struct cas_fence_id *running;
-  size_t nrunning, caprunning;
+  struct cas_fence_ids all;     /* every marker's id, once */
+  struct cas_fence_ids running;
 };
 
 /* A LIST is in key order, so ids come sorted, and an id's two markers
  * ({id}.done, {id}.running) are next to each other.
  */
 static int
-push (struct cas_fence_id **v, size_t *n, size_t *cap, const char *id)
+push (struct cas_fence_ids *v, const char *id)
 {
-  if (*n > 0 && strcmp ((*v)[*n - 1].id, id) == 0)
-    return 0;
-  if (*n == *cap) {
-    size_t c = *cap ? *cap * 2 : 8;
-    struct cas_fence_id *nv = realloc (*v, c * sizeof *nv);
+  struct cas_fence_id *e;
 
-    if (nv == NULL)
-      return -1;
-    *v = nv;
-    *cap = c;
-  }
-  memset (&(*v)[*n], 0, sizeof **v);
-  memcpy ((*v)[*n].id, id, CAS_SWEEP_ID_LEN + 1);
-  (*n)++;
+  if (v->len > 0 && strcmp (v->ptr[v->len - 1].id, id) == 0)
+    return 0;
+  e = cas_fence_ids_push (v);
+  if (e == NULL)
+    return -1;
+  memcpy (e->id, id, CAS_SWEEP_ID_LEN + 1);
   return 0;
 }
 
@@ -127,8 +117,8 @@ list_entry (void *opaque, const struct store_entry *e)
 
   if (e->is_prefix || !cas_sweep_marker_parse (e->key, id, &done))
     return 0;                   /* not ours */
-  if (push (&l->all, &l->nall, &l->capall, id) == -1 ||
-      (!done && push (&l->running, &l->nrunning, &l->caprunning, id) == -1)) {
+  if (push (&l->all, id) == -1 ||
+      (!done && push (&l->running, id) == -1)) {
     errno = ENOMEM;
     return -1;
   }
@@ -141,18 +131,18 @@ compare_id (const void *key, const void *elt)
   return strcmp (key, ((const struct cas_fence_id *) elt)->id);
 }
 
-/* v is sorted (a listing's). */
 static const struct cas_fence_id *
-find (const struct cas_fence_id *v, size_t n, const char *id)
+find (const struct cas_fence_ids *v, const char *id)
 {
-  return n ? bsearch (id, v, n, sizeof *v, compare_id) : NULL;
+  return v->len ? bsearch (id, v->ptr, v->len, sizeof *v->ptr, compare_id)
+    : NULL;
 }
 
 int
 cas_fence_list (struct cas_fence *f, struct store *store,
                 uint64_t (*clock_ms) (void), const char *label)
 {
-  struct listing l = { 0 };
+  struct listing l = { .all = VECTOR_INIT, .running = VECTOR_INIT };
   const uint64_t start = clock_ms ();
   uint64_t end;
   bool quiet = true, continues;
@@ -164,8 +154,8 @@ cas_fence_list (struct cas_fence *f, struct store *store,
     nbdkit_error ("export %s: cannot list %s, where gc announces its "
                   "sweeps (%s): nothing can be committed without it",
                   label, CAS_SWEEPS_PREFIX, strerror (err));
-    free (l.all);
-    free (l.running);
+    cas_fence_ids_reset (&l.all);
+    cas_fence_ids_reset (&l.running);
     errno = err;
     return -1;
   }
@@ -174,45 +164,42 @@ cas_fence_list (struct cas_fence *f, struct store *store,
   /* How long each .running marker has been seen: from the end of the
    * first LIST that showed it, a lower bound on its age.
    */
-  for (size_t i = 0; i < l.nrunning; i++) {
-    const struct cas_fence_id *old = find (f->running, f->nrunning,
-                                           l.running[i].id);
+  for (size_t i = 0; i < l.running.len; i++) {
+    struct cas_fence_id *id = &l.running.ptr[i];
+    const struct cas_fence_id *old = find (&f->running, id->id);
 
-    l.running[i].first_ms = old ? old->first_ms : end;
-    if (start < l.running[i].first_ms ||
-        start - l.running[i].first_ms <= f->stale_ms)
+    id->first_ms = old ? old->first_ms : end;
+    if (start < id->first_ms || start - id->first_ms <= f->stale_ms)
       quiet = false;
     else
       nbdkit_debug ("export %s: ignoring %s%s%s, seen for %" PRIu64
                     " ms: a gc that stopped mid-chunk", label,
-                    CAS_SWEEPS_PREFIX, l.running[i].id, CAS_SWEEP_RUNNING,
-                    start - l.running[i].first_ms);
+                    CAS_SWEEPS_PREFIX, id->id, CAS_SWEEP_RUNNING,
+                    start - id->first_ms);
   }
-  free (f->running);
+  cas_fence_ids_reset (&f->running);
   f->running = l.running;
-  f->nrunning = l.nrunning;
 
   if (!quiet) {
     f->in_run = false;
-    free (l.all);
+    cas_fence_ids_reset (&l.all);
     return CAS_FENCE_BUSY;
   }
   continues = f->in_run && end - f->last_list_ms < f->retention_ms / 2;
-  for (size_t i = 0; continues && i < l.nall; i++)
-    if (find (f->ids, f->nids, l.all[i].id) == NULL)
+  for (size_t i = 0; continues && i < l.all.len; i++)
+    if (find (&f->ids, l.all.ptr[i].id) == NULL)
       continues = false;
   if (continues) {
     f->last_list_ms = start;
-    free (l.all);
+    cas_fence_ids_reset (&l.all);
     return CAS_FENCE_CONTINUES;
   }
-  free (f->ids);
+  cas_fence_ids_reset (&f->ids);
   f->ids = l.all;
-  f->nids = l.nall;
   f->in_run = true;
   f->quiet_since = end;
   f->last_list_ms = start;
   nbdkit_debug ("export %s: a quiet run of %s starts (%zu markers)",
-                label, CAS_SWEEPS_PREFIX, l.nall);
+                label, CAS_SWEEPS_PREFIX, l.all.len);
   return CAS_FENCE_NEW_RUN;
 }

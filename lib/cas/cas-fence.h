@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "vector.h"
 
 /* The markers' keys (docs/bucket-format.md): {id}.running while a
  * chunk may delete, then {id}.done; id is 32 random hex digits.
@@ -50,6 +51,8 @@ struct cas_fence_id {
   char id[CAS_SWEEP_ID_LEN + 1];
   uint64_t first_ms;            /* running: when first seen (LIST end) */
 };
+/* Sorted by id, as a LIST gives them. */
+DEFINE_VECTOR (cas_fence_ids, struct cas_fence_id);
 
 /* A server's view of the markers.  Not locked: one commit at a time
  * (and load_map before any) uses it.
@@ -60,10 +63,8 @@ struct cas_fence {
   bool in_run;
   uint64_t quiet_since;         /* the run's start (see cas-fence.c) */
   uint64_t last_list_ms;        /* start of the run's last LIST */
-  struct cas_fence_id *ids;     /* every id the run has seen */
-  size_t nids;
-  struct cas_fence_id *running; /* .running ids seen by the last LIST */
-  size_t nrunning;
+  struct cas_fence_ids ids;     /* every id the run has seen */
+  struct cas_fence_ids running; /* .running ids seen by the last LIST */
 };
 
 enum cas_fence_state {
