@@ -24,15 +24,21 @@
 #include "cas-gc-impl.h"
 #include "clock.h"
 #include "format/keys.h"
+#include "vector.h"
+
+/* An object the chunk will delete. */
+struct doomed {
+  char *key;
+  uint64_t size;
+};
+DEFINE_VECTOR (doomed_list, struct doomed);
 
 struct sweep {
   struct gc *g;
   size_t prefix_len;
   bool pages;
   int64_t cutoff;
-  char **keys;
-  uint64_t *sizes;
-  size_t n, cap;
+  struct doomed_list doomed;
   size_t seen;                  /* keys listed by this chunk */
   char last[KEY_MAX];           /* the last of them */
 };
@@ -47,6 +53,7 @@ sweep_entry (void *opaque, const struct store_entry *e)
   struct sweep *sw = opaque;
   struct gc_result *res = sw->g->res;
   struct cas_hash h;
+  char *key;
 
   if (e->is_prefix)
     return 0;
@@ -69,23 +76,15 @@ sweep_entry (void *opaque, const struct store_entry *e)
     res->young_bytes += e->size;
     goto next;
   }
-  if (sw->n == sw->cap) {
-    size_t cap = sw->cap ? sw->cap * 2 : 256;
-    char **keys = realloc (sw->keys, cap * sizeof *keys);
-    uint64_t *sizes;
-
-    if (keys == NULL)
-      goto nomem;
-    sw->keys = keys;
-    sizes = realloc (sw->sizes, cap * sizeof *sizes);
-    if (sizes == NULL)
-      goto nomem;
-    sw->sizes = sizes;
-    sw->cap = cap;
-  }
-  if ((sw->keys[sw->n] = strdup (e->key)) == NULL)
+  key = strdup (e->key);
+  if (key == NULL)
     goto nomem;
-  sw->sizes[sw->n++] = e->size;
+  if (doomed_list_append (&sw->doomed,
+                          (struct doomed) { .key = key, .size = e->size })
+      == -1) {
+    free (key);
+    goto nomem;
+  }
  next:
   return sw->seen >= GC_CHUNK_KEYS ? 1 : 0;
 
@@ -138,7 +137,7 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
   const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
   struct sweep sw = {
     .g = g, .prefix_len = strlen (prefix), .pages = pages,
-    .cutoff = g->res->cutoff,
+    .cutoff = g->res->cutoff, .doomed = VECTOR_INIT,
   };
   char id[CAS_SWEEP_ID_LEN + 1], running[KEY_MAX], done[KEY_MAX];
   struct store_op *ops = NULL;
@@ -171,8 +170,8 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
     goto out;
   }
   if (p->dry_run) {
-    for (i = 0; i < sw.n; i++)
-      count_deleted (g, pages, sw.sizes[i]);
+    for (i = 0; i < sw.doomed.len; i++)
+      count_deleted (g, pages, sw.doomed.ptr[i].size);
   }
   else {
     ops = calloc (batch, sizeof *ops);
@@ -180,8 +179,8 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
       nbdkit_error ("gc: %m");
       goto out;
     }
-    for (i = 0; i < sw.n;) {
-      size_t n = sw.n - i < batch ? sw.n - i : batch;
+    for (i = 0; i < sw.doomed.len;) {
+      size_t n = sw.doomed.len - i < batch ? sw.doomed.len - i : batch;
 
       /* A server ignores a .running marker it has seen for longer
        * than the limit plus one request (a batch lasts at most that).
@@ -193,24 +192,25 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
       memset (ops, 0, n * sizeof *ops);
       for (size_t j = 0; j < n; j++) {
         ops[j].kind = STORE_DELETE;
-        snprintf (ops[j].key, sizeof ops[j].key, "%s", sw.keys[i + j]);
+        snprintf (ops[j].key, sizeof ops[j].key, "%s",
+                  sw.doomed.ptr[i + j].key);
       }
       store_run (g->store, ops, n);
       for (size_t j = 0; j < n; j++) {
         if (ops[j].err && ops[j].err != ENOENT)
           g->res->delete_failed++;      /* logged by the store */
         else
-          count_deleted (g, pages, sw.sizes[i + j]);
+          count_deleted (g, pages, sw.doomed.ptr[i + j].size);
       }
       i += n;
     }
   }
-  if (i == sw.n) {
+  if (i == sw.doomed.len) {
     snprintf (after, KEY_MAX, "%s", sw.last);
     *more = sw.seen >= GC_CHUNK_KEYS;
   }
   else if (i > 0) {
-    snprintf (after, KEY_MAX, "%s", sw.keys[i - 1]);
+    snprintf (after, KEY_MAX, "%s", sw.doomed.ptr[i - 1].key);
     *more = true;
   }
   else
@@ -224,10 +224,9 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
  out:
   if (!p->dry_run)
     end_chunk (g, running, done);
-  for (size_t k = 0; k < sw.n; k++)
-    free (sw.keys[k]);
-  free (sw.keys);
-  free (sw.sizes);
+  for (size_t k = 0; k < sw.doomed.len; k++)
+    free (sw.doomed.ptr[k].key);
+  doomed_list_reset (&sw.doomed);
   free (ops);
   return r;
 }
@@ -249,34 +248,33 @@ gc_sweep_prefix (struct gc *g, const struct gc_params *p, const char *prefix,
  * one .done (and a crashed one a .running).  Servers need a .done only
  * while their quiet run could miss it, less than half the retention.
  */
+struct marker_key {
+  char key[KEY_MAX];
+};
+DEFINE_VECTOR (marker_keys, struct marker_key);
+
 struct expire {
   int64_t before;
-  char (*keys)[KEY_MAX];
-  size_t n, cap;
+  struct marker_keys keys;
 };
 
 static int
 expire_entry (void *opaque, const struct store_entry *e)
 {
   struct expire *x = opaque;
+  struct marker_key *k;
   char id[CAS_SWEEP_ID_LEN + 1];
   bool done;
 
   if (e->is_prefix || !cas_sweep_marker_parse (e->key, id, &done) ||
       e->mtime <= 0 || e->mtime >= x->before)
     return 0;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 64;
-    char (*keys)[KEY_MAX] = realloc (x->keys, cap * sizeof *keys);
-
-    if (keys == NULL) {
-      nbdkit_error ("gc: %m");
-      return -1;
-    }
-    x->keys = keys;
-    x->cap = cap;
+  k = marker_keys_push (&x->keys);
+  if (k == NULL) {
+    nbdkit_error ("gc: %m");
+    return -1;
   }
-  snprintf (x->keys[x->n++], KEY_MAX, "%s", e->key);
+  snprintf (k->key, sizeof k->key, "%s", e->key);
   return 0;
 }
 
@@ -284,27 +282,28 @@ int
 gc_expire_markers (struct gc *g, const struct gc_params *p)
 {
   struct expire x = {
-    .before = g->res->start - CAS_MARKER_RETENTION_S,
+    .before = g->res->start - CAS_MARKER_RETENTION_S, .keys = VECTOR_INIT,
   };
   int r = 0;
 
   if (store_list (g->store, CAS_SWEEPS_PREFIX, NULL, NULL, expire_entry,
                   &x) == -1) {
     nbdkit_error ("cannot list %s: %m", CAS_SWEEPS_PREFIX);
-    free (x.keys);
+    marker_keys_reset (&x.keys);
     return -1;
   }
-  for (size_t i = 0; !p->dry_run && i < x.n; i++) {
-    int err = store_delete (g->store, x.keys[i]);
+  for (size_t i = 0; !p->dry_run && i < x.keys.len; i++) {
+    const char *key = x.keys.ptr[i].key;
+    int err = store_delete (g->store, key);
 
     if (err && err != ENOENT) {
-      nbdkit_error ("gc: cannot delete the old marker %s (%s)", x.keys[i],
+      nbdkit_error ("gc: cannot delete the old marker %s (%s)", key,
                     strerror (err));
       r = -1;
       break;
     }
     g->res->markers_expired++;
   }
-  free (x.keys);
+  marker_keys_reset (&x.keys);
   return r;
 }
