@@ -51,6 +51,7 @@
 
 #include "clock.h"
 #include "lease-impl.h"
+#include "vector.h"
 
 pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t lease_idle_cond = PTHREAD_COND_INITIALIZER;
@@ -243,45 +244,41 @@ renew (struct lease *l)
   return false;
 }
 
+DEFINE_VECTOR (lease_batch, struct lease *);
+
 static void *
 keeper_main (void *arg)
 {
-  struct lease **batch = NULL;
-  size_t cap = 0;
+  struct lease_batch batch = VECTOR_INIT;
 
   pthread_mutex_lock (&lease_lock);
   while (!keeper_stop) {
     unsigned interval_ms = 0;
     bool all_ok = true;
-    size_t i, n = 0;
+    size_t i;
 
-    for (struct lease *l = lease_list; l; l = l->next)
-      n++;
-    if (n > cap) {
-      struct lease **b = realloc (batch, n * sizeof *b);
-      if (b) {
-        batch = b;
-        cap = n;
-      }
-    }
-    n = 0;
-    for (struct lease *l = lease_list; l && n < cap; l = l->next) {
+    batch.len = 0;
+    for (struct lease *l = lease_list; l; l = l->next) {
+      /* Out of memory: renew those that fit; the next round tries to
+       * grow the batch again.
+       */
+      if (lease_batch_append (&batch, l) == -1)
+        break;
       l->busy++;
-      batch[n++] = l;
       if (interval_ms == 0 || l->lease_ms / 3 < interval_ms)
         interval_ms = l->lease_ms / 3;
     }
 
     /* No lock across the requests: writes and other exports go on. */
     pthread_mutex_unlock (&lease_lock);
-    for (i = 0; i < n; i++)
-      if (!renew (batch[i]))
+    for (i = 0; i < batch.len; i++)
+      if (!renew (batch.ptr[i]))
         all_ok = false;
     pthread_mutex_lock (&lease_lock);
 
-    for (i = 0; i < n; i++)
-      batch[i]->busy--;
-    if (n)
+    for (i = 0; i < batch.len; i++)
+      batch.ptr[i]->busy--;
+    if (batch.len)
       pthread_cond_broadcast (&lease_idle_cond);
 
     /* Every third of the shortest lease; a failed renewal is retried
@@ -295,7 +292,7 @@ keeper_main (void *arg)
       clock_cond_wait_ms (&keeper_cond, &lease_lock, interval_ms);
   }
   pthread_mutex_unlock (&lease_lock);
-  free (batch);
+  lease_batch_reset (&batch);
   return NULL;
 }
 
