@@ -36,6 +36,7 @@
 
 #include "clock.h"
 #include "layout-cas-impl.h"
+#include "vector.h"
 
 /* The recent-PUT table (lock held). */
 
@@ -387,6 +388,7 @@ struct pending_copy {
   uint64_t index;
   bool present;
 };
+DEFINE_VECTOR (pending_copies, struct pending_copy);
 
 static int
 set_bit (void *opaque, uint64_t index)
@@ -407,46 +409,41 @@ cas_present (struct layout *base, uint64_t first, uint64_t count,
              struct sbitmap *out)
 {
   struct cas *l = (struct cas *) base;
-  struct pending_copy *copy = NULL;
-  size_t n = 0, cap = 0;
+  struct pending_copies copy = VECTOR_INIT;
   int r = 0;
 
   pthread_mutex_lock (&l->lock);
   for (size_t i = 0; i < l->pending.capacity && r == 0; i++) {
     const struct cas_pending *p = l->pending.slots[i].value;
     const uint64_t index = l->pending.slots[i].key;
+    struct pending_copy *c;
 
     if (p == NULL || index < first || index - first >= count)
       continue;
-    if (n == cap) {
-      struct pending_copy *c;
-
-      cap = cap ? cap * 2 : 64;
-      c = realloc (copy, cap * sizeof *copy);
-      if (c == NULL) {
-        nbdkit_error ("realloc: %m");
-        r = -1;
-        break;
-      }
-      copy = c;
+    c = pending_copies_push (&copy);
+    if (c == NULL) {
+      nbdkit_error ("realloc: %m");
+      r = -1;
+      break;
     }
-    copy[n].index = index;
-    copy[n].present = p->present;
-    n++;
+    c->index = index;
+    c->present = p->present;
   }
   pthread_mutex_unlock (&l->lock);
 
   if (r == 0)
     r = cas_tree_present (l->tree, first, count, set_bit, out);
-  for (size_t i = 0; r == 0 && i < n; i++) {
-    if (!copy[i].present)
-      sbitmap_clear (out, copy[i].index);
-    else if (sbitmap_set (out, copy[i].index) == -1) {
+  for (size_t i = 0; r == 0 && i < copy.len; i++) {
+    const struct pending_copy *c = &copy.ptr[i];
+
+    if (!c->present)
+      sbitmap_clear (out, c->index);
+    else if (sbitmap_set (out, c->index) == -1) {
       nbdkit_error ("extents: %m");
       r = -1;
     }
   }
-  free (copy);
+  pending_copies_reset (&copy);
   if (r == -1 && errno == 0)
     errno = EIO;
   return r;
