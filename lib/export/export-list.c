@@ -24,30 +24,27 @@
 #include "export/export.h"
 #include "format/keys.h"
 #include "store/store.h"
+#include "vector.h"
+
+DEFINE_VECTOR (string_list, char *);
 
 struct name_set {
   size_t prefix_len;
   bool is_blocks;               /* entries are "blocks/NAME/" prefixes */
-  char **names;
-  size_t len, cap;
+  struct string_list names;     /* each strdup'd */
 };
 
 static int
 add_name (struct name_set *ns, const char *name)
 {
-  if (ns->len == ns->cap) {
-    size_t cap = ns->cap ? ns->cap * 2 : 64;
-    char **names = realloc (ns->names, cap * sizeof *names);
+  char *copy = strdup (name);
 
-    if (names == NULL)
-      return -1;
-    ns->names = names;
-    ns->cap = cap;
-  }
-  ns->names[ns->len] = strdup (name);
-  if (ns->names[ns->len] == NULL)
+  if (copy == NULL)
     return -1;
-  ns->len++;
+  if (string_list_append (&ns->names, copy) == -1) {
+    free (copy);
+    return -1;
+  }
   return 0;
 }
 
@@ -101,8 +98,8 @@ list_snap (void *opaque, const struct store_entry *entry)
 
   if (entry->is_prefix || !cas_root_key_parse (entry->key, &ref) ||
       !name_ref_is_snapshot (&ref) ||
-      bsearch (&key, sl->ns->names, sl->nr_exports, sizeof *sl->ns->names,
-               compare_names) == NULL)
+      bsearch (&key, sl->ns->names.ptr, sl->nr_exports,
+               sizeof *sl->ns->names.ptr, compare_names) == NULL)
     return 0;
   name_ref_format (&ref, name, sizeof name);
   if (add_name (sl->ns, name) == -1) {
@@ -116,7 +113,10 @@ int
 export_list_names (struct store *store,
                    int (*cb) (void *opaque, const char *name), void *opaque)
 {
-  struct name_set ns = { .prefix_len = strlen (EXPORTS_PREFIX) };
+  struct name_set ns = {
+    .prefix_len = strlen (EXPORTS_PREFIX), .names = VECTOR_INIT,
+  };
+  struct string_list *names = &ns.names;
   size_t i;
   int r = -1;
 
@@ -127,26 +127,26 @@ export_list_names (struct store *store,
   if (store_list (store, BLOCKS_PREFIX, "/", NULL, list_entry, &ns) == -1)
     goto out;
 
-  if (ns.len > 0) {
-    struct snap_lister sl = { .ns = &ns, .nr_exports = ns.len };
+  if (names->len > 0) {
+    struct snap_lister sl = { .ns = &ns, .nr_exports = names->len };
 
-    qsort (ns.names, ns.len, sizeof *ns.names, compare_names);
+    qsort (names->ptr, names->len, sizeof *names->ptr, compare_names);
     if (store_list (store, CAS_SNAPS_PREFIX, NULL, NULL, list_snap,
                     &sl) == -1)
       goto out;
-    qsort (ns.names, ns.len, sizeof *ns.names, compare_names);
+    qsort (names->ptr, names->len, sizeof *names->ptr, compare_names);
   }
-  for (i = 0; i < ns.len; i++) {
-    if (i > 0 && strcmp (ns.names[i], ns.names[i - 1]) == 0)
+  for (i = 0; i < names->len; i++) {
+    if (i > 0 && strcmp (names->ptr[i], names->ptr[i - 1]) == 0)
       continue;
-    if (cb (opaque, ns.names[i]) == -1)
+    if (cb (opaque, names->ptr[i]) == -1)
       goto out;
   }
   r = 0;
 
  out:
-  for (i = 0; i < ns.len; i++)
-    free (ns.names[i]);
-  free (ns.names);
+  for (i = 0; i < names->len; i++)
+    free (names->ptr[i]);
+  string_list_reset (names);
   return r;
 }
