@@ -31,10 +31,7 @@ struct row {
   struct name_ref ref;          /* sort key: the export, then "" or snap */
 };
 
-struct rows {
-  struct row *v;
-  size_t n, cap;
-};
+DEFINE_VECTOR (rows, struct row);
 
 static int
 add_row (struct rows *rs, const char *name)
@@ -44,21 +41,14 @@ add_row (struct rows *rs, const char *name)
 
   if (!name_ref_split (name, &ref))
     return 0;
-  for (size_t i = 0; i < rs->n; i++)
-    if (strcmp (rs->v[i].name, name) == 0)
+  for (size_t i = 0; i < rs->len; i++)
+    if (strcmp (rs->ptr[i].name, name) == 0)
       return 0;
-  if (rs->n == rs->cap) {
-    size_t cap = rs->cap ? rs->cap * 2 : 32;
-    struct row *v = realloc (rs->v, cap * sizeof *v);
-
-    if (v == NULL) {
-      nbdkit_error ("list: %m");
-      return -1;
-    }
-    rs->v = v;
-    rs->cap = cap;
+  r = rows_push (rs);
+  if (r == NULL) {
+    nbdkit_error ("list: %m");
+    return -1;
   }
-  r = &rs->v[rs->n++];
   snprintf (r->name, sizeof r->name, "%s", name);
   r->ref = ref;
   return 0;
@@ -195,7 +185,7 @@ print_row (struct admin *a, const struct row *row, bool first,
 int
 verb_list (struct admin *a, int argc, char **argv)
 {
-  struct rows rs = { 0 };
+  struct rows rs = VECTOR_INIT;
   struct cas_root_list roots;
   int status = EXIT_CLEAN;
   bool first = true;
@@ -207,11 +197,11 @@ verb_list (struct admin *a, int argc, char **argv)
   }
   if (export_list_names (a->store, add_export, &rs) == -1) {
     nbdkit_error ("cannot list the exports in the bucket");
-    free (rs.v);
+    rows_reset (&rs);
     return EXIT_USAGE;
   }
   if (cas_root_list_read (a->store, NULL, &roots) == -1) {
-    free (rs.v);
+    rows_reset (&rs);
     return EXIT_USAGE;
   }
   for (size_t i = 0; i < roots.len; i++)
@@ -219,18 +209,18 @@ verb_list (struct admin *a, int argc, char **argv)
       status = EXIT_USAGE;
       goto out;
     }
-  if (rs.n > 1)
-    qsort (rs.v, rs.n, sizeof *rs.v, compare_rows);
+  if (rs.len > 1)
+    qsort (rs.ptr, rs.len, sizeof *rs.ptr, compare_rows);
 
   if (a->json)
     printf ("[");
   else
     printf ("%-32s %16s %10s %-6s %-20s %-24s %s\n", "NAME", "SIZE",
             "BLOCK", "LAYOUT", "CREATED", "PARENT", "LEASE");
-  for (size_t i = 0; i < rs.n; i++) {
+  for (size_t i = 0; i < rs.len; i++) {
     bool printed;
 
-    if (print_row (a, &rs.v[i], first, &printed) == -1) {
+    if (print_row (a, &rs.ptr[i], first, &printed) == -1) {
       status = EXIT_USAGE;
       break;
     }
@@ -241,6 +231,6 @@ verb_list (struct admin *a, int argc, char **argv)
     printf ("%s]\n", first ? "" : "\n");
  out:
   cas_root_list_free (&roots);
-  free (rs.v);
+  rows_reset (&rs);
   return status;
 }
