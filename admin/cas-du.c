@@ -58,6 +58,8 @@ struct du_node {
   uint32_t bytes;
   unsigned level;
 };
+DEFINE_VECTOR (du_nodes, struct du_node);
+DEFINE_VECTOR (du_kids, struct cas_hash);
 
 struct du {
   struct du_root *roots;
@@ -65,10 +67,8 @@ struct du {
   uint32_t block_size;
   struct hset pages, data;
   struct hset read;             /* pages read: a = index in nodes */
-  struct du_node *nodes;
-  size_t nr_nodes, nodes_cap;
-  struct cas_hash *kids;
-  uint64_t nr_kids, kids_cap;
+  struct du_nodes nodes;
+  struct du_kids kids;
 };
 
 static int
@@ -112,34 +112,19 @@ du_contents (void *opaque, const struct cas_hash *h, unsigned level,
   struct hset_entry *e;
   bool added;
 
-  if (d->nr_nodes == d->nodes_cap) {
-    size_t cap = d->nodes_cap ? d->nodes_cap * 2 : 256;
-    struct du_node *v = cap < UINT32_MAX ?
-      realloc (d->nodes, cap * sizeof *v) : NULL;
-
-    if (v == NULL)
-      goto nomem;
-    d->nodes = v;
-    d->nodes_cap = cap;
-  }
-  while (d->nr_kids + p->count > d->kids_cap) {
-    uint64_t cap = d->kids_cap ? d->kids_cap * 2 : 4096;
-    struct cas_hash *v = cap <= SIZE_MAX / sizeof *v ?
-      realloc (d->kids, cap * sizeof *v) : NULL;
-
-    if (v == NULL)
-      goto nomem;
-    d->kids = v;
-    d->kids_cap = cap;
-  }
+  /* A node's index is kept in an hset_entry's 32-bit a. */
+  if (d->nodes.len >= UINT32_MAX ||
+      du_nodes_reserve (&d->nodes, 1) == -1 ||
+      du_kids_reserve (&d->kids, p->count) == -1)
+    goto nomem;
   if ((e = hset_add (&d->read, h, &added)) == NULL)
     return -1;
-  e->a = d->nr_nodes;
-  d->nodes[d->nr_nodes++] = (struct du_node) {
-    .first = d->nr_kids, .count = p->count, .bytes = bytes, .level = level,
+  e->a = d->nodes.len;
+  d->nodes.ptr[d->nodes.len++] = (struct du_node) {
+    .first = d->kids.len, .count = p->count, .bytes = bytes, .level = level,
   };
   for (uint32_t i = 0; i < p->count; i++)
-    d->kids[d->nr_kids++] = p->entries[i].hash;
+    d->kids.ptr[d->kids.len++] = p->entries[i].hash;
   return 0;                     /* on to its children not read yet */
 
  nomem:
@@ -170,7 +155,7 @@ count_page (struct du *d, const char *label, const struct cas_hash *h,
     errno = EIO;
     return -1;
   }
-  nd = &d->nodes[r->a];
+  nd = &d->nodes.ptr[r->a];
   if (nd->level != level) {
     cas_page_key (key, sizeof key, h);
     nbdkit_error ("%s: map page %s (level %u) is damaged: at the wrong "
@@ -182,8 +167,8 @@ count_page (struct du *d, const char *label, const struct cas_hash *h,
     return -1;
   for (uint64_t i = nd->first; i < nd->first + nd->count; i++) {
     /* nodes and kids do not move while counting: nothing is read. */
-    int v = level == 0 ? count (d, &d->data, &d->kids[i], d->block_size)
-      : count_page (d, label, &d->kids[i], level - 1);
+    int v = level == 0 ? count (d, &d->data, &d->kids.ptr[i], d->block_size)
+      : count_page (d, label, &d->kids.ptr[i], level - 1);
 
     if (v == -1)
       return -1;
@@ -326,8 +311,8 @@ cas_du (struct admin *a, char **names, int n)
   hset_free (&d.pages);
   hset_free (&d.data);
   hset_free (&d.read);
-  free (d.nodes);
-  free (d.kids);
+  du_nodes_reset (&d.nodes);
+  du_kids_reset (&d.kids);
   free (d.roots);
   return status;
 }
