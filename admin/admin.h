@@ -29,6 +29,10 @@
 #define EXIT_DAMAGE 1               /* also: a refusal (delete) */
 #define EXIT_USAGE  2               /* usage or connection error */
 
+/* Names (targets.c, object_list's keys) and object sizes. */
+DEFINE_VECTOR (name_list, char *);
+DEFINE_VECTOR (size_list, uint64_t);
+
 struct admin {
   struct store *store;
   bool json;
@@ -62,11 +66,14 @@ struct export_info {
 extern int export_info_read (struct store *store, const char *name,
                              struct export_info *info, bool *found);
 
-/* Objects under a key prefix.  keys NULL: count and sum only. */
+/* Objects under a key prefix: how many and their bytes, and with
+ * keep_keys each one's key and size (empty without: count and sum
+ * only).
+ */
 struct object_list {
-  char **keys;
-  uint64_t *sizes;
-  uint64_t len, cap;
+  struct name_list keys;            /* each strdup'd */
+  struct size_list sizes;
+  uint64_t len;
   uint64_t bytes;
 };
 /* Every object whose key starts with prefix.  0 or -1. */
@@ -114,7 +121,6 @@ extern int clone_from_plain (struct admin *a, const struct export_info *src,
                              const char *new_name);
 
 /* targets.c: the exports a verb works on. */
-DEFINE_VECTOR (name_list, char *);
 /* The names given (argc > 0), or every export in the bucket: 0, or -1
  * after a message.  free_names frees the strings and the list.
  */

@@ -118,13 +118,13 @@ check_one (struct admin *a, const struct export_info *info)
   if (object_list_read (a->store, prefix, true, &bl) == -1)
     goto out;
 
-  for (uint64_t k = 0; k < bl.len; k++) {
+  for (size_t k = 0; k < bl.keys.len; k++) {
     uint64_t offset;
 
-    if (!block_key_parse_offset (bl.keys[k] + prefix_len, &offset)
+    if (!block_key_parse_offset (bl.keys.ptr[k] + prefix_len, &offset)
         || offset % bs != 0) {
       printf ("%s: warning: %s is not a block of this export "
-              "(ignored by the plugin)\n", info->name, bl.keys[k]);
+              "(ignored by the plugin)\n", info->name, bl.keys.ptr[k]);
       warnings++;
       continue;
     }
@@ -132,16 +132,16 @@ check_one (struct admin *a, const struct export_info *info)
       nbdkit_error ("malloc: %m");
       goto out;
     }
-    if (bl.sizes[k] != bs) {
+    if (bl.sizes.ptr[k] != bs) {
       printf ("%s: damage: %s is %" PRIu64 " bytes, not one block (%"
-              PRIu32 "): reading it fails\n", info->name, bl.keys[k],
-              bl.sizes[k], bs);
+              PRIu32 "): reading it fails\n", info->name, bl.keys.ptr[k],
+              bl.sizes.ptr[k], bs);
       damage++;
     }
     if (!sbitmap_get (&present, offset / bs) || offset / bs >= nr_blocks) {
       printf ("%s: warning: %s is unreferenced (a crash between a PUT "
               "and its commit; rebuild-map=true would bring it back)\n",
-              info->name, bl.keys[k]);
+              info->name, bl.keys.ptr[k]);
       warnings++;
     }
   }

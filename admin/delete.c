@@ -72,14 +72,14 @@ verb_delete (struct admin *a, int argc, char **argv)
 
   r = EXIT_USAGE;
   map_root_key (root, sizeof root, info.name);
-  for (uint64_t i = 0; i < map.len; i++)
-    if (strcmp (map.keys[i], root) == 0) {
+  for (size_t i = 0; i < map.keys.len; i++)
+    if (strcmp (map.keys.ptr[i], root) == 0) {
       snprintf (key, sizeof key, "%s", root);
       if (delete_keys (a->store, single, 1) == -1)
         goto out;
     }
-  if (delete_keys (a->store, map.keys, map.len) == -1
-      || delete_keys (a->store, bl.keys, bl.len) == -1)
+  if (delete_keys (a->store, map.keys.ptr, map.keys.len) == -1
+      || delete_keys (a->store, bl.keys.ptr, bl.keys.len) == -1)
     goto out;
   export_meta_key (key, sizeof key, info.name);
   if (delete_keys (a->store, single, 1) == -1)

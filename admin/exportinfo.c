@@ -147,24 +147,15 @@ list_entry (void *opaque, const struct store_entry *entry)
       strncmp (entry->key, ls->prefix, strlen (ls->prefix)) != 0)
     return 0;
   if (ls->keep_keys) {
-    if (ol->len == ol->cap) {
-      uint64_t cap = ol->cap ? ol->cap * 2 : 256;
-      char **keys = realloc (ol->keys, cap * sizeof *keys);
-      uint64_t *sizes;
+    char *key;
 
-      if (keys == NULL)
-        goto nomem;
-      ol->keys = keys;
-      sizes = realloc (ol->sizes, cap * sizeof *sizes);
-      if (sizes == NULL)
-        goto nomem;
-      ol->sizes = sizes;
-      ol->cap = cap;
-    }
-    ol->keys[ol->len] = strdup (entry->key);
-    if (ol->keys[ol->len] == NULL)
+    if (size_list_append (&ol->sizes, entry->size) == -1 ||
+        (key = strdup (entry->key)) == NULL)
       goto nomem;
-    ol->sizes[ol->len] = entry->size;
+    if (name_list_append (&ol->keys, key) == -1) {
+      free (key);
+      goto nomem;
+    }
   }
   ol->len++;
   ol->bytes += entry->size;
@@ -192,10 +183,10 @@ object_list_read (struct store *store, const char *prefix, bool keep_keys,
 void
 object_list_free (struct object_list *ol)
 {
-  for (uint64_t i = 0; ol->keys && i < ol->len; i++)
-    free (ol->keys[i]);
-  free (ol->keys);
-  free (ol->sizes);
+  for (size_t i = 0; i < ol->keys.len; i++)
+    free (ol->keys.ptr[i]);
+  name_list_reset (&ol->keys);
+  size_list_reset (&ol->sizes);
   memset (ol, 0, sizeof *ol);
 }
 
