@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
+#include "clock.h"
 #include "format/keys.h"
 #include "layout/layout.h"
 
@@ -27,15 +27,6 @@
  * requests in flight busy, little memory.
  */
 #define DELETE_BATCH 256
-
-static uint64_t
-wall_clock_ms (void)
-{
-  struct timeval tv;
-
-  gettimeofday (&tv, NULL);
-  return (uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* 0 (*found false when there is no such object), or -1 after a
  * message.
@@ -122,7 +113,7 @@ export_info_read (struct store *store, const char *name,
       nbdkit_error ("%s: its lease %s is unreadable: %s", name, key, why);
     else {
       info->has_lease = true;
-      info->lease_held = info->lease.expires_ms > wall_clock_ms ();
+      info->lease_held = info->lease.expires_ms > clock_wall_ms ();
     }
   }
   return 0;

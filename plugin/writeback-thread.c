@@ -20,16 +20,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include <nbdkit-plugin.h>
 
+#include "clock.h"
 #include "export/export.h"
 #include "volume/volume.h"
 #include "writeback-thread.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake;     /* CLOCK_MONOTONIC, so clock steps don't */
+static pthread_cond_t wake;     /* clock_cond_init: clock steps don't move it */
 static bool stopping;           /* lock */
 static bool running;            /* only start and stop, one thread */
 static pthread_t thread;
@@ -43,29 +43,17 @@ write_back_one (struct export *e, void *opaque)
   (void) volume_write_back (export_volume (e), delay_ms);
 }
 
-static void
-add_ms (struct timespec *ts, unsigned ms)
-{
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long) (ms % 1000) * 1000000;
-  if (ts->tv_nsec >= 1000000000) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000;
-  }
-}
-
 static void *
 run (void *arg)
 {
-  struct timespec deadline;
-
   pthread_mutex_lock (&lock);
   while (!stopping) {
-    clock_gettime (CLOCK_MONOTONIC, &deadline);
-    add_ms (&deadline, period_ms);
-    while (!stopping &&
-           pthread_cond_timedwait (&wake, &lock, &deadline) != ETIMEDOUT)
-      ;
+    /* One deadline a round: a spurious wake-up does not restart it. */
+    const uint64_t deadline = clock_mono_ms () + period_ms;
+    uint64_t now;
+
+    while (!stopping && (now = clock_mono_ms ()) < deadline)
+      clock_cond_wait_ms (&wake, &lock, deadline - now);
     if (stopping)
       break;
     pthread_mutex_unlock (&lock);
@@ -79,7 +67,6 @@ run (void *arg)
 int
 writeback_thread_start (unsigned delay)
 {
-  pthread_condattr_t attr;
   int err;
 
   if (delay == 0 || running)
@@ -90,11 +77,14 @@ writeback_thread_start (unsigned delay)
     period_ms = 1;
   stopping = false;
 
-  pthread_condattr_init (&attr);
-  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-  pthread_cond_init (&wake, &attr);
-  pthread_condattr_destroy (&attr);
-
+  err = clock_cond_init (&wake);
+  if (err) {
+    nbdkit_error ("cannot start the background write-back thread: "
+                  "pthread_cond_init: %s (write-delay=0 turns it off)",
+                  strerror (err));
+    errno = err;
+    return -1;
+  }
   err = pthread_create (&thread, NULL, run, NULL);
   if (err) {
     pthread_cond_destroy (&wake);
