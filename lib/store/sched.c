@@ -231,6 +231,12 @@ sched_new (const struct sched_config *cfg, const struct sched_ops *ops,
   return s;
 }
 
+unsigned
+sched_max_inflight (const struct sched *s)
+{
+  return s->cfg.max_inflight;
+}
+
 int
 sched_start (struct sched *s)
 {

@@ -125,6 +125,10 @@ extern int sched_start (struct sched *s);
 extern void sched_stop (struct sched *s);
 /* Stops first if started. */
 extern void sched_free (struct sched *s);
+/* The in-flight limit in force: the configured one within
+ * 1..STORE_MAX_INFLIGHT.  An engine sizes its per-attempt resources by it.
+ */
+extern unsigned sched_max_inflight (const struct sched *s);
 
 /* Run the n requests at first, first + stride bytes, ... to
  * completion; any number of threads at once.  0, or -1 after

@@ -393,6 +393,7 @@ curl_engine_new (const struct curl_engine_config *cfg)
 {
   struct curl_engine *e = calloc (1, sizeof *e);
   struct sched_config scfg = {
+    .max_inflight = cfg->max_inflight,
     .retries = cfg->retries,
     .retry_delay_ms = cfg->retry_delay_ms,
     .timeout_ms = cfg->timeout_ms,
@@ -403,17 +404,13 @@ curl_engine_new (const struct curl_engine_config *cfg)
     return NULL;
   }
   e->cfg = *cfg;
-  /* The scheduler's bounds: one easy handle per attempt in flight. */
-  if (e->cfg.max_inflight > STORE_MAX_INFLIGHT)
-    e->cfg.max_inflight = STORE_MAX_INFLIGHT;
-  if (e->cfg.max_inflight == 0)
-    e->cfg.max_inflight = 1;
-  scfg.max_inflight = e->cfg.max_inflight;
   e->sched = sched_new (&scfg, &ops, e);
   if (e->sched == NULL) {
     free (e);
     return NULL;
   }
+  /* One easy handle per attempt in flight, within the scheduler's bound. */
+  e->cfg.max_inflight = sched_max_inflight (e->sched);
   return e;
 }
 
