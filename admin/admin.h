@@ -76,7 +76,9 @@ struct object_list {
   uint64_t len;
   uint64_t bytes;
 };
-/* Every object whose key starts with prefix.  0 or -1. */
+/* Every object whose key starts with prefix.  0, or -1 after a message
+ * (ol then holds nothing).
+ */
 extern int object_list_read (struct store *store, const char *prefix,
                              bool keep_keys, struct object_list *ol);
 extern void object_list_free (struct object_list *ol);

@@ -166,6 +166,7 @@ object_list_read (struct store *store, const char *prefix, bool keep_keys,
   memset (ol, 0, sizeof *ol);
   if (store_list (store, prefix, NULL, NULL, list_entry, &ls) == -1) {
     nbdkit_error ("cannot list %s: %m", prefix);
+    object_list_free (ol);      /* what the pages before the failure held */
     return -1;
   }
   return 0;
@@ -197,6 +198,7 @@ export_map_objects (struct store *store, const char *name,
   snprintf (under, sizeof under, "%s/", root);
   if (store_list (store, root, NULL, NULL, list_entry, &ls) == -1) {
     nbdkit_error ("cannot list %s: %m", root);
+    object_list_free (ol);      /* what the pages before the failure held */
     return -1;
   }
   return 0;
