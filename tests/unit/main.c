@@ -13,6 +13,7 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,25 @@ select_suites (char **names, int n)
     CU_set_suite_active (s, CU_TRUE);
   }
   return true;
+}
+
+unsigned
+unit_rounds (unsigned full)
+{
+  const char *cap = getenv ("S3BLOCKS_UNIT_ROUNDS");
+  char *end;
+  unsigned long n;
+
+  if (cap == NULL || *cap == '\0')
+    return full;
+  errno = 0;
+  n = strtoul (cap, &end, 10);
+  if (errno != 0 || *end != '\0' || n == 0) {
+    fprintf (stderr, "test-units: S3BLOCKS_UNIT_ROUNDS=%s: use a positive "
+             "number\n", cap);
+    exit (EXIT_FAILURE);
+  }
+  return n < full ? (unsigned) n : full;
 }
 
 int

@@ -590,10 +590,10 @@ static void
 test_gc_concurrent (void)
 {
   unsigned runs = 0, actions = 0;
-
+  const unsigned seeds = unit_rounds (40);
   const char *only = getenv ("S3BLOCKS_UNIT_SEED");
 
-  for (unsigned seed = 1; seed <= 40; seed++)
+  for (unsigned seed = 1; seed <= seeds; seed++)
     for (unsigned every = 1; every <= 3; every++) {
       if (only && (unsigned) atoi (only) != seed * 10 + every)
         continue;
@@ -622,14 +622,16 @@ static void
 test_gc_concurrent_control (void)
 {
   unsigned lost = 0;
+  const unsigned seeds = unit_rounds (40);
 
-  for (unsigned seed = 1; seed <= 40; seed++) {
+  for (unsigned seed = 1; seed <= seeds; seed++) {
     struct writer w;
 
     lost += gc_under_writer (seed, 1, true, &w) > 0;
   }
   if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
-    fprintf (stderr, "rule-1 breaker: lost objects in %u of 40 runs\n", lost);
+    fprintf (stderr, "rule-1 breaker: lost objects in %u of %u runs\n", lost,
+             seeds);
   CU_ASSERT (lost > 0);
 }
 
@@ -861,8 +863,9 @@ static void
 test_gc_sweep_fence (void)
 {
   unsigned lost = 0, lost_unfenced = 0, commits = 0, reputs = 0, waits = 0;
+  const unsigned seeds = unit_rounds (40);
 
-  for (unsigned seed = 1; seed <= 40; seed++) {
+  for (unsigned seed = 1; seed <= seeds; seed++) {
     struct fwriter w;
 
     lost += gc_under_fenced_writer (seed, false, &w) > 0;
@@ -872,12 +875,12 @@ test_gc_sweep_fence (void)
     lost_unfenced += gc_under_fenced_writer (seed, true, &w) > 0;
   }
   if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
-    fprintf (stderr, "sweep fence: lost objects in %u of 40 runs (%u "
+    fprintf (stderr, "sweep fence: lost objects in %u of %u runs (%u "
              "commits, %u waits, %u contents PUT again); without the "
-             "fence in %u of 40\n", lost, commits, waits, reputs,
-             lost_unfenced);
+             "fence in %u of %u\n", lost, seeds, commits, waits, reputs,
+             lost_unfenced, seeds);
   CU_ASSERT_EQUAL (lost, 0);
-  CU_ASSERT (commits >= 40);             /* one per run at least */
+  CU_ASSERT (commits >= seeds);          /* one per run at least */
   CU_ASSERT (waits > 0);
   CU_ASSERT (reputs > 0);
   CU_ASSERT (lost_unfenced > 0);

@@ -23,6 +23,14 @@ typedef void (*unit_adder) (void);
 
 extern void unit_register (const char *name, unit_adder add);
 
+/* How many rounds a randomised test runs: full, or fewer when
+ * S3BLOCKS_UNIT_ROUNDS=N caps them (make check-valgrind does, because
+ * under valgrind a round costs a hundred times more and its point
+ * there is memory errors on the same paths, not more seeds; the plain
+ * run always does them all).
+ */
+extern unsigned unit_rounds (unsigned full);
+
 #define UNIT_SUITES(fn)                                         \
   static void fn (void);                                        \
   __attribute__ ((constructor)) static void                     \
