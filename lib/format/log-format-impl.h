@@ -3,8 +3,8 @@
  */
 /* s3blocks: where each field of the log layout's objects sits (the
  * tables in log-format.h), shared by the segment's decoder
- * (log-segment.c) and its builder (log-builder.c).  Private to
- * lib/format/.
+ * (log-segment.c), its builder (log-builder.c) and the leaf page's
+ * codec (log-leaf.c).  Private to lib/format/.
  */
 
 #ifndef S3BLOCKS_LOG_FORMAT_IMPL_H
@@ -37,9 +37,22 @@ enum {
   REC_HASH = 32,                /* 32 */
 };
 
+/* Leaf entry. */
+enum {
+  LEAF_SLOT = 0,                /* 2 */
+  LEAF_SEG = 2,                 /* 16 */
+  LEAF_OFFSET = 18,             /* 4 */
+  LEAF_STORED_LEN = 22,         /* 4 */
+  LEAF_CODEC = 26,              /* 1 */
+  LEAF_FLAGS = 27,              /* 1 */
+  LEAF_ZERO = 28,               /* 2 */
+  LEAF_HASH = 30,               /* 32 */
+};
+
 /* Each table ends where its object's size says. */
 _Static_assert (SEG_RESERVED + 16 == LOG_SEG_HEADER, "segment header size");
 _Static_assert (REC_HASH + CAS_HASH_LEN == LOG_SEG_RECORD, "record size");
+_Static_assert (LEAF_HASH + CAS_HASH_LEN == LOG_LEAF_ENTRY, "leaf entry size");
 
 /* The record of index i in a segment's buffer. */
 static inline size_t

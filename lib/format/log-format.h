@@ -2,13 +2,16 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks: the log layout's objects (layout=log, not yet served):
- * segments (log/segs/).  Where each sits in the bucket and who writes
- * and reads it: docs/bucket-format.md, which carries the formats below
- * too (change both together).
+ * segments (log/segs/) and the leaf pages of its map trees (in
+ * cas/pages/).  Where each sits in the bucket and who writes and reads
+ * it: docs/bucket-format.md, which carries the formats below too
+ * (change both together).
  *
  * The log layout packs dirty blocks into large immutable segment
  * objects and maps block numbers to where a block's bytes sit in a
- * segment through a map tree.
+ * segment through a cas map tree (cas-format.h): its interior pages are
+ * cas pages exactly, its leaves are log leaf pages, which name a
+ * location instead of a content hash.
  *
  * Segment key: log/segs/{id}, id 16 random bytes as 32 lower-case hex
  * digits.  Segment format (little-endian), built whole in memory:
@@ -39,6 +42,23 @@
  * The object is exactly data_start + D bytes, at most MAX_SEGMENT_SIZE.
  * A block number may appear in more than one record (of one segment or
  * of many): the map says which copy is live.
+ *
+ * Log leaf page (a cas/pages/ object, keyed by its SHA-256 as every
+ * page is):
+ *   8 bytes   LOG_LEAF_MAGIC "S3BLOGP1" (a cas reader refuses it, and
+ *             a log reader a cas leaf)
+ *   1 byte    level, always 0
+ *   3 bytes   zero
+ *   4 bytes   count of entries (1..CAS_FANOUT)
+ *   count x LOG_LEAF_ENTRY (62) bytes, slots strictly increasing:
+ *     2  slot (block = the page's first block + slot)
+ *    16  segment id
+ *     4  offset in the segment
+ *     4  stored length
+ *     1  codec
+ *     1  flags, 0
+ *     2  zero
+ *    32  SHA-256 of the logical block
  */
 
 #ifndef S3BLOCKS_LOG_FORMAT_H
@@ -221,5 +241,32 @@ extern int log_location_check_block (const struct log_location *loc,
                                      uint32_t block_size,
                                      const void *bytes, size_t len,
                                      const char **why);
+
+/* Log leaf pages. */
+#define LOG_LEAF_MAGIC "S3BLOGP1"
+#define LOG_LEAF_ENTRY (2 + LOG_SEG_ID_LEN + 4 + 4 + 1 + 1 + 2 + CAS_HASH_LEN)
+#define LOG_LEAF_MAX (CAS_PAGE_HEADER + CAS_FANOUT * LOG_LEAF_ENTRY)
+
+struct log_leaf_entry {
+  uint16_t slot;
+  struct log_location loc;
+};
+
+struct log_leaf {
+  uint32_t count;
+  struct log_leaf_entry *entries;       /* sorted by slot, unique */
+};
+
+/* buf: LOG_LEAF_MAX bytes.  Returns the page's length. */
+extern size_t log_leaf_encode (const struct log_leaf *p, void *buf);
+/* Checks everything in the format (an entry's extent must lie in a
+ * segment's data); allocates p->entries.  Returns 0, or -1 with *why
+ * set (errno EINVAL, or ENOMEM with *why "out of memory").
+ */
+extern int log_leaf_decode (const void *buf, size_t len, struct log_leaf *p,
+                            const char **why);
+extern void log_leaf_free (struct log_leaf *p);
+extern bool log_leaf_find (const struct log_leaf *p, unsigned slot,
+                           struct log_location *out);
 
 #endif /* S3BLOCKS_LOG_FORMAT_H */

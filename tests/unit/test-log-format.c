@@ -2,8 +2,8 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks unit tests: the log layout's objects (log-format.h):
- * segment ids and keys, the segment builder and decoders, and their
- * every rejection.
+ * segment ids and keys, the segment builder and decoders, the leaf page,
+ * and their every rejection.
  *
  * Segments are also crafted here by hand from the table in
  * log-format.h, not through the builder, so that the builder is checked
@@ -39,6 +39,17 @@ le (uint8_t *p, uint64_t v, int bytes)
 
   for (i = 0; i < bytes; i++)
     p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static uint64_t
+from_le (const uint8_t *p, int bytes)
+{
+  uint64_t v = 0;
+  int i;
+
+  for (i = 0; i < bytes; i++)
+    v |= (uint64_t) p[i] << (8 * i);
+  return v;
 }
 
 static void
@@ -732,6 +743,262 @@ test_check_block (void)
   free (seg);
 }
 
+/* Leaf pages. */
+
+static void
+sample_location (struct log_location *loc, uint32_t i)
+{
+  memset (loc->seg, (int) (0xa0 + i), LOG_SEG_ID_LEN);
+  loc->offset = 160 + i * 4096;
+  loc->stored_len = 4096;
+  loc->codec = LOG_CODEC_RAW;
+  memset (loc->hash.b, (int) i, CAS_HASH_LEN);
+}
+
+static bool
+locations_equal (const struct log_location *a, const struct log_location *b)
+{
+  return memcmp (a->seg, b->seg, LOG_SEG_ID_LEN) == 0 &&
+    a->offset == b->offset && a->stored_len == b->stored_len &&
+    a->codec == b->codec && cas_hash_equal (&a->hash, &b->hash);
+}
+
+static bool
+leaves_equal (const struct log_leaf *a, const struct log_leaf *b)
+{
+  uint32_t i;
+
+  if (a->count != b->count)
+    return false;
+  for (i = 0; i < a->count; i++)
+    if (a->entries[i].slot != b->entries[i].slot ||
+        !locations_equal (&a->entries[i].loc, &b->entries[i].loc))
+      return false;
+  return true;
+}
+
+/* A leaf of count entries at slots[i] (NULL: 0, step, 2*step...),
+ * entry i at sample_location (i).
+ */
+static size_t
+make_leaf (uint8_t *buf, uint32_t count, const uint16_t *slots,
+           unsigned step)
+{
+  struct log_leaf p = { .count = count };
+  size_t len;
+  uint32_t i;
+
+  p.entries = calloc (count, sizeof *p.entries);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (p.entries);
+  for (i = 0; i < count; i++) {
+    p.entries[i].slot = slots ? slots[i] : (uint16_t) (i * step);
+    sample_location (&p.entries[i].loc, i);
+  }
+  len = log_leaf_encode (&p, buf);
+  free (p.entries);
+  return len;
+}
+
+static void
+expect_bad_leaf (const uint8_t *buf, size_t len, const char *what)
+{
+  struct log_leaf p = { .entries = NULL };
+  const char *why = NULL;
+
+  errno = 0;
+  CU_ASSERT_EQUAL (log_leaf_decode (buf, len, &p, &why), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_PTR_NULL (p.entries);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (why);
+  if (what) {
+    if (strstr (why, what) == NULL)
+      fprintf (stderr, "\nexpected \"%s\", got \"%s\"\n", what, why);
+    CU_ASSERT_PTR_NOT_NULL (strstr (why, what));
+  }
+}
+
+static void
+test_leaf_round_trip (void)
+{
+  uint8_t *buf = malloc (LOG_LEAF_MAX);
+  const uint8_t *e;
+  struct log_location loc, want;
+  struct log_leaf p;
+  const char *why = NULL;
+  size_t len;
+  uint32_t i;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (buf);
+  CU_ASSERT_EQUAL (LOG_LEAF_ENTRY, 62);
+  len = make_leaf (buf, 5, NULL, 7);
+  CU_ASSERT_EQUAL (len, 16 + 5 * 62);
+  CU_ASSERT_EQUAL (memcmp (buf, "S3BLOGP1\0\0\0\0\5\0\0\0", 16), 0);
+
+  /* Entry 1 at the table's offsets. */
+  e = buf + 16 + 62;
+  sample_location (&want, 1);
+  CU_ASSERT_EQUAL (from_le (e, 2), 7);
+  CU_ASSERT_EQUAL (memcmp (e + 2, want.seg, 16), 0);
+  CU_ASSERT_EQUAL (from_le (e + 18, 4), want.offset);
+  CU_ASSERT_EQUAL (from_le (e + 22, 4), 4096);
+  CU_ASSERT_EQUAL (from_le (e + 26, 4), 0);     /* codec, flags, zero */
+  CU_ASSERT_EQUAL (memcmp (e + 30, want.hash.b, 32), 0);
+
+  CU_ASSERT_EQUAL_FATAL (log_leaf_decode (buf, len, &p, &why), 0);
+  CU_ASSERT_EQUAL (p.count, 5);
+  CU_ASSERT_EQUAL (p.entries[4].slot, 28);
+  CU_ASSERT_TRUE (log_leaf_find (&p, 14, &loc));
+  sample_location (&want, 2);
+  CU_ASSERT_TRUE (locations_equal (&loc, &want));
+  CU_ASSERT_TRUE (log_leaf_find (&p, 0, NULL));
+  CU_ASSERT_FALSE (log_leaf_find (&p, 15, &loc));
+  CU_ASSERT_FALSE (log_leaf_find (&p, 1023, &loc));
+  log_leaf_free (&p);
+  CU_ASSERT_FALSE (log_leaf_find (&p, 0, &loc));
+
+  /* A full page: the largest there is. */
+  len = make_leaf (buf, CAS_FANOUT, NULL, 1);
+  CU_ASSERT_EQUAL (len, LOG_LEAF_MAX);
+  CU_ASSERT_EQUAL_FATAL (log_leaf_decode (buf, len, &p, &why), 0);
+  for (i = 0; i < CAS_FANOUT; i++) {
+    sample_location (&want, i);
+    CU_ASSERT_TRUE (log_leaf_find (&p, i, &loc));
+    CU_ASSERT_TRUE (locations_equal (&loc, &want));
+  }
+  log_leaf_free (&p);
+  free (buf);
+}
+
+/* Every flip of every byte: the header, codec, flags, reserved bytes
+ * and stored lengths are refused; elsewhere (slots, segment ids,
+ * offsets, hashes) the page is refused or decodes to a different one.
+ * No byte is ignored.  (Damage to those is caught by the page's key,
+ * its SHA-256, and by the segment's record when the block is read.)
+ */
+static void
+test_leaf_every_flip (void)
+{
+  static const uint8_t flips[] = { 0x01, 0x80, 0xff };
+  static const uint16_t slots[] = { 0, 5, 1000 };
+  uint8_t buf[16 + 3 * 62];
+  struct log_leaf orig, p;
+  const char *why = NULL;
+  size_t len, i, f;
+
+  len = make_leaf (buf, 3, slots, 0);
+  CU_ASSERT_EQUAL_FATAL (log_leaf_decode (buf, len, &orig, &why), 0);
+  for (i = 0; i < len; i++) {
+    size_t k = (i - 16) % 62;
+    bool structural = i < 16 || (k >= 22 && k < 30);
+
+    for (f = 0; f < sizeof flips; f++) {
+      buf[i] ^= flips[f];
+      if (structural)
+        expect_bad_leaf (buf, len, NULL);
+      else if (log_leaf_decode (buf, len, &p, &why) == 0) {
+        CU_ASSERT_FALSE (leaves_equal (&orig, &p));
+        log_leaf_free (&p);
+      }
+      buf[i] ^= flips[f];
+    }
+  }
+  log_leaf_free (&orig);
+}
+
+/* Edit one field of entry 1 of a three-entry leaf and decode. */
+static void
+expect_bad_leaf_edit (size_t field, int bytes, uint64_t value,
+                      const char *what)
+{
+  uint8_t buf[16 + 3 * 62];
+  size_t len = make_leaf (buf, 3, NULL, 2);
+
+  le (buf + 16 + 62 + field, value, bytes);
+  expect_bad_leaf (buf, len, what);
+}
+
+static void
+expect_good_leaf_edit (size_t field, int bytes, uint64_t value)
+{
+  uint8_t buf[16 + 3 * 62];
+  size_t len = make_leaf (buf, 3, NULL, 2);
+  struct log_leaf p;
+  const char *why = NULL;
+
+  le (buf + 16 + 62 + field, value, bytes);
+  CU_ASSERT_EQUAL (log_leaf_decode (buf, len, &p, &why), 0);
+  log_leaf_free (&p);
+}
+
+static void
+test_leaf_rejections (void)
+{
+  uint8_t buf[LOG_LEAF_MAX + 1];
+  uint8_t cas[CAS_PAGE_HEADER + 3 * CAS_PAGE_ENTRY];
+  struct cas_page cp = { .level = 0, .count = 3 };
+  struct cas_page_entry ce[3] = { { .slot = 0 }, { .slot = 2 }, { .slot = 4 } };
+  const char *why = NULL;
+  size_t len, cas_len;
+
+  /* A cas leaf is not a log leaf, nor the other way round. */
+  cp.entries = ce;
+  cas_len = cas_page_encode (&cp, cas);
+  expect_bad_leaf (cas, cas_len, "does not start with \"S3BLOGP1\"");
+  len = make_leaf (buf, 3, NULL, 2);
+  errno = 0;
+  CU_ASSERT_EQUAL (cas_page_decode (buf, len, &cp, &why), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "does not start"));
+  memcpy (cas, "S3BLOGP1", 8);          /* even with the magic changed */
+  expect_bad_leaf (cas, cas_len, "length");
+
+  /* Header. */
+  expect_bad_leaf (buf, 0, "does not start");
+  expect_bad_leaf (buf, 15, "does not start");
+  expect_bad_leaf (buf, len - 1, "length");
+  expect_bad_leaf (buf, len + 1, "length");
+  buf[8] = 1;
+  expect_bad_leaf (buf, len, "level is not 0");
+  buf[8] = 0;
+  buf[11] = 1;
+  expect_bad_leaf (buf, len, "reserved header");
+  buf[11] = 0;
+  le (buf + 12, 0, 4);
+  expect_bad_leaf (buf, CAS_PAGE_HEADER, "count");
+  le (buf + 12, CAS_FANOUT + 1, 4);
+  expect_bad_leaf (buf, len, "count");
+  le (buf + 12, 4, 4);
+  expect_bad_leaf (buf, len, "length");
+  le (buf + 12, 3, 4);
+
+  /* Slots (entry 1 is at slot 2, between 0 and 4). */
+  expect_bad_leaf_edit (0, 2, 0, "strictly increasing");
+  expect_bad_leaf_edit (0, 2, 4, "strictly increasing");
+  expect_bad_leaf_edit (0, 2, 1024, "1024 or more");
+  expect_good_leaf_edit (0, 2, 3);
+
+  /* Codec, flags, reserved bytes, lengths. */
+  expect_bad_leaf_edit (26, 1, 1, "codec this version does not know");
+  expect_bad_leaf_edit (27, 1, 1, "flags");
+  expect_bad_leaf_edit (28, 2, 0x100, "reserved bytes");
+  expect_bad_leaf_edit (22, 4, 0, "stored length is 0");
+  expect_bad_leaf_edit (22, 4, LOG_SEG_STORED_MAX + 1, "too large");
+  expect_bad_leaf_edit (22, 4, 1000, "not a block size");
+  expect_bad_leaf_edit (22, 4, 256, "not a block size");
+  expect_bad_leaf_edit (22, 4, 2 << 20, "not a block size");
+  expect_good_leaf_edit (22, 4, 512);
+  expect_good_leaf_edit (22, 4, 1 << 20);
+
+  /* Extents: within a segment's data, without wrapping. */
+  expect_bad_leaf_edit (18, 4, 0, "outside any segment");
+  expect_bad_leaf_edit (18, 4, 159, "outside any segment");
+  expect_good_leaf_edit (18, 4, 160);
+  expect_good_leaf_edit (18, 4, MAX_SEGMENT_SIZE - 4096);
+  expect_bad_leaf_edit (18, 4, MAX_SEGMENT_SIZE - 4095, "outside any segment");
+  expect_bad_leaf_edit (18, 4, 0xfffff000, "outside any segment"); /* wraps */
+  expect_bad_leaf_edit (18, 4, 0xffffffff, "outside any segment");
+}
+
 UNIT_SUITES (add_log_format_tests)
 {
   CU_pSuite s = CU_add_suite ("log-format", NULL, NULL);
@@ -751,4 +1018,7 @@ UNIT_SUITES (add_log_format_tests)
   CU_add_test (s, "count beyond buffer", test_count_beyond_buffer);
   CU_add_test (s, "bad fields", test_bad_fields);
   CU_add_test (s, "check block", test_check_block);
+  CU_add_test (s, "leaf round trip", test_leaf_round_trip);
+  CU_add_test (s, "leaf every flip", test_leaf_every_flip);
+  CU_add_test (s, "leaf rejections", test_leaf_rejections);
 }
