@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 #include <nbdkit-plugin.h>
 
+#include "format/bytes.h"
 #include "format/cas-format.h"
 #include "format/keys.h"
 
@@ -48,47 +49,10 @@ cas_hash_equal (const struct cas_hash *a, const struct cas_hash *b)
   return memcmp (a->b, b->b, CAS_HASH_LEN) == 0;
 }
 
-static const char hexdigits[] = "0123456789abcdef";
-
 void
 cas_hash_hex (const struct cas_hash *h, char *out)
 {
-  size_t i;
-
-  for (i = 0; i < CAS_HASH_LEN; i++) {
-    out[2 * i] = hexdigits[h->b[i] >> 4];
-    out[2 * i + 1] = hexdigits[h->b[i] & 15];
-  }
-  out[CAS_HEX_LEN] = '\0';
-}
-
-static int
-hexval (char ch)
-{
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  return -1;
-}
-
-/* Exactly 2 * n lower-case hex digits at hex (not NUL-terminated). */
-static bool
-parse_hex_bytes (const char *hex, uint8_t *out, size_t n)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++) {
-    int hi = hexval (hex[2 * i]), lo;
-
-    if (hi < 0)
-      return false;
-    lo = hexval (hex[2 * i + 1]);
-    if (lo < 0)
-      return false;
-    out[i] = (uint8_t) (hi << 4 | lo);
-  }
-  return true;
+  hex_encode (h->b, CAS_HASH_LEN, out);
 }
 
 bool
@@ -97,7 +61,7 @@ cas_hash_parse (const char *hex, struct cas_hash *out)
   struct cas_hash h;
 
   if (strnlen (hex, CAS_HEX_LEN + 1) != CAS_HEX_LEN ||
-      !parse_hex_bytes (hex, h.b, CAS_HASH_LEN))
+      !hex_decode (hex, h.b, CAS_HASH_LEN))
     return false;
   *out = h;
   return true;
@@ -192,7 +156,6 @@ int
 cas_new_incarnation (char out[33])
 {
   unsigned char bytes[16];
-  size_t i;
 
   if (RAND_bytes (bytes, sizeof bytes) != 1) {
     nbdkit_error ("cannot make a random incarnation: "
@@ -200,31 +163,11 @@ cas_new_incarnation (char out[33])
     errno = EIO;
     return -1;
   }
-  for (i = 0; i < sizeof bytes; i++) {
-    out[2 * i] = hexdigits[bytes[i] >> 4];
-    out[2 * i + 1] = hexdigits[bytes[i] & 15];
-  }
-  out[32] = '\0';
+  hex_encode (bytes, sizeof bytes, out);
   return 0;
 }
 
 /* Pages. */
-
-static void
-put_le32 (uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t) v;
-  p[1] = (uint8_t) (v >> 8);
-  p[2] = (uint8_t) (v >> 16);
-  p[3] = (uint8_t) (v >> 24);
-}
-
-static uint32_t
-get_le32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-    (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
 
 size_t
 cas_page_encode (const struct cas_page *p, void *buf)
@@ -238,8 +181,7 @@ cas_page_encode (const struct cas_page *p, void *buf)
   put_le32 (b + 12, p->count);
   b += CAS_PAGE_HEADER;
   for (i = 0; i < p->count; i++) {
-    b[0] = (uint8_t) p->entries[i].slot;
-    b[1] = (uint8_t) (p->entries[i].slot >> 8);
+    put_le16 (b, p->entries[i].slot);
     memcpy (b + 2, p->entries[i].hash.b, CAS_HASH_LEN);
     b += CAS_PAGE_ENTRY;
   }
@@ -283,7 +225,7 @@ cas_page_decode (const void *buf, size_t len, struct cas_page *p,
   }
   b += CAS_PAGE_HEADER;
   for (i = 0; i < count; i++) {
-    entries[i].slot = (uint16_t) (b[0] | b[1] << 8);
+    entries[i].slot = get_le16 (b);
     if (entries[i].slot >= CAS_FANOUT ||
         (i > 0 && entries[i].slot <= entries[i - 1].slot)) {
       *why = entries[i].slot >= CAS_FANOUT ? "a slot is 1024 or more"
