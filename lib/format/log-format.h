@@ -49,7 +49,10 @@
  *             a log reader a cas leaf)
  *   1 byte    level, always 0
  *   3 bytes   zero
- *   4 bytes   count of entries (1..CAS_FANOUT)
+ *   4 bytes   count of entries (1..LOG_LEAF_FANOUT, 4096: a log leaf
+ *             maps four times the blocks of a cas leaf, so that a
+ *             sequential GiB needs 64 leaves beside its 128 segments;
+ *             docs/log-layout.md, "Requests")
  *   count x LOG_LEAF_ENTRY (62) bytes, slots strictly increasing:
  *     2  slot (block = the page's first block + slot)
  *    16  segment id
@@ -245,7 +248,9 @@ extern int log_location_check_block (const struct log_location *loc,
 /* Log leaf pages. */
 #define LOG_LEAF_MAGIC "S3BLOGP1"
 #define LOG_LEAF_ENTRY (2 + LOG_SEG_ID_LEN + 4 + 4 + 1 + 1 + 2 + CAS_HASH_LEN)
-#define LOG_LEAF_MAX (CAS_PAGE_HEADER + CAS_FANOUT * LOG_LEAF_ENTRY)
+#define LOG_LEAF_FANOUT_BITS 12
+#define LOG_LEAF_FANOUT (1u << LOG_LEAF_FANOUT_BITS)
+#define LOG_LEAF_MAX (CAS_PAGE_HEADER + LOG_LEAF_FANOUT * LOG_LEAF_ENTRY)
 
 struct log_leaf_entry {
   uint16_t slot;

@@ -93,8 +93,8 @@ decode_entry (const uint8_t *e, struct log_leaf_entry *entry,
   loc->codec = e[LEAF_CODEC];
   memcpy (loc->hash.b, e + LEAF_HASH, CAS_HASH_LEN);
 
-  if (entry->slot >= CAS_FANOUT)
-    return refuse (why, "a slot is 1024 or more");
+  if (entry->slot >= LOG_LEAF_FANOUT)
+    return refuse (why, "a slot is 4096 or more");
   if (e[LEAF_FLAGS] != 0)
     return refuse (why, "an entry has flags this version does not know");
   if (!bytes_are_zero (e + LEAF_ZERO, 2))
@@ -117,8 +117,8 @@ log_leaf_decode (const void *buf, size_t len, struct log_leaf *p,
   if (b[9] || b[10] || b[11])
     return refuse (why, "its reserved header bytes are not zero");
   count = get_le32 (b + 12);
-  if (count == 0 || count > CAS_FANOUT)
-    return refuse (why, "its count of entries is not 1 to 1024");
+  if (count == 0 || count > LOG_LEAF_FANOUT)
+    return refuse (why, "its count of entries is not 1 to 4096");
   if (len != CAS_PAGE_HEADER + (size_t) count * LOG_LEAF_ENTRY)
     return refuse (why, "its length does not match its count of entries");
 

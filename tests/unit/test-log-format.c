@@ -852,15 +852,15 @@ test_leaf_round_trip (void)
   CU_ASSERT_TRUE (locations_equal (&loc, &want));
   CU_ASSERT_TRUE (log_leaf_find (&p, 0, NULL));
   CU_ASSERT_FALSE (log_leaf_find (&p, 15, &loc));
-  CU_ASSERT_FALSE (log_leaf_find (&p, 1023, &loc));
+  CU_ASSERT_FALSE (log_leaf_find (&p, LOG_LEAF_FANOUT - 1, &loc));
   log_leaf_free (&p);
   CU_ASSERT_FALSE (log_leaf_find (&p, 0, &loc));
 
   /* A full page: the largest there is. */
-  len = make_leaf (buf, CAS_FANOUT, NULL, 1);
+  len = make_leaf (buf, LOG_LEAF_FANOUT, NULL, 1);
   CU_ASSERT_EQUAL (len, LOG_LEAF_MAX);
   CU_ASSERT_EQUAL_FATAL (log_leaf_decode (buf, len, &p, &why), 0);
-  for (i = 0; i < CAS_FANOUT; i++) {
+  for (i = 0; i < LOG_LEAF_FANOUT; i++) {
     sample_location (&want, i);
     CU_ASSERT_TRUE (log_leaf_find (&p, i, &loc));
     CU_ASSERT_TRUE (locations_equal (&loc, &want));
@@ -965,7 +965,7 @@ test_leaf_rejections (void)
   buf[11] = 0;
   le (buf + 12, 0, 4);
   expect_bad_leaf (buf, CAS_PAGE_HEADER, "count");
-  le (buf + 12, CAS_FANOUT + 1, 4);
+  le (buf + 12, LOG_LEAF_FANOUT + 1, 4);
   expect_bad_leaf (buf, len, "count");
   le (buf + 12, 4, 4);
   expect_bad_leaf (buf, len, "length");
@@ -974,7 +974,7 @@ test_leaf_rejections (void)
   /* Slots (entry 1 is at slot 2, between 0 and 4). */
   expect_bad_leaf_edit (0, 2, 0, "strictly increasing");
   expect_bad_leaf_edit (0, 2, 4, "strictly increasing");
-  expect_bad_leaf_edit (0, 2, 1024, "1024 or more");
+  expect_bad_leaf_edit (0, 2, 4096, "4096 or more");
   expect_good_leaf_edit (0, 2, 3);
 
   /* Codec, flags, reserved bytes, lengths. */
