@@ -149,6 +149,7 @@ put_root (const char *key, const char *name, enum cas_root_kind kind,
     .created = 1, .committed = 2, .reuse_window_s = RW,
     .commit_bound_s = CB,
   };
+  enum cas_root_put_outcome put;
 
   snprintf (r.name, sizeof r.name, "%s", name);
   if (incarnation)
@@ -156,8 +157,8 @@ put_root (const char *key, const char *name, enum cas_root_kind kind,
   else
     CU_ASSERT_FATAL (cas_new_incarnation (r.incarnation) == 0);
   build_tree (vals, nblocks, r.depth, &r.top, &r.empty, &r.blocks);
-  CU_ASSERT_FATAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, NULL)
-                   == 0);
+  CU_ASSERT_FATAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, NULL,
+                                   &put) == 0 && put == CAS_ROOT_PUT_WRITTEN);
 }
 
 static bool
@@ -418,6 +419,7 @@ writer_commit (struct writer *w)
   struct cas_root r;
   char etag[STORE_ETAG_MAX];
   uint64_t i = rnd (w) % 2048;
+  enum cas_root_put_outcome put;
   bool found;
 
   CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
@@ -461,7 +463,8 @@ writer_commit (struct writer *w)
     r.generation++;
   }
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_IF_MATCH,
-                                   etag, NULL) == 0);
+                                   etag, NULL, &put) == 0
+                   && put == CAS_ROOT_PUT_WRITTEN);
 }
 
 static void
@@ -772,6 +775,7 @@ fw_step (struct fwriter *w)
   case F_ROOT: {
     struct cas_root r;
     char etag[STORE_ETAG_MAX];
+    enum cas_root_put_outcome put;
     bool found;
 
     CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
@@ -781,7 +785,8 @@ fw_step (struct fwriter *w)
     r.blocks = w->blocks;
     r.generation++;
     CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_IF_MATCH,
-                                     etag, NULL) == 0);
+                                     etag, NULL, &put) == 0
+                     && put == CAS_ROOT_PUT_WRITTEN);
     w->commits++;
     w->stage = F_IDLE;
     break;
@@ -895,6 +900,7 @@ commit_hook (void *opaque)
 {
   struct committer *c = opaque;
   struct cas_root r;
+  enum cas_root_put_outcome put;
   bool found;
 
   /* Only on the batch of the new root's PUT: after our first GET. */
@@ -910,7 +916,8 @@ commit_hook (void *opaque)
   r.generation++;
   r.committed++;
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS, NULL,
-                                   NULL) == 0);
+                                   NULL, &put) == 0
+                   && put == CAS_ROOT_PUT_WRITTEN);
 }
 
 /* Arm the hook for the batch after the next one (the new root's PUT). */
@@ -1106,6 +1113,7 @@ du_gets (unsigned n)
   };
   struct admin a = { .grace_s = -1 };
   struct cas_hash leaf_content, h0, h1, h2;
+  enum cas_root_put_outcome put;
   uint64_t gets;
 
   setup ();
@@ -1119,7 +1127,8 @@ du_gets (unsigned n)
   snprintf (r.name, sizeof r.name, "a");
   CU_ASSERT_FATAL (cas_new_incarnation (r.incarnation) == 0);
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS,
-                                   NULL, NULL) == 0);
+                                   NULL, NULL, &put) == 0
+                   && put == CAS_ROOT_PUT_WRITTEN);
   memstore_reset_counts (mem);
   CU_ASSERT_EQUAL (cas_du (&a, NULL, 0), EXIT_CLEAN);
   gets = memstore_counts (mem).gets;
