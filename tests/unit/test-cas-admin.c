@@ -739,11 +739,13 @@ fw_step (struct fwriter *w)
     w->stage = w->skip_fence ? F_ROOT : F_FENCE;
     break;
   case F_FENCE: {
-    int state = cas_fence_list (&w->fence, st, fw_clock, "a");
-    uint64_t qs = w->fence.quiet_since;
+    enum cas_fence_state state;
+    uint64_t qs;
     bool old;
 
-    CU_ASSERT_FATAL (state != -1);
+    CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a", &state)
+                     == 0);
+    qs = w->fence.quiet_since;
     if (state == CAS_FENCE_BUSY) {
       w->waits++;
       break;                    /* LIST again at the next step */
@@ -820,6 +822,7 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
     .on_sweep = fw_sweep_starts, .opaque = w,
   };
   struct gc_result res;
+  enum cas_fence_state state;
   bool swept;
   int r, missing;
 
@@ -842,8 +845,8 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
   };
   fw_now = 1000;
   cas_fence_init (&w->fence, 10);
-  CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a")
-                   == CAS_FENCE_NEW_RUN);
+  CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a", &state)
+                   == 0 && state == CAS_FENCE_NEW_RUN);
   r = cas_gc (st, &p, &res, &swept);
   memstore_set_hook (mem, NULL, NULL);
   CU_ASSERT (r == 0 && swept);
