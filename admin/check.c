@@ -94,9 +94,11 @@ check_deep (struct admin *a, const struct export_info *info,
   return r;
 }
 
-/* One export: 0 clean, 1 damage, -1 error. */
+/* One export: 0 (*damaged true when it found damage, false when
+ * clean or only warned), or -1 after a message.
+ */
 static int
-check_one (struct admin *a, const struct export_info *info)
+check_one (struct admin *a, const struct export_info *info, bool *damaged)
 {
   const uint32_t bs = info->meta.block_size;
   const uint64_t nr_blocks = (info->meta.size + bs - 1) / bs;
@@ -108,6 +110,7 @@ check_one (struct admin *a, const struct export_info *info)
   uint64_t damage = 0, warnings = 0;
   int r = -1;
 
+  *damaged = false;
   if (export_load_map (a->store, info, &present, &from_listing) == -1)
     return -1;
   if (from_listing)
@@ -163,7 +166,8 @@ check_one (struct admin *a, const struct export_info *info)
           "%" PRIu64 " damaged, %" PRIu64 " warnings%s\n", info->name,
           present.count, bl.len, damage, warnings,
           a->deep ? " (every block read)" : "");
-  r = damage ? 1 : 0;
+  *damaged = damage > 0;
+  r = 0;
 
  out:
   object_list_free (&bl);
@@ -183,7 +187,7 @@ verb_check (struct admin *a, int argc, char **argv)
   for (size_t i = 0; i < ns.len; i++) {
     struct export_info info;
     enum target_kind kind;
-    int r;
+    bool damaged;
 
     if (read_plain_info (a, ns.ptr[i], &info, &cas_ns, &kind) == -1) {
       status = EXIT_USAGE;
@@ -203,12 +207,11 @@ verb_check (struct admin *a, int argc, char **argv)
         status = EXIT_DAMAGE;
       continue;
     }
-    r = check_one (a, &info);
-    if (r == -1) {
+    if (check_one (a, &info, &damaged) == -1) {
       status = EXIT_USAGE;
       break;
     }
-    if (r == 1 && status == EXIT_CLEAN)
+    if (damaged && status == EXIT_CLEAN)
       status = EXIT_DAMAGE;
   }
   if (status != EXIT_USAGE && (argc == 0 || cas_ns.len > 0)) {
