@@ -134,17 +134,33 @@ extern void free_names (struct name_list *ns);
  */
 extern int read_info (struct admin *a, const char *name,
                       struct export_info *info, bool *found);
-/* What read_plain_info found a name to be. */
-enum target_kind {
-  TARGET_PLAIN,                 /* a plain export: info is read */
-  TARGET_MISSING,               /* no such export (said) */
-  TARGET_CAS,                   /* a cas export or snapshot: its name is
-                                   added to cas_ns for the cas verbs */
-};
-extern int read_plain_info (struct admin *a, const char *name,
-                            struct export_info *info,
-                            struct name_list *cas_ns,
-                            enum target_kind *kind);
+/* The two parts of a verb that takes names or none (du, check).
+ * plain_targets calls one (a, info, opaque, &damaged) on each plain
+ * export among ns (from get_names), in order, with its info read; one
+ * returns 0 (*damaged: it found damage), or -1 after a message.  The
+ * cas exports and snapshots among ns go into cas_ns (set here; free
+ * it with free_names).  A name given (argc > 0) that does not exist is
+ * said and makes the status EXIT_USAGE, and the others still run.
+ * Returns an exit status: EXIT_USAGE at once when a name cannot be
+ * read or one fails; else the worst of EXIT_USAGE (a name given that
+ * does not exist), EXIT_DAMAGE (one found damage) and EXIT_CLEAN.
+ */
+extern int plain_targets (struct admin *a, int argc,
+                          const struct name_list *ns,
+                          struct name_list *cas_ns,
+                          int (*one) (struct admin *a,
+                                      const struct export_info *info,
+                                      void *opaque, bool *damaged),
+                          void *opaque);
+/* Then, given plain_targets' status, the verb's cas part (cas_du,
+ * cas_check): on the cas exports and snapshots named (cas_ns), or on
+ * all of them (NULL, 0) when no name was given; not after status
+ * EXIT_USAGE, nor when names were given and none of them is cas.
+ * Returns the worse of status and the cas part's.
+ */
+extern int cas_targets (struct admin *a, int argc,
+                        const struct name_list *cas_ns, int status,
+                        int (*cas) (struct admin *a, char **names, int n));
 
 /* output.c */
 /* "2026-01-02T03:04:05Z" from seconds (or ms) since 1970. */

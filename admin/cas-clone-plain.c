@@ -175,6 +175,7 @@ clone_from_plain (struct admin *a, const struct export_info *src,
   struct cas_root root = { .kind = CAS_ROOT_EXPORT };
   char key[KEY_MAX], expires[32];
   uint64_t nr_blocks;
+  enum cas_root_put_outcome put;
   bool listed, created;
   int status = EXIT_USAGE, err;
 
@@ -242,16 +243,16 @@ clone_from_plain (struct admin *a, const struct export_info *src,
       goto out;
     }
   }
-  err = cas_root_write (a->store, key, &root,
-                        cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,
-                        c.gate);
-  if (err == EEXIST) {
+  /* -1: the store said why; a gate refusal is its lease's to explain. */
+  if (cas_root_write (a->store, key, &root,
+                      cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL, c.gate,
+                      &put) == -1)
+    goto out;
+  if (put == CAS_ROOT_PUT_EXISTS) {
     nbdkit_error ("%s: refused: it was created meanwhile", new_name);
     status = EXIT_DAMAGE;
     goto out;
   }
-  if (err)
-    goto out;
   err = cas_meta_write (a->store, new_name, root.size, root.block_size,
                         &created);
   if (err == -1 || !created) {

@@ -94,12 +94,15 @@ check_deep (struct admin *a, const struct export_info *info,
   return r;
 }
 
-/* One export: 0 clean, 1 damage, -1 error. */
+/* One plain export, for plain_targets: 0 (*damaged true when it found
+ * damage, false when clean or only warned), or -1 after a message.
+ */
 static int
-check_one (struct admin *a, const struct export_info *info)
+check_one (struct admin *a, const struct export_info *info, void *opaque,
+           bool *damaged)
 {
   const uint32_t bs = info->meta.block_size;
-  const uint64_t nr_blocks = (info->meta.size + bs - 1) / bs;
+  uint64_t nr_blocks;
   struct sbitmap present = SBITMAP_INIT, listed = SBITMAP_INIT;
   struct object_list bl;
   char prefix[KEY_MAX];
@@ -108,6 +111,14 @@ check_one (struct admin *a, const struct export_info *info)
   uint64_t damage = 0, warnings = 0;
   int r = -1;
 
+  *damaged = false;
+  if (!info->has_meta) {
+    printf ("%s: damage: no readable metadata (exports/%s): the block "
+            "size is unknown\n", info->name, info->name);
+    *damaged = true;
+    return 0;
+  }
+  nr_blocks = (info->meta.size + bs - 1) / bs;
   if (export_load_map (a->store, info, &present, &from_listing) == -1)
     return -1;
   if (from_listing)
@@ -163,7 +174,8 @@ check_one (struct admin *a, const struct export_info *info)
           "%" PRIu64 " damaged, %" PRIu64 " warnings%s\n", info->name,
           present.count, bl.len, damage, warnings,
           a->deep ? " (every block read)" : "");
-  r = damage ? 1 : 0;
+  *damaged = damage > 0;
+  r = 0;
 
  out:
   object_list_free (&bl);
@@ -175,48 +187,13 @@ check_one (struct admin *a, const struct export_info *info)
 int
 verb_check (struct admin *a, int argc, char **argv)
 {
-  struct name_list ns, cas_ns = VECTOR_INIT;
-  int status = EXIT_CLEAN;
+  struct name_list ns, cas_ns;
+  int status;
 
   if (get_names (a, argc, argv, &ns) == -1)
     return EXIT_USAGE;
-  for (size_t i = 0; i < ns.len; i++) {
-    struct export_info info;
-    enum target_kind kind;
-    int r;
-
-    if (read_plain_info (a, ns.ptr[i], &info, &cas_ns, &kind) == -1) {
-      status = EXIT_USAGE;
-      break;
-    }
-    if (kind == TARGET_CAS)
-      continue;
-    if (kind == TARGET_MISSING) {
-      if (argc > 0)
-        status = EXIT_USAGE;    /* else deleted since the listing */
-      continue;
-    }
-    if (!info.has_meta) {
-      printf ("%s: damage: no readable metadata (exports/%s): the block "
-              "size is unknown\n", info.name, info.name);
-      if (status == EXIT_CLEAN)
-        status = EXIT_DAMAGE;
-      continue;
-    }
-    r = check_one (a, &info);
-    if (r == -1) {
-      status = EXIT_USAGE;
-      break;
-    }
-    if (r == 1 && status == EXIT_CLEAN)
-      status = EXIT_DAMAGE;
-  }
-  if (status != EXIT_USAGE && (argc == 0 || cas_ns.len > 0)) {
-    int r = cas_check (a, argc ? cas_ns.ptr : NULL, argc ? (int) cas_ns.len : 0);
-
-    if (r > status)
-      status = r;
-  }
+  status = plain_targets (a, argc, &ns, &cas_ns, check_one, NULL);
+  status = cas_targets (a, argc, &cas_ns, status, cas_check);
   free_names (&ns);
   free_names (&cas_ns);
   return status;

@@ -18,13 +18,79 @@
 #include "admin.h"
 #include "format/keys.h"
 
+/* What the plain table adds up, and its rows so far. */
+struct du_plain {
+  uint64_t size, blocks, bytes, map;
+  size_t done;
+};
+
+/* One plain export's row, for plain_targets: 0, or -1 after a
+ * message.
+ */
+static int
+du_one (struct admin *a, const struct export_info *info, void *opaque,
+        bool *damaged)
+{
+  struct du_plain *t = opaque;
+  struct sbitmap present = SBITMAP_INIT;
+  struct object_list map;
+  uint64_t blocks, bytes;
+  bool listed = true;
+
+  *damaged = false;
+  if (export_map_objects (a->store, info->name, &map) == -1)
+    return -1;
+  if (info->has_meta) {
+    if (export_load_map (a->store, info, &present, &listed) == -1) {
+      object_list_free (&map);
+      return -1;
+    }
+    blocks = present.count;
+    bytes = blocks * info->meta.block_size;
+  }
+  else {
+    struct object_list bl;
+    char prefix[KEY_MAX];
+
+    block_prefix (prefix, sizeof prefix, info->name);
+    if (object_list_read (a->store, prefix, false, &bl) == -1) {
+      object_list_free (&map);
+      return -1;
+    }
+    blocks = bl.len;
+    bytes = bl.bytes;
+  }
+  sbitmap_free (&present);
+  t->size += info->has_meta ? info->meta.size : 0;
+  t->blocks += blocks;
+  t->bytes += bytes;
+  t->map += map.bytes;
+  if (a->json) {
+    printf ("%s\n  {\"name\": ", t->done++ ? "," : "");
+    json_string (info->name);
+    if (info->has_meta)
+      printf (", \"size\": %" PRIu64, info->meta.size);
+    else
+      printf (", \"size\": null");
+    printf (", \"blocks\": %" PRIu64 ", \"bytes\": %" PRIu64
+            ", \"map_bytes\": %" PRIu64 ", \"from\": \"%s\"}",
+            blocks, bytes, map.bytes, listed ? "listing" : "map");
+  }
+  else
+    printf ("%-32s %16" PRIu64 " %12" PRIu64 " %16" PRIu64 " %10" PRIu64
+            " %s\n", info->name, info->has_meta ? info->meta.size : 0,
+            blocks, bytes, map.bytes,
+            listed ? "listing (no map)" : "map");
+  object_list_free (&map);
+  return 0;
+}
+
 int
 verb_du (struct admin *a, int argc, char **argv)
 {
-  struct name_list ns, cas_ns = VECTOR_INIT;
-  uint64_t t_size = 0, t_blocks = 0, t_bytes = 0, t_map = 0;
-  int status = EXIT_CLEAN;
-  size_t done = 0;
+  struct name_list ns, cas_ns;
+  struct du_plain t = { 0 };
+  int status;
 
   if (get_names (a, argc, argv, &ns) == -1)
     return EXIT_USAGE;
@@ -33,84 +99,16 @@ verb_du (struct admin *a, int argc, char **argv)
   else
     printf ("%-32s %16s %12s %16s %10s %s\n", "EXPORT", "SIZE", "BLOCKS",
             "BYTES", "MAP", "FROM");
-  for (size_t i = 0; i < ns.len; i++) {
-    struct export_info info;
-    struct sbitmap present = SBITMAP_INIT;
-    struct object_list map;
-    uint64_t blocks, bytes;
-    bool listed = true;
-    enum target_kind kind;
-
-    if (read_plain_info (a, ns.ptr[i], &info, &cas_ns, &kind) == -1) {
-      status = EXIT_USAGE;
-      break;
-    }
-    if (kind == TARGET_CAS)
-      continue;
-    if (kind == TARGET_MISSING) {
-      if (argc > 0)
-        status = EXIT_USAGE;    /* else deleted since the listing */
-      continue;
-    }
-    if (export_map_objects (a->store, info.name, &map) == -1) {
-      status = EXIT_USAGE;
-      break;
-    }
-    if (info.has_meta) {
-      if (export_load_map (a->store, &info, &present, &listed) == -1) {
-        object_list_free (&map);
-        status = EXIT_USAGE;
-        break;
-      }
-      blocks = present.count;
-      bytes = blocks * info.meta.block_size;
-    }
-    else {
-      struct object_list bl;
-      char prefix[KEY_MAX];
-
-      block_prefix (prefix, sizeof prefix, info.name);
-      if (object_list_read (a->store, prefix, false, &bl) == -1) {
-        object_list_free (&map);
-        status = EXIT_USAGE;
-        break;
-      }
-      blocks = bl.len;
-      bytes = bl.bytes;
-    }
-    sbitmap_free (&present);
-    t_size += info.has_meta ? info.meta.size : 0;
-    t_blocks += blocks;
-    t_bytes += bytes;
-    t_map += map.bytes;
-    if (a->json) {
-      printf ("%s\n  {\"name\": ", done++ ? "," : "");
-      json_string (info.name);
-      if (info.has_meta)
-        printf (", \"size\": %" PRIu64, info.meta.size);
-      else
-        printf (", \"size\": null");
-      printf (", \"blocks\": %" PRIu64 ", \"bytes\": %" PRIu64
-              ", \"map_bytes\": %" PRIu64 ", \"from\": \"%s\"}",
-              blocks, bytes, map.bytes, listed ? "listing" : "map");
-    }
-    else
-      printf ("%-32s %16" PRIu64 " %12" PRIu64 " %16" PRIu64 " %10" PRIu64
-              " %s\n", info.name, info.has_meta ? info.meta.size : 0,
-              blocks, bytes, map.bytes,
-              listed ? "listing (no map)" : "map");
-    object_list_free (&map);
-  }
+  status = plain_targets (a, argc, &ns, &cas_ns, du_one, &t);
   if (a->json)
     printf ("%s], \"total\": {\"size\": %" PRIu64 ", \"blocks\": %" PRIu64
             ", \"bytes\": %" PRIu64 ", \"map_bytes\": %" PRIu64 "}",
-            done ? "\n" : "", t_size, t_blocks, t_bytes, t_map);
+            t.done ? "\n" : "", t.size, t.blocks, t.bytes, t.map);
   else
     printf ("%-32s %16" PRIu64 " %12" PRIu64 " %16" PRIu64 " %10" PRIu64
-            "\n", "total", t_size, t_blocks, t_bytes, t_map);
+            "\n", "total", t.size, t.blocks, t.bytes, t.map);
   /* The cas exports and snapshots: those named, or all of them. */
-  if (status == EXIT_CLEAN && (argc == 0 || cas_ns.len > 0))
-    status = cas_du (a, argc ? cas_ns.ptr : NULL, argc ? (int) cas_ns.len : 0);
+  status = cas_targets (a, argc, &cas_ns, status, cas_du);
   if (a->json)
     printf ("}\n");
   free_names (&ns);

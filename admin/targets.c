@@ -69,27 +69,53 @@ read_info (struct admin *a, const char *name, struct export_info *info,
 }
 
 int
-read_plain_info (struct admin *a, const char *name, struct export_info *info,
-                 struct name_list *cas_ns, enum target_kind *kind)
+plain_targets (struct admin *a, int argc, const struct name_list *ns,
+               struct name_list *cas_ns,
+               int (*one) (struct admin *a, const struct export_info *info,
+                           void *opaque, bool *damaged),
+               void *opaque)
 {
-  if (!name_text_is_snapshot (name)) {
-    bool found;
+  int status = EXIT_CLEAN;
 
-    if (read_info (a, name, info, &found) == -1)
-      return -1;
-    if (!found) {
-      *kind = TARGET_MISSING;
-      return 0;
+  *cas_ns = (struct name_list) VECTOR_INIT;
+  for (size_t i = 0; i < ns->len; i++) {
+    const char *name = ns->ptr[i];
+    struct export_info info;
+    bool found, damaged;
+
+    if (!name_text_is_snapshot (name)) {
+      if (read_info (a, name, &info, &found) == -1)
+        return EXIT_USAGE;
+      if (!found) {
+        if (argc > 0)
+          status = EXIT_USAGE;  /* else deleted since the listing */
+        continue;
+      }
+      if (!info.is_cas) {
+        if (one (a, &info, opaque, &damaged) == -1)
+          return EXIT_USAGE;
+        if (damaged && status == EXIT_CLEAN)
+          status = EXIT_DAMAGE;
+        continue;
+      }
     }
-    if (!info->is_cas) {
-      *kind = TARGET_PLAIN;
-      return 0;
+    if (add_name (cas_ns, name) == -1) {
+      nbdkit_error ("strdup: %m");
+      return EXIT_USAGE;
     }
   }
-  if (add_name (cas_ns, name) == -1) {
-    nbdkit_error ("strdup: %m");
-    return -1;
-  }
-  *kind = TARGET_CAS;
-  return 0;
+  return status;
+}
+
+int
+cas_targets (struct admin *a, int argc, const struct name_list *cas_ns,
+             int status,
+             int (*cas) (struct admin *a, char **names, int n))
+{
+  int r;
+
+  if (status == EXIT_USAGE || (argc > 0 && cas_ns->len == 0))
+    return status;
+  r = cas (a, argc ? cas_ns->ptr : NULL, argc ? (int) cas_ns->len : 0);
+  return r > status ? r : status;
 }

@@ -52,6 +52,7 @@ cas_copy_root (struct store *store, struct cas_copy *c, bool *made)
   for (c->tries = 1; c->tries <= CAS_COPY_TRIES; c->tries++) {
     struct cas_root src, again, *nr = &c->root;
     char etag[STORE_ETAG_MAX] = "", etag2[STORE_ETAG_MAX] = "";
+    enum cas_root_put_outcome put;
     bool found;
     int err, verify, verify_errno;
 
@@ -85,15 +86,14 @@ cas_copy_root (struct store *store, struct cas_copy *c, bool *made)
       nr->generation = 0;
     nr->created = nr->committed = cas_now ();
 
-    err = cas_root_write (store, c->dst_key, nr,
-                          cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,
-                          NULL);
-    if (err == EEXIST) {
+    if (cas_root_write (store, c->dst_key, nr,
+                        cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL, NULL,
+                        &put) == -1)
+      return -1;
+    if (put == CAS_ROOT_PUT_EXISTS) {
       nbdkit_error ("%s: refused: it exists (%s)", c->dst_name, c->dst_key);
       return 0;               /* refused */
     }
-    if (err)
-      return -1;
 
     /* The verify step.  A failed read is judged after the delete. */
     verify = cas_root_read (store, c->src_key, &again, etag2, &found);

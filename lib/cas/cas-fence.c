@@ -140,7 +140,8 @@ find (const struct cas_fence_ids *v, const char *id)
 
 int
 cas_fence_list (struct cas_fence *f, struct store *store,
-                uint64_t (*clock_ms) (void), const char *label)
+                uint64_t (*clock_ms) (void), const char *label,
+                enum cas_fence_state *state)
 {
   struct listing l = { .all = VECTOR_INIT, .running = VECTOR_INIT };
   const uint64_t start = clock_ms ();
@@ -183,7 +184,8 @@ cas_fence_list (struct cas_fence *f, struct store *store,
   if (!quiet) {
     f->in_run = false;
     cas_fence_ids_reset (&l.all);
-    return CAS_FENCE_BUSY;
+    *state = CAS_FENCE_BUSY;
+    return 0;
   }
   continues = f->in_run && end - f->last_list_ms < f->retention_ms / 2;
   for (size_t i = 0; continues && i < l.all.len; i++)
@@ -192,7 +194,8 @@ cas_fence_list (struct cas_fence *f, struct store *store,
   if (continues) {
     f->last_list_ms = start;
     cas_fence_ids_reset (&l.all);
-    return CAS_FENCE_CONTINUES;
+    *state = CAS_FENCE_CONTINUES;
+    return 0;
   }
   cas_fence_ids_reset (&f->ids);
   f->ids = l.all;
@@ -201,5 +204,6 @@ cas_fence_list (struct cas_fence *f, struct store *store,
   f->last_list_ms = start;
   nbdkit_debug ("export %s: a quiet run of %s starts (%zu markers)",
                 label, CAS_SWEEPS_PREFIX, l.all.len);
-  return CAS_FENCE_NEW_RUN;
+  *state = CAS_FENCE_NEW_RUN;
+  return 0;
 }

@@ -78,9 +78,11 @@ extern void cas_fence_init (struct cas_fence *f, uint64_t request_bound_ms);
 extern void cas_fence_free (struct cas_fence *f);
 
 /* One LIST of CAS_SWEEPS_PREFIX, timed with clock_ms (monotonic).
- * Returns the state, or -1 after a message naming label.
+ * Returns 0 with *state saying what it found, or -1 with errno set
+ * after a message naming label (README.md, "Errors").
  */
 extern int cas_fence_list (struct cas_fence *f, struct store *store,
-                           uint64_t (*clock_ms) (void), const char *label);
+                           uint64_t (*clock_ms) (void), const char *label,
+                           enum cas_fence_state *state);
 
 #endif /* S3BLOCKS_CAS_FENCE_H */

@@ -49,11 +49,27 @@ cas_root_read (struct store *store, const char *key, struct cas_root *r,
   return -1;
 }
 
+/* Whether err is the store's answer to condition, and which. */
+static bool
+put_answer (int err, enum store_condition condition,
+            enum cas_root_put_outcome *outcome)
+{
+  if (err == EEXIST && condition == STORE_CREATE_ONLY)
+    *outcome = CAS_ROOT_PUT_EXISTS;
+  else if (err == ESTALE && condition == STORE_IF_MATCH)
+    *outcome = CAS_ROOT_PUT_STALE;
+  else if (err == ENOENT && condition == STORE_IF_MATCH)
+    *outcome = CAS_ROOT_PUT_ABSENT;
+  else
+    return false;
+  return true;
+}
+
 int
 cas_root_write_etag (struct store *store, const char *key,
                      const struct cas_root *r, enum store_condition condition,
                      const char *if_match, const struct store_gate *gate,
-                     char *etag)
+                     char *etag, enum cas_root_put_outcome *outcome)
 {
   char buf[CAS_ROOT_MAX];
   struct store_op op = {
@@ -66,7 +82,7 @@ cas_root_write_etag (struct store *store, const char *key,
     nbdkit_error ("cas root %s for %s: the root or its key is too long",
                   key, r->name);
     errno = ENAMETOOLONG;
-    return ENAMETOOLONG;
+    return -1;
   }
   op.len = (size_t) len;
   strcpy (op.key, key);
@@ -74,7 +90,7 @@ cas_root_write_etag (struct store *store, const char *key,
     if (if_match == NULL || strlen (if_match) >= sizeof op.if_match) {
       nbdkit_error ("cas root %s: no usable ETag to match", key);
       errno = EINVAL;
-      return EINVAL;
+      return -1;
     }
     strcpy (op.if_match, if_match);
   }
@@ -87,16 +103,25 @@ cas_root_write_etag (struct store *store, const char *key,
     else
       memcpy (etag, op.etag, STORE_ETAG_MAX);
   }
-  if (op.err)
-    errno = op.err;
-  return op.err;
+  if (op.err == 0) {
+    *outcome = CAS_ROOT_PUT_WRITTEN;
+    return 0;
+  }
+  if (put_answer (op.err, condition, outcome))
+    return 0;
+  /* The store's failure (logged), or the gate's refusal (its owner's
+   * to explain).
+   */
+  errno = op.err;
+  return -1;
 }
 
 int
 cas_root_write (struct store *store, const char *key,
                 const struct cas_root *r, enum store_condition condition,
-                const char *if_match, const struct store_gate *gate)
+                const char *if_match, const struct store_gate *gate,
+                enum cas_root_put_outcome *outcome)
 {
   return cas_root_write_etag (store, key, r, condition, if_match, gate,
-                              NULL);
+                              NULL, outcome);
 }

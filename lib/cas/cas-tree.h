@@ -115,15 +115,39 @@ extern int cas_tree_walk (struct store *store, const char *label,
  */
 extern int cas_root_read (struct store *store, const char *key,
                           struct cas_root *r, char *etag, bool *found);
-/* condition / if_match as in store_op (STORE_ALWAYS on stores without
- * conditional PUT).  Returns 0, or the op's errno (EEXIST, ESTALE after
- * no message; others after one).
+/* What a root's conditional PUT found: the store's answers (store.h),
+ * none of them a failure.
+ */
+enum cas_root_put_outcome {
+  CAS_ROOT_PUT_WRITTEN,         /* the root is written */
+  CAS_ROOT_PUT_EXISTS,          /* STORE_CREATE_ONLY: a root is there */
+  CAS_ROOT_PUT_STALE,           /* STORE_IF_MATCH: the root there has
+                                   another ETag: it changed */
+  CAS_ROOT_PUT_ABSENT,          /* STORE_IF_MATCH: no root to replace */
+};
+/* Write one root.  condition / if_match as in store_op (STORE_ALWAYS
+ * on stores without conditional PUT); gate (NULL: none) is checked
+ * before every attempt.  Returns 0 with *outcome saying what the PUT
+ * found (no message for any of them), or -1 with errno set:
+ *   - after a message: the store's, or one saying that the root or its
+ *     key is too long (ENAMETOOLONG), that STORE_IF_MATCH has no usable
+ *     ETag (EINVAL), or that the store has no conditional PUT (ENOTSUP);
+ *   - when gate refused the PUT: errno is the gate's (lease_check's
+ *     EROFS or EIO), and there is no message here or from the store:
+ *     as store.h says, the gate's owner explains a refusal (the lease
+ *     keeper logs a lost or unrenewed lease).  A caller that says what
+ *     it was doing says so after any -1, a refusal included.
+ * A gate's errno is told from an answer by the condition: EEXIST is an
+ * answer only to STORE_CREATE_ONLY, ESTALE and ENOENT only to
+ * STORE_IF_MATCH; a gate must not refuse with those (lease_check does
+ * not).  README.md, "Errors".  *outcome is set when it returns 0.
  */
 extern int cas_root_write (struct store *store, const char *key,
                            const struct cas_root *r,
                            enum store_condition condition,
                            const char *if_match,
-                           const struct store_gate *gate);
+                           const struct store_gate *gate,
+                           enum cas_root_put_outcome *outcome);
 /* The same, and etag (STORE_ETAG_MAX bytes, may be NULL) receives the
  * new root's ETag ("" if the server gave none), for the next commit's
  * If-Match without a GET.
@@ -132,6 +156,7 @@ extern int cas_root_write_etag (struct store *store, const char *key,
                                 const struct cas_root *r,
                                 enum store_condition condition,
                                 const char *if_match,
-                                const struct store_gate *gate, char *etag);
+                                const struct store_gate *gate, char *etag,
+                                enum cas_root_put_outcome *outcome);
 
 #endif /* S3BLOCKS_CAS_TREE_H */

@@ -74,12 +74,27 @@ extern int lease_read (struct lease *l, enum lease_object *found,
                        struct lease_info *info, char *raw, size_t *raw_len,
                        const char **why);
 
+/* What lease_write's PUT found: the store's answers (store.h), none
+ * of them a failure.
+ */
+enum lease_put_outcome {
+  LEASE_PUT_WRITTEN,            /* written; l->etag is its ETag */
+  LEASE_PUT_EXISTS,             /* STORE_CREATE_ONLY: a lease is there */
+  LEASE_PUT_STALE,              /* STORE_IF_MATCH: it changed since
+                                   l->etag */
+  LEASE_PUT_ABSENT,             /* STORE_IF_MATCH: there is none */
+};
+
 /* Write our lease with a condition (ignored by a store without
- * conditional PUT), recording when the PUT started.  Returns 0, an
- * answer (EEXIST, ESTALE, ENOENT) or the store's errno.
+ * conditional PUT), recording when the PUT started.  Returns 0 with
+ * *outcome saying what the PUT found, or -1 with errno set: the
+ * store's after its message, or ENAMETOOLONG, unsaid, for a lease that
+ * does not fit LEASE_MAX (the callers say what they were doing, or
+ * retry quietly).  README.md, "Errors".  *outcome is set when it
+ * returns 0.
  */
 extern int lease_write (struct lease *l, enum store_condition cond,
-                        uint64_t *started);
+                        uint64_t *started, enum lease_put_outcome *outcome);
 
 /* A write whose PUT started at started succeeded: the lease is valid
  * until started + lease_ms - margin.

@@ -264,11 +264,12 @@ lease_acquire (struct store *store, const struct lease_params *p)
   char raw[LEASE_MAX], holder[256];
   struct lease_info held;
   enum lease_object found;
+  enum lease_put_outcome put;
   enum store_condition cond;
   const char *why = NULL;
   uint64_t started = 0;
   size_t raw_len;
-  int attempt, err;
+  int attempt;
 
   if (l == NULL)
     goto fail;
@@ -329,16 +330,15 @@ lease_acquire (struct store *store, const struct lease_params *p)
       }
     }
 
-    err = lease_write (l, cond, &started);
-    if (err == EEXIST || err == ESTALE || err == ENOENT) {
-      nbdkit_debug ("export %s: the lease changed as this server wrote it: "
-                    "reading it again", l->export_name);
-      continue;
-    }
-    if (err) {
+    if (lease_write (l, cond, &started, &put) == -1) {
       nbdkit_error ("export %s: cannot write its lease %s", l->export_name,
                     l->key);
       goto fail;
+    }
+    if (put != LEASE_PUT_WRITTEN) {
+      nbdkit_debug ("export %s: the lease changed as this server wrote it: "
+                    "reading it again", l->export_name);
+      continue;
     }
     if (!l->conditional && confirm (l) == -1)
       goto fail;

@@ -100,7 +100,8 @@ lease_read (struct lease *l, enum lease_object *found,
 }
 
 int
-lease_write (struct lease *l, enum store_condition cond, uint64_t *started)
+lease_write (struct lease *l, enum store_condition cond, uint64_t *started,
+             enum lease_put_outcome *outcome)
 {
   char buf[LEASE_MAX], etag[STORE_ETAG_MAX] = "";
   int len, err;
@@ -114,15 +115,30 @@ lease_write (struct lease *l, enum store_condition cond, uint64_t *started)
   l->self.expires_ms = l->self.renewed_ms + l->lease_ms;
   len = lease_format (buf, sizeof buf, &l->self);
   if (len == -1)
-    return errno;
+    return -1;                  /* errno ENAMETOOLONG */
   if (!l->conditional)
     cond = STORE_ALWAYS;
   *started = clock_mono_ns ();
   err = store_put_cond (l->store, l->key, buf, len, cond,
                         cond == STORE_IF_MATCH ? l->etag : NULL, etag);
-  if (err == 0)
+  switch (err) {
+  case 0:
     memcpy (l->etag, etag, sizeof etag);
-  return err;
+    *outcome = LEASE_PUT_WRITTEN;
+    return 0;
+  case EEXIST:
+    *outcome = LEASE_PUT_EXISTS;
+    return 0;
+  case ESTALE:
+    *outcome = LEASE_PUT_STALE;
+    return 0;
+  case ENOENT:
+    *outcome = LEASE_PUT_ABSENT;
+    return 0;
+  default:
+    errno = err;
+    return -1;
+  }
 }
 
 void
@@ -174,6 +190,18 @@ lose (struct lease *l, const struct lease_info *held)
   __atomic_store_n (&l->lost, 1, __ATOMIC_RELEASE);
 }
 
+/* The errno of the store's answer behind an outcome, for messages. */
+static int
+answer_errno (enum lease_put_outcome put)
+{
+  switch (put) {
+  case LEASE_PUT_EXISTS: return EEXIST;
+  case LEASE_PUT_STALE: return ESTALE;
+  case LEASE_PUT_ABSENT: return ENOENT;
+  default: return 0;
+  }
+}
+
 /* One renewal by the keeper.  Returns true if the lease is renewed or
  * lost (nothing to retry), false to retry soon.
  */
@@ -183,20 +211,21 @@ renew (struct lease *l)
   char raw[LEASE_MAX];
   struct lease_info held;
   enum lease_object found;
+  enum lease_put_outcome put = LEASE_PUT_WRITTEN;
   const char *why;
   uint64_t started;
   size_t len;
-  int err;
+  int r, err;
 
   if (__atomic_load_n (&l->lost, __ATOMIC_ACQUIRE))
     return true;
 
   if (l->conditional) {
-    err = lease_write (l, STORE_IF_MATCH, &started);
-    if (err == ESTALE || err == ENOENT) {
+    r = lease_write (l, STORE_IF_MATCH, &started, &put);
+    if (r == 0 && (put == LEASE_PUT_STALE || put == LEASE_PUT_ABSENT)) {
       /* Someone wrote or deleted it since we last did: look. */
       if (lease_read (l, &found, &held, raw, &len, &why) == -1)
-        err = errno;
+        r = -1;
       else if (found == LEASE_OBJECT_VALID &&
                strcmp (held.owner, l->self.owner) != 0) {
         lose (l, &held);
@@ -205,14 +234,14 @@ renew (struct lease *l)
       else if (found == LEASE_OBJECT_ABSENT) {
         nbdkit_debug ("export %s: its lease %s was deleted: recreating it",
                       l->export_name, l->key);
-        err = lease_write (l, STORE_CREATE_ONLY, &started);
+        r = lease_write (l, STORE_CREATE_ONLY, &started, &put);
       }
       else
         /* Ours after all (a PUT that succeeded unseen), or garbage that
          * no server wrote: replace it.
          */
-        err = lease_write (l, STORE_IF_MATCH, &started);
-      /* Another EEXIST or ESTALE: the next round reads it again. */
+        r = lease_write (l, STORE_IF_MATCH, &started, &put);
+      /* Another EXISTS or STALE: the next round reads it again. */
     }
   }
   else {
@@ -225,13 +254,15 @@ renew (struct lease *l)
       lose (l, &held);
       return true;
     }
-    err = lease_write (l, STORE_ALWAYS, &started);
+    r = lease_write (l, STORE_ALWAYS, &started, &put);
   }
 
-  if (err == 0) {
+  if (r == 0 && put == LEASE_PUT_WRITTEN) {
     lease_renewed (l, started);
     return true;
   }
+  /* Why not, for the messages: the failure's errno, or the answer's. */
+  err = r == -1 ? errno : answer_errno (put);
   if (lease_check (l) == EIO && !l->paused) {
     nbdkit_error ("export %s: its lease could not be renewed in time (%s): "
                   "uploads pause until a renewal succeeds",

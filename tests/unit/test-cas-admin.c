@@ -30,6 +30,8 @@
 
 #include <CUnit/CUnit.h>
 
+#include <nbdkit-plugin.h>
+
 #include "admin.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-fence.h"
@@ -149,6 +151,7 @@ put_root (const char *key, const char *name, enum cas_root_kind kind,
     .created = 1, .committed = 2, .reuse_window_s = RW,
     .commit_bound_s = CB,
   };
+  enum cas_root_put_outcome put;
 
   snprintf (r.name, sizeof r.name, "%s", name);
   if (incarnation)
@@ -156,8 +159,8 @@ put_root (const char *key, const char *name, enum cas_root_kind kind,
   else
     CU_ASSERT_FATAL (cas_new_incarnation (r.incarnation) == 0);
   build_tree (vals, nblocks, r.depth, &r.top, &r.empty, &r.blocks);
-  CU_ASSERT_FATAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, NULL)
-                   == 0);
+  CU_ASSERT_FATAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, NULL,
+                                   &put) == 0 && put == CAS_ROOT_PUT_WRITTEN);
 }
 
 static bool
@@ -418,6 +421,7 @@ writer_commit (struct writer *w)
   struct cas_root r;
   char etag[STORE_ETAG_MAX];
   uint64_t i = rnd (w) % 2048;
+  enum cas_root_put_outcome put;
   bool found;
 
   CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
@@ -461,7 +465,8 @@ writer_commit (struct writer *w)
     r.generation++;
   }
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_IF_MATCH,
-                                   etag, NULL) == 0);
+                                   etag, NULL, &put) == 0
+                   && put == CAS_ROOT_PUT_WRITTEN);
 }
 
 static void
@@ -738,11 +743,13 @@ fw_step (struct fwriter *w)
     w->stage = w->skip_fence ? F_ROOT : F_FENCE;
     break;
   case F_FENCE: {
-    int state = cas_fence_list (&w->fence, st, fw_clock, "a");
-    uint64_t qs = w->fence.quiet_since;
+    enum cas_fence_state state;
+    uint64_t qs;
     bool old;
 
-    CU_ASSERT_FATAL (state != -1);
+    CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a", &state)
+                     == 0);
+    qs = w->fence.quiet_since;
     if (state == CAS_FENCE_BUSY) {
       w->waits++;
       break;                    /* LIST again at the next step */
@@ -774,6 +781,7 @@ fw_step (struct fwriter *w)
   case F_ROOT: {
     struct cas_root r;
     char etag[STORE_ETAG_MAX];
+    enum cas_root_put_outcome put;
     bool found;
 
     CU_ASSERT_FATAL (cas_root_read (st, "cas/roots/a", &r, etag, &found) == 0
@@ -783,7 +791,8 @@ fw_step (struct fwriter *w)
     r.blocks = w->blocks;
     r.generation++;
     CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_IF_MATCH,
-                                     etag, NULL) == 0);
+                                     etag, NULL, &put) == 0
+                     && put == CAS_ROOT_PUT_WRITTEN);
     w->commits++;
     w->stage = F_IDLE;
     break;
@@ -817,6 +826,7 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
     .on_sweep = fw_sweep_starts, .opaque = w,
   };
   struct gc_result res;
+  enum cas_fence_state state;
   bool swept;
   int r, missing;
 
@@ -839,8 +849,8 @@ gc_under_fenced_writer (unsigned seed, bool skip_fence, struct fwriter *w)
   };
   fw_now = 1000;
   cas_fence_init (&w->fence, 10);
-  CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a")
-                   == CAS_FENCE_NEW_RUN);
+  CU_ASSERT_FATAL (cas_fence_list (&w->fence, st, fw_clock, "a", &state)
+                   == 0 && state == CAS_FENCE_NEW_RUN);
   r = cas_gc (st, &p, &res, &swept);
   memstore_set_hook (mem, NULL, NULL);
   CU_ASSERT (r == 0 && swept);
@@ -898,6 +908,7 @@ commit_hook (void *opaque)
 {
   struct committer *c = opaque;
   struct cas_root r;
+  enum cas_root_put_outcome put;
   bool found;
 
   /* Only on the batch of the new root's PUT: after our first GET. */
@@ -913,7 +924,8 @@ commit_hook (void *opaque)
   r.generation++;
   r.committed++;
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS, NULL,
-                                   NULL) == 0);
+                                   NULL, &put) == 0
+                   && put == CAS_ROOT_PUT_WRITTEN);
 }
 
 /* Arm the hook for the batch after the next one (the new root's PUT). */
@@ -1109,6 +1121,7 @@ du_gets (unsigned n)
   };
   struct admin a = { .grace_s = -1 };
   struct cas_hash leaf_content, h0, h1, h2;
+  enum cas_root_put_outcome put;
   uint64_t gets;
 
   setup ();
@@ -1122,7 +1135,8 @@ du_gets (unsigned n)
   snprintf (r.name, sizeof r.name, "a");
   CU_ASSERT_FATAL (cas_new_incarnation (r.incarnation) == 0);
   CU_ASSERT_FATAL (cas_root_write (st, "cas/roots/a", &r, STORE_ALWAYS,
-                                   NULL, NULL) == 0);
+                                   NULL, NULL, &put) == 0
+                   && put == CAS_ROOT_PUT_WRITTEN);
   memstore_reset_counts (mem);
   CU_ASSERT_EQUAL (cas_du (&a, NULL, 0), EXIT_CLEAN);
   gets = memstore_counts (mem).gets;
@@ -1143,6 +1157,156 @@ test_du_distinct_pages (void)
   CU_ASSERT_EQUAL (many, few);
 }
 
+/* targets.c, the dispatch of du and check: what the verb's plain
+ * part (one) and its cas part (cas) are given, and the status.
+ */
+static char targets_seen[256];
+static const char *targets_damaged = "", *targets_failing = "";
+static int targets_cas_calls, targets_cas_n, targets_cas_status;
+static char targets_cas_names[256];
+
+static int
+targets_one (struct admin *a, const struct export_info *info, void *opaque,
+             bool *damaged)
+{
+  (void) a; (void) opaque;
+  strcat (targets_seen, info->name);
+  strcat (targets_seen, " ");
+  *damaged = strcmp (info->name, targets_damaged) == 0;
+  if (strcmp (info->name, targets_failing) == 0) {
+    nbdkit_error ("%s: failing", info->name);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+targets_cas (struct admin *a, char **names, int n)
+{
+  (void) a;
+  targets_cas_calls++;
+  targets_cas_n = n;
+  targets_cas_names[0] = '\0';
+  for (int i = 0; names && i < n; i++) {
+    strcat (targets_cas_names, names[i]);
+    strcat (targets_cas_names, " ");
+  }
+  if (names == NULL)
+    strcpy (targets_cas_names, "(all)");
+  return targets_cas_status;
+}
+
+/* plain_targets then cas_targets over the names given (argc > 0) or
+ * listed (argc 0); returns the status, and what each part saw.
+ */
+static int
+run_targets (struct admin *a, int argc, const char *const *names, int n)
+{
+  struct name_list ns = VECTOR_INIT, cas_ns;
+  int status;
+
+  for (int i = 0; i < n; i++)
+    CU_ASSERT_FATAL (name_list_append (&ns, strdup (names[i])) == 0);
+  targets_seen[0] = targets_cas_names[0] = '\0';
+  targets_cas_calls = targets_cas_n = 0;
+  status = plain_targets (a, argc, &ns, &cas_ns, targets_one, NULL);
+  status = cas_targets (a, argc, &cas_ns, status, targets_cas);
+  free_names (&ns);
+  free_names (&cas_ns);
+  return status;
+}
+
+static void
+test_targets (void)
+{
+  static const char plain[] =
+    "s3blocks-export 1\nsize 4096\nblock-size 4096\n";
+  static const uint32_t vals[2] = { 1, 2 };
+  struct admin a = { .grace_s = -1 };
+  char key[KEY_MAX];
+
+  setup ();
+  a.store = st;
+  memstore_set (mem, "exports/p1", plain, strlen (plain));
+  memstore_set (mem, "exports/p2", plain, strlen (plain));
+  put_root ("cas/roots/c", "c", CAS_ROOT_EXPORT, vals, 2, 1, NULL);
+  targets_damaged = targets_failing = "";
+  targets_cas_status = EXIT_CLEAN;
+
+  /* Every export (argc 0): plain ones to one, cas ones to cas, which
+   * is asked for all of them; a name gone since the listing is passed
+   * over.
+   */
+  {
+    const char *names[] = { "c", "gone", "p1", "p2" };
+
+    CU_ASSERT_EQUAL (run_targets (&a, 0, names, 4), EXIT_CLEAN);
+    CU_ASSERT_STRING_EQUAL (targets_seen, "p1 p2 ");
+    CU_ASSERT_EQUAL (targets_cas_calls, 1);
+    CU_ASSERT_STRING_EQUAL (targets_cas_names, "(all)");
+    CU_ASSERT_EQUAL (targets_cas_n, 0);
+  }
+  /* Named: a snapshot goes to the cas part unread, with the cas
+   * export; the worse status wins.
+   */
+  {
+    const char *names[] = { "c@snap", "p1", "c" };
+
+    targets_cas_status = EXIT_DAMAGE;
+    CU_ASSERT_EQUAL (run_targets (&a, 3, names, 3), EXIT_DAMAGE);
+    CU_ASSERT_STRING_EQUAL (targets_seen, "p1 ");
+    CU_ASSERT_STRING_EQUAL (targets_cas_names, "c@snap c ");
+    CU_ASSERT_EQUAL (targets_cas_n, 2);
+    targets_cas_status = EXIT_CLEAN;
+  }
+  /* Named, none of them cas: no cas part.  Damage found by one. */
+  {
+    const char *names[] = { "p1", "p2" };
+
+    targets_damaged = "p1";
+    CU_ASSERT_EQUAL (run_targets (&a, 2, names, 2), EXIT_DAMAGE);
+    CU_ASSERT_STRING_EQUAL (targets_seen, "p1 p2 ");
+    CU_ASSERT_EQUAL (targets_cas_calls, 0);
+    targets_damaged = "";
+  }
+  /* A name given that does not exist: said, the others still run,
+   * then no cas part.
+   */
+  {
+    const char *names[] = { "nope", "p1", "c" };
+
+    standin_reset_errors ();
+    CU_ASSERT_EQUAL (run_targets (&a, 3, names, 3), EXIT_USAGE);
+    CU_ASSERT (strstr (standin_last_error, "nope: no such export") != NULL);
+    CU_ASSERT_STRING_EQUAL (targets_seen, "p1 ");
+    CU_ASSERT_EQUAL (targets_cas_calls, 0);
+  }
+  /* one fails: it stops there. */
+  {
+    const char *names[] = { "p1", "p2", "c" };
+
+    targets_failing = "p1";
+    CU_ASSERT_EQUAL (run_targets (&a, 0, names, 3), EXIT_USAGE);
+    CU_ASSERT_STRING_EQUAL (targets_seen, "p1 ");
+    CU_ASSERT_EQUAL (targets_cas_calls, 0);
+    targets_failing = "";
+  }
+
+  /* The verbs: check says an export with blocks but no metadata is
+   * damage; du lists it.
+   */
+  {
+    char *argv[] = { (char *) "old" };
+
+    CU_ASSERT_FATAL (block_key (key, sizeof key, "old", 0) > 0);
+    memstore_set (mem, key, "x", 1);
+    CU_ASSERT_EQUAL (verb_check (&a, 1, argv), EXIT_DAMAGE);
+    CU_ASSERT_EQUAL (verb_du (&a, 1, argv), EXIT_CLEAN);
+  }
+  teardown ();
+}
+
 UNIT_SUITES (add_cas_admin_tests)
 {
   CU_pSuite s = CU_add_suite ("cas admin", NULL, NULL);
@@ -1157,4 +1321,5 @@ UNIT_SUITES (add_cas_admin_tests)
   CU_add_test (s, "snapshot/clone verify step", test_copy_verify);
   CU_add_test (s, "snapshot/clone request counts", test_copy_requests);
   CU_add_test (s, "du reads each distinct page once", test_du_distinct_pages);
+  CU_add_test (s, "du and check: the targets of each part", test_targets);
 }

@@ -790,6 +790,7 @@ test_fence_runs (void)
   struct memstore *m = memstore_new ();
   struct store *st = memstore_store (m);
   struct cas_fence f;
+  enum cas_fence_state state;
   char id[CAS_SWEEP_ID_LEN + 1];
   bool done;
   const uint64_t stale = CAS_SWEEP_CHUNK_LIMIT_MS + 10;
@@ -806,75 +807,76 @@ test_fence_runs (void)
 
   fake_now = 1000;
   cas_fence_init (&f, 10);
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_NEW_RUN);
   CU_ASSERT_EQUAL (f.quiet_since, 1000);
   fake_now += 100;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_CONTINUES);
   CU_ASSERT_EQUAL (f.quiet_since, 1000);
   /* Keys that are not markers are not ours. */
   memstore_set (m, "cas/gc/sweeps/README", "x", 1);
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_CONTINUES);
 
   /* A chunk runs: no run, for as long as it is not stale. */
   set_marker (m, ID1, false);
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_BUSY);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_BUSY);
   CU_ASSERT (!f.in_run);
   fake_now += stale;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_BUSY);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_BUSY);
   /* The chunk ends: its .done is an id the (new) run has not seen. */
   set_marker (m, ID1, true);
   drop_marker (m, ID1, false);
   fake_now += 10;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_NEW_RUN);
   CU_ASSERT_EQUAL (f.quiet_since, fake_now);
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_CONTINUES);
 
   /* A whole chunk between two LISTs: a new id, a new run. */
   set_marker (m, ID2, true);
   fake_now += 10;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_NEW_RUN);
   CU_ASSERT_EQUAL (f.quiet_since, fake_now);
   /* gc deleting old markers does not end a run. */
   drop_marker (m, ID1, true);
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_CONTINUES);
 
   /* A .running marker seen longer than the chunk limit plus a request
    * is a crashed gc's: ignored, and its id is part of the run.
    */
   set_marker (m, ID3, false);
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_BUSY);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_BUSY);
   fake_now += stale;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_BUSY);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_BUSY);
   fake_now += 1;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_NEW_RUN);
   fake_now += 1000;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_CONTINUES);
 
   /* LISTs further apart than half the retention: a new run. */
   fake_now += (uint64_t) CAS_MARKER_RETENTION_S * 1000 / 2;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_NEW_RUN);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_NEW_RUN);
   fake_now += (uint64_t) CAS_MARKER_RETENTION_S * 1000 / 2 - 10;
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"),
-                   CAS_FENCE_CONTINUES);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), 0);
+  CU_ASSERT_EQUAL (state, CAS_FENCE_CONTINUES);
 
   /* A listing that fails is an error, not quiet. */
   memstore_fail_list (m, EIO);
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t"), -1);
+  CU_ASSERT_EQUAL (cas_fence_list (&f, st, fake_clock, "t", &state), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/gc/sweeps/"));
   memstore_fail_list (m, 0);
   cas_fence_free (&f);

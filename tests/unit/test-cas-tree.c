@@ -746,6 +746,14 @@ refuse (void *opaque)
   return ESTALE;
 }
 
+/* lease_check's refusal of a lost lease. */
+static int
+refuse_erofs (void *opaque)
+{
+  (void) opaque;
+  return EROFS;
+}
+
 static void
 test_update_failures (void)
 {
@@ -906,8 +914,11 @@ test_roots (void)
   struct memstore *m = memstore_new ();
   struct store *st = memstore_store (m);
   const struct store_gate gate = { refuse, NULL };
+  const struct store_gate fence = { refuse_erofs, NULL };
   struct cas_root r, back;
-  char etag[STORE_ETAG_MAX], etag2[STORE_ETAG_MAX], key[KEY_MAX];
+  char etag[STORE_ETAG_MAX], etag2[STORE_ETAG_MAX], etag3[STORE_ETAG_MAX];
+  char key[KEY_MAX];
+  enum cas_root_put_outcome put;
   bool found = true;
 
   cas_root_key (key, sizeof key, "disk");
@@ -918,7 +929,8 @@ test_roots (void)
 
   sample_root (&r);
   CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_CREATE_ONLY,
-                                        NULL, NULL, etag), 0);
+                                        NULL, NULL, etag, &put), 0);
+  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_WRITTEN);
   CU_ASSERT (etag[0] != '\0');
   CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag2, &found), 0);
   CU_ASSERT_TRUE (found);
@@ -928,31 +940,65 @@ test_roots (void)
   CU_ASSERT_TRUE (back.empty);
 
   /* A second creation, and a commit against a stale ETag, are refused
-   * quietly; the right ETag commits.
+   * quietly: 0, with the answer in *outcome; the right ETag commits.
    */
+  standin_reset_errors ();
   CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_CREATE_ONLY, NULL,
-                                   NULL), EEXIST);
+                                   NULL, &put), 0);
+  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_EXISTS);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
   r.generation = 1;
   r.blocks = 1;
   r.empty = false;
   cas_hash_of ("x", 1, &r.top);
   CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_IF_MATCH, etag,
-                                        NULL, etag2), 0);
+                                        NULL, etag2, &put), 0);
+  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_WRITTEN);
   CU_ASSERT_STRING_NOT_EQUAL (etag, etag2);
   standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, etag, NULL),
-                   ESTALE);
+  CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_IF_MATCH, etag,
+                                        NULL, etag3, &put), 0);
+  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_STALE);
+  CU_ASSERT_STRING_EQUAL (etag3, "");
   CU_ASSERT_EQUAL (standin_error_count, 0);
   CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), 0);
   CU_ASSERT_TRUE (found);
   CU_ASSERT_EQUAL (back.generation, 1);
   CU_ASSERT_TRUE (cas_hash_equal (&back.top, &r.top));
 
-  /* The gate: refused before any request. */
+  /* If-Match on a root that is gone: ABSENT, quietly; nothing made. */
+  {
+    char gone[KEY_MAX];
+
+    cas_root_key (gone, sizeof gone, "gone");
+    CU_ASSERT_EQUAL (cas_root_write (st, gone, &r, STORE_IF_MATCH, etag2,
+                                     NULL, &put), 0);
+    CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_ABSENT);
+    CU_ASSERT_EQUAL (standin_error_count, 0);
+    CU_ASSERT_EQUAL (cas_root_read (st, gone, &back, NULL, &found), 0);
+    CU_ASSERT_FALSE (found);
+  }
+
+  /* If-Match without an ETag: a failure, said. */
+  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, NULL, NULL,
+                                   &put), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_EQUAL (standin_error_count, 1);
+
+  /* The gate: refused before any request, -1 with the gate's errno and
+   * no message (the gate's owner explains it), even where that errno
+   * looks like an answer the condition cannot give.
+   */
   memstore_reset_counts (m);
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, &gate),
-                   ESTALE);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, &gate,
+                                   &put), -1);
+  CU_ASSERT_EQUAL (errno, ESTALE);
+  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, etag2,
+                                   &fence, &put), -1);
+  CU_ASSERT_EQUAL (errno, EROFS);
   CU_ASSERT_EQUAL (memstore_counts (m).puts, 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
 
   /* Damaged: the key and what is wrong. */
   memstore_set (m, key, "s3blocks-cas-root 1\nkind export\n", 31);
@@ -978,7 +1024,8 @@ test_roots (void)
   strcpy (r.parent, "disk");
   cas_root_key_of (key, sizeof key, "disk@mon");
   CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_CREATE_ONLY, NULL,
-                                   NULL), 0);
+                                   NULL, &put), 0);
+  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_WRITTEN);
   CU_ASSERT_EQUAL (cas_root_read (st, "cas/snaps/disk/mon", &back, NULL,
                                   &found), 0);
   CU_ASSERT_TRUE (found);

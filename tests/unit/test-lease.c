@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "format/keys.h"
 #include "lease/lease.h"
+#include "lease/lease-impl.h"
 #include "lease/lease-testing.h"
 #include "lease/leaseinfo.h"
 #include "memstore.h"
@@ -489,6 +490,56 @@ test_wall_clock_steps (void)
   teardown ();
 }
 
+/* lease_write (white-box): what its conditional PUT found comes back
+ * through *outcome with 0 and no message; a failure is -1 with the
+ * store's errno.
+ */
+static void
+test_write_outcomes (void)
+{
+  char etag[STORE_ETAG_MAX];
+  enum lease_put_outcome put;
+  uint64_t started;
+  struct lease *a;
+
+  setup ();
+  be ("a", NULL, NULL, 0);
+  a = acquire (60000, 50, false);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+  standin_reset_errors ();
+
+  CU_ASSERT_EQUAL (lease_write (a, STORE_IF_MATCH, &started, &put), 0);
+  CU_ASSERT_EQUAL (put, LEASE_PUT_WRITTEN);
+  CU_ASSERT_EQUAL (lease_write (a, STORE_CREATE_ONLY, &started, &put), 0);
+  CU_ASSERT_EQUAL (put, LEASE_PUT_EXISTS);
+
+  /* Another writer: our ETag is stale, and stays what it was. */
+  memcpy (etag, a->etag, sizeof etag);
+  put_foreign_lease ();
+  CU_ASSERT_EQUAL (lease_write (a, STORE_IF_MATCH, &started, &put), 0);
+  CU_ASSERT_EQUAL (put, LEASE_PUT_STALE);
+  CU_ASSERT_STRING_EQUAL (a->etag, etag);
+  CU_ASSERT_STRING_EQUAL (stored_owner (), "0123456789abcdef0123456789abcdef");
+
+  /* Deleted: If-Match finds nothing to replace. */
+  CU_ASSERT_EQUAL (store_delete (memstore_store (mem), LEASE_KEY), 0);
+  CU_ASSERT_EQUAL (lease_write (a, STORE_IF_MATCH, &started, &put), 0);
+  CU_ASSERT_EQUAL (put, LEASE_PUT_ABSENT);
+  CU_ASSERT_EQUAL (memstore_count (mem, LEASES_PREFIX), 0);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
+
+  /* A failed PUT: -1, the store's errno; then it is created. */
+  memstore_fail (mem, STORE_PUT, 1, EIO);
+  CU_ASSERT_EQUAL (lease_write (a, STORE_CREATE_ONLY, &started, &put), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  CU_ASSERT_EQUAL (lease_write (a, STORE_CREATE_ONLY, &started, &put), 0);
+  CU_ASSERT_EQUAL (put, LEASE_PUT_WRITTEN);
+  CU_ASSERT_STRING_EQUAL (stored_owner (), "a");
+  lease_release (a);
+  CU_ASSERT_EQUAL (memstore_count (mem, LEASES_PREFIX), 0);
+  teardown ();
+}
+
 /* A malformed lease object is replaced only when asked. */
 static void
 test_malformed (void)
@@ -527,6 +578,7 @@ UNIT_SUITES (add_lease_tests)
   CU_add_test (s, "a deleted lease is recreated", test_deleted_recreated);
   CU_add_test (s, "without conditional PUT", test_no_conditional_put);
   CU_add_test (s, "a malformed lease", test_malformed);
+  CU_add_test (s, "lease_write's outcomes", test_write_outcomes);
   CU_add_test (s, "wall clock steps do not bend renewals",
                test_wall_clock_steps);
 }

@@ -141,6 +141,7 @@ cas_load_map (struct layout *base, uint64_t nr_blocks)
 {
   struct cas *l = (struct cas *) base;
   struct cas_root *r = l->root;
+  enum cas_fence_state st;
 
   if (!l->have_root) {
     bool found;
@@ -184,7 +185,8 @@ cas_load_map (struct layout *base, uint64_t nr_blocks)
    * servers write nothing, so need none.
    */
   if (!l->readonly &&
-      cas_fence_list (&l->fence, l->store, l->clock_ms, l->name) == -1)
+      cas_fence_list (&l->fence, l->store, l->clock_ms, l->name,
+                      &st) == -1)
     return -1;
   if (r->block_size != l->block_size) {
     nbdkit_error ("export %s: its root %s says block-size %" PRIu32
@@ -485,8 +487,8 @@ fence (struct cas *l, struct layout_commit *c, uint64_t tc,
   for (unsigned round = 0;; round++) {
     const uint64_t elapsed = l->clock_ms () - tc;
     bool old_data = false;
+    enum cas_fence_state st;
     uint64_t qs;
-    int st;
 
     if (elapsed + l->request_bound_ms > l->commit_bound_ms ||
         round == FENCE_MAX_ROUNDS) {
@@ -497,8 +499,8 @@ fence (struct cas *l, struct layout_commit *c, uint64_t tc,
       errno = ETIMEDOUT;
       return -1;
     }
-    st = cas_fence_list (&l->fence, l->store, l->clock_ms, l->name);
-    if (st == -1)
+    if (cas_fence_list (&l->fence, l->store, l->clock_ms, l->name,
+                        &st) == -1)
       return -1;
     c->fence_lists++;
     if (st == CAS_FENCE_BUSY) {

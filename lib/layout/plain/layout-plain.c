@@ -93,8 +93,10 @@ plain_run (struct layout *base, struct block_io *ios, size_t n)
                     l->block_size);
       err = EIO;
     }
-    else if (err == 0 && ops[i].kind == STORE_PUT)
-      err = map_set_locked (l, index);
+    else if (err == 0 && ops[i].kind == STORE_PUT) {
+      if (map_set_locked (l, index) == -1)
+        err = errno;
+    }
     else if ((err == 0 && ops[i].kind == STORE_DELETE) ||
              (err == ENOENT && ops[i].kind == STORE_GET &&
               sbitmap_get (&l->present, index))) {
@@ -168,8 +170,8 @@ plain_map_changed_locked (struct plain *l, uint64_t index)
     l->mark_failed = true;
 }
 
-/* A PUT of block index succeeded: 0, or ENOMEM after a message (the
- * block stays dirty and is uploaded again).
+/* A PUT of block index succeeded: 0, or -1 after a message with
+ * errno ENOMEM (the block stays dirty and is uploaded again).
  */
 static int
 map_set_locked (struct plain *l, uint64_t index)
@@ -178,7 +180,8 @@ map_set_locked (struct plain *l, uint64_t index)
     return 0;
   if (sbitmap_set (&l->present, index) == -1) {
     nbdkit_error ("%s: allocation map: %m", l->name);
-    return ENOMEM;
+    errno = ENOMEM;
+    return -1;
   }
   plain_map_changed_locked (l, index);
   return 0;
