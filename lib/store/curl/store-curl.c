@@ -18,6 +18,12 @@
  * guess (it would hash an empty body or send UNSIGNED-PAYLOAD for an
  * upload through a read callback).
  *
+ * A ranged GET sends its Range header among the headers curl signs
+ * (V4 allows any header to be signed; signing it means a proxy cannot
+ * change which bytes we get) and its answer is judged by
+ * content-range.h: 206 with a Content-Range that names the bytes asked
+ * for, or a 200 whose whole object is exactly those bytes.
+ *
  * A conditional PUT that gets a 5xx is retried like any other (RGW
  * sometimes answers a losing racer with 500 rather than 412): the
  * retry then meets the winner's object and gets the 412 that says so.
@@ -39,6 +45,7 @@
 #include <openssl/sha.h>
 #include <nbdkit-plugin.h>
 
+#include "store/curl/content-range.h"
 #include "store/curl/curl-engine.h"
 #include "store/endpoint.h"
 #include "store/curl/httpstatus.h"
@@ -46,6 +53,7 @@
 #include "store/curl/sigv4-query.h"
 #include "store/fail-log.h"
 #include "store/list-pager.h"
+#include "store/range.h"
 #include "store/store.h"
 #include "store-curl-impl.h"
 
@@ -180,6 +188,48 @@ curlstore_object_url (const struct curlstore *s, const char *key)
   return url;
 }
 
+/* A ranged GET's own failures: the answer was not the range asked
+ * for, or the range starts at or past the object's end.  False if r
+ * failed otherwise (log_failure says how).
+ */
+static bool
+log_range_failure (const struct curlstore *s, const struct curlreq *r)
+{
+  char range[STORE_RANGE_MAX], why[256], size[32];
+  struct range_reply rr = {
+    .status = r->status, .content_range = r->content_range,
+    .got = r->got, .too_long = r->too_long,
+  };
+  struct content_range cr;
+  int64_t total = -1;
+
+  store_range_format (r->range_offset, r->range_len, range);
+  if (r->range != RANGE_OK) {
+    nbdkit_error ("GET %s %s at %s: %s", r->what, range, s->endpoint,
+                  range_verdict_explain (r->range, &rr, why, sizeof why));
+    return true;
+  }
+  if (r->curl != CURLE_OK ||
+      (r->status != 416 && strcmp (r->code, "InvalidRange") != 0))
+    return false;
+  /* The size: Content-Range "bytes STAR/SIZE" (RFC 9110), or the error
+   * document's ActualObjectSize (AWS, s3rver).
+   */
+  if (content_range_parse (r->content_range, &cr) == 0 && cr.unsatisfied)
+    total = cr.total;
+  else if (r->doc && s3xml_find (r->doc, r->doc_len, "ActualObjectSize",
+                                 size, sizeof size)) {
+    char *end;
+    long long v = strtoll (size, &end, 10);
+
+    if (end != size && *end == '\0' && v >= 0)
+      total = v;
+  }
+  store_range_log_past_end (r->what, r->range_offset, r->range_len, total,
+                            s->endpoint);
+  return true;
+}
+
 /* A failed request, in words the user can act on. */
 static void
 log_failure (const struct curlstore *s, const struct curlreq *r,
@@ -190,6 +240,9 @@ log_failure (const struct curlstore *s, const struct curlreq *r,
   char advice[400];
   const char *sep = r->message[0] ? ": " : "";
 
+  if (r->method == CURLREQ_GET && r->range_len > 0 &&
+      log_range_failure (s, r))
+    return;
   if (r->too_long)
     nbdkit_error ("%s %s: the object is longer than %zu bytes "
                   "(not a block of this export)", verb, r->what, r->cap);
@@ -304,13 +357,23 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
 
   for (i = 0; i < n; i++) {
     struct store_op *op = &ops[i];
-    char cond[STORE_ETAG_MAX + 16];
+    char cond[STORE_ETAG_MAX + 16], range[16 + STORE_RANGE_MAX];
     const char *extra = NULL;
     struct curlreq *r = &reqs[m];
 
     op->err = 0;
     op->got = 0;
     op->etag[0] = '\0';
+    /* A bad range is the caller's bug: logged, never sent. */
+    if ((op->err = store_range_check (op)) != 0) {
+      failures++;
+      continue;
+    }
+    if (store_op_is_ranged (op)) {
+      memcpy (range, "Range: ", 7);
+      store_range_format (op->range_offset, op->range_len, range + 7);
+      extra = range;
+    }
     if (op->kind == STORE_PUT && op->condition != STORE_ALWAYS) {
       if (!store_can (base, STORE_CAP_CONDITIONAL_PUT)) {
         op->err = ENOTSUP;      /* unlogged: the caller falls back */
@@ -345,6 +408,11 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     if (op->kind == STORE_GET) {
       r->buf = op->buf;
       r->cap = op->len;
+      if (store_op_is_ranged (op)) {
+        r->range_offset = op->range_offset;
+        r->range_len = op->range_len;
+        r->cap = op->range_len;         /* more is a bad answer */
+      }
     }
     else if (op->kind == STORE_PUT) {
       r->body = op->buf;
@@ -360,7 +428,8 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     struct curlreq *r = &reqs[j];
 
     op->err = answer (op, r);
-    op->got = r->got;
+    /* A failed range's bytes may be the wrong ones: none are given. */
+    op->got = op->err && store_op_is_ranged (op) ? 0 : r->got;
     if (op->err == 0 && op->kind != STORE_DELETE)
       memcpy (op->etag, r->etag, sizeof op->etag);
     if (!is_answer (op->err)) {
