@@ -13,6 +13,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,19 @@ complete_cb (S3Status status, const S3ErrorDetails *details, void *opaque)
         if (end != details->extraDetails[i].value && *end == '\0' && v >= 0)
           r->object_size = v;
       }
+
+  /* libs3 2.0 reports a body cut short (curl's CURLE_PARTIAL_FILE) as
+   * success: a GET that received less than its Content-Length is a
+   * transfer that died, to be retried from the start (a ranged GET's
+   * short answer says so in its Content-Length).  Without the header
+   * (0) only curl's own checks apply.
+   */
+  if (r->kind == S3REQ_GET && status == S3StatusOK &&
+      r->content_length > 0 && r->got < r->content_length) {
+    snprintf (r->detail, sizeof r->detail, "the transfer ended after %zu "
+              "of %" PRIu64 " bytes", r->got, r->content_length);
+    status = S3StatusErrorIncompleteBody;
+  }
 
   /* Deleting what is not there has the result we wanted. */
   if (r->kind == S3REQ_DELETE &&
