@@ -252,7 +252,8 @@ remove_test_bucket ()
 
 # inject_faults STATUS COUNT SUBSTRING [SKIP]: the next COUNT requests
 # whose path contains SUBSTRING get HTTP STATUS, after SKIP of them went
-# through; STATUS hang leaves them unanswered (needs start_s3 --faults).
+# through; STATUS hang leaves them unanswered, STATUS cut sends half
+# the real answer then drops the connection (needs start_s3 --faults).
 inject_faults ()
 {
     echo "$1 $2 $3 ${4:-0}" > "$TMPD/faults.tmp"
