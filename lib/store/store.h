@@ -55,8 +55,13 @@
  *     accepted only if that object is exactly what the range asks for
  *     (range_offset 0 and the object no longer than range_len);
  *     otherwise EIO, logged, saying the server ignored the Range header.
- *     Never more than range_len bytes reach buf, never the wrong ones.
- *   - Retried as any GET; each attempt fills buf afresh (got from 0).
+ *     libs3 2.0 cannot see this when range_offset > 0 and the whole
+ *     object fits in range_len (store-libs3.c): ranges that are shorter
+ *     than their objects are never in doubt.
+ *   - Never more than range_len bytes reach buf.  A failed range has
+ *     got 0, and buf then holds nothing to use.
+ *   - Retried as any GET, a body cut short too; each attempt fills buf
+ *     afresh (got from 0).
  */
 
 #ifndef S3BLOCKS_STORE_H
