@@ -7,9 +7,9 @@
  * Requests run through this store's curl_engine (concurrent, retried,
  * bounded in time, as the libs3 store's s3engine).  This file builds
  * them (URLs, the payload hash, conditions, the session token) and
- * turns their outcomes into the contract's errno values and into
- * messages that name the cause and the key to fix.  The startup check
- * is in store-curl-check.c.
+ * turns their outcomes into the contract's errno values.  The messages
+ * that name the cause and the key to fix are in store-curl-log.c, the
+ * startup check in store-curl-check.c.
  *
  * Signing is curl's (CURLOPT_AWS_SIGV4): it signs the URL's path and
  * query as they are, so both are encoded here (sigv4-query.h), and
@@ -45,10 +45,8 @@
 #include <openssl/sha.h>
 #include <nbdkit-plugin.h>
 
-#include "store/curl/content-range.h"
 #include "store/curl/curl-engine.h"
 #include "store/endpoint.h"
-#include "store/curl/httpstatus.h"
 #include "store/curl/s3xml.h"
 #include "store/curl/sigv4-query.h"
 #include "store/fail-log.h"
@@ -186,80 +184,6 @@ curlstore_object_url (const struct curlstore *s, const char *key)
     url = NULL;
   free (enc);
   return url;
-}
-
-/* A ranged GET's own failures: the answer was not the range asked
- * for, or the range starts at or past the object's end.  False if r
- * failed otherwise (log_failure says how).
- */
-static bool
-log_range_failure (const struct curlstore *s, const struct curlreq *r)
-{
-  char range[STORE_RANGE_MAX], why[256], size[32];
-  struct range_reply rr = {
-    .status = r->status, .content_range = r->content_range,
-    .got = r->got, .too_long = r->too_long,
-  };
-  struct content_range cr;
-  int64_t total = -1;
-
-  store_range_format (r->range_offset, r->range_len, range);
-  if (r->range != RANGE_OK) {
-    nbdkit_error ("GET %s %s at %s: %s", r->what, range, s->endpoint,
-                  range_verdict_explain (r->range, &rr, why, sizeof why));
-    return true;
-  }
-  if (r->curl != CURLE_OK ||
-      (r->status != 416 && strcmp (r->code, "InvalidRange") != 0))
-    return false;
-  /* The size: Content-Range "bytes STAR/SIZE" (RFC 9110), or the error
-   * document's ActualObjectSize (AWS, s3rver).
-   */
-  if (content_range_parse (r->content_range, &cr) == 0 && cr.unsatisfied)
-    total = cr.total;
-  else if (r->doc && s3xml_find (r->doc, r->doc_len, "ActualObjectSize",
-                                 size, sizeof size)) {
-    char *end;
-    long long v = strtoll (size, &end, 10);
-
-    if (end != size && *end == '\0' && v >= 0)
-      total = v;
-  }
-  store_range_log_past_end (r->what, r->range_offset, r->range_len, total,
-                            s->endpoint);
-  return true;
-}
-
-/* A failed request, in words the user can act on. */
-static void
-log_failure (const struct curlstore *s, const struct curlreq *r,
-             const char *verb)
-{
-  struct http_outcome o = { .curl = r->curl, .status = r->status,
-                            .code = r->code };
-  char advice[400];
-  const char *sep = r->message[0] ? ": " : "";
-
-  if (r->method == CURLREQ_GET && r->range_len > 0 &&
-      log_range_failure (s, r))
-    return;
-  if (r->too_long)
-    nbdkit_error ("%s %s: the object is longer than %zu bytes "
-                  "(not a block of this export)", verb, r->what, r->cap);
-  else if (http_outcome_advice (&o, s->region, r->region, advice,
-                                sizeof advice))
-    nbdkit_error ("%s %s at %s: %s", verb, r->what, s->endpoint, advice);
-  else if (strcmp (r->code, "NoSuchBucket") == 0)
-    nbdkit_error ("%s %s: bucket %s does not exist at %s",
-                  verb, r->what, s->bucket, s->endpoint);
-  else if (r->curl != CURLE_OK)
-    nbdkit_error ("%s %s: %s from %s after %u attempt%s%s%s", verb, r->what,
-                  curl_easy_strerror (r->curl), s->endpoint, r->attempts,
-                  r->attempts == 1 ? "" : "s", sep, r->message);
-  else
-    nbdkit_error ("%s %s: HTTP %ld %s from %s after %u attempt%s%s%s",
-                  verb, r->what, r->status, r->code, s->endpoint,
-                  r->attempts, r->attempts == 1 ? "" : "s", sep, r->message);
 }
 
 static int
@@ -435,7 +359,7 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     if (!is_answer (op->err)) {
       failures++;
       if (!r->gate_refused && fail_log_take (&fl))
-        log_failure (s, r, curlreq_method_name (r->method));
+        curlstore_log_failure (s, r, curlreq_method_name (r->method));
     }
     curl_slist_free_all (r->headers);
     curlreq_clear (r);
@@ -485,7 +409,7 @@ list_fetch (void *opaque, const char *prefix, const char *delimiter,
   }
   r.url = url;
   if (curlstore_request (s, &r, NULL, 0, NULL) != 0) {
-    log_failure (s, &r, "LIST");
+    curlstore_log_failure (s, &r, "LIST");
     errno = r.err;
   }
   else if (s3xml_list_page (r.doc ? r.doc : "", r.doc_len, page) == -1) {
