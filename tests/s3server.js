@@ -20,7 +20,9 @@
 // COUNT goes down by one each time.  "STATUS COUNT SUBSTRING SKIP"
 // lets SKIP matching requests through first.  STATUS "hang" holds the
 // request unanswered (for 120 s, then 503): a server stuck mid-request,
-// for tests that SIGKILL the plugin at that point.
+// for tests that SIGKILL the plugin at that point.  STATUS "cut" sends
+// the real answer's headers and half its body, then drops the
+// connection: a transfer that dies mid-body, which the client retries.
 // --requests FILE appends "METHOD PATH" for every request.
 
 'use strict';
@@ -66,7 +68,8 @@ function injectedFault(path) {
     return null;
   }
   const [status, count, substring, skip] =
-    [spec[0] === 'hang' ? 'hang' : Number(spec[0]), Number(spec[1]),
+    [spec[0] === 'hang' || spec[0] === 'cut' ? spec[0] : Number(spec[0]),
+     Number(spec[1]),
      spec[2] || '', Number(spec[3] || 0)];
   if (!(count > 0) || !path.includes(substring)) return null;
   if (skip > 0) {
@@ -114,6 +117,24 @@ if (opt.faults) {
   server.middleware.unshift(async (ctx, next) => {
     let status = injectedFault(ctx.path);
     if (status === null) return next();
+    if (status === 'cut') {
+      await next();
+      const chunks = [];
+      if (ctx.body && typeof ctx.body.pipe === 'function') {
+        for await (const c of ctx.body) chunks.push(c);
+      } else if (ctx.body) {
+        chunks.push(Buffer.from(ctx.body));
+      }
+      const data = Buffer.concat(chunks);
+      // The headers as s3rver set them, in their case (libs3 matches
+      // names case-sensitively).
+      ctx.set('Content-Length', String(data.length));
+      ctx.respond = false;
+      ctx.res.writeHead(ctx.status);
+      ctx.res.write(data.subarray(0, Math.floor(data.length / 2)),
+                    () => ctx.res.socket.destroy());
+      return;
+    }
     if (status === 'hang') {
       await new Promise((resolve) => setTimeout(resolve, 120000));
       status = 503;

@@ -5,7 +5,9 @@
 # counts its blocks; check is clean, then names a corrupted block;
 # delete needs --yes, is refused while a server holds the lease, and
 # removes everything once it stopped; bad names, plugin keys and
-# unknown verbs are refused.
+# unknown verbs are refused.  Also ranged GETs (range-check) with the
+# store this run uses: libs3 on s3rver and RGW's first pass, libcurl
+# on RGW's second (v4-exercise.sh runs them with libcurl on both).
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh python3
@@ -99,3 +101,8 @@ expect_refusal 'export=: a key of the plugin' admin list export=x
 expect_refusal 'unknown key "frob"' admin list frob=1
 expect_refusal 'unknown verb "frob".*' admin frob
 grep -q '^Usage: s3blocks' "$TMPD/out" || fail "unknown verb: no usage"
+
+# Ranged GETs with this run's store: S3BLOCKS_TEST_KEYS selects libcurl
+# on RGW's second pass; otherwise http:// means libs3.
+# shellcheck disable=SC2086
+range_check ${S3BLOCKS_TEST_KEYS:-}

@@ -4,7 +4,8 @@
 # The Signature V4 store (signature=v4, libcurl) on s3rver: every kind
 # of request it sends (GET, PUT, DELETE, LIST with prefix, delimiter
 # and marker, odd keys in a listing) gives the same disk as the libs3
-# store, and the probe finds that s3rver ignores conditional PUT.
+# store, ranged GETs give the bytes asked for (range-check), and the
+# probe finds that s3rver ignores conditional PUT.
 # test-rgw-v4.sh does the same on Ceph RGW, which checks signatures.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"

@@ -39,5 +39,7 @@ for i in (0, 9, 10, 11, 12, 999, 1000, 1099):
     grep -q "store: curl (signature=v4)" "$TMPD/nbdkit.log" ||
         fail "the V4 store was not used"
     s3util rm "exports/odd key &<>+é"
+    # Ranged GETs: signed Range, 206, Content-Range, 416.
+    range_check signature=v4
 }
 

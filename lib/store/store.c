@@ -45,6 +45,25 @@ store_get (struct store *s, const char *key, void *buf, size_t len,
 }
 
 int
+store_get_range (struct store *s, const char *key, uint64_t offset,
+                 size_t len, void *buf, size_t *got)
+{
+  struct store_op op = {
+    .kind = STORE_GET, .buf = buf, .len = len,
+    .range_offset = offset, .range_len = len,
+  };
+
+  /* A range of 0 bytes would read the whole object into no room. */
+  if (len == 0) {
+    nbdkit_error ("GET %s: a ranged read of 0 bytes", key);
+    if (got)
+      *got = 0;
+    return EINVAL;
+  }
+  return run_one (s, &op, key, got, NULL);
+}
+
+int
 store_put_cond (struct store *s, const char *key, const void *buf,
                 size_t len, enum store_condition condition,
                 const char *if_match, char *etag)

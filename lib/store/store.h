@@ -23,10 +23,11 @@
  *   s->ops->close (s)             frees; stops first if still started
  *   type->global_cleanup ()       from .unload
  *
- * Objects are read and written whole.  Errors are positive errno
- * values; a method that fails has already logged a message naming the
- * key and the cause with nbdkit_error, except for the answers listed
- * below, which are not failures:
+ * Objects are written whole and read whole or by range (a ranged GET,
+ * below).  Errors are positive errno values; a method that fails has
+ * already logged a message naming the key and the cause with
+ * nbdkit_error, except for the answers listed below, which are not
+ * failures:
  *   ENOENT   GET: no such object; PUT if_match: no such object
  *   EEXIST   PUT create_only: the object exists (HTTP 412)
  *   ESTALE   PUT if_match: the object's ETag differs (HTTP 412)
@@ -35,6 +36,32 @@
  *
  * Retries: transient failures (connection, timeout, 5xx, SlowDown) are
  * retried inside run and list with backoff; what comes out is final.
+ *
+ * Ranged GETs (Range: bytes=), so that a layout packing many blocks in
+ * one object reads one block, not the object.  A GET with range_len > 0
+ * asks for the bytes [range_offset, range_offset + range_len):
+ *   - range_len <= len, else the op fails with EINVAL, logged, and no
+ *     request is sent; so does a range whose end passes 2^64, or a
+ *     range on a PUT or DELETE.
+ *   - Success: the server answered 206 with exactly those bytes, or
+ *     fewer if the object ends earlier; got is the bytes received.
+ *     Content-Range is checked where the client library shows it
+ *     (libcurl; libs3 2.0 shows only Content-Length and the byte count).
+ *   - A range starting at or past the object's end (HTTP 416
+ *     InvalidRange) fails with EIO, logged naming the key, the range and
+ *     the object's size if the server gave it.  No such object is
+ *     ENOENT, an answer, as for any GET.
+ *   - A server that ignores Range and answers 200 with the whole object:
+ *     accepted only if that object is exactly what the range asks for
+ *     (range_offset 0 and the object no longer than range_len);
+ *     otherwise EIO, logged, saying the server ignored the Range header.
+ *     libs3 2.0 cannot see this when range_offset > 0 and the whole
+ *     object fits in range_len (store-libs3.c): ranges that are shorter
+ *     than their objects are never in doubt.
+ *   - Never more than range_len bytes reach buf.  A failed range has
+ *     got 0, and buf then holds nothing to use.
+ *   - Retried as any GET, a body cut short too; each attempt fills buf
+ *     afresh (got from 0).
  */
 
 #ifndef S3BLOCKS_STORE_H
@@ -85,6 +112,12 @@ struct store_op {
    */
   void *buf;
   size_t len;
+
+  /* GET only: range_len > 0 reads that many bytes from range_offset
+   * (a ranged GET, above); 0 reads the whole object.
+   */
+  uint64_t range_offset;
+  size_t range_len;
 
   /* PUT only, and only on a store with STORE_CAP_CONDITIONAL_PUT
    * (others fail such an op with ENOTSUP, unlogged).
@@ -248,6 +281,10 @@ extern int store_get (struct store *s, const char *key,
                       void *buf, size_t len, size_t *got);
 extern int store_get_etag (struct store *s, const char *key,
                            void *buf, size_t len, size_t *got, char *etag);
+/* A ranged GET of len bytes from offset into buf (len bytes). */
+extern int store_get_range (struct store *s, const char *key,
+                            uint64_t offset, size_t len, void *buf,
+                            size_t *got);
 extern int store_put (struct store *s, const char *key,
                       const void *buf, size_t len);
 /* A conditional PUT: condition and if_match as in store_op. */

@@ -27,9 +27,14 @@ extern long memstore_peek (struct memstore *m, const char *key,
                            void *buf, size_t size);
 extern size_t memstore_count (struct memstore *m, const char *prefix);
 
-/* Requests seen, by kind, since the last reset. */
+/* Requests seen, by kind, since the last reset.  A ranged GET counts
+ * in range_gets, not gets; one refused before any request (EINVAL)
+ * counts nowhere.  Ranged GETs follow store.h's contract: a range
+ * past the end fails with EIO (logged), a short one returns fewer
+ * bytes.
+ */
 struct memstore_counts {
-  uint64_t gets, puts, deletes, lists;
+  uint64_t gets, puts, deletes, lists, range_gets;
 };
 extern struct memstore_counts memstore_counts (struct memstore *m);
 extern void memstore_reset_counts (struct memstore *m);
@@ -72,7 +77,7 @@ extern void memstore_advance_clock (struct memstore *m, int64_t seconds);
 extern int memstore_set_mtime (struct memstore *m, const char *key,
                                int64_t mtime);
 
-/* GETs + PUTs + DELETEs + LISTs counted so far. */
+/* GETs (whole and ranged) + PUTs + DELETEs + LISTs counted so far. */
 extern uint64_t memstore_requests (struct memstore *m);
 
 #endif /* S3BLOCKS_MEMSTORE_H */

@@ -74,6 +74,13 @@ write_cb (char *data, size_t size, size_t nmemb, void *opaque)
 
   curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &status);
   if (r->buf && status >= 200 && status < 300) {
+    /* A server that ignored Range sends the object from its start:
+     * from any other offset, not one of its bytes is ours to keep.
+     */
+    if (r->range_len > 0 && status == 200 && r->range_offset > 0) {
+      r->too_long = true;
+      return 0;
+    }
     if (n > r->cap - r->got) {
       r->too_long = true;
       return 0;                 /* CURLE_WRITE_ERROR ends the transfer */
@@ -151,6 +158,8 @@ header_cb (char *h, size_t size, size_t nmemb, void *opaque)
     header_value (h, n, 5, r->etag, sizeof r->etag);
   else if (n > 19 && strncasecmp (h, "x-amz-bucket-region:", 20) == 0)
     header_value (h, n, 20, r->region, sizeof r->region);
+  else if (n > 14 && strncasecmp (h, "Content-Range:", 14) == 0)
+    header_value (h, n, 14, r->content_range, sizeof r->content_range);
   return n;
 }
 
@@ -163,7 +172,10 @@ attempt_over (struct curl_engine *e, struct curlreq *r, CURLcode code)
   r->curl = code;
   r->status = 0;
   if (r->easy) {
-    if (code == CURLE_OK)
+    /* Also when our write callback ended the transfer: a ranged GET's
+     * judge needs to know what it was answered.
+     */
+    if (code == CURLE_OK || r->too_long)
       curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     e->idle[e->nr_idle++] = r->easy;
     r->easy = NULL;
@@ -199,7 +211,18 @@ judge (void *eng, struct sched_req *sr, bool *transient)
   else if (!r->too_long)
     snprintf (r->message, sizeof r->message, "%s",
               r->errbuf[0] ? r->errbuf : curl_easy_strerror (code));
-  if (r->too_long) {
+  r->range = RANGE_OK;
+  if (r->range_len > 0 && r->status >= 200 && r->status < 300 &&
+      (code == CURLE_OK || r->too_long)) {
+    struct range_reply rr = {
+      .status = r->status, .content_range = r->content_range,
+      .got = r->got, .too_long = r->too_long,
+    };
+
+    r->range = range_reply_judge (r->range_offset, r->range_len, &rr);
+  }
+  /* Neither is a server's passing trouble: it would answer the same. */
+  if (r->too_long || r->range != RANGE_OK) {
     r->err = EIO;
     r->transient = false;
   }
@@ -231,6 +254,8 @@ prepare (struct curl_engine *e, struct curlreq *r)
 
   r->got = r->pos = 0;
   r->too_long = false;
+  r->content_range[0] = '\0';
+  r->range = RANGE_OK;
   r->etag[0] = r->code[0] = r->message[0] = r->region[0] = '\0';
   r->errbuf[0] = '\0';
   curlreq_clear (r);
@@ -449,6 +474,8 @@ curl_engine_run (struct curl_engine *e, struct curlreq *reqs, size_t n)
     r->status = 0;
     r->transient = false;
     r->etag[0] = '\0';
+    r->content_range[0] = '\0';
+    r->range = RANGE_OK;
     r->doc = NULL;
     r->doc_len = 0;
     r->easy = NULL;

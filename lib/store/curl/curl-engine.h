@@ -29,6 +29,7 @@
 
 #include <curl/curl.h>
 
+#include "store/curl/content-range.h"
 #include "store/sched.h"
 #include "store/store.h"
 
@@ -55,16 +56,26 @@ struct curlreq {
   size_t body_len;
   void *buf;                    /* GET: destination (capacity cap); */
   size_t cap;                   /* NULL: the body goes to doc (LIST) */
+  /* GET: range_len > 0 is a ranged GET of the range_len bytes from
+   * range_offset (the caller sends the Range header and sets cap to
+   * range_len); its 2xx is judged by content-range.h.
+   */
+  uint64_t range_offset;
+  size_t range_len;
   int retries;                  /* -1: the configured number */
   const struct store_gate *gate;  /* PUT, DELETE: NULL for none */
 
   /* Out, for the last attempt: */
   CURLcode curl;
   long status;
-  int err;                      /* httpstatus.h's errno; EIO if too_long */
+  int err;                      /* httpstatus.h's errno; EIO if too_long
+                                   or a ranged GET's range is not RANGE_OK */
   bool transient;
   size_t got;                   /* bytes into buf */
-  bool too_long;                /* GET: body longer than cap */
+  bool too_long;                /* GET: body longer than cap, or (ranged)
+                                   a 200 from an offset: the wrong bytes */
+  char content_range[96];       /* the Content-Range header, "" if none */
+  enum range_verdict range;     /* ranged GET, 2xx: RANGE_OK if it was */
   bool gate_refused;            /* err is the gate's */
   char etag[STORE_ETAG_MAX];    /* without quotes, "" if none */
   char *doc;                    /* the body if buf is NULL, or an error's */

@@ -34,6 +34,11 @@ extern int curlstore_request (struct curlstore *s, struct curlreq *r,
                               const void *body, size_t len,
                               const char *extra);
 
+/* Log r's failure (verb: "GET", "LIST"...): store-curl-log.c. */
+extern void curlstore_log_failure (const struct curlstore *s,
+                                   const struct curlreq *r,
+                                   const char *verb);
+
 /* store_ops.check: store-curl-check.c. */
 extern int curlstore_check (struct store *base, const char *probe_key);
 

@@ -7,9 +7,9 @@
  * Requests run through this store's curl_engine (concurrent, retried,
  * bounded in time, as the libs3 store's s3engine).  This file builds
  * them (URLs, the payload hash, conditions, the session token) and
- * turns their outcomes into the contract's errno values and into
- * messages that name the cause and the key to fix.  The startup check
- * is in store-curl-check.c.
+ * turns their outcomes into the contract's errno values.  The messages
+ * that name the cause and the key to fix are in store-curl-log.c, the
+ * startup check in store-curl-check.c.
  *
  * Signing is curl's (CURLOPT_AWS_SIGV4): it signs the URL's path and
  * query as they are, so both are encoded here (sigv4-query.h), and
@@ -17,6 +17,12 @@
  * of the body: we always send it ourselves rather than let curl 7.88
  * guess (it would hash an empty body or send UNSIGNED-PAYLOAD for an
  * upload through a read callback).
+ *
+ * A ranged GET sends its Range header among the headers curl signs
+ * (V4 allows any header to be signed; signing it means a proxy cannot
+ * change which bytes we get) and its answer is judged by
+ * content-range.h: 206 with a Content-Range that names the bytes asked
+ * for, or a 200 whose whole object is exactly those bytes.
  *
  * A conditional PUT that gets a 5xx is retried like any other (RGW
  * sometimes answers a losing racer with 500 rather than 412): the
@@ -41,11 +47,11 @@
 
 #include "store/curl/curl-engine.h"
 #include "store/endpoint.h"
-#include "store/curl/httpstatus.h"
 #include "store/curl/s3xml.h"
 #include "store/curl/sigv4-query.h"
 #include "store/fail-log.h"
 #include "store/list-pager.h"
+#include "store/range.h"
 #include "store/store.h"
 #include "store-curl-impl.h"
 
@@ -180,35 +186,6 @@ curlstore_object_url (const struct curlstore *s, const char *key)
   return url;
 }
 
-/* A failed request, in words the user can act on. */
-static void
-log_failure (const struct curlstore *s, const struct curlreq *r,
-             const char *verb)
-{
-  struct http_outcome o = { .curl = r->curl, .status = r->status,
-                            .code = r->code };
-  char advice[400];
-  const char *sep = r->message[0] ? ": " : "";
-
-  if (r->too_long)
-    nbdkit_error ("%s %s: the object is longer than %zu bytes "
-                  "(not a block of this export)", verb, r->what, r->cap);
-  else if (http_outcome_advice (&o, s->region, r->region, advice,
-                                sizeof advice))
-    nbdkit_error ("%s %s at %s: %s", verb, r->what, s->endpoint, advice);
-  else if (strcmp (r->code, "NoSuchBucket") == 0)
-    nbdkit_error ("%s %s: bucket %s does not exist at %s",
-                  verb, r->what, s->bucket, s->endpoint);
-  else if (r->curl != CURLE_OK)
-    nbdkit_error ("%s %s: %s from %s after %u attempt%s%s%s", verb, r->what,
-                  curl_easy_strerror (r->curl), s->endpoint, r->attempts,
-                  r->attempts == 1 ? "" : "s", sep, r->message);
-  else
-    nbdkit_error ("%s %s: HTTP %ld %s from %s after %u attempt%s%s%s",
-                  verb, r->what, r->status, r->code, s->endpoint,
-                  r->attempts, r->attempts == 1 ? "" : "s", sep, r->message);
-}
-
 static int
 cs_start (struct store *base)
 {
@@ -304,13 +281,23 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
 
   for (i = 0; i < n; i++) {
     struct store_op *op = &ops[i];
-    char cond[STORE_ETAG_MAX + 16];
+    char cond[STORE_ETAG_MAX + 16], range[16 + STORE_RANGE_MAX];
     const char *extra = NULL;
     struct curlreq *r = &reqs[m];
 
     op->err = 0;
     op->got = 0;
     op->etag[0] = '\0';
+    /* A bad range is the caller's bug: logged, never sent. */
+    if ((op->err = store_range_check (op)) != 0) {
+      failures++;
+      continue;
+    }
+    if (store_op_is_ranged (op)) {
+      memcpy (range, "Range: ", 7);
+      store_range_format (op->range_offset, op->range_len, range + 7);
+      extra = range;
+    }
     if (op->kind == STORE_PUT && op->condition != STORE_ALWAYS) {
       if (!store_can (base, STORE_CAP_CONDITIONAL_PUT)) {
         op->err = ENOTSUP;      /* unlogged: the caller falls back */
@@ -345,6 +332,11 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     if (op->kind == STORE_GET) {
       r->buf = op->buf;
       r->cap = op->len;
+      if (store_op_is_ranged (op)) {
+        r->range_offset = op->range_offset;
+        r->range_len = op->range_len;
+        r->cap = op->range_len;         /* more is a bad answer */
+      }
     }
     else if (op->kind == STORE_PUT) {
       r->body = op->buf;
@@ -360,13 +352,14 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     struct curlreq *r = &reqs[j];
 
     op->err = answer (op, r);
-    op->got = r->got;
+    /* A failed range's bytes may be the wrong ones: none are given. */
+    op->got = op->err && store_op_is_ranged (op) ? 0 : r->got;
     if (op->err == 0 && op->kind != STORE_DELETE)
       memcpy (op->etag, r->etag, sizeof op->etag);
     if (!is_answer (op->err)) {
       failures++;
       if (!r->gate_refused && fail_log_take (&fl))
-        log_failure (s, r, curlreq_method_name (r->method));
+        curlstore_log_failure (s, r, curlreq_method_name (r->method));
     }
     curl_slist_free_all (r->headers);
     curlreq_clear (r);
@@ -416,7 +409,7 @@ list_fetch (void *opaque, const char *prefix, const char *delimiter,
   }
   r.url = url;
   if (curlstore_request (s, &r, NULL, 0, NULL) != 0) {
-    log_failure (s, &r, "LIST");
+    curlstore_log_failure (s, &r, "LIST");
     errno = r.err;
   }
   else if (s3xml_list_page (r.doc ? r.doc : "", r.doc_len, page) == -1) {

@@ -65,6 +65,11 @@ struct s3req {
   const char *key;              /* GET, PUT, DELETE */
   void *buf;                    /* GET: destination; PUT: source */
   size_t len;                   /* GET: capacity; PUT: length */
+  /* GET: range_len > 0 sends Range for the range_len bytes from
+   * range_offset (len must be range_len: more is too_long).
+   */
+  uint64_t range_offset;
+  size_t range_len;
   const char *prefix, *marker, *delimiter;  /* LIST */
   /* Override the configured retries (startup checks use fewer). */
   int retries;                  /* -1: the configured number */
@@ -75,6 +80,8 @@ struct s3req {
   int err;                      /* errno for it: 0, ENOENT, EACCES, EIO... */
   size_t got;                   /* GET: bytes received */
   bool too_long;                /* GET: object longer than len */
+  uint64_t content_length;      /* GET: Content-Length, 0 if none */
+  int64_t object_size;          /* GET: an error's ActualObjectSize, or -1 */
   bool gate_refused;            /* err is the gate's: not a store failure */
   char etag[STORE_ETAG_MAX];    /* GET: without quotes; "" if none.  PUT:
                                    always "" with libs3 2.0 (s3engine.c) */
