@@ -153,6 +153,13 @@ s3blocks_cleanup (void)
   exports_cleanup ();
   lease_keeper_stop ();
   store_stop (store);
+  if (store) {
+    char line[512];
+
+    /* What the run cost in requests, for benchmarks (nbdkit -v). */
+    nbdkit_debug ("store: %s", store_stats_format (&store->stats, line,
+                                                   sizeof line));
+  }
 }
 
 static const char *

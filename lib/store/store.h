@@ -67,11 +67,13 @@
 #ifndef S3BLOCKS_STORE_H
 #define S3BLOCKS_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "format/keys.h"
+#include "store/store-stats.h"
 
 #define STORE_ETAG_MAX 80
 
@@ -199,6 +201,10 @@ struct store_ops {
 struct store {
   const struct store_ops *ops;
   unsigned caps;
+  /* Every request store_run and store_list pass on (store-stats.h);
+   * zero when the store type's open returns it.
+   */
+  struct store_stats stats;
 };
 
 /* What every store type is opened with.  Strings are copied. */
@@ -251,14 +257,20 @@ store_check (struct store *s, const char *probe_key)
 static inline size_t
 store_run (struct store *s, struct store_op *ops, size_t n)
 {
-  return s->ops->run (s, ops, n);
+  const size_t failed = s->ops->run (s, ops, n);
+
+  store_stats_count_ops (&s->stats, ops, n);
+  return failed;
 }
 
 static inline int
 store_list (struct store *s, const char *prefix, const char *delimiter,
             const char *start_after, store_list_cb cb, void *opaque)
 {
-  return s->ops->list (s, prefix, delimiter, start_after, cb, opaque);
+  const int r = s->ops->list (s, prefix, delimiter, start_after, cb, opaque);
+
+  store_stats_count_list (&s->stats, r, r == 0 ? 0 : errno);
+  return r;
 }
 
 static inline void

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: what a store has done, counted where every request passes
+ * (store_run and store_list in store.h), so that every store type, the
+ * unit tests' in-memory one included, counts the same way.
+ *
+ * A count is per request as the caller sees it, after the store's
+ * retries: one PUT retried twice counts once.  Bytes are those of
+ * requests that succeeded: a PUT's body, a GET's received bytes.
+ * Counters are updated with relaxed atomics: a reader sees each one
+ * exact, and the set roughly consistent, which is what debug output,
+ * benchmarks and (later) metrics need.
+ */
+
+#ifndef S3BLOCKS_STORE_STATS_H
+#define S3BLOCKS_STORE_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_op;
+
+enum store_stat_method {
+  STORE_STAT_GET,               /* whole object */
+  STORE_STAT_RANGE_GET,         /* Range: bytes= */
+  STORE_STAT_PUT,
+  STORE_STAT_DELETE,
+  STORE_STAT_LIST,              /* one per list call, not per page */
+  STORE_STAT_METHODS
+};
+
+enum store_stat_outcome {
+  STORE_STAT_OK,
+  STORE_STAT_NOT_FOUND,         /* ENOENT */
+  STORE_STAT_PRECONDITION,      /* EEXIST, ESTALE: a conditional PUT's answer */
+  STORE_STAT_FAILED,            /* anything else, a gate's refusal included */
+  STORE_STAT_OUTCOMES
+};
+
+struct store_stats {
+  uint64_t requests[STORE_STAT_METHODS][STORE_STAT_OUTCOMES];
+  uint64_t bytes_sent, bytes_received;
+};
+
+/* After a batch: count each op's method, outcome and bytes. */
+extern void store_stats_count_ops (struct store_stats *st,
+                                   const struct store_op *ops, size_t n);
+/* After a list call: its outcome (0 or -1 with errno). */
+extern void store_stats_count_list (struct store_stats *st, int r, int err);
+
+/* A copy of the counters now. */
+extern void store_stats_read (const struct store_stats *st,
+                              struct store_stats *out);
+/* Requests of a method, every outcome; of all methods. */
+extern uint64_t store_stats_method_total (const struct store_stats *st,
+                                          enum store_stat_method m);
+extern uint64_t store_stats_total (const struct store_stats *st);
+
+/* "GET", "GET-range", ...; "ok", "not-found", ... */
+extern const char *store_stat_method_name (enum store_stat_method m);
+extern const char *store_stat_outcome_name (enum store_stat_outcome o);
+
+/* One line for debug output and benchmarks:
+ * "requests 12 (GET 3 ok 2 not-found 1, PUT 9 ok 9), sent 36864 bytes,
+ * received 8192 bytes".  Returns buf.
+ */
+extern char *store_stats_format (const struct store_stats *st,
+                                 char *buf, size_t len);
+
+#endif /* S3BLOCKS_STORE_STATS_H */
