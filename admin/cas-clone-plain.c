@@ -210,7 +210,7 @@ clone_from_plain (struct admin *a, const struct export_info *src,
     goto out;
   nr_blocks = (src->meta.size + src->meta.block_size - 1)
     / src->meta.block_size;
-  if (cas_tree_update (tree, c.changes, c.n, cas_depth_for (nr_blocks),
+  if (cas_tree_update (tree, c.changes, c.n, cas_depth_for (CAS_LEAF_HASH, nr_blocks),
                        c.gate, &up) == -1)
     goto out;
 

@@ -14,6 +14,7 @@
 struct cas_tree {
   struct store *store;
   char *label;
+  enum cas_leaf_kind leaf;      /* what its leaves name: its geometry */
   struct cas_pagecache *cache;
 
   pthread_mutex_t lock;         /* guards the top; never held across a request */
@@ -21,15 +22,6 @@ struct cas_tree {
   struct cas_hash top;
   unsigned depth;
 };
-
-/* The slot of block index in a page at level. */
-static inline unsigned
-cas_slot_of (uint64_t index, unsigned level)
-{
-  unsigned shift = CAS_FANOUT_BITS * level;
-
-  return shift >= 64 ? 0 : (unsigned) (index >> shift) & (CAS_FANOUT - 1);
-}
 
 /* GET the page h, expected at level, check its hash and decode it.
  * buf: CAS_PAGE_MAX + 1 bytes.  Returns 0 (*bytes: its length), or -1

@@ -213,6 +213,8 @@ static int
 build (struct update *u, unsigned level, const struct ref *old,
        const struct cas_change *ch, size_t n, struct ref *out)
 {
+  const enum cas_leaf_kind leaf = u->t->leaf;
+  const unsigned fanout = cas_fanout_at (leaf, level);
   struct cas_cached_page *oldp = NULL;
   const struct cas_page_entry *olde = NULL;
   struct cas_page_entry synth, *newe;
@@ -232,15 +234,15 @@ build (struct update *u, unsigned level, const struct ref *old,
     olde = &synth;
     oldc = 1;
   }
-  newe = malloc (CAS_FANOUT * sizeof *newe);
+  newe = malloc (fanout * sizeof *newe);
   if (newe == NULL) {
     nbdkit_error ("malloc: %m");
     goto out;
   }
 
   while (i < oldc || j < n) {
-    unsigned old_slot = i < oldc ? olde[i].slot : CAS_FANOUT;
-    unsigned slot = j < n ? cas_slot_of (ch[j].index, level) : CAS_FANOUT;
+    unsigned old_slot = i < oldc ? olde[i].slot : fanout;
+    unsigned slot = j < n ? cas_slot_of (leaf, ch[j].index, level) : fanout;
     bool had = old_slot == slot;
     struct ref child, built;
     size_t k;
@@ -269,7 +271,8 @@ build (struct update *u, unsigned level, const struct ref *old,
       j++;
     }
     else {
-      for (k = j + 1; k < n && cas_slot_of (ch[k].index, level) == slot; k++)
+      for (k = j + 1;
+           k < n && cas_slot_of (leaf, ch[k].index, level) == slot; k++)
         ;
       if (had)
         child_ref (u, level, old, &olde[i], &child);
@@ -338,9 +341,7 @@ cas_tree_update (struct cas_tree *t, const struct cas_change *changes,
 
   depth = u.old_depth > min_depth ? u.old_depth : min_depth;
   if (n > 0) {
-    uint64_t last = changes[n - 1].index;
-    unsigned need = last == UINT64_MAX ? CAS_DEPTH_MAX
-      : cas_depth_for (last + 1);
+    unsigned need = cas_depth_for_index (t->leaf, changes[n - 1].index);
 
     if (need > depth)
       depth = need;

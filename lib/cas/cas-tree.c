@@ -43,6 +43,7 @@ cas_tree_open (struct store *store, const char *label, uint64_t cache_bytes)
     return NULL;
   }
   pthread_mutex_init (&t->lock, NULL);
+  t->leaf = CAS_LEAF_HASH;
   t->empty = true;
   return t;
 }
@@ -186,13 +187,6 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
   return cas_pagecache_insert (t->cache, p);
 }
 
-/* bits >= 64 shifts everything out. */
-static uint64_t
-shr (uint64_t v, unsigned bits)
-{
-  return bits >= 64 ? 0 : v >> bits;
-}
-
 int
 cas_tree_lookup (struct cas_tree *t, uint64_t index,
                  bool *present, struct cas_hash *hash)
@@ -202,7 +196,7 @@ cas_tree_lookup (struct cas_tree *t, uint64_t index,
 
   *present = false;
   if (!cas_tree_get_top (t, &h, &depth) ||
-      shr (index, CAS_FANOUT_BITS * (depth + 1)) != 0)
+      !cas_tree_covers (t->leaf, depth, index))
     return 0;
   for (level = depth + 1; level-- > 0; ) {
     struct cas_cached_page *p = cas_tree_page (t, &h, level);
@@ -210,7 +204,8 @@ cas_tree_lookup (struct cas_tree *t, uint64_t index,
 
     if (p == NULL)
       return -1;
-    found = cas_page_find (&p->page, cas_slot_of (index, level), &h);
+    found = cas_page_find (&p->page, cas_slot_of (t->leaf, index, level),
+                           &h);
     cas_pagecache_put (t->cache, p);
     if (!found)
       return 0;
@@ -227,37 +222,40 @@ struct present_walk {
   void *opaque;
 };
 
-/* The page h at level whose first block is prefix << 10 * (level + 1):
- * its blocks in [first, last].  Returns 0, 1 (stopped) or -1.
+/* The page h at level whose first block is first: its blocks in
+ * [w->first, w->last].  Returns 0, 1 (stopped) or -1.
  */
 static int
 present_page (struct present_walk *w, const struct cas_hash *h,
-              unsigned level, uint64_t prefix)
+              unsigned level, uint64_t first)
 {
-  const unsigned shift = CAS_FANOUT_BITS * (level + 1);
+  const enum cas_leaf_kind leaf = w->t->leaf;
+  const uint64_t page = cas_page_number (leaf, first, level);
   struct cas_cached_page *p = cas_tree_page (w->t, h, level);
-  unsigned lo = 0, hi = CAS_FANOUT - 1;
+  unsigned lo = 0, hi = cas_fanout_at (leaf, level) - 1;
   uint32_t i;
   int r = 0;
 
   if (p == NULL)
     return -1;
-  if (shr (w->first, shift) == prefix)
-    lo = cas_slot_of (w->first, level);
-  if (shr (w->last, shift) == prefix)
-    hi = cas_slot_of (w->last, level);
+  if (cas_page_number (leaf, w->first, level) == page)
+    lo = cas_slot_of (leaf, w->first, level);
+  if (cas_page_number (leaf, w->last, level) == page)
+    hi = cas_slot_of (leaf, w->last, level);
   for (i = 0; i < p->page.count && r == 0; i++) {
     const struct cas_page_entry *e = &p->page.entries[i];
+    uint64_t child;
 
     if (e->slot < lo)
       continue;
     if (e->slot > hi)
       break;
+    /* Within [w->first, w->last], so never past 2^64. */
+    (void) cas_slot_first (leaf, first, level, e->slot, &child);
     if (level == 0)
-      r = w->cb (w->opaque, prefix << CAS_FANOUT_BITS | e->slot);
+      r = w->cb (w->opaque, child);
     else
-      r = present_page (w, &e->hash, level - 1,
-                        prefix << CAS_FANOUT_BITS | e->slot);
+      r = present_page (w, &e->hash, level - 1, child);
   }
   cas_pagecache_put (w->t->cache, p);
   return r;
@@ -272,7 +270,7 @@ cas_tree_present (struct cas_tree *t, uint64_t first, uint64_t count,
   unsigned depth;
 
   if (count == 0 || !cas_tree_get_top (t, &top, &depth) ||
-      shr (first, CAS_FANOUT_BITS * (depth + 1)) != 0)
+      !cas_tree_covers (t->leaf, depth, first))
     return 0;
   w.last = count - 1 > UINT64_MAX - first ? UINT64_MAX : first + count - 1;
   return present_page (&w, &top, depth, 0) == -1 ? -1 : 0;
@@ -281,6 +279,7 @@ cas_tree_present (struct cas_tree *t, uint64_t first, uint64_t count,
 struct walk {
   struct store *store;
   const char *label;
+  enum cas_leaf_kind leaf;
   const struct cas_walk_ops *ops;
   void *opaque;
   void *buf;                    /* CAS_PAGE_MAX + 1: one fetch at a time */
@@ -288,7 +287,7 @@ struct walk {
 
 static int
 walk_page (struct walk *w, const struct cas_hash *h, unsigned level,
-           uint64_t prefix)
+           uint64_t first)
 {
   struct cas_page page;
   size_t bytes;
@@ -302,13 +301,21 @@ walk_page (struct walk *w, const struct cas_hash *h, unsigned level,
     r = w->ops->page (w->opaque, h, level, bytes);
   for (i = 0; i < page.count && r == 0; i++) {
     const struct cas_page_entry *e = &page.entries[i];
+    uint64_t child;
 
-    if (level > 0)
-      r = walk_page (w, &e->hash, level - 1,
-                     prefix << CAS_FANOUT_BITS | e->slot);
+    if (!cas_slot_first (w->leaf, first, level, e->slot, &child)) {
+      char key[KEY_MAX];
+
+      cas_page_key (key, sizeof key, h);
+      nbdkit_error ("export %s: map page %s is damaged: a slot beyond "
+                    "2^64 blocks", w->label, key);
+      errno = EIO;
+      r = -1;
+    }
+    else if (level > 0)
+      r = walk_page (w, &e->hash, level - 1, child);
     else if (w->ops->block)
-      r = w->ops->block (w->opaque, prefix << CAS_FANOUT_BITS | e->slot,
-                         &e->hash);
+      r = w->ops->block (w->opaque, child, &e->hash);
   }
   cas_page_free (&page);
   return r == -1 ? -1 : 0;
@@ -319,7 +326,7 @@ cas_tree_walk (struct store *store, const char *label,
                const struct cas_hash *top, unsigned depth,
                const struct cas_walk_ops *ops, void *opaque)
 {
-  struct walk w = { store, label, ops, opaque, NULL };
+  struct walk w = { store, label, CAS_LEAF_HASH, ops, opaque, NULL };
   int r;
 
   if (top == NULL)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "store/store.h"
 
 struct cas_tree;

@@ -24,6 +24,7 @@
 #include <nbdkit-plugin.h>
 
 #include "cas/cas-admin.h"
+#include "format/cas-tree-format.h"
 #include "vector.h"
 
 #define WALK_BATCH 64
@@ -73,8 +74,9 @@ report_missing (const char *label, const struct cas_walker *w,
 
 /* One page read: check it, report it and queue its children. */
 static int
-visit (const char *label, const struct cas_walker *w, const struct node *nd,
-       unsigned level, const void *buf, size_t got, struct frontier *next)
+visit (const char *label, enum cas_leaf_kind leaf,
+       const struct cas_walker *w, const struct node *nd, unsigned level,
+       const void *buf, size_t got, struct frontier *next)
 {
   struct cas_page p;
   struct cas_hash actual;
@@ -109,18 +111,14 @@ visit (const char *label, const struct cas_walker *w, const struct node *nd,
     return r == 1 ? 0 : -1;
   }
   for (uint32_t i = 0; i < p.count && r == 0; i++) {
-    const unsigned shift = level * CAS_FANOUT_BITS;
-    const uint64_t slot = p.entries[i].slot;
     uint64_t index;
 
     /* Slots past 2^64 blocks exist only in a page that lies. */
-    if (shift >= 64 ? slot != 0
-        : slot > (UINT64_MAX - nd->base) >> shift) {
+    if (!cas_slot_first (leaf, nd->base, level, p.entries[i].slot, &index)) {
       r = report_missing (label, w, &nd->h, level,
                           "damaged: a slot beyond 2^64 blocks", EIO);
       break;
     }
-    index = shift >= 64 ? nd->base : nd->base + (slot << shift);
     if (level == 0)
       r = w->block ? w->block (w->opaque, index, &p.entries[i].hash) : 0;
     else
@@ -184,8 +182,8 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
           v = -1;
         }
         else
-          v = visit (label, w, batch[j], level, ops[j].buf, ops[j].got,
-                     &next);
+          v = visit (label, CAS_LEAF_HASH, w, batch[j], level, ops[j].buf,
+                     ops[j].got, &next);
         if (v == -1)
           goto out;
       }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "format/keys.h"
 #include "format/limits.h"
 #include "format/meta.h"
@@ -198,7 +199,7 @@ check_root (const struct cas_root *r)
     return "its blocks exceeds the blocks in its size";
   if (r->empty != (r->blocks == 0))
     return "its top and its blocks disagree about being empty";
-  if (!r->empty && r->depth < cas_depth_for (nr_blocks))
+  if (!r->empty && r->depth < cas_depth_for (CAS_LEAF_HASH, nr_blocks))
     return "its depth is too small for its size";
   if ((r->kind == CAS_ROOT_SNAPSHOT) != name_text_is_snapshot (r->name))
     return "its name does not match its kind (export@snap for a snapshot)";

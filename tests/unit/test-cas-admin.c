@@ -1113,7 +1113,7 @@ du_gets (unsigned n)
 
   setup ();
   a.store = st;
-  CU_ASSERT_FATAL (cas_depth_for (nblocks) == 3);
+  CU_ASSERT_FATAL (cas_depth_for (CAS_LEAF_HASH, nblocks) == 3);
   content (1, &leaf_content, true);
   put_repeating_page (0, n, &leaf_content, &h0);
   put_repeating_page (1, n, &h0, &h1);

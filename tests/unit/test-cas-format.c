@@ -16,6 +16,7 @@
 #include <CUnit/CUnit.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "tests.h"
 
 static void
@@ -376,19 +377,22 @@ test_page_rejections (void)
 static void
 test_depth_for (void)
 {
-  CU_ASSERT_EQUAL (cas_depth_for (0), 0);
-  CU_ASSERT_EQUAL (cas_depth_for (1), 0);
-  CU_ASSERT_EQUAL (cas_depth_for (1024), 0);
-  CU_ASSERT_EQUAL (cas_depth_for (1025), 1);
-  CU_ASSERT_EQUAL (cas_depth_for (1024 * 1024), 1);
-  CU_ASSERT_EQUAL (cas_depth_for (1024 * 1024 + 1), 2);
-  CU_ASSERT_EQUAL (cas_depth_for (26214400), 2);       /* 100 GiB / 4K */
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_C (1) << 28), 2); /* 1 TiB / 4K */
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_C (1) << 30), 2);
-  CU_ASSERT_EQUAL (cas_depth_for ((UINT64_C (1) << 30) + 1), 3);
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_C (1) << 60), 5);
-  CU_ASSERT_EQUAL (cas_depth_for ((UINT64_C (1) << 60) + 1), 6);
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_MAX), 6);
+  /* Of a cas tree. */
+#define depth(n) cas_depth_for (CAS_LEAF_HASH, (n))
+  CU_ASSERT_EQUAL (depth (0), 0);
+  CU_ASSERT_EQUAL (depth (1), 0);
+  CU_ASSERT_EQUAL (depth (1024), 0);
+  CU_ASSERT_EQUAL (depth (1025), 1);
+  CU_ASSERT_EQUAL (depth (1024 * 1024), 1);
+  CU_ASSERT_EQUAL (depth (1024 * 1024 + 1), 2);
+  CU_ASSERT_EQUAL (depth (26214400), 2);       /* 100 GiB / 4K */
+  CU_ASSERT_EQUAL (depth (UINT64_C (1) << 28), 2); /* 1 TiB / 4K */
+  CU_ASSERT_EQUAL (depth (UINT64_C (1) << 30), 2);
+  CU_ASSERT_EQUAL (depth ((UINT64_C (1) << 30) + 1), 3);
+  CU_ASSERT_EQUAL (depth (UINT64_C (1) << 60), 5);
+  CU_ASSERT_EQUAL (depth ((UINT64_C (1) << 60) + 1), 6);
+  CU_ASSERT_EQUAL (depth (UINT64_MAX), 6);
+#undef depth
 }
 
 UNIT_SUITES (add_cas_format_tests)

@@ -221,7 +221,7 @@ test_flush_cost (void)
   struct volume *v = open_new (m);
   struct volume_stats st;
   struct memstore_counts c;
-  const unsigned depth = cas_depth_for (BIG / BS);
+  const unsigned depth = cas_depth_for (CAS_LEAF_HASH, BIG / BS);
 
   CU_ASSERT_EQUAL (depth, 2);
   fake_now++;
@@ -898,7 +898,7 @@ test_fence_commits (void)
   struct volume *v;
   struct volume_stats st;
   struct memstore_counts c;
-  const unsigned depth = cas_depth_for (BIG / BS);
+  const unsigned depth = cas_depth_for (CAS_LEAF_HASH, BIG / BS);
   struct opts o = { .commit_bound_ms = 3000 };
   uint64_t gen;
   int r;

@@ -458,7 +458,8 @@ big_export (struct memstore *m, uint64_t cache_bytes)
     else
       c[n++] = put_change (i * CAS_FANOUT + i % CAS_FANOUT, 1);
   }
-  CU_ASSERT_EQUAL (apply (t, c, n, cas_depth_for (BLOCKS_100G), &res), 0);
+  CU_ASSERT_EQUAL (apply (t, c, n, cas_depth_for (CAS_LEAF_HASH, BLOCKS_100G),
+                          &res), 0);
   CU_ASSERT_EQUAL (res.depth, 2);
   CU_ASSERT_EQUAL ((size_t) res.blocks_delta, n);
   free (c);
@@ -537,7 +538,8 @@ test_fresh_1t_lookup (void)
   struct cas_update res;
   unsigned i;
 
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 4, cas_depth_for (BLOCKS_1T),
+  CU_ASSERT_EQUAL (cas_tree_update (t, c, 4,
+                                    cas_depth_for (CAS_LEAF_HASH, BLOCKS_1T),
                                     NULL, &res), 0);
   CU_ASSERT_EQUAL (res.depth, 2);
   cas_tree_free (t);

@@ -122,7 +122,7 @@ create_root (struct cas *l, uint64_t nr_blocks)
     return -1;
   r->size = l->size;
   r->block_size = l->block_size;
-  r->depth = cas_depth_for (nr_blocks);
+  r->depth = cas_depth_for (CAS_LEAF_HASH, nr_blocks);
   r->empty = true;
   r->created = r->committed = now;
   r->reuse_window_s = ms_to_s_up (l->reuse_window_ms);
@@ -527,7 +527,7 @@ fence (struct cas *l, struct layout_commit *c, uint64_t tc,
       if (*tp <= qs)
         *tp = qs + 1;           /* likewise */
       if (cas_tree_update (l->tree, c->changes, c->n,
-                           cas_depth_for (nr_blocks), l->gate, u) == -1)
+                           cas_depth_for (CAS_LEAF_HASH, nr_blocks), l->gate, u) == -1)
         return -1;
       c->pages_written += u->pages_written;
       c->page_bytes += u->page_bytes_written;
@@ -551,7 +551,7 @@ cas_commit_write (struct layout *base, struct layout_commit *c)
                       ? tc - l->reuse_window_ms : 0) == -1)
     goto fail;
   tp = l->clock_ms ();
-  if (cas_tree_update (l->tree, c->changes, c->n, cas_depth_for (nr_blocks),
+  if (cas_tree_update (l->tree, c->changes, c->n, cas_depth_for (CAS_LEAF_HASH, nr_blocks),
                        l->gate, &u) == -1)
     goto fail;
   c->pages_written = u.pages_written;
