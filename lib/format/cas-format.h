@@ -47,6 +47,12 @@
  *   reuse-window SECONDS       the writer's cas-reuse-window
  *   commit-bound SECONDS       the writer's longest commit (gc's grace
  *                              covers both: docs/gc-safety.md)
+ * and this one optional, once at most:
+ *   leaf hash|location         what the tree's leaves name (absent:
+ *                              hash, every cas root; location: the log
+ *                              layout's, log-format.h); written only
+ *                              for location, so a cas root's text is
+ *                              what versions before it wrote
  */
 
 #ifndef S3BLOCKS_CAS_FORMAT_H
@@ -127,6 +133,7 @@ struct cas_root {
   uint64_t size;
   uint32_t block_size;
   unsigned depth;
+  enum cas_leaf_kind leaf;      /* "leaf", absent: CAS_LEAF_HASH */
   bool empty;                   /* top "-" */
   struct cas_hash top;
   uint64_t blocks;

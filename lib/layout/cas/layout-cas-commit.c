@@ -179,6 +179,16 @@ cas_load_map (struct layout *base, uint64_t nr_blocks)
     }
     l->have_root = true;
   }
+  if (r->leaf != CAS_LEAF_HASH) {
+    /* Its leaves name places in segments, not contents: the first one
+     * read would be refused as damaged.  Say what it is instead.
+     */
+    nbdkit_error ("export %s: its root %s says \"leaf location\": it "
+                  "uses the log layout, which this version does not "
+                  "serve", l->name, l->root_key);
+    errno = EINVAL;
+    return -1;
+  }
   /* Start a quiet run of the sweep fence: a server writing nothing
    * while gc sweeps re-PUTs nothing at its first commit.  Read-only
    * servers write nothing, so need none.
