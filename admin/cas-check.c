@@ -81,9 +81,10 @@ state_text (uint32_t state, char *buf, size_t size, uint32_t bs)
 }
 
 static int
-ck_block (void *opaque, uint64_t index, const struct cas_hash *h)
+ck_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
   struct check *c = opaque;
+  const struct cas_hash *h = &v->hash;
   struct hset_entry *e;
   bool added;
 

@@ -103,11 +103,14 @@ du_skip (void *opaque, const struct cas_hash *h)
   return hset_find (&d->read, h) != NULL;
 }
 
-/* A page read for the first time: keep its entries. */
+/* A page read for the first time: keep its entries.  Every page is a
+ * cas page while only cas trees are written.
+ */
 static int
 du_contents (void *opaque, const struct cas_hash *h, unsigned level,
-             size_t bytes, const struct cas_page *p)
+             size_t bytes, const struct cas_map_page *mp)
 {
+  const struct cas_page *p = &mp->cas;
   struct du *d = opaque;
   struct hset_entry *e;
   bool added;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "lease/leaseinfo.h"
 #include "store/store.h"
 #include "vector.h"
@@ -108,27 +109,29 @@ extern void hset_free (struct hset *s);
  * page: each page read, before its children; return 1 to skip its
  * subtree, 0 to go on, -1 to fail.  contents: then, the same page
  * decoded (its entries: pages of level - 1, or at level 0 the blocks'
- * contents); same returns.  block: each present block.  missing: a
- * page that is absent or damaged (why says which); return 0 to go on
- * without its subtree, -1 to fail.  Any may be NULL; a NULL missing
- * fails the walk (errno ENOENT or EIO) after a message naming the
- * page and the label.
+ * values: a cas page, or a log leaf in a tree whose root says "leaf
+ * location"); same returns.  block: each present block, with its value
+ * (cas-tree-format.h: the hash of a cas tree's block, the location of
+ * a log tree's).  missing: a page that is absent or damaged (why says
+ * which); return 0 to go on without its subtree, -1 to fail.  Any may
+ * be NULL; a NULL missing fails the walk (errno ENOENT or EIO) after a
+ * message naming the page and the label.
  */
 struct cas_walker {
   bool (*skip) (void *opaque, const struct cas_hash *h);
   int (*page) (void *opaque, const struct cas_hash *h, unsigned level,
                size_t bytes);
   int (*contents) (void *opaque, const struct cas_hash *h, unsigned level,
-                   size_t bytes, const struct cas_page *p);
-  int (*block) (void *opaque, uint64_t index, const struct cas_hash *h);
+                   size_t bytes, const struct cas_map_page *p);
+  int (*block) (void *opaque, uint64_t index, const struct cas_value *v);
   int (*missing) (void *opaque, const struct cas_hash *h, unsigned level,
                   const char *why);
   void *opaque;
 };
 
 /* Walk the tree of root r, level by level, GETting pages in batches
- * and checking each against its hash.  label names the root in
- * messages.
+ * and checking each against its hash and against what the root's leaf
+ * kind expects at its level.  label names the root in messages.
  */
 extern int cas_walk (struct store *store, const char *label,
                      const struct cas_root *r, const struct cas_walker *w);

@@ -115,13 +115,13 @@ walk_page (void *opaque, const struct cas_hash *h, unsigned level,
 }
 
 static int
-walk_block (void *opaque, uint64_t index, const struct cas_hash *h)
+walk_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
   struct gc *g = opaque;
   bool added;
 
   (void) index;
-  if (hset_add (&g->data, h, &added) == NULL)
+  if (hset_add (&g->data, &v->hash, &added) == NULL)
     return -1;
   g->res->data_marked += added;
   return 0;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: a map tree of either leaf kind.  The pages are cas pages
+/* s3blocks: a map tree of either leaf kind: where a block sits in it,
+ * what its leaves say of a block, and its pages of either kind decoded.
+ *
+ * The pages are cas pages
  * (cas-format.h) at every level, except the leaves (level 0) of a tree
  * whose root says "leaf location": those are log leaves (log-format.h).
  * docs/log-layout.md, "The objects", says why the log layout shares
@@ -124,6 +127,71 @@ cas_slot_first (enum cas_leaf_kind leaf, uint64_t first, unsigned level,
   *out += (uint64_t) slot << shift;
   return true;
 }
+
+/* What a tree says of a present block.  hash is the block's SHA-256
+ * in both kinds: in a hash tree it is the whole value (the content's
+ * name under cas/data/).  loc is a location tree's: where the block's
+ * bytes are (loc.hash is hash); zero in a hash tree.  A tree encodes the
+ * one of its kind: an update of a location tree writes loc, whole.
+ */
+struct cas_value {
+  struct cas_hash hash;
+  struct log_location loc;
+};
+
+/* One map page decoded, of either kind: a cas page (every level of a
+ * hash tree, the levels above 0 of a location tree) or a log leaf
+ * (level 0 of a location tree).
+ */
+struct cas_map_page {
+  bool log_leaf;                /* which member holds the page */
+  union {
+    struct cas_page cas;
+    struct log_leaf log;
+  };
+};
+
+/* Decode buf as the page a tree of kind leaf expects at level: a log
+ * leaf at level 0 of a location tree, a cas page anywhere else.  The
+ * other kind's page is refused by its magic, with a reason that says
+ * so; the level of a cas page is left to the caller to compare (its
+ * message names where the page was found).  Returns 0, or -1 with *why
+ * set (errno EINVAL, or ENOMEM with *why "out of memory").
+ */
+extern int cas_map_page_decode (enum cas_leaf_kind leaf, unsigned level,
+                                const void *buf, size_t len,
+                                struct cas_map_page *p, const char **why);
+/* NULL if p is what a tree of kind leaf expects at level, else what is
+ * wrong with it (the other kind's page, or another level's).
+ */
+extern const char *cas_map_page_misfit (const struct cas_map_page *p,
+                                        enum cas_leaf_kind leaf,
+                                        unsigned level);
+/* The encoded length, and the encoding (buf: that many bytes). */
+extern size_t cas_map_page_len (const struct cas_map_page *p);
+extern size_t cas_map_page_encode (const struct cas_map_page *p, void *buf);
+extern void cas_map_page_free (struct cas_map_page *p);
+/* Bytes of memory its decoded entries take. */
+extern size_t cas_map_page_entry_bytes (const struct cas_map_page *p);
+
+static inline uint32_t
+cas_map_page_count (const struct cas_map_page *p)
+{
+  return p->log_leaf ? p->log.count : p->cas.count;
+}
+
+static inline unsigned
+cas_map_page_slot (const struct cas_map_page *p, uint32_t i)
+{
+  return p->log_leaf ? p->log.entries[i].slot : p->cas.entries[i].slot;
+}
+
+/* Entry i of a leaf, as the block's value. */
+extern void cas_map_page_value (const struct cas_map_page *p, uint32_t i,
+                                struct cas_value *out);
+/* The value in slot of a leaf: false for a hole. */
+extern bool cas_map_page_find_value (const struct cas_map_page *p,
+                                     unsigned slot, struct cas_value *out);
 
 /* The smallest depth whose tree holds block index. */
 extern unsigned cas_depth_for_index (enum cas_leaf_kind leaf, uint64_t index);

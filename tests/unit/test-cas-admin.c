@@ -203,8 +203,9 @@ count_missing (void *opaque, const struct cas_hash *h, unsigned level,
 }
 
 static int
-check_block (void *opaque, uint64_t index, const struct cas_hash *h)
+check_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
+  const struct cas_hash *h = &v->hash;
   char key[KEY_MAX], b;
 
   cas_data_key (key, sizeof key, h);

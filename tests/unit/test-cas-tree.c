@@ -44,7 +44,7 @@ put_change (uint64_t i, unsigned v)
 {
   struct cas_change c = { .index = i, .present = true };
 
-  c.hash = content (i, v);
+  c.value.hash = content (i, v);
   return c;
 }
 
@@ -74,18 +74,19 @@ apply (struct cas_tree *t, const struct cas_change *c, size_t n,
 static bool
 has (struct cas_tree *t, uint64_t i, unsigned v)
 {
-  struct cas_hash h, want = content (i, v);
+  struct cas_hash want = content (i, v);
+  struct cas_value h;
   bool present;
 
   if (cas_tree_lookup (t, i, &present, &h) == -1 || !present)
     return false;
-  return cas_hash_equal (&h, &want);
+  return cas_hash_equal (&h.hash, &want);
 }
 
 static bool
 is_hole (struct cas_tree *t, uint64_t i)
 {
-  struct cas_hash h;
+  struct cas_value h;
   bool present = true;
 
   return cas_tree_lookup (t, i, &present, &h) == 0 && !present;
@@ -116,7 +117,7 @@ seen_page (void *opaque, const struct cas_hash *h, unsigned level,
 }
 
 static int
-seen_block (void *opaque, uint64_t index, const struct cas_hash *h)
+seen_block (void *opaque, uint64_t index, const struct cas_value *h)
 {
   struct seen *s = opaque;
   (void) h;
@@ -140,15 +141,15 @@ walk (struct memstore *m, struct cas_tree *t, struct seen *s, int skip_level)
   memset (s, 0, sizeof *s);
   s->ordered = true;
   s->skip_level = skip_level;
-  return cas_tree_walk (memstore_store (m), "disk", present ? &top : NULL,
-                        depth, &seen_ops, s);
+  return cas_tree_walk (memstore_store (m), "disk", CAS_LEAF_HASH,
+                        present ? &top : NULL, depth, &seen_ops, s);
 }
 
 static void
 test_empty (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c = hole_change (7);
   struct cas_update res;
   struct seen s;
@@ -175,7 +176,7 @@ static void
 test_single_block (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c = put_change (5, 1);
   struct cas_update res;
   struct cas_hash top;
@@ -253,7 +254,7 @@ static void
 test_many_blocks (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 4 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 4 << 20);
   static unsigned shadow[MODEL_SLOTS];  /* 0: hole, else version */
   struct cas_change *c = calloc (MODEL_SLOTS, sizeof *c);
   uint64_t *found = calloc (MODEL_SLOTS, sizeof *found), *fp;
@@ -334,7 +335,7 @@ static void
 test_holes (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c[3] = {
     put_change (3, 1), put_change (5 * 1024 + 1, 1),
     put_change (3 * 1024 * 1024 + 7, 1),
@@ -387,7 +388,7 @@ static void
 test_depth_growth (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c[2] = { put_change (1, 1), put_change (1000, 1) };
   struct cas_update res;
   struct cas_hash old_top;
@@ -442,7 +443,7 @@ test_depth_growth (void)
 static struct cas_tree *
 big_export (struct memstore *m, uint64_t cache_bytes)
 {
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk",
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH,
                                       cache_bytes);
   size_t nleaves = BLOCKS_100G / CAS_FANOUT, n = 0, i;
   struct cas_change *c = calloc (nleaves + CAS_FANOUT, sizeof *c);
@@ -481,7 +482,7 @@ test_request_counts (void)
   /* One block in the full leaf, from a tree opened fresh: 3 GETs (the
    * path), 3 PUTs (the new path), each page at most CAS_PAGE_MAX.
    */
-  fresh = cas_tree_open (memstore_store (m), "disk", 64 << 20);
+  fresh = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 64 << 20);
   cas_tree_set_top (fresh, &top, depth);
   memstore_reset_counts (m);
   c[0] = put_change (7000 * CAS_FANOUT + 5, 2);
@@ -530,7 +531,7 @@ static void
 test_fresh_1t_lookup (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "big", 64 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "big", CAS_LEAF_HASH, 64 << 20);
   struct cas_change c[4] = {
     put_change (0, 1), put_change (BLOCKS_1T / 3, 1),
     put_change (BLOCKS_1T / 2, 1), put_change (BLOCKS_1T - 1, 1),
@@ -544,7 +545,7 @@ test_fresh_1t_lookup (void)
   CU_ASSERT_EQUAL (res.depth, 2);
   cas_tree_free (t);
 
-  t = cas_tree_open (memstore_store (m), "big", 64 << 20);
+  t = cas_tree_open (memstore_store (m), "big", CAS_LEAF_HASH, 64 << 20);
   cas_tree_set_top (t, &res.top, res.depth);
   memstore_reset_counts (m);
   CU_ASSERT_TRUE (has (t, BLOCKS_1T / 2, 1));
@@ -580,7 +581,7 @@ test_cache_bound (void)
   CU_ASSERT (cas_tree_cached_bytes (big) <= 1 << 20);
 
   /* A cache bound below one page still completes lookups. */
-  t = cas_tree_open (memstore_store (m), "disk", 1);
+  t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1);
   cas_tree_set_top (t, &top, depth);
   for (i = 0; i < 400; i++) {
     uint64_t leaf = i * 61 % (BLOCKS_100G / CAS_FANOUT);
@@ -594,7 +595,7 @@ test_cache_bound (void)
   cas_tree_free (t);
 
   /* A bound of 1 MiB is kept whatever is read. */
-  t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   cas_tree_set_top (t, &top, depth);
   for (i = 0; i < 2000; i++) {
     uint64_t leaf = i * 13 % (BLOCKS_100G / CAS_FANOUT);
@@ -611,10 +612,11 @@ static void
 test_damaged_pages (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c[2] = { put_change (3, 1), put_change (5000, 1) };
   struct cas_update res;
-  struct cas_hash h, leaf1, leaf2, top;
+  struct cas_hash leaf1, leaf2, top;
+  struct cas_value h;
   uint8_t buf[CAS_PAGE_MAX], other[CAS_PAGE_MAX];
   char key[KEY_MAX], key2[KEY_MAX];
   bool present;
@@ -645,7 +647,7 @@ test_damaged_pages (void)
   len = memstore_peek (m, key, buf, sizeof buf);
   buf[len - 1] ^= 1;
   memstore_set (m, key, buf, (size_t) len);
-  t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", 1 << 20));
+  t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20));
   cas_tree_set_top (t, &top, 1);
   standin_reset_errors ();
   errno = 0;
@@ -663,7 +665,7 @@ test_damaged_pages (void)
   buf[len - 1] ^= 1;
   memstore_set (m, key, other, (size_t) len2);
   memstore_set (m, key2, buf, (size_t) len);
-  t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", 1 << 20));
+  t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20));
   cas_tree_set_top (t, &top, 1);
   CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
   CU_ASSERT_EQUAL (errno, EIO);
@@ -715,7 +717,7 @@ static void
 test_walk_skip (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c[5];
   struct seen s;
   unsigned i;
@@ -752,7 +754,7 @@ static void
 test_update_failures (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c[2] = { put_change (9, 1), put_change (8, 1) };
   const struct store_gate gate = { refuse, NULL };
   struct cas_update res;
@@ -796,7 +798,7 @@ static void
 test_update_crash (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1 << 20);
   struct cas_change c[40];
   struct cas_update res;
   struct cas_hash top;
@@ -811,7 +813,7 @@ test_update_crash (void)
   for (i = 0; i < 40; i++)
     c[i] = put_change ((uint64_t) i * 40000 + 1, 2);
   for (k = 0; k < 200 && !done; k++) {
-    struct cas_tree *fresh = cas_tree_open (memstore_store (m), "disk", 1);
+    struct cas_tree *fresh = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1);
 
     cas_tree_set_top (fresh, &top, 2);
     memstore_crash_after (m, k);
@@ -819,7 +821,7 @@ test_update_crash (void)
     memstore_crash_after (m, -1);
     cas_tree_free (fresh);
 
-    fresh = cas_tree_open (memstore_store (m), "disk", 1);
+    fresh = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1);
     cas_tree_set_top (fresh, &top, 2);
     for (i = 0; i < 40; i++) {
       CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 40000, 1));
@@ -864,7 +866,7 @@ static void
 test_threads (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1);
+  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", CAS_LEAF_HASH, 1);
   struct cas_change *c = calloc (2048, sizeof *c);
   struct reader r[4];
   pthread_t th[4];

@@ -270,7 +270,7 @@ cas_commit_begin (struct layout *base, struct layout_commit **out)
       continue;
     c->changes[k].index = l->pending.slots[i].key;
     c->changes[k].present = p->present;
-    c->changes[k].hash = p->hash;
+    c->changes[k].value.hash = p->hash;
     c->put_ms[k] = p->put_ms;
     c->seq[k] = p->seq;
     c->kept[k] = p->kept;
@@ -382,14 +382,14 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
       if (!c->changes[i].present || c->put_ms[i] >= limit)
         continue;
       for (size_t j = 0; j < n && !seen; j++)
-        if (cas_hash_equal (&hashes[j], &c->changes[i].hash)) {
+        if (cas_hash_equal (&hashes[j], &c->changes[i].value.hash)) {
           seen = true;
           if (kept[j] == NULL)
             kept[j] = c->kept[i];
         }
       if (!seen) {
         kept[n] = c->kept[i];
-        hashes[n++] = c->changes[i].hash;
+        hashes[n++] = c->changes[i].value.hash;
       }
     }
     if (n == 0)
@@ -461,7 +461,7 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
     for (size_t i = 0; i < c->n; i++)
       for (size_t j = 0; j < n; j++)
         if (c->changes[i].present &&
-            cas_hash_equal (&c->changes[i].hash, &hashes[j]))
+            cas_hash_equal (&c->changes[i].value.hash, &hashes[j]))
           c->put_ms[i] = t0;
     pthread_mutex_lock (&l->lock);
     for (size_t j = 0; j < n; j++)
