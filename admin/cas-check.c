@@ -246,6 +246,8 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
       return -1;
     if (!found)
       continue;
+    if (cas_root_refused_by (&r, l->ptr[j].name, "check"))
+      return -1;
     c->cur = j + 1;
     c->label = l->ptr[j].name;
     c->block_size = r.block_size;

@@ -104,7 +104,7 @@ du_skip (void *opaque, const struct cas_hash *h)
 }
 
 /* A page read for the first time: keep its entries.  Every page is a
- * cas page while only cas trees are written.
+ * cas page: cas_du refuses a log tree before walking it.
  */
 static int
 du_contents (void *opaque, const struct cas_hash *h, unsigned level,
@@ -234,6 +234,11 @@ cas_du (struct admin *a, char **names, int n)
       goto out;
     if (!found)
       continue;                 /* deleted since the listing */
+    /* Every root, wanted or not: sharing is only known once all are
+     * walked.
+     */
+    if (cas_root_refused_by (&dr->r, l.ptr[j].name, "du"))
+      goto out;
     dr->wanted = cas_name_wanted (l.ptr[j].name, names, n);
     d.cur = j + 1;
     d.block_size = dr->r.block_size;

@@ -32,6 +32,14 @@
 
 /* ---- names (cas-names.c) ---- */
 
+/* A verb that cannot read a log tree yet (check, du, clone): true after
+ * a message ("export NAME uses the log layout: not supported by VERB
+ * yet") when r's leaves are locations, so it refuses rather than
+ * misread them.
+ */
+extern bool cas_root_refused_by (const struct cas_root *r, const char *name,
+                                 const char *verb);
+
 /* Is name one of the n names given (names NULL: every name is)? */
 extern bool cas_name_wanted (const char *name, char **names, int n);
 /* One root in the bucket. */
@@ -150,6 +158,12 @@ struct cas_copy {
   const char *dst_name;
   enum cas_root_kind kind;      /* of the new root */
   bool keep_generation;         /* snapshot: the source's; clone: 0 */
+  /* A verb that cannot copy a log tree's root yet (clone: the new
+   * export's metadata would say cas), refused at the first read of the
+   * source; NULL: any root is copied (snapshot: a log root's copy is a
+   * log root).
+   */
+  const char *log_refused_by;
   /* Results. */
   struct cas_root root;         /* as written */
   unsigned tries;
@@ -157,9 +171,10 @@ struct cas_copy {
 
 /* Write the new root from the source's last committed root, verified
  * (see cas-copy.c).  0 with *made true; 0 with *made false after a
- * message when the copy was refused: the destination exists, or the
- * source was deleted or kept changing; or -1 after a message (errno
- * ENOENT when the source is missing).  README.md, "Errors".
+ * message when the copy was refused: the destination exists, the
+ * source was deleted or kept changing, or it is a log tree's that
+ * log_refused_by refuses; or -1 after a message (errno ENOENT when the
+ * source is missing).  README.md, "Errors".
  */
 extern int cas_copy_root (struct store *store, struct cas_copy *c,
                           bool *made);
