@@ -81,9 +81,10 @@ state_text (uint32_t state, char *buf, size_t size, uint32_t bs)
 }
 
 static int
-ck_block (void *opaque, uint64_t index, const struct cas_hash *h)
+ck_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
   struct check *c = opaque;
+  const struct cas_hash *h = &v->hash;
   struct hset_entry *e;
   bool added;
 
@@ -245,6 +246,8 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
       return -1;
     if (!found)
       continue;
+    if (cas_root_refused_by (&r, l->ptr[j].name, "check"))
+      return -1;
     c->cur = j + 1;
     c->label = l->ptr[j].name;
     c->block_size = r.block_size;

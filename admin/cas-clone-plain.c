@@ -91,18 +91,18 @@ copy_batch (struct copy *c, const uint64_t *index, size_t n, char *bufs,
     }
     ch->index = index[j];
     ch->present = true;
-    cas_hash_of (ops[j].buf, bs, &ch->hash);
+    cas_hash_of (ops[j].buf, bs, &ch->value.hash);
     c->n++;
     /* One PUT per key in a batch (the store's rule). */
     for (size_t k = base; k < c->n - 1 && !dup; k++)
-      dup = cas_hash_equal (&c->changes[k].hash, &ch->hash);
+      dup = cas_hash_equal (&c->changes[k].value.hash, &ch->value.hash);
     if (dup)
       continue;
     memmove (&ops[puts], &ops[j], sizeof ops[j]);
     ops[puts].kind = STORE_PUT;
     ops[puts].len = bs;
     ops[puts].gate = c->gate;
-    cas_data_key (ops[puts].key, sizeof ops[puts].key, &ch->hash);
+    cas_data_key (ops[puts].key, sizeof ops[puts].key, &ch->value.hash);
     puts++;
   }
   if (puts == 0)
@@ -206,12 +206,12 @@ clone_from_plain (struct admin *a, const struct export_info *src,
     goto out;
   if (copy_data (&c, &present) == -1)
     goto out;
-  tree = cas_tree_open (a->store, new_name, 16 << 20);
+  tree = cas_tree_open (a->store, new_name, CAS_LEAF_HASH, 16 << 20);
   if (tree == NULL)
     goto out;
   nr_blocks = (src->meta.size + src->meta.block_size - 1)
     / src->meta.block_size;
-  if (cas_tree_update (tree, c.changes, c.n, cas_depth_for (nr_blocks),
+  if (cas_tree_update (tree, c.changes, c.n, cas_depth_for (CAS_LEAF_HASH, nr_blocks),
                        c.gate, &up) == -1)
     goto out;
 

@@ -103,11 +103,14 @@ du_skip (void *opaque, const struct cas_hash *h)
   return hset_find (&d->read, h) != NULL;
 }
 
-/* A page read for the first time: keep its entries. */
+/* A page read for the first time: keep its entries.  Every page is a
+ * cas page: cas_du refuses a log tree before walking it.
+ */
 static int
 du_contents (void *opaque, const struct cas_hash *h, unsigned level,
-             size_t bytes, const struct cas_page *p)
+             size_t bytes, const struct cas_map_page *mp)
 {
+  const struct cas_page *p = &mp->cas;
   struct du *d = opaque;
   struct hset_entry *e;
   bool added;
@@ -231,6 +234,11 @@ cas_du (struct admin *a, char **names, int n)
       goto out;
     if (!found)
       continue;                 /* deleted since the listing */
+    /* Every root, wanted or not: sharing is only known once all are
+     * walked.
+     */
+    if (cas_root_refused_by (&dr->r, l.ptr[j].name, "du"))
+      goto out;
     dr->wanted = cas_name_wanted (l.ptr[j].name, names, n);
     d.cur = j + 1;
     d.block_size = dr->r.block_size;

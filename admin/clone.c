@@ -88,6 +88,8 @@ verb_clone (struct admin *a, int argc, char **argv)
   c = (struct cas_copy) {
     .src_key = src, .src_name = argv[0], .dst_key = dst, .dst_name = argv[1],
     .kind = CAS_ROOT_EXPORT, .keep_generation = false,
+    /* Its metadata would say "layout cas" over a log tree. */
+    .log_refused_by = "clone",
   };
   if (cas_copy_root (a->store, &c, &made) == -1)
     return EXIT_USAGE;

@@ -25,11 +25,20 @@
 #include <stdint.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "lease/leaseinfo.h"
 #include "store/store.h"
 #include "vector.h"
 
 /* ---- names (cas-names.c) ---- */
+
+/* A verb that cannot read a log tree yet (check, du, clone): true after
+ * a message ("export NAME uses the log layout: not supported by VERB
+ * yet") when r's leaves are locations, so it refuses rather than
+ * misread them.
+ */
+extern bool cas_root_refused_by (const struct cas_root *r, const char *name,
+                                 const char *verb);
 
 /* Is name one of the n names given (names NULL: every name is)? */
 extern bool cas_name_wanted (const char *name, char **names, int n);
@@ -108,27 +117,29 @@ extern void hset_free (struct hset *s);
  * page: each page read, before its children; return 1 to skip its
  * subtree, 0 to go on, -1 to fail.  contents: then, the same page
  * decoded (its entries: pages of level - 1, or at level 0 the blocks'
- * contents); same returns.  block: each present block.  missing: a
- * page that is absent or damaged (why says which); return 0 to go on
- * without its subtree, -1 to fail.  Any may be NULL; a NULL missing
- * fails the walk (errno ENOENT or EIO) after a message naming the
- * page and the label.
+ * values: a cas page, or a log leaf in a tree whose root says "leaf
+ * location"); same returns.  block: each present block, with its value
+ * (cas-tree-format.h: the hash of a cas tree's block, the location of
+ * a log tree's).  missing: a page that is absent or damaged (why says
+ * which); return 0 to go on without its subtree, -1 to fail.  Any may
+ * be NULL; a NULL missing fails the walk (errno ENOENT or EIO) after a
+ * message naming the page and the label.
  */
 struct cas_walker {
   bool (*skip) (void *opaque, const struct cas_hash *h);
   int (*page) (void *opaque, const struct cas_hash *h, unsigned level,
                size_t bytes);
   int (*contents) (void *opaque, const struct cas_hash *h, unsigned level,
-                   size_t bytes, const struct cas_page *p);
-  int (*block) (void *opaque, uint64_t index, const struct cas_hash *h);
+                   size_t bytes, const struct cas_map_page *p);
+  int (*block) (void *opaque, uint64_t index, const struct cas_value *v);
   int (*missing) (void *opaque, const struct cas_hash *h, unsigned level,
                   const char *why);
   void *opaque;
 };
 
 /* Walk the tree of root r, level by level, GETting pages in batches
- * and checking each against its hash.  label names the root in
- * messages.
+ * and checking each against its hash and against what the root's leaf
+ * kind expects at its level.  label names the root in messages.
  */
 extern int cas_walk (struct store *store, const char *label,
                      const struct cas_root *r, const struct cas_walker *w);
@@ -147,6 +158,12 @@ struct cas_copy {
   const char *dst_name;
   enum cas_root_kind kind;      /* of the new root */
   bool keep_generation;         /* snapshot: the source's; clone: 0 */
+  /* A verb that cannot copy a log tree's root yet (clone: the new
+   * export's metadata would say cas), refused at the first read of the
+   * source; NULL: any root is copied (snapshot: a log root's copy is a
+   * log root).
+   */
+  const char *log_refused_by;
   /* Results. */
   struct cas_root root;         /* as written */
   unsigned tries;
@@ -154,9 +171,10 @@ struct cas_copy {
 
 /* Write the new root from the source's last committed root, verified
  * (see cas-copy.c).  0 with *made true; 0 with *made false after a
- * message when the copy was refused: the destination exists, or the
- * source was deleted or kept changing; or -1 after a message (errno
- * ENOENT when the source is missing).  README.md, "Errors".
+ * message when the copy was refused: the destination exists, the
+ * source was deleted or kept changing, or it is a log tree's that
+ * log_refused_by refuses; or -1 after a message (errno ENOENT when the
+ * source is missing).  README.md, "Errors".
  */
 extern int cas_copy_root (struct store *store, struct cas_copy *c,
                           bool *made);

@@ -65,6 +65,9 @@ cas_copy_root (struct store *store, struct cas_copy *c, bool *made)
       errno = ENOENT;
       return -1;
     }
+    if (c->log_refused_by &&
+        cas_root_refused_by (&src, c->src_name, c->log_refused_by))
+      return 0;                 /* refused */
     if (!cond) {
       struct cas_root dst;
 

@@ -115,13 +115,13 @@ walk_page (void *opaque, const struct cas_hash *h, unsigned level,
 }
 
 static int
-walk_block (void *opaque, uint64_t index, const struct cas_hash *h)
+walk_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
   struct gc *g = opaque;
   bool added;
 
   (void) index;
-  if (hset_add (&g->data, h, &added) == NULL)
+  if (hset_add (&g->data, &v->hash, &added) == NULL)
     return -1;
   g->res->data_marked += added;
   return 0;
@@ -144,8 +144,16 @@ static int
 mark_root (struct gc *g, const struct cas_root_entry *re,
            const struct cas_root *r, bool *walked)
 {
+  /* A log tree's pages are marked like any (its leaves are pages under
+   * cas/pages/ too), but its blocks are not contents: nothing of
+   * cas/data/ to mark.  The segments they name are not marked either,
+   * and need not be yet: gc never lists log/segs/, so it deletes no
+   * segment (docs/log-layout.md, "gc", says what marking them will
+   * take).
+   */
   const struct cas_walker w = {
-    .skip = walk_skip, .page = walk_page, .block = walk_block, .opaque = g,
+    .skip = walk_skip, .page = walk_page,
+    .block = r->leaf == CAS_LEAF_HASH ? walk_block : NULL, .opaque = g,
   };
   struct cas_hash id;
   bool added;
@@ -400,6 +408,9 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
   }
   if (p->on_sweep)
     p->on_sweep (p->opaque);
+  /* Not log/segs/: segments are not marked yet, so none may be swept
+   * (docs/log-layout.md, "gc").
+   */
   if (gc_sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||
       gc_sweep_prefix (&g, p, CAS_DATA_PREFIX, false) == -1)
     r = -1;

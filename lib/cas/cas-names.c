@@ -242,3 +242,18 @@ cas_name_wanted (const char *name, char **names, int n)
       return true;
   return false;
 }
+
+bool
+cas_root_refused_by (const struct cas_root *r, const char *name,
+                     const char *verb)
+{
+  if (r->leaf == CAS_LEAF_HASH)
+    return false;
+  /* Its leaf entries name segments, not cas/data/ objects: read as a
+   * cas tree's, every block would look missing or damaged.
+   */
+  nbdkit_error ("export %s uses the log layout: not supported by %s yet",
+                name, verb);
+  errno = ENOTSUP;
+  return true;
+}

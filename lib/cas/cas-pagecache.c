@@ -20,10 +20,21 @@
 #include "cas/cas-pagecache.h"
 #include "u64map.h"
 
-/* A full page, so that "a few pages" means something at any depth. */
-#define FULL_PAGE_BYTES \
+/* Full pages, so that "a few pages" means something at any depth: a
+ * lookup pins one page a level, a full leaf at the bottom.
+ */
+#define FULL_CAS_PAGE_BYTES \
   (sizeof (struct cas_cached_page) + CAS_FANOUT * sizeof (struct cas_page_entry))
-#define LIMIT_FLOOR ((CAS_DEPTH_MAX + 1) * FULL_PAGE_BYTES)
+#define FULL_LOG_LEAF_BYTES \
+  (sizeof (struct cas_cached_page) + \
+   LOG_LEAF_FANOUT * sizeof (struct log_leaf_entry))
+
+static uint64_t
+limit_floor (enum cas_leaf_kind leaf)
+{
+  return CAS_DEPTH_MAX * FULL_CAS_PAGE_BYTES +
+    (leaf == CAS_LEAF_LOCATION ? FULL_LOG_LEAF_BYTES : FULL_CAS_PAGE_BYTES);
+}
 
 struct cas_pagecache {
   pthread_mutex_t lock;
@@ -42,16 +53,17 @@ key_of (const struct cas_hash *h)
 }
 
 struct cas_pagecache *
-cas_pagecache_new (uint64_t limit)
+cas_pagecache_new (uint64_t limit, enum cas_leaf_kind leaf)
 {
   struct cas_pagecache *c = calloc (1, sizeof *c);
+  const uint64_t least = limit_floor (leaf);
 
   if (c == NULL) {
     nbdkit_error ("calloc: %m");
     return NULL;
   }
   pthread_mutex_init (&c->lock, NULL);
-  c->limit = limit < LIMIT_FLOOR ? LIMIT_FLOOR : limit;
+  c->limit = limit < least ? least : limit;
   c->map = (struct u64map) U64MAP_INIT;
   return c;
 }
@@ -59,7 +71,7 @@ cas_pagecache_new (uint64_t limit)
 static void
 page_free (struct cas_cached_page *p)
 {
-  cas_page_free (&p->page);
+  cas_map_page_free (&p->page);
   free (p);
 }
 
@@ -81,20 +93,23 @@ cas_pagecache_free (struct cas_pagecache *c)
 }
 
 struct cas_cached_page *
-cas_cached_page_new (const struct cas_hash *h, struct cas_page *page)
+cas_cached_page_new (const struct cas_hash *h, struct cas_map_page *page)
 {
   struct cas_cached_page *p = calloc (1, sizeof *p);
 
   if (p == NULL) {
     nbdkit_error ("calloc: %m");
-    cas_page_free (page);
+    cas_map_page_free (page);
     return NULL;
   }
   p->hash = *h;
   p->page = *page;
-  page->entries = NULL;
-  page->count = 0;
-  p->bytes = sizeof *p + p->page.count * sizeof *p->page.entries;
+  /* The entries are p's now: page keeps nothing to free. */
+  if (page->log_leaf)
+    page->log = (struct log_leaf) { 0 };
+  else
+    page->cas = (struct cas_page) { 0 };
+  p->bytes = sizeof *p + cas_map_page_entry_bytes (&p->page);
   p->refs = 1;
   return p;
 }

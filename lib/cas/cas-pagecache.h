@@ -22,11 +22,12 @@
 #include <stdint.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 
 struct cas_cached_page {
   struct cas_hash hash;
-  struct cas_page page;         /* read-only once made */
-  size_t bytes;                 /* memory it takes */
+  struct cas_map_page page;     /* either kind; read-only once made */
+  size_t bytes;                 /* memory it takes, entries included */
 
   /* The cache's, under its lock. */
   unsigned refs;                /* pins, plus one while in the cache */
@@ -37,15 +38,19 @@ struct cas_cached_page {
 
 struct cas_pagecache;
 
-/* limit: bytes kept (raised to a floor of a few full pages). */
-extern struct cas_pagecache *cas_pagecache_new (uint64_t limit);
+/* limit: bytes kept, raised to a floor of a few full pages of a tree
+ * whose leaves are of kind leaf (one path from the deepest top to a
+ * full leaf: a log leaf takes seven times a cas page's memory).
+ */
+extern struct cas_pagecache *cas_pagecache_new (uint64_t limit,
+                                                enum cas_leaf_kind leaf);
 extern void cas_pagecache_free (struct cas_pagecache *c);
 
 /* A page for (hash, page) with one pin, taking page's entries: NULL on
  * ENOMEM (after nbdkit_error; page is freed).
  */
 extern struct cas_cached_page *cas_cached_page_new (const struct cas_hash *h,
-                                                    struct cas_page *page);
+                                                    struct cas_map_page *page);
 
 /* The cached page, pinned, or NULL. */
 extern struct cas_cached_page *cas_pagecache_get (struct cas_pagecache *c,

@@ -14,6 +14,7 @@
 struct cas_tree {
   struct store *store;
   char *label;
+  enum cas_leaf_kind leaf;      /* what its leaves name: its geometry */
   struct cas_pagecache *cache;
 
   pthread_mutex_t lock;         /* guards the top; never held across a request */
@@ -22,28 +23,22 @@ struct cas_tree {
   unsigned depth;
 };
 
-/* The slot of block index in a page at level. */
-static inline unsigned
-cas_slot_of (uint64_t index, unsigned level)
-{
-  unsigned shift = CAS_FANOUT_BITS * level;
-
-  return shift >= 64 ? 0 : (unsigned) (index >> shift) & (CAS_FANOUT - 1);
-}
-
-/* GET the page h, expected at level, check its hash and decode it.
- * buf: CAS_PAGE_MAX + 1 bytes.  Returns 0 (*bytes: its length), or -1
- * after a message naming the page's key and label, errno: ENOENT (or
- * EIO if missing_is_eio) for a missing page, EIO for a damaged one, or
- * the store's.
+/* GET the page h, expected at level of a tree whose leaves are of kind
+ * leaf, check its hash and decode it (a log leaf at level 0 of a
+ * location tree, a cas page elsewhere).  buf: cas_page_max_at (leaf,
+ * level) + 1 bytes.  Returns 0 (*bytes: its length), or -1 after a
+ * message naming the page's key and label, errno: ENOENT (or EIO if
+ * missing_is_eio) for a missing page, EIO for a damaged one (the other
+ * kind's page, or another level's, included), or the store's.
  */
 extern int cas_page_fetch (struct store *store, const char *label,
-                           const struct cas_hash *h, unsigned level,
-                           bool missing_is_eio, void *buf,
-                           struct cas_page *page, size_t *bytes);
+                           enum cas_leaf_kind leaf, const struct cas_hash *h,
+                           unsigned level, bool missing_is_eio, void *buf,
+                           struct cas_map_page *page, size_t *bytes);
 
-/* The page h at level, from the cache or the store: pinned (put it back
- * with cas_pagecache_put), or NULL after a message.
+/* The page h at level, from the cache or the store, checked to be what
+ * the tree expects there: pinned (put it back with cas_pagecache_put),
+ * or NULL after a message.
  */
 extern struct cas_cached_page *cas_tree_page (struct cas_tree *t,
                                               const struct cas_hash *h,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: updating a content-addressed map tree (cas_tree_update).
+/* s3blocks: updating a content-addressed map tree (cas_tree_update),
+ * of either leaf kind (cas-tree.h).
  *
  * Nothing is rewritten in place: the new tree shares every unchanged
  * subtree with the old one, and only the pages on the paths from the
@@ -119,16 +120,14 @@ flush_batch (struct update *u)
   return 0;
 }
 
-/* Queue the new page (entries[0..count)) at level for PUT, unless this
- * update already did; *h: its hash.  Takes entries.
+/* Queue the new page for PUT, unless this update already did; *h: its
+ * hash.  Takes page's entries.
  */
 static int
-queue_page (struct update *u, unsigned level, struct cas_page_entry *entries,
-            uint32_t count, const struct ref *old, struct cas_hash *h)
+queue_page (struct update *u, struct cas_map_page *page,
+            const struct ref *old, struct cas_hash *h)
 {
-  struct cas_page page = { .level = level, .count = count,
-                           .entries = entries };
-  size_t len = CAS_PAGE_HEADER + (size_t) count * CAS_PAGE_ENTRY;
+  const size_t len = cas_map_page_len (page);
   struct written *w;
   struct store_op *op;
   void *buf;
@@ -136,10 +135,10 @@ queue_page (struct update *u, unsigned level, struct cas_page_entry *entries,
   buf = malloc (len);
   if (buf == NULL) {
     nbdkit_error ("malloc: %m");
-    free (entries);
+    cas_map_page_free (page);
     return -1;
   }
-  cas_page_encode (&page, buf);
+  cas_map_page_encode (page, buf);
   cas_hash_of (buf, len, h);
 
   /* The same page as before (every change a no-op): already stored. */
@@ -164,7 +163,7 @@ queue_page (struct update *u, unsigned level, struct cas_page_entry *entries,
 
   if (u->nops == PUT_BATCH && flush_batch (u) == -1)
     goto fail;
-  u->pages[u->nops] = cas_cached_page_new (h, &page);
+  u->pages[u->nops] = cas_cached_page_new (h, page);
   if (u->pages[u->nops] == NULL) {
     free (buf);
     return -1;
@@ -181,13 +180,119 @@ queue_page (struct update *u, unsigned level, struct cas_page_entry *entries,
 
  done:
   free (buf);
-  free (entries);
+  cas_map_page_free (page);
   return 0;
 
  fail:
   free (buf);
-  free (entries);
+  cas_map_page_free (page);
   return -1;
+}
+
+/* A new leaf of the tree's kind with room for every slot, empty. */
+static int
+leaf_new (struct update *u, struct cas_map_page *p)
+{
+  const unsigned fanout = cas_fanout_at (u->t->leaf, 0);
+
+  memset (p, 0, sizeof *p);
+  p->log_leaf = u->t->leaf == CAS_LEAF_LOCATION;
+  if (p->log_leaf)
+    p->log.entries = malloc (fanout * sizeof *p->log.entries);
+  else
+    p->cas.entries = malloc (fanout * sizeof *p->cas.entries);
+  if (p->log_leaf ? p->log.entries == NULL : p->cas.entries == NULL) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  return 0;
+}
+
+/* Append entry i of the old leaf (of the same kind) to p. */
+static void
+leaf_keep (struct cas_map_page *p, const struct cas_map_page *old,
+           uint32_t i)
+{
+  if (p->log_leaf)
+    p->log.entries[p->log.count++] = old->log.entries[i];
+  else
+    p->cas.entries[p->cas.count++] = old->cas.entries[i];
+}
+
+/* Append block slot's new value to p: the member of the tree's kind. */
+static void
+leaf_add (struct cas_map_page *p, unsigned slot, const struct cas_value *v)
+{
+  if (p->log_leaf) {
+    struct log_leaf_entry *e = &p->log.entries[p->log.count++];
+
+    e->slot = (uint16_t) slot;
+    e->loc = v->loc;
+  }
+  else {
+    struct cas_page_entry *e = &p->cas.entries[p->cas.count++];
+
+    e->slot = (uint16_t) slot;
+    e->hash = v->hash;
+  }
+}
+
+/* The leaf whose old content is old (a hole or a stored page: a
+ * synthetic page is never a leaf), with changes ch[0..n) (all inside
+ * it) applied: *out.
+ */
+static int
+build_leaf (struct update *u, const struct ref *old,
+            const struct cas_change *ch, size_t n, struct ref *out)
+{
+  const enum cas_leaf_kind leaf = u->t->leaf;
+  const unsigned fanout = cas_fanout_at (leaf, 0);
+  struct cas_cached_page *oldp = NULL;
+  struct cas_map_page newp;
+  uint32_t oldc = 0, i = 0;
+  size_t j = 0;
+  int r = -1;
+
+  if (old->kind == REF_STORED) {
+    oldp = cas_tree_page (u->t, &old->hash, 0);
+    if (oldp == NULL)
+      return -1;
+    oldc = cas_map_page_count (&oldp->page);
+  }
+  if (leaf_new (u, &newp) == -1)
+    goto out;
+
+  while (i < oldc || j < n) {
+    unsigned old_slot = i < oldc ? cas_map_page_slot (&oldp->page, i) : fanout;
+    unsigned slot = j < n ? cas_slot_of (leaf, ch[j].index, 0) : fanout;
+    bool had = old_slot == slot;
+
+    if (old_slot < slot) {
+      leaf_keep (&newp, &oldp->page, i++);
+      continue;
+    }
+    /* Each index once: one change for this slot. */
+    u->blocks_delta += (int) ch[j].present - (int) had;
+    if (ch[j].present)
+      leaf_add (&newp, slot, &ch[j].value);
+    j++;
+    if (had)
+      i++;
+  }
+
+  if (cas_map_page_count (&newp) == 0) {
+    cas_map_page_free (&newp);
+    out->kind = REF_HOLE;
+    r = 0;
+  }
+  else {
+    out->kind = REF_STORED;
+    r = queue_page (u, &newp, old, &out->hash);
+  }
+ out:
+  if (oldp)
+    cas_pagecache_put (u->t->cache, oldp);
+  return r;
 }
 
 static int build (struct update *u, unsigned level, const struct ref *old,
@@ -207,25 +312,30 @@ child_ref (const struct update *u, unsigned level, const struct ref *old,
 }
 
 /* The subtree at level whose old content is old, with changes ch[0..n)
- * (all inside it) applied: *out.
+ * (all inside it) applied: *out.  Pages above level 0 are cas pages in
+ * every tree; leaves are the tree's kind's (build_leaf).
  */
 static int
 build (struct update *u, unsigned level, const struct ref *old,
        const struct cas_change *ch, size_t n, struct ref *out)
 {
+  const enum cas_leaf_kind leaf = u->t->leaf;
   struct cas_cached_page *oldp = NULL;
   const struct cas_page_entry *olde = NULL;
   struct cas_page_entry synth, *newe;
+  struct cas_map_page newp;
   uint32_t oldc = 0, newc = 0, i = 0;
   size_t j = 0;
   int r = -1;
 
+  if (level == 0)
+    return build_leaf (u, old, ch, n, out);
   if (old->kind == REF_STORED) {
     oldp = cas_tree_page (u->t, &old->hash, level);
     if (oldp == NULL)
       return -1;
-    olde = oldp->page.entries;
-    oldc = oldp->page.count;
+    olde = oldp->page.cas.entries;
+    oldc = oldp->page.cas.count;
   }
   else if (old->kind == REF_SYNTH) {
     memset (&synth, 0, sizeof synth);
@@ -240,7 +350,8 @@ build (struct update *u, unsigned level, const struct ref *old,
 
   while (i < oldc || j < n) {
     unsigned old_slot = i < oldc ? olde[i].slot : CAS_FANOUT;
-    unsigned slot = j < n ? cas_slot_of (ch[j].index, level) : CAS_FANOUT;
+    unsigned slot = j < n ? cas_slot_of (leaf, ch[j].index, level)
+      : CAS_FANOUT;
     bool had = old_slot == slot;
     struct ref child, built;
     size_t k;
@@ -259,30 +370,20 @@ build (struct update *u, unsigned level, const struct ref *old,
       continue;
     }
 
-    if (level == 0) {
-      /* Each index once: one change for this slot. */
-      u->blocks_delta += (int) ch[j].present - (int) had;
-      if (ch[j].present) {
-        newe[newc].slot = (uint16_t) slot;
-        newe[newc++].hash = ch[j].hash;
-      }
-      j++;
+    for (k = j + 1;
+         k < n && cas_slot_of (leaf, ch[k].index, level) == slot; k++)
+      ;
+    if (had)
+      child_ref (u, level, old, &olde[i], &child);
+    else
+      child.kind = REF_HOLE;
+    if (build (u, level - 1, &child, ch + j, k - j, &built) == -1)
+      goto out;
+    if (built.kind != REF_HOLE) {
+      newe[newc].slot = (uint16_t) slot;
+      newe[newc++].hash = built.hash;
     }
-    else {
-      for (k = j + 1; k < n && cas_slot_of (ch[k].index, level) == slot; k++)
-        ;
-      if (had)
-        child_ref (u, level, old, &olde[i], &child);
-      else
-        child.kind = REF_HOLE;
-      if (build (u, level - 1, &child, ch + j, k - j, &built) == -1)
-        goto out;
-      if (built.kind != REF_HOLE) {
-        newe[newc].slot = (uint16_t) slot;
-        newe[newc++].hash = built.hash;
-      }
-      j = k;
-    }
+    j = k;
     if (had)
       i++;
   }
@@ -293,7 +394,10 @@ build (struct update *u, unsigned level, const struct ref *old,
   }
   else {
     out->kind = REF_STORED;
-    r = queue_page (u, level, newe, newc, old, &out->hash);
+    newp.log_leaf = false;
+    newp.cas = (struct cas_page) { .level = level, .count = newc,
+                                   .entries = newe };
+    r = queue_page (u, &newp, old, &out->hash);
     newe = NULL;
   }
  out:
@@ -338,9 +442,7 @@ cas_tree_update (struct cas_tree *t, const struct cas_change *changes,
 
   depth = u.old_depth > min_depth ? u.old_depth : min_depth;
   if (n > 0) {
-    uint64_t last = changes[n - 1].index;
-    unsigned need = last == UINT64_MAX ? CAS_DEPTH_MAX
-      : cas_depth_for (last + 1);
+    unsigned need = cas_depth_for_index (t->leaf, changes[n - 1].index);
 
     if (need > depth)
       depth = need;

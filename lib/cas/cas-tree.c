@@ -23,7 +23,8 @@
 #include "cas-tree-impl.h"
 
 struct cas_tree *
-cas_tree_open (struct store *store, const char *label, uint64_t cache_bytes)
+cas_tree_open (struct store *store, const char *label,
+               enum cas_leaf_kind leaf, uint64_t cache_bytes)
 {
   struct cas_tree *t = calloc (1, sizeof *t);
 
@@ -33,7 +34,7 @@ cas_tree_open (struct store *store, const char *label, uint64_t cache_bytes)
   }
   t->store = store;
   t->label = strdup (label);
-  t->cache = cas_pagecache_new (cache_bytes);
+  t->cache = cas_pagecache_new (cache_bytes, leaf);
   if (t->label == NULL || t->cache == NULL) {
     nbdkit_error ("export %s: out of memory for its map tree", label);
     cas_pagecache_free (t->cache);
@@ -43,6 +44,7 @@ cas_tree_open (struct store *store, const char *label, uint64_t cache_bytes)
     return NULL;
   }
   pthread_mutex_init (&t->lock, NULL);
+  t->leaf = leaf;
   t->empty = true;
   return t;
 }
@@ -93,9 +95,11 @@ cas_tree_cached_bytes (struct cas_tree *t)
 
 int
 cas_page_fetch (struct store *store, const char *label,
-                const struct cas_hash *h, unsigned level, bool missing_is_eio,
-                void *buf, struct cas_page *page, size_t *bytes)
+                enum cas_leaf_kind leaf, const struct cas_hash *h,
+                unsigned level, bool missing_is_eio, void *buf,
+                struct cas_map_page *page, size_t *bytes)
 {
+  const size_t max = cas_page_max_at (leaf, level);
   char key[KEY_MAX];
   struct cas_hash got_hash;
   const char *why;
@@ -106,7 +110,7 @@ cas_page_fetch (struct store *store, const char *label,
   /* One byte more than any page, so that a longer object is reported
    * as a damaged page rather than as a store failure.
    */
-  err = store_get (store, key, buf, CAS_PAGE_MAX + 1, &got);
+  err = store_get (store, key, buf, max + 1, &got);
   if (err == ENOENT) {
     nbdkit_error ("export %s: map page %s is missing", label, key);
     errno = missing_is_eio ? EIO : ENOENT;
@@ -117,21 +121,19 @@ cas_page_fetch (struct store *store, const char *label,
     return -1;
   }
   cas_hash_of (buf, got, &got_hash);
-  if (got > CAS_PAGE_MAX)
+  if (got > max)
     why = "it is longer than any page";
   else if (!cas_hash_equal (&got_hash, h))
     why = "its content does not match its name (SHA-256)";
-  else if (cas_page_decode (buf, got, page, &why) == -1) {
+  else if (cas_map_page_decode (leaf, level, buf, got, page, &why) == -1) {
     if (errno == ENOMEM) {
       nbdkit_error ("export %s: out of memory reading map page %s",
                     label, key);
       return -1;
     }
   }
-  else if (page->level != level) {
-    cas_page_free (page);
-    why = "its level is not the one its parent expects";
-  }
+  else if ((why = cas_map_page_misfit (page, leaf, level)) != NULL)
+    cas_map_page_free (page);
   else {
     *bytes = got;
     return 0;
@@ -145,12 +147,14 @@ struct cas_cached_page *
 cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
 {
   struct cas_cached_page *p = cas_pagecache_get (t->cache, h);
-  struct cas_page page;
+  struct cas_map_page page;
+  const char *why;
   size_t bytes;
   void *buf;
 
   if (p) {
-    if (p->page.level == level)
+    why = cas_map_page_misfit (&p->page, t->leaf, level);
+    if (why == NULL)
       return p;
     /* Cached from another position in some tree: this parent is wrong. */
     cas_pagecache_put (t->cache, p);
@@ -158,9 +162,8 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
       char key[KEY_MAX];
 
       cas_page_key (key, sizeof key, h);
-      nbdkit_error ("export %s: map page %s is damaged: "
-                    "its level is not the one its parent expects",
-                    t->label, key);
+      nbdkit_error ("export %s: map page %s is damaged: %s",
+                    t->label, key, why);
     }
     errno = EIO;
     return NULL;
@@ -169,12 +172,12 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
   /* Not under any lock: two threads may fetch the same page, and the
    * cache keeps one.
    */
-  buf = malloc (CAS_PAGE_MAX + 1);
+  buf = malloc (cas_page_max_at (t->leaf, level) + 1);
   if (buf == NULL) {
     nbdkit_error ("malloc: %m");
     return NULL;
   }
-  if (cas_page_fetch (t->store, t->label, h, level, true, buf,
+  if (cas_page_fetch (t->store, t->label, t->leaf, h, level, true, buf,
                       &page, &bytes) == -1) {
     free (buf);
     return NULL;
@@ -186,37 +189,35 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
   return cas_pagecache_insert (t->cache, p);
 }
 
-/* bits >= 64 shifts everything out. */
-static uint64_t
-shr (uint64_t v, unsigned bits)
-{
-  return bits >= 64 ? 0 : v >> bits;
-}
-
 int
 cas_tree_lookup (struct cas_tree *t, uint64_t index,
-                 bool *present, struct cas_hash *hash)
+                 bool *present, struct cas_value *value)
 {
   struct cas_hash h;
   unsigned depth, level;
 
   *present = false;
   if (!cas_tree_get_top (t, &h, &depth) ||
-      shr (index, CAS_FANOUT_BITS * (depth + 1)) != 0)
+      !cas_tree_covers (t->leaf, depth, index))
     return 0;
-  for (level = depth + 1; level-- > 0; ) {
+  for (level = depth; ; level--) {
     struct cas_cached_page *p = cas_tree_page (t, &h, level);
+    const unsigned slot = cas_slot_of (t->leaf, index, level);
     bool found;
 
     if (p == NULL)
       return -1;
-    found = cas_page_find (&p->page, cas_slot_of (index, level), &h);
+    if (level == 0)
+      found = cas_map_page_find_value (&p->page, slot, value);
+    else
+      found = cas_page_find (&p->page.cas, slot, &h);
     cas_pagecache_put (t->cache, p);
     if (!found)
       return 0;
+    if (level == 0)
+      break;
   }
   *present = true;
-  *hash = h;
   return 0;
 }
 
@@ -227,37 +228,40 @@ struct present_walk {
   void *opaque;
 };
 
-/* The page h at level whose first block is prefix << 10 * (level + 1):
- * its blocks in [first, last].  Returns 0, 1 (stopped) or -1.
+/* The page h at level whose first block is first: its blocks in
+ * [w->first, w->last].  Returns 0, 1 (stopped) or -1.
  */
 static int
 present_page (struct present_walk *w, const struct cas_hash *h,
-              unsigned level, uint64_t prefix)
+              unsigned level, uint64_t first)
 {
-  const unsigned shift = CAS_FANOUT_BITS * (level + 1);
+  const enum cas_leaf_kind leaf = w->t->leaf;
+  const uint64_t page = cas_page_number (leaf, first, level);
   struct cas_cached_page *p = cas_tree_page (w->t, h, level);
-  unsigned lo = 0, hi = CAS_FANOUT - 1;
+  unsigned lo = 0, hi = cas_fanout_at (leaf, level) - 1;
   uint32_t i;
   int r = 0;
 
   if (p == NULL)
     return -1;
-  if (shr (w->first, shift) == prefix)
-    lo = cas_slot_of (w->first, level);
-  if (shr (w->last, shift) == prefix)
-    hi = cas_slot_of (w->last, level);
-  for (i = 0; i < p->page.count && r == 0; i++) {
-    const struct cas_page_entry *e = &p->page.entries[i];
+  if (cas_page_number (leaf, w->first, level) == page)
+    lo = cas_slot_of (leaf, w->first, level);
+  if (cas_page_number (leaf, w->last, level) == page)
+    hi = cas_slot_of (leaf, w->last, level);
+  for (i = 0; i < cas_map_page_count (&p->page) && r == 0; i++) {
+    const unsigned slot = cas_map_page_slot (&p->page, i);
+    uint64_t child;
 
-    if (e->slot < lo)
+    if (slot < lo)
       continue;
-    if (e->slot > hi)
+    if (slot > hi)
       break;
+    /* Within [w->first, w->last], so never past 2^64. */
+    (void) cas_slot_first (leaf, first, level, slot, &child);
     if (level == 0)
-      r = w->cb (w->opaque, prefix << CAS_FANOUT_BITS | e->slot);
+      r = w->cb (w->opaque, child);
     else
-      r = present_page (w, &e->hash, level - 1,
-                        prefix << CAS_FANOUT_BITS | e->slot);
+      r = present_page (w, &p->page.cas.entries[i].hash, level - 1, child);
   }
   cas_pagecache_put (w->t->cache, p);
   return r;
@@ -272,7 +276,7 @@ cas_tree_present (struct cas_tree *t, uint64_t first, uint64_t count,
   unsigned depth;
 
   if (count == 0 || !cas_tree_get_top (t, &top, &depth) ||
-      shr (first, CAS_FANOUT_BITS * (depth + 1)) != 0)
+      !cas_tree_covers (t->leaf, depth, first))
     return 0;
   w.last = count - 1 > UINT64_MAX - first ? UINT64_MAX : first + count - 1;
   return present_page (&w, &top, depth, 0) == -1 ? -1 : 0;
@@ -281,45 +285,58 @@ cas_tree_present (struct cas_tree *t, uint64_t first, uint64_t count,
 struct walk {
   struct store *store;
   const char *label;
+  enum cas_leaf_kind leaf;
   const struct cas_walk_ops *ops;
   void *opaque;
-  void *buf;                    /* CAS_PAGE_MAX + 1: one fetch at a time */
+  void *buf;                    /* one fetch at a time: the longest page */
 };
 
 static int
 walk_page (struct walk *w, const struct cas_hash *h, unsigned level,
-           uint64_t prefix)
+           uint64_t first)
 {
-  struct cas_page page;
+  struct cas_map_page page;
   size_t bytes;
   uint32_t i;
   int r = 0;
 
-  if (cas_page_fetch (w->store, w->label, h, level, false, w->buf,
+  if (cas_page_fetch (w->store, w->label, w->leaf, h, level, false, w->buf,
                       &page, &bytes) == -1)
     return -1;
   if (w->ops->page)
     r = w->ops->page (w->opaque, h, level, bytes);
-  for (i = 0; i < page.count && r == 0; i++) {
-    const struct cas_page_entry *e = &page.entries[i];
+  for (i = 0; i < cas_map_page_count (&page) && r == 0; i++) {
+    uint64_t child;
 
-    if (level > 0)
-      r = walk_page (w, &e->hash, level - 1,
-                     prefix << CAS_FANOUT_BITS | e->slot);
-    else if (w->ops->block)
-      r = w->ops->block (w->opaque, prefix << CAS_FANOUT_BITS | e->slot,
-                         &e->hash);
+    if (!cas_slot_first (w->leaf, first, level,
+                         cas_map_page_slot (&page, i), &child)) {
+      char key[KEY_MAX];
+
+      cas_page_key (key, sizeof key, h);
+      nbdkit_error ("export %s: map page %s is damaged: a slot beyond "
+                    "2^64 blocks", w->label, key);
+      errno = EIO;
+      r = -1;
+    }
+    else if (level > 0)
+      r = walk_page (w, &page.cas.entries[i].hash, level - 1, child);
+    else if (w->ops->block) {
+      struct cas_value v;
+
+      cas_map_page_value (&page, i, &v);
+      r = w->ops->block (w->opaque, child, &v);
+    }
   }
-  cas_page_free (&page);
+  cas_map_page_free (&page);
   return r == -1 ? -1 : 0;
 }
 
 int
 cas_tree_walk (struct store *store, const char *label,
-               const struct cas_hash *top, unsigned depth,
-               const struct cas_walk_ops *ops, void *opaque)
+               enum cas_leaf_kind leaf, const struct cas_hash *top,
+               unsigned depth, const struct cas_walk_ops *ops, void *opaque)
 {
-  struct walk w = { store, label, ops, opaque, NULL };
+  struct walk w = { store, label, leaf, ops, opaque, NULL };
   int r;
 
   if (top == NULL)
@@ -330,7 +347,7 @@ cas_tree_walk (struct store *store, const char *label,
     errno = EINVAL;
     return -1;
   }
-  w.buf = malloc (CAS_PAGE_MAX + 1);
+  w.buf = malloc (CAS_ANY_PAGE_MAX + 1);
   if (w.buf == NULL) {
     nbdkit_error ("malloc: %m");
     return -1;

@@ -5,6 +5,15 @@
  * demand through a page cache bounded in bytes, and updated by writing
  * new pages beside the old ones.
  *
+ * A tree has one leaf kind, given when it is opened (a root's "leaf"):
+ * CAS_LEAF_HASH, whose leaves name each block's content (the cas
+ * layout), or CAS_LEAF_LOCATION, whose leaves are log leaves naming
+ * where each block sits in a segment (the log layout).  Interior pages,
+ * the cache, updates and walks are the same for both; a block's value
+ * is a struct cas_value, of which a tree reads and writes the member
+ * of its kind (cas-tree-format.h).  A page of the other kind where the
+ * tree expects one of its own is a damaged page.
+ *
  * A tree object holds the top it currently serves; lookups and updates
  * run concurrently from any thread (an internal lock guards the top and
  * the cache, and is never held across a request).  Every page read is
@@ -22,15 +31,18 @@
 #include <stdint.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "store/store.h"
 
 struct cas_tree;
 
-/* label names the tree in messages (the export, or export@snap).
- * cache_bytes bounds the pages kept in memory (at least a few pages
- * are always allowed, so that one lookup can complete).
+/* label names the tree in messages (the export, or export@snap); leaf
+ * is its leaf kind.  cache_bytes bounds the pages kept in memory (at
+ * least a few pages are always allowed, so that one lookup can
+ * complete).
  */
 extern struct cas_tree *cas_tree_open (struct store *store, const char *label,
+                                       enum cas_leaf_kind leaf,
                                        uint64_t cache_bytes);
 extern void cas_tree_free (struct cas_tree *t);
 
@@ -47,11 +59,11 @@ extern void cas_tree_set_top (struct cas_tree *t, const struct cas_hash *top,
 extern bool cas_tree_get_top (struct cas_tree *t, struct cas_hash *top,
                               unsigned *depth);
 
-/* One block's hash in the tree served now: *present false for a hole.
- * May GET the pages on its path (those not cached).
+/* One block's value in the tree served now: *present false for a
+ * hole.  May GET the pages on its path (those not cached).
  */
 extern int cas_tree_lookup (struct cas_tree *t, uint64_t index,
-                            bool *present, struct cas_hash *hash);
+                            bool *present, struct cas_value *value);
 
 /* Load the pages covering blocks [first, first + count) and report, for
  * each present block in that range in order, cb (opaque, index).  Used
@@ -65,7 +77,7 @@ extern int cas_tree_present (struct cas_tree *t, uint64_t first,
 struct cas_change {
   uint64_t index;
   bool present;                 /* false: the block becomes a hole */
-  struct cas_hash hash;         /* when present */
+  struct cas_value value;       /* when present: the tree's kind's member */
 };
 
 struct cas_update {
@@ -79,9 +91,11 @@ struct cas_update {
 
 /* Build the tree served now with changes applied (sorted by index,
  * each index once; an unchanged value is allowed), with depth at least
- * min_depth, and PUT its new pages, every PUT carrying gate.  Only the
- * pages on the paths of changed blocks are written: a flush of k blocks
- * writes at most k * (depth + 1) pages, whatever the export's size.
+ * min_depth, and PUT its new pages, every PUT carrying gate: cas pages,
+ * and at level 0 of a location tree log leaves, each content-addressed.
+ * Only the pages on the paths of changed blocks are written: a flush of
+ * k blocks writes at most k * (depth + 1) pages, whatever the export's
+ * size.
  * The tree served is not changed: the caller commits the result (a root
  * PUT) and then calls cas_tree_set_top.
  */
@@ -90,19 +104,21 @@ extern int cas_tree_update (struct cas_tree *t,
                             unsigned min_depth, const struct store_gate *gate,
                             struct cas_update *result);
 
-/* Walk every page reachable from top (NULL: empty) for the admin
- * command: page is called for each page before its children and
- * returns 1 to skip the children (already seen), 0 to go on, -1 to
- * fail; block is called for each present block.  Either may be NULL.
- * A missing page fails with ENOENT, a damaged one with EIO, after
- * a message naming its key and label.
+/* Walk every page reachable from top (NULL: empty) of a tree whose
+ * leaves are of kind leaf, one page at a time: page is called for each
+ * page before its children and returns 1 to skip the children (already
+ * seen), 0 to go on, -1 to fail; block is called for each present
+ * block with its value.  Either may be NULL.  A missing page fails with
+ * ENOENT, a damaged one with EIO, after a message naming its key and
+ * label.  (The admin command walks in batches: cas_walk, cas-admin.h.)
  */
 struct cas_walk_ops {
   int (*page) (void *opaque, const struct cas_hash *h, unsigned level,
                size_t bytes);
-  int (*block) (void *opaque, uint64_t index, const struct cas_hash *h);
+  int (*block) (void *opaque, uint64_t index, const struct cas_value *v);
 };
 extern int cas_tree_walk (struct store *store, const char *label,
+                          enum cas_leaf_kind leaf,
                           const struct cas_hash *top, unsigned depth,
                           const struct cas_walk_ops *ops, void *opaque);
 

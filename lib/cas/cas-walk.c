@@ -2,7 +2,7 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks (the admin command): walking a map tree for gc, du and
- * check.
+ * check, of either leaf kind (the root's "leaf").
  *
  * Level by level from the top: all the pages of one level that are
  * wanted are read in batches of concurrent GETs, so a walk of a tree
@@ -24,6 +24,7 @@
 #include <nbdkit-plugin.h>
 
 #include "cas/cas-admin.h"
+#include "format/cas-tree-format.h"
 #include "vector.h"
 
 #define WALK_BATCH 64
@@ -73,10 +74,11 @@ report_missing (const char *label, const struct cas_walker *w,
 
 /* One page read: check it, report it and queue its children. */
 static int
-visit (const char *label, const struct cas_walker *w, const struct node *nd,
-       unsigned level, const void *buf, size_t got, struct frontier *next)
+visit (const char *label, enum cas_leaf_kind leaf,
+       const struct cas_walker *w, const struct node *nd, unsigned level,
+       const void *buf, size_t got, struct frontier *next)
 {
-  struct cas_page p;
+  struct cas_map_page p;
   struct cas_hash actual;
   const char *why;
   int r;
@@ -86,7 +88,7 @@ visit (const char *label, const struct cas_walker *w, const struct node *nd,
     return report_missing (label, w, &nd->h, level,
                            "damaged: its content does not match its hash",
                            EIO);
-  if (cas_page_decode (buf, got, &p, &why) == -1) {
+  if (cas_map_page_decode (leaf, level, buf, got, &p, &why) == -1) {
     char what[160];
 
     if (errno == ENOMEM) {
@@ -96,8 +98,9 @@ visit (const char *label, const struct cas_walker *w, const struct node *nd,
     snprintf (what, sizeof what, "damaged: %s", why);
     return report_missing (label, w, &nd->h, level, what, EIO);
   }
-  if (p.level != level) {
-    cas_page_free (&p);
+  if (cas_map_page_misfit (&p, leaf, level)) {
+    /* Decoded as the kind expected here: only its level can be wrong. */
+    cas_map_page_free (&p);
     return report_missing (label, w, &nd->h, level,
                            "damaged: at the wrong level", EIO);
   }
@@ -105,28 +108,29 @@ visit (const char *label, const struct cas_walker *w, const struct node *nd,
   if (r == 0 && w->contents)
     r = w->contents (w->opaque, &nd->h, level, got, &p);
   if (r != 0) {
-    cas_page_free (&p);
+    cas_map_page_free (&p);
     return r == 1 ? 0 : -1;
   }
-  for (uint32_t i = 0; i < p.count && r == 0; i++) {
-    const unsigned shift = level * CAS_FANOUT_BITS;
-    const uint64_t slot = p.entries[i].slot;
+  for (uint32_t i = 0; i < cas_map_page_count (&p) && r == 0; i++) {
     uint64_t index;
 
     /* Slots past 2^64 blocks exist only in a page that lies. */
-    if (shift >= 64 ? slot != 0
-        : slot > (UINT64_MAX - nd->base) >> shift) {
+    if (!cas_slot_first (leaf, nd->base, level, cas_map_page_slot (&p, i),
+                         &index)) {
       r = report_missing (label, w, &nd->h, level,
                           "damaged: a slot beyond 2^64 blocks", EIO);
       break;
     }
-    index = shift >= 64 ? nd->base : nd->base + (slot << shift);
-    if (level == 0)
-      r = w->block ? w->block (w->opaque, index, &p.entries[i].hash) : 0;
-    else
-      r = push (next, &p.entries[i].hash, index);
+    if (level > 0)
+      r = push (next, &p.cas.entries[i].hash, index);
+    else if (w->block) {
+      struct cas_value v;
+
+      cas_map_page_value (&p, i, &v);
+      r = w->block (w->opaque, index, &v);
+    }
   }
-  cas_page_free (&p);
+  cas_map_page_free (&p);
   return r;
 }
 
@@ -136,7 +140,11 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
 {
   struct frontier cur = VECTOR_INIT, next = VECTOR_INIT;
   struct store_op *ops = calloc (WALK_BATCH, sizeof *ops);
-  char *bufs = malloc ((size_t) WALK_BATCH * CAS_PAGE_MAX);
+  /* Room for a batch of the longest pages of the level walked: sized
+   * for cas pages, grown once at a log tree's leaves.
+   */
+  size_t page_max = CAS_PAGE_MAX;
+  char *bufs = malloc ((size_t) WALK_BATCH * page_max);
   int ret = -1;
 
   if (ops == NULL || bufs == NULL) {
@@ -151,6 +159,17 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
     goto out;
 
   for (int level = r->depth; level >= 0; level--) {
+    if (cas_page_max_at (r->leaf, level) > page_max) {
+      char *more;
+
+      page_max = cas_page_max_at (r->leaf, level);
+      more = realloc (bufs, (size_t) WALK_BATCH * page_max);
+      if (more == NULL) {
+        nbdkit_error ("walk: %m");
+        goto out;
+      }
+      bufs = more;
+    }
     for (size_t i = 0; i < cur.len; ) {
       size_t n = 0;
       const struct node *batch[WALK_BATCH];
@@ -162,8 +181,8 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
         memset (&ops[n], 0, sizeof ops[n]);
         ops[n].kind = STORE_GET;
         cas_page_key (ops[n].key, sizeof ops[n].key, &cur.ptr[i].h);
-        ops[n].buf = bufs + n * (size_t) CAS_PAGE_MAX;
-        ops[n].len = CAS_PAGE_MAX;
+        ops[n].buf = bufs + n * page_max;
+        ops[n].len = page_max;
         batch[n++] = &cur.ptr[i];
       }
       store_run (store, ops, n);
@@ -184,8 +203,8 @@ cas_walk (struct store *store, const char *label, const struct cas_root *r,
           v = -1;
         }
         else
-          v = visit (label, w, batch[j], level, ops[j].buf, ops[j].got,
-                     &next);
+          v = visit (label, r->leaf, w, batch[j], level, ops[j].buf,
+                     ops[j].got, &next);
         if (v == -1)
           goto out;
       }

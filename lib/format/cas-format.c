@@ -274,16 +274,3 @@ cas_page_find (const struct cas_page *p, unsigned slot, struct cas_hash *out)
   }
   return false;
 }
-
-unsigned
-cas_depth_for (uint64_t nr_blocks)
-{
-  unsigned depth = 0;
-
-  /* A tree of depth d covers 2^(CAS_FANOUT_BITS * (d + 1)) blocks. */
-  while (depth < CAS_DEPTH_MAX &&
-         CAS_FANOUT_BITS * (depth + 1) < 64 &&
-         nr_blocks > UINT64_C (1) << (CAS_FANOUT_BITS * (depth + 1)))
-    depth++;
-  return depth;
-}

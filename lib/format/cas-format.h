@@ -11,7 +11,9 @@
  * CAS_FANOUT slots: a leaf (level 0) page's slot i is block
  * (page's first block + i), an interior page's slot i is the child page
  * covering the i-th 1/CAS_FANOUT of its range.  The top page is at
- * level depth and covers CAS_FANOUT^(depth+1) blocks.  Absent slots are
+ * level depth and covers CAS_FANOUT^(depth+1) blocks.  (The log
+ * layout's trees share these pages above their leaves, which are
+ * larger: cas-tree-format.h has the geometry of both.)  Absent slots are
  * holes (all-zero blocks, or subtrees with no blocks); an empty page is
  * never stored.  Pages and data are immutable and content-addressed, so
  * a cached page is never stale and the same subtree is stored once for
@@ -45,6 +47,12 @@
  *   reuse-window SECONDS       the writer's cas-reuse-window
  *   commit-bound SECONDS       the writer's longest commit (gc's grace
  *                              covers both: docs/gc-safety.md)
+ * and this one optional, once at most:
+ *   leaf hash|location         what the tree's leaves name (absent:
+ *                              hash, every cas root; location: the log
+ *                              layout's, log-format.h); written only
+ *                              for location, so a cas root's text is
+ *                              what versions before it wrote
  */
 
 #ifndef S3BLOCKS_CAS_FORMAT_H
@@ -108,6 +116,15 @@ enum cas_root_kind {
   CAS_ROOT_SNAPSHOT,
 };
 
+/* What a map tree's leaves (level 0) name.  Hash is 0, so that a root
+ * zeroed and filled in field by field is a cas root, as before leaves
+ * had kinds.  The geometry of each kind: cas-tree-format.h.
+ */
+enum cas_leaf_kind {
+  CAS_LEAF_HASH,                /* a content hash: cas leaves, cas/data/ */
+  CAS_LEAF_LOCATION,            /* a place in a segment: log leaves */
+};
+
 struct cas_root {
   enum cas_root_kind kind;
   char name[NAME_REF_MAX];
@@ -116,6 +133,7 @@ struct cas_root {
   uint64_t size;
   uint32_t block_size;
   unsigned depth;
+  enum cas_leaf_kind leaf;      /* "leaf", absent: CAS_LEAF_HASH */
   bool empty;                   /* top "-" */
   struct cas_hash top;
   uint64_t blocks;
@@ -139,7 +157,9 @@ extern int cas_new_incarnation (char out[33]);
 #define CAS_PAGE_HEADER 16
 #define CAS_PAGE_ENTRY (2 + CAS_HASH_LEN)
 #define CAS_PAGE_MAX (CAS_PAGE_HEADER + CAS_FANOUT * CAS_PAGE_ENTRY)
-/* Deepest tree: CAS_FANOUT^(depth+1) >= 2^64 blocks. */
+/* The deepest tree: one that covers 2^64 blocks, whatever its leaves
+ * (cas-tree-format.h checks it for both kinds).
+ */
 #define CAS_DEPTH_MAX 6
 
 struct cas_page_entry {
@@ -164,8 +184,5 @@ extern int cas_page_decode (const void *buf, size_t len, struct cas_page *p,
 extern void cas_page_free (struct cas_page *p);
 extern bool cas_page_find (const struct cas_page *p, unsigned slot,
                            struct cas_hash *out);
-
-/* The smallest depth whose tree covers nr_blocks (0 for <= CAS_FANOUT). */
-extern unsigned cas_depth_for (uint64_t nr_blocks);
 
 #endif /* S3BLOCKS_CAS_FORMAT_H */

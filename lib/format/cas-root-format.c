@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "format/keys.h"
 #include "format/limits.h"
 #include "format/meta.h"
@@ -43,6 +44,7 @@ cas_root_format (char *buf, size_t size, const struct cas_root *r)
                   "size %" PRIu64 "\n"
                   "block-size %" PRIu32 "\n"
                   "depth %u\n"
+                  "%s"
                   "top %s\n"
                   "blocks %" PRIu64 "\n"
                   "generation %" PRIu64 "\n"
@@ -52,26 +54,34 @@ cas_root_format (char *buf, size_t size, const struct cas_root *r)
                   "commit-bound %" PRIu64 "\n",
                   r->kind == CAS_ROOT_SNAPSHOT ? "snapshot" : "export",
                   r->name, r->parent[0] ? r->parent : "-",
-                  r->incarnation, r->size, r->block_size, r->depth, top,
+                  r->incarnation, r->size, r->block_size, r->depth,
+                  /* Only a location tree says so: a cas root is written
+                   * as every version before leaf kinds wrote it.
+                   */
+                  r->leaf == CAS_LEAF_LOCATION ? "leaf location\n" : "",
+                  top,
                   r->blocks, r->generation, r->created, r->committed,
                   r->reuse_window_s, r->commit_bound_s);
   return snprintf_fits (len, size);
 }
 
-/* The root's fields, in the order they are written. */
+/* The root's fields: the required ones in the order they are written,
+ * then the optional ones (F_LEAF).
+ */
 enum {
   F_KIND, F_NAME, F_PARENT, F_INCARNATION, F_SIZE, F_BLOCK_SIZE, F_DEPTH,
   F_TOP, F_BLOCKS, F_GENERATION, F_CREATED, F_COMMITTED, F_REUSE_WINDOW,
-  F_COMMIT_BOUND, NR_FIELDS
+  F_COMMIT_BOUND, NR_REQUIRED,
+  F_LEAF = NR_REQUIRED, NR_FIELDS
 };
 
 static const char *const field_names[NR_FIELDS] = {
   "kind", "name", "parent", "incarnation", "size", "block-size", "depth",
   "top", "blocks", "generation", "created", "committed", "reuse-window",
-  "commit-bound",
+  "commit-bound", "leaf",
 };
 
-static const char *const field_missing[NR_FIELDS] = {
+static const char *const field_missing[NR_REQUIRED] = {
   "it lacks kind", "it lacks name", "it lacks parent",
   "it lacks incarnation", "it lacks size", "it lacks block-size",
   "it lacks depth", "it lacks top", "it lacks blocks",
@@ -183,6 +193,18 @@ parse_field (int f, const char *v, size_t len, struct cas_root *r)
     if (meta_parse_u64 (v, len, &r->commit_bound_s) == -1)
       return "its commit-bound is not a number of seconds";
     return NULL;
+  case F_LEAF:
+    /* A kind this version does not know would be walked as the wrong
+     * pages, and its blocks misread: refused, like an unknown layout.
+     */
+    if (len == 4 && memcmp (v, "hash", 4) == 0)
+      r->leaf = CAS_LEAF_HASH;
+    else if (len == 8 && memcmp (v, "location", 8) == 0)
+      r->leaf = CAS_LEAF_LOCATION;
+    else
+      return "its leaf is neither hash nor location (written by a later "
+        "version?)";
+    return NULL;
   }
   abort ();
 }
@@ -198,7 +220,7 @@ check_root (const struct cas_root *r)
     return "its blocks exceeds the blocks in its size";
   if (r->empty != (r->blocks == 0))
     return "its top and its blocks disagree about being empty";
-  if (!r->empty && r->depth < cas_depth_for (nr_blocks))
+  if (!r->empty && r->depth < cas_depth_for (r->leaf, nr_blocks))
     return "its depth is too small for its size";
   if ((r->kind == CAS_ROOT_SNAPSHOT) != name_text_is_snapshot (r->name))
     return "its name does not match its kind (export@snap for a snapshot)";
@@ -262,7 +284,7 @@ cas_root_parse (const char *buf, size_t len, struct cas_root *r,
     }
     p = eol + 1;
   }
-  for (f = 0; f < NR_FIELDS; f++) {
+  for (f = 0; f < NR_REQUIRED; f++) {
     if (!seen[f]) {
       *why = field_missing[f];
       return -1;

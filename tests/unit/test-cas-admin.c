@@ -206,8 +206,9 @@ count_missing (void *opaque, const struct cas_hash *h, unsigned level,
 }
 
 static int
-check_block (void *opaque, uint64_t index, const struct cas_hash *h)
+check_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
+  const struct cas_hash *h = &v->hash;
   char key[KEY_MAX], b;
 
   cas_data_key (key, sizeof key, h);
@@ -1126,7 +1127,7 @@ du_gets (unsigned n)
 
   setup ();
   a.store = st;
-  CU_ASSERT_FATAL (cas_depth_for (nblocks) == 3);
+  CU_ASSERT_FATAL (cas_depth_for (CAS_LEAF_HASH, nblocks) == 3);
   content (1, &leaf_content, true);
   put_repeating_page (0, n, &leaf_content, &h0);
   put_repeating_page (1, n, &h0, &h1);

@@ -16,6 +16,7 @@
 #include <CUnit/CUnit.h>
 
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "tests.h"
 
 static void
@@ -246,6 +247,102 @@ test_root_rejections (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (why, "NUL"));
 }
 
+/* The optional "leaf" line: absent for a cas root, whose text is
+ * exactly what versions before leaf kinds wrote; "leaf location" for a
+ * log tree; anything else refused.
+ */
+static void
+test_root_leaf (void)
+{
+  static const char cas_text[] =
+    "s3blocks-cas-root 1\n"
+    "kind export\n"
+    "name disk\n"
+    "parent -\n"
+    "incarnation 0123456789abcdef0123456789abcdef\n"
+    "size 107374182400\n"
+    "block-size 4096\n"
+    "depth 2\n"
+    "top 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\n"
+    "blocks 12345\n"
+    "generation 7\n"
+    "created 1700000000\n"
+    "committed 1700000100\n"
+    "reuse-window 1800\n"
+    "commit-bound 600\n";
+  struct cas_root r, back;
+  char buf[CAS_ROOT_MAX], again[CAS_ROOT_MAX], *p;
+  const char *why = NULL;
+  int len;
+
+  sample_root (&r);
+  CU_ASSERT_EQUAL (r.leaf, CAS_LEAF_HASH);
+  len = cas_root_format (buf, sizeof buf, &r);
+  CU_ASSERT_EQUAL (len, (int) strlen (cas_text));
+  CU_ASSERT_STRING_EQUAL (buf, cas_text);
+  CU_ASSERT_EQUAL (cas_root_parse (buf, (size_t) len, &back, &why), 0);
+  CU_ASSERT_EQUAL (back.leaf, CAS_LEAF_HASH);
+
+  /* A location root: one more line, after depth; it reads back. */
+  r.leaf = CAS_LEAF_LOCATION;
+  len = cas_root_format (buf, sizeof buf, &r);
+  CU_ASSERT_EQUAL (len, (int) strlen (cas_text) + 14);
+  CU_ASSERT_PTR_NOT_NULL (strstr (buf, "\ndepth 2\nleaf location\ntop "));
+  CU_ASSERT_EQUAL (cas_root_parse (buf, (size_t) len, &back, &why), 0);
+  CU_ASSERT_EQUAL (back.leaf, CAS_LEAF_LOCATION);
+  CU_ASSERT_EQUAL (back.depth, 2);
+  CU_ASSERT_EQUAL (cas_root_format (again, sizeof again, &back), len);
+  CU_ASSERT_STRING_EQUAL (again, buf);
+
+  /* "leaf hash" is a cas root too (the default said aloud), written
+   * back without the line.
+   */
+  p = strstr (buf, "leaf location");
+  memcpy (p, "leaf hash\n", 10);
+  memmove (p + 10, p + 14, strlen (p + 14) + 1);
+  CU_ASSERT_EQUAL (cas_root_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_EQUAL (back.leaf, CAS_LEAF_HASH);
+  cas_root_format (again, sizeof again, &back);
+  CU_ASSERT_STRING_EQUAL (again, cas_text);
+
+  /* Refused: an unknown kind, an empty one, the line twice. */
+  CU_ASSERT_EQUAL (parse_edited ("depth", "depth 2\nleaf extent", &why), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "leaf is neither hash nor location"));
+  CU_ASSERT_EQUAL (parse_edited ("depth", "depth 2\nleaf ", &why), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "leaf is neither"));
+  CU_ASSERT_EQUAL (parse_edited ("depth", "depth 2\nleaf LOCATION", &why),
+                   -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "leaf is neither"));
+  CU_ASSERT_EQUAL (parse_edited ("depth", "depth 2\nleaf location\n"
+                                 "leaf location", &why), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "twice"));
+  CU_ASSERT_EQUAL (parse_edited ("depth", "depth 7\nleaf location", &why),
+                   -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "depth"));
+
+  /* The depth a size needs is the kind's: 100 GiB of 4 KiB blocks
+   * needs depth 2 either way, 16 MiB needs 1 in a cas tree and 0 in a
+   * log tree (a log leaf maps 4096 blocks).
+   */
+  CU_ASSERT_EQUAL (parse_edited ("depth", "depth 1\nleaf location", &why),
+                   -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "depth is too small"));
+  sample_root (&r);
+  r.size = 4096 * 4096;
+  r.blocks = 5;
+  r.depth = 0;
+  len = cas_root_format (buf, sizeof buf, &r);
+  CU_ASSERT_EQUAL (cas_root_parse (buf, (size_t) len, &back, &why), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "depth is too small"));
+  r.leaf = CAS_LEAF_LOCATION;
+  len = cas_root_format (buf, sizeof buf, &r);
+  CU_ASSERT_EQUAL (cas_root_parse (buf, (size_t) len, &back, &why), 0);
+  r.size++;
+  len = cas_root_format (buf, sizeof buf, &r);
+  CU_ASSERT_EQUAL (cas_root_parse (buf, (size_t) len, &back, &why), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (why, "depth is too small"));
+}
+
 static void
 test_incarnation (void)
 {
@@ -376,19 +473,22 @@ test_page_rejections (void)
 static void
 test_depth_for (void)
 {
-  CU_ASSERT_EQUAL (cas_depth_for (0), 0);
-  CU_ASSERT_EQUAL (cas_depth_for (1), 0);
-  CU_ASSERT_EQUAL (cas_depth_for (1024), 0);
-  CU_ASSERT_EQUAL (cas_depth_for (1025), 1);
-  CU_ASSERT_EQUAL (cas_depth_for (1024 * 1024), 1);
-  CU_ASSERT_EQUAL (cas_depth_for (1024 * 1024 + 1), 2);
-  CU_ASSERT_EQUAL (cas_depth_for (26214400), 2);       /* 100 GiB / 4K */
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_C (1) << 28), 2); /* 1 TiB / 4K */
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_C (1) << 30), 2);
-  CU_ASSERT_EQUAL (cas_depth_for ((UINT64_C (1) << 30) + 1), 3);
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_C (1) << 60), 5);
-  CU_ASSERT_EQUAL (cas_depth_for ((UINT64_C (1) << 60) + 1), 6);
-  CU_ASSERT_EQUAL (cas_depth_for (UINT64_MAX), 6);
+  /* Of a cas tree. */
+#define depth(n) cas_depth_for (CAS_LEAF_HASH, (n))
+  CU_ASSERT_EQUAL (depth (0), 0);
+  CU_ASSERT_EQUAL (depth (1), 0);
+  CU_ASSERT_EQUAL (depth (1024), 0);
+  CU_ASSERT_EQUAL (depth (1025), 1);
+  CU_ASSERT_EQUAL (depth (1024 * 1024), 1);
+  CU_ASSERT_EQUAL (depth (1024 * 1024 + 1), 2);
+  CU_ASSERT_EQUAL (depth (26214400), 2);       /* 100 GiB / 4K */
+  CU_ASSERT_EQUAL (depth (UINT64_C (1) << 28), 2); /* 1 TiB / 4K */
+  CU_ASSERT_EQUAL (depth (UINT64_C (1) << 30), 2);
+  CU_ASSERT_EQUAL (depth ((UINT64_C (1) << 30) + 1), 3);
+  CU_ASSERT_EQUAL (depth (UINT64_C (1) << 60), 5);
+  CU_ASSERT_EQUAL (depth ((UINT64_C (1) << 60) + 1), 6);
+  CU_ASSERT_EQUAL (depth (UINT64_MAX), 6);
+#undef depth
 }
 
 UNIT_SUITES (add_cas_format_tests)
@@ -399,6 +499,7 @@ UNIT_SUITES (add_cas_format_tests)
   CU_add_test (s, "keys", test_keys);
   CU_add_test (s, "root round trip", test_root_round_trip);
   CU_add_test (s, "root rejections", test_root_rejections);
+  CU_add_test (s, "root leaf kinds", test_root_leaf);
   CU_add_test (s, "incarnation", test_incarnation);
   CU_add_test (s, "page round trip", test_page_round_trip);
   CU_add_test (s, "page rejections", test_page_rejections);

@@ -221,7 +221,7 @@ test_flush_cost (void)
   struct volume *v = open_new (m);
   struct volume_stats st;
   struct memstore_counts c;
-  const unsigned depth = cas_depth_for (BIG / BS);
+  const unsigned depth = cas_depth_for (CAS_LEAF_HASH, BIG / BS);
 
   CU_ASSERT_EQUAL (depth, 2);
   fake_now++;
@@ -649,6 +649,51 @@ test_snapshot (void)
   store_close (memstore_store (m));
 }
 
+/* A root that says "leaf location" is a log tree's: the cas layout
+ * refuses it at open, naming it, rather than failing on its first leaf.
+ */
+static void
+test_location_root_refused (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v = open_new (m);
+  struct cas_root r;
+  char buf[CAS_ROOT_MAX];
+  int len, lr;
+  struct opts o = { 0 }, snap = { .root_key = "cas/snaps/t/s1",
+                                  .readonly = true };
+
+  CU_ASSERT_EQUAL (write_seed (v, 9, 4), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+  r = root_of (m, ROOT_KEY);
+  r.leaf = CAS_LEAF_LOCATION;
+  len = cas_root_format (buf, sizeof buf, &r);
+  CU_ASSERT_FATAL (len > 0);
+  memstore_set (m, ROOT_KEY, buf, len);
+  r.kind = CAS_ROOT_SNAPSHOT;
+  snprintf (r.name, sizeof r.name, "t@s1");
+  len = cas_root_format (buf, sizeof buf, &r);
+  memstore_set (m, "cas/snaps/t/s1", buf, len);
+
+  standin_reset_errors ();
+  memstore_reset_counts (m);
+  v = open_opts (m, &o, &lr);
+  CU_ASSERT_EQUAL (lr, -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, ROOT_KEY));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "log layout"));
+  CU_ASSERT_EQUAL (memstore_counts (m).puts, 0);
+  volume_free (v);
+
+  v = open_opts (m, &snap, &lr);
+  CU_ASSERT_EQUAL (lr, -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/snaps/t/s1"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "log layout"));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
 /* Crash safety.  A workload of flushes that each change several
  * blocks (overwrites, zeroing, identical contents, several leaves),
  * with max-dirty small enough that write-backs happen between them.
@@ -900,7 +945,7 @@ test_fence_commits (void)
   struct volume *v;
   struct volume_stats st;
   struct memstore_counts c;
-  const unsigned depth = cas_depth_for (BIG / BS);
+  const unsigned depth = cas_depth_for (CAS_LEAF_HASH, BIG / BS);
   struct opts o = { .commit_bound_ms = 3000 };
   uint64_t gen;
   int r;
@@ -1004,6 +1049,7 @@ UNIT_SUITES (add_cas_layout_tests)
   CU_add_test (s, "extents", test_extents);
   CU_add_test (s, "resize", test_resize);
   CU_add_test (s, "snapshot", test_snapshot);
+  CU_add_test (s, "a log tree's root is refused", test_location_root_refused);
   CU_add_test (s, "crash at every request", test_crash_every_request);
   CU_add_test (s, "sweep fence: quiet runs", test_fence_runs);
   CU_add_test (s, "sweep fence: commits", test_fence_commits);

@@ -2,10 +2,13 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks unit tests: the cas map tree (cas-tree.c, cas-tree-update.c,
- * cas-pagecache.c) and roots (cas-root.c) against the in-memory store,
- * counting requests: updates write only the changed paths, lookups of a
- * fresh tree cost depth + 1 GETs, the cache stays bounded, and damaged
- * or missing pages are EIO.
+ * cas-pagecache.c) against the in-memory store, counting requests:
+ * updates write only the changed paths, lookups of a fresh tree cost
+ * depth + 1 GETs, the cache stays bounded.  Every test runs for a tree
+ * of hash leaves (suite cas-tree) and one of location leaves
+ * (cas-tree-location: log leaves of 4096 slots), its blocks placed by
+ * the kind's geometry (cas-tree-fixture.h).  Damage, failures, crashes
+ * and roots: test-cas-tree-faults.c.
  */
 
 #include <config.h>
@@ -19,136 +22,25 @@
 
 #include <CUnit/CUnit.h>
 
-#include "cas/cas-tree.h"
+#include "cas-tree-fixture.h"
 #include "memstore.h"
 #include "nbdkit-standin.h"
 #include "tests.h"
 
-#define GIB (UINT64_C (1) << 30)
-#define BLOCKS_100G (100 * GIB / 4096)         /* 26,214,400: depth 2 */
-#define BLOCKS_1T (1024 * GIB / 4096)          /* 2^28: depth 2 */
-
-/* The content hash of block i at version v (as if its data were PUT). */
-static struct cas_hash
-content (uint64_t i, unsigned v)
+/* The leaf that big_export fills: the 7000th of a cas tree, the same
+ * blocks in a log tree (its 1750th leaf).
+ */
+static size_t
+full_leaf (void)
 {
-  uint64_t words[2] = { i, v };
-  struct cas_hash h;
-
-  cas_hash_of (words, sizeof words, &h);
-  return h;
-}
-
-static struct cas_change
-put_change (uint64_t i, unsigned v)
-{
-  struct cas_change c = { .index = i, .present = true };
-
-  c.hash = content (i, v);
-  return c;
-}
-
-static struct cas_change
-hole_change (uint64_t i)
-{
-  struct cas_change c = { .index = i, .present = false };
-
-  return c;
-}
-
-/* Update and serve the result. */
-static int
-apply (struct cas_tree *t, const struct cas_change *c, size_t n,
-       unsigned min_depth, struct cas_update *res)
-{
-  struct cas_update local;
-
-  if (res == NULL)
-    res = &local;
-  if (cas_tree_update (t, c, n, min_depth, NULL, res) == -1)
-    return -1;
-  cas_tree_set_top (t, res->empty ? NULL : &res->top, res->depth);
-  return 0;
-}
-
-static bool
-has (struct cas_tree *t, uint64_t i, unsigned v)
-{
-  struct cas_hash h, want = content (i, v);
-  bool present;
-
-  if (cas_tree_lookup (t, i, &present, &h) == -1 || !present)
-    return false;
-  return cas_hash_equal (&h, &want);
-}
-
-static bool
-is_hole (struct cas_tree *t, uint64_t i)
-{
-  struct cas_hash h;
-  bool present = true;
-
-  return cas_tree_lookup (t, i, &present, &h) == 0 && !present;
-}
-
-/* What a walk saw. */
-struct seen {
-  uint64_t pages, page_bytes, blocks, skipped_level;
-  uint64_t pages_at[CAS_DEPTH_MAX + 1];
-  struct cas_hash leaf;         /* some leaf page */
-  uint64_t last_index;
-  bool ordered;
-  int skip_level;               /* skip children of pages at it; -1: none */
-};
-
-static int
-seen_page (void *opaque, const struct cas_hash *h, unsigned level,
-           size_t bytes)
-{
-  struct seen *s = opaque;
-
-  s->pages++;
-  s->pages_at[level]++;
-  s->page_bytes += bytes;
-  if (level == 0)
-    s->leaf = *h;
-  return (int) level == s->skip_level;
-}
-
-static int
-seen_block (void *opaque, uint64_t index, const struct cas_hash *h)
-{
-  struct seen *s = opaque;
-  (void) h;
-
-  if (s->blocks > 0 && index <= s->last_index)
-    s->ordered = false;
-  s->last_index = index;
-  s->blocks++;
-  return 0;
-}
-
-static const struct cas_walk_ops seen_ops = { seen_page, seen_block };
-
-static int
-walk (struct memstore *m, struct cas_tree *t, struct seen *s, int skip_level)
-{
-  struct cas_hash top;
-  unsigned depth;
-  bool present = cas_tree_get_top (t, &top, &depth);
-
-  memset (s, 0, sizeof *s);
-  s->ordered = true;
-  s->skip_level = skip_level;
-  return cas_tree_walk (memstore_store (m), "disk", present ? &top : NULL,
-                        depth, &seen_ops, s);
+  return 7000 * CAS_FANOUT / leaf_span ();
 }
 
 static void
 test_empty (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = open_tree (m, "disk", 1 << 20);
   struct cas_change c = hole_change (7);
   struct cas_update res;
   struct seen s;
@@ -175,7 +67,7 @@ static void
 test_single_block (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = open_tree (m, "disk", 1 << 20);
   struct cas_change c = put_change (5, 1);
   struct cas_update res;
   struct cas_hash top;
@@ -187,7 +79,7 @@ test_single_block (void)
   CU_ASSERT_EQUAL (res.depth, 0);
   CU_ASSERT_EQUAL (res.blocks_delta, 1);
   CU_ASSERT_EQUAL (res.pages_written, 1);
-  CU_ASSERT_EQUAL (res.page_bytes_written, CAS_PAGE_HEADER + CAS_PAGE_ENTRY);
+  CU_ASSERT_EQUAL (res.page_bytes_written, leaf_len (1));
   CU_ASSERT_EQUAL (memstore_count (m, CAS_PAGES_PREFIX), 1);
   /* Not served until the caller commits. */
   CU_ASSERT_FALSE (cas_tree_get_top (t, NULL, NULL));
@@ -199,19 +91,22 @@ test_single_block (void)
   CU_ASSERT_TRUE (has (t, 5, 1));
   CU_ASSERT_TRUE (is_hole (t, 4));
   CU_ASSERT_TRUE (is_hole (t, 6));
-  CU_ASSERT_TRUE (is_hole (t, 1024));   /* beyond the tree */
+  CU_ASSERT_TRUE (is_hole (t, leaf_span ()));   /* beyond the tree */
 
   /* The stored page is exactly what the key says. */
   {
     char key[KEY_MAX];
-    uint8_t buf[CAS_PAGE_MAX];
+    static uint8_t buf[CAS_ANY_PAGE_MAX];
     struct cas_hash h;
 
     cas_page_key (key, sizeof key, &res.top);
     len = memstore_peek (m, key, buf, sizeof buf);
-    CU_ASSERT_EQUAL (len, CAS_PAGE_HEADER + CAS_PAGE_ENTRY);
+    CU_ASSERT_EQUAL (len, (long) leaf_len (1));
     cas_hash_of (buf, (size_t) len, &h);
     CU_ASSERT_TRUE (cas_hash_equal (&h, &res.top));
+    /* A leaf of the tree's kind. */
+    CU_ASSERT_EQUAL (memcmp (buf, tree_kind == CAS_LEAF_LOCATION
+                             ? LOG_LEAF_MAGIC : CAS_PAGE_MAGIC, 8), 0);
   }
 
   /* Rewriting the same value changes nothing and writes nothing. */
@@ -253,7 +148,7 @@ static void
 test_many_blocks (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 4 << 20);
+  struct cas_tree *t = open_tree (m, "disk", 4 << 20);
   static unsigned shadow[MODEL_SLOTS];  /* 0: hole, else version */
   struct cas_change *c = calloc (MODEL_SLOTS, sizeof *c);
   uint64_t *found = calloc (MODEL_SLOTS, sizeof *found), *fp;
@@ -321,6 +216,7 @@ test_many_blocks (void)
   CU_ASSERT_EQUAL (walk (m, t, &s, -1), 0);
   CU_ASSERT_EQUAL (s.blocks, nr_present);
   CU_ASSERT_TRUE (s.ordered);
+  CU_ASSERT_TRUE (s.values_ok);
   CU_ASSERT_EQUAL (s.pages_at[2], 1);
   CU_ASSERT (s.pages_at[0] <= nr_present);
 
@@ -334,10 +230,10 @@ static void
 test_holes (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = open_tree (m, "disk", 1 << 20);
   struct cas_change c[3] = {
-    put_change (3, 1), put_change (5 * 1024 + 1, 1),
-    put_change (3 * 1024 * 1024 + 7, 1),
+    put_change (3, 1), put_change (5 * leaf_span () + 1, 1),
+    put_change (3 * mid_span () + 7, 1),
   };
   struct cas_update res;
   struct seen s;
@@ -353,14 +249,14 @@ test_holes (void)
   /* Removing the last block of a leaf removes the leaf, and its
    * parent when that was its only child.
    */
-  c[0] = hole_change (3 * 1024 * 1024 + 7);
+  c[0] = hole_change (3 * mid_span () + 7);
   CU_ASSERT_EQUAL (apply (t, c, 1, 2, &res), 0);
   CU_ASSERT_EQUAL (res.blocks_delta, -1);
   CU_ASSERT_EQUAL (res.pages_written, 1);       /* only the top */
   CU_ASSERT_EQUAL (walk (m, t, &s, -1), 0);
   CU_ASSERT_EQUAL (s.pages, 4);
   CU_ASSERT_EQUAL (s.pages_at[1], 1);
-  CU_ASSERT_TRUE (is_hole (t, 3 * 1024 * 1024 + 7));
+  CU_ASSERT_TRUE (is_hole (t, 3 * mid_span () + 7));
   CU_ASSERT_TRUE (has (t, 3, 1));
 
   c[0] = hole_change (3);
@@ -371,14 +267,14 @@ test_holes (void)
   CU_ASSERT_EQUAL (s.pages_at[0], 1);
 
   /* The last block gone: the empty tree, nothing written. */
-  c[0] = hole_change (5 * 1024 + 1);
+  c[0] = hole_change (5 * leaf_span () + 1);
   CU_ASSERT_EQUAL (apply (t, c, 1, 2, &res), 0);
   CU_ASSERT_TRUE (res.empty);
   CU_ASSERT_EQUAL (res.pages_written, 0);
   CU_ASSERT_EQUAL (res.blocks_delta, -1);
   CU_ASSERT_EQUAL (res.depth, 2);
   CU_ASSERT_FALSE (cas_tree_get_top (t, NULL, NULL));
-  CU_ASSERT_TRUE (is_hole (t, 5 * 1024 + 1));
+  CU_ASSERT_TRUE (is_hole (t, 5 * leaf_span () + 1));
   cas_tree_free (t);
   store_close (memstore_store (m));
 }
@@ -387,11 +283,13 @@ static void
 test_depth_growth (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = open_tree (m, "disk", 1 << 20);
   struct cas_change c[2] = { put_change (1, 1), put_change (1000, 1) };
   struct cas_update res;
   struct cas_hash old_top;
   struct seen s;
+  /* Just beyond a tree of depth 2. */
+  const uint64_t far = (uint64_t) 2 << cas_level_shift (tree_kind, 3);
 
   CU_ASSERT_EQUAL (apply (t, c, 2, 0, &res), 0);
   CU_ASSERT_EQUAL (res.depth, 0);
@@ -414,13 +312,13 @@ test_depth_growth (void)
    * change under the old top is merged on the way.
    */
   c[0] = put_change (1, 2);
-  c[1] = put_change (UINT64_C (1) << 31, 1);
+  c[1] = put_change (far, 1);
   CU_ASSERT_EQUAL (apply (t, c, 2, 0, &res), 0);
   CU_ASSERT_EQUAL (res.depth, 3);
   CU_ASSERT_EQUAL (res.blocks_delta, 1);
   CU_ASSERT_TRUE (has (t, 1, 2));
   CU_ASSERT_TRUE (has (t, 1000, 1));
-  CU_ASSERT_TRUE (has (t, UINT64_C (1) << 31, 1));
+  CU_ASSERT_TRUE (has (t, far, 1));
   CU_ASSERT_EQUAL (walk (m, t, &s, -1), 0);
   CU_ASSERT_EQUAL (s.blocks, 3);
   CU_ASSERT_EQUAL (s.pages_at[3], 1);
@@ -442,23 +340,23 @@ test_depth_growth (void)
 static struct cas_tree *
 big_export (struct memstore *m, uint64_t cache_bytes)
 {
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk",
-                                      cache_bytes);
-  size_t nleaves = BLOCKS_100G / CAS_FANOUT, n = 0, i;
-  struct cas_change *c = calloc (nleaves + CAS_FANOUT, sizeof *c);
+  struct cas_tree *t = open_tree (m, "disk", cache_bytes);
+  size_t nleaves = BLOCKS_100G / leaf_span (), n = 0, i;
+  struct cas_change *c = calloc (nleaves + leaf_span (), sizeof *c);
   struct cas_update res;
 
   for (i = 0; i < nleaves; i++) {
-    if (i == 7000) {
+    if (i == full_leaf ()) {
       size_t j;
 
-      for (j = 0; j < CAS_FANOUT; j++)
-        c[n++] = put_change (i * CAS_FANOUT + j, 1);
+      for (j = 0; j < leaf_span (); j++)
+        c[n++] = put_change (i * leaf_span () + j, 1);
     }
     else
-      c[n++] = put_change (i * CAS_FANOUT + i % CAS_FANOUT, 1);
+      c[n++] = put_change (i * leaf_span () + i % leaf_span (), 1);
   }
-  CU_ASSERT_EQUAL (apply (t, c, n, cas_depth_for (BLOCKS_100G), &res), 0);
+  CU_ASSERT_EQUAL (apply (t, c, n, cas_depth_for (tree_kind, BLOCKS_100G),
+                          &res), 0);
   CU_ASSERT_EQUAL (res.depth, 2);
   CU_ASSERT_EQUAL ((size_t) res.blocks_delta, n);
   free (c);
@@ -478,18 +376,18 @@ test_request_counts (void)
   CU_ASSERT_TRUE_FATAL (cas_tree_get_top (t, &top, &depth));
 
   /* One block in the full leaf, from a tree opened fresh: 3 GETs (the
-   * path), 3 PUTs (the new path), each page at most CAS_PAGE_MAX.
+   * path), 3 PUTs (the new path), each page at most a full one.
    */
-  fresh = cas_tree_open (memstore_store (m), "disk", 64 << 20);
+  fresh = open_tree (m, "disk", 64 << 20);
   cas_tree_set_top (fresh, &top, depth);
   memstore_reset_counts (m);
-  c[0] = put_change (7000 * CAS_FANOUT + 5, 2);
+  c[0] = put_change (full_leaf () * leaf_span () + 5, 2);
   CU_ASSERT_EQUAL (cas_tree_update (fresh, c, 1, 2, NULL, &res), 0);
   CU_ASSERT_EQUAL (res.pages_written, depth + 1);
   CU_ASSERT_EQUAL (memstore_counts (m).puts, 3);
   CU_ASSERT_EQUAL (memstore_counts (m).gets, 3);
   CU_ASSERT (res.page_bytes_written < 300 * 1024);
-  CU_ASSERT (res.page_bytes_written <= 3 * CAS_PAGE_MAX);
+  CU_ASSERT (res.page_bytes_written <= 2 * CAS_PAGE_MAX + leaf_max ());
   /* The full leaf, and the full top page's level 1 child, are large. */
   CU_ASSERT (res.page_bytes_written > CAS_PAGE_MAX);
   {
@@ -506,20 +404,20 @@ test_request_counts (void)
   cas_tree_set_top (fresh, &res.top, res.depth);
   /* The new pages are cached: reading the block back costs nothing. */
   memstore_reset_counts (m);
-  CU_ASSERT_TRUE (has (fresh, 7000 * CAS_FANOUT + 5, 2));
-  CU_ASSERT_TRUE (has (fresh, 7000 * CAS_FANOUT + 6, 1));
+  CU_ASSERT_TRUE (has (fresh, full_leaf () * leaf_span () + 5, 2));
+  CU_ASSERT_TRUE (has (fresh, full_leaf () * leaf_span () + 6, 1));
   CU_ASSERT_EQUAL (memstore_counts (m).gets, 0);
 
   /* k blocks in distinct leaves: at most k * (depth + 1) pages. */
   for (i = 0; i < 10; i++)
-    c[i] = put_change ((uint64_t) i * 2500 * CAS_FANOUT + 3, 3);
+    c[i] = put_change ((uint64_t) i * 2500 * leaf_span () + 3, 3);
   memstore_reset_counts (m);
   CU_ASSERT_EQUAL (apply (fresh, c, 10, 2, &res), 0);
   CU_ASSERT (res.pages_written <= 10 * 3);
   CU_ASSERT_EQUAL (memstore_counts (m).puts, res.pages_written);
   CU_ASSERT (res.page_bytes_written < 10 * 3 * CAS_PAGE_MAX);
   for (i = 0; i < 10; i++)
-    CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 2500 * CAS_FANOUT + 3, 3));
+    CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 2500 * leaf_span () + 3, 3));
   cas_tree_free (fresh);
   cas_tree_free (t);
   store_close (memstore_store (m));
@@ -529,7 +427,7 @@ static void
 test_fresh_1t_lookup (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "big", 64 << 20);
+  struct cas_tree *t = open_tree (m, "big", 64 << 20);
   struct cas_change c[4] = {
     put_change (0, 1), put_change (BLOCKS_1T / 3, 1),
     put_change (BLOCKS_1T / 2, 1), put_change (BLOCKS_1T - 1, 1),
@@ -537,12 +435,13 @@ test_fresh_1t_lookup (void)
   struct cas_update res;
   unsigned i;
 
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 4, cas_depth_for (BLOCKS_1T),
+  CU_ASSERT_EQUAL (cas_tree_update (t, c, 4,
+                                    cas_depth_for (tree_kind, BLOCKS_1T),
                                     NULL, &res), 0);
   CU_ASSERT_EQUAL (res.depth, 2);
   cas_tree_free (t);
 
-  t = cas_tree_open (memstore_store (m), "big", 64 << 20);
+  t = open_tree (m, "big", 64 << 20);
   cas_tree_set_top (t, &res.top, res.depth);
   memstore_reset_counts (m);
   CU_ASSERT_TRUE (has (t, BLOCKS_1T / 2, 1));
@@ -569,7 +468,9 @@ test_cache_bound (void)
 {
   struct memstore *m = memstore_new ();
   struct cas_tree *big = big_export (m, 1 << 20), *t;
-  const uint64_t few_pages = 8 * (CAS_PAGE_MAX + 4096);
+  /* One full page a level, the deepest tree's. */
+  const uint64_t few_pages = CAS_DEPTH_MAX * full_page_memory () +
+    full_leaf_memory ();
   struct cas_hash top;
   unsigned depth;
   uint64_t i, max_bytes = 0;
@@ -578,12 +479,12 @@ test_cache_bound (void)
   CU_ASSERT (cas_tree_cached_bytes (big) <= 1 << 20);
 
   /* A cache bound below one page still completes lookups. */
-  t = cas_tree_open (memstore_store (m), "disk", 1);
+  t = open_tree (m, "disk", 1);
   cas_tree_set_top (t, &top, depth);
   for (i = 0; i < 400; i++) {
-    uint64_t leaf = i * 61 % (BLOCKS_100G / CAS_FANOUT);
+    uint64_t leaf = i * 61 % (BLOCKS_100G / leaf_span ());
 
-    CU_ASSERT_TRUE (has (t, leaf * CAS_FANOUT + leaf % CAS_FANOUT, 1));
+    CU_ASSERT_TRUE (has (t, leaf * leaf_span () + leaf % leaf_span (), 1));
     if (cas_tree_cached_bytes (t) > max_bytes)
       max_bytes = cas_tree_cached_bytes (t);
   }
@@ -592,12 +493,12 @@ test_cache_bound (void)
   cas_tree_free (t);
 
   /* A bound of 1 MiB is kept whatever is read. */
-  t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  t = open_tree (m, "disk", 1 << 20);
   cas_tree_set_top (t, &top, depth);
   for (i = 0; i < 2000; i++) {
-    uint64_t leaf = i * 13 % (BLOCKS_100G / CAS_FANOUT);
+    uint64_t leaf = i * 13 % (BLOCKS_100G / leaf_span ());
 
-    CU_ASSERT_TRUE (has (t, leaf * CAS_FANOUT + leaf % CAS_FANOUT, 1));
+    CU_ASSERT_TRUE (has (t, leaf * leaf_span () + leaf % leaf_span (), 1));
     CU_ASSERT (cas_tree_cached_bytes (t) <= 1 << 20);
   }
   cas_tree_free (t);
@@ -606,125 +507,22 @@ test_cache_bound (void)
 }
 
 static void
-test_damaged_pages (void)
-{
-  struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
-  struct cas_change c[2] = { put_change (3, 1), put_change (5000, 1) };
-  struct cas_update res;
-  struct cas_hash h, leaf1, leaf2, top;
-  uint8_t buf[CAS_PAGE_MAX], other[CAS_PAGE_MAX];
-  char key[KEY_MAX], key2[KEY_MAX];
-  bool present;
-  long len, len2;
-  struct seen s;
-
-  CU_ASSERT_EQUAL (apply (t, c, 2, 1, &res), 0);
-  top = res.top;
-  CU_ASSERT_EQUAL (walk (m, t, &s, -1), 0);
-  CU_ASSERT_EQUAL (s.pages, 3);
-
-  /* The leaves' hashes, from the top page. */
-  cas_page_key (key, sizeof key, &top);
-  len = memstore_peek (m, key, buf, sizeof buf);
-  {
-    struct cas_page p;
-    const char *why;
-
-    CU_ASSERT_EQUAL_FATAL (cas_page_decode (buf, (size_t) len, &p, &why), 0);
-    CU_ASSERT_EQUAL_FATAL (p.count, 2);
-    leaf1 = p.entries[0].hash;
-    leaf2 = p.entries[1].hash;
-    cas_page_free (&p);
-  }
-
-  /* One byte flipped in a leaf: EIO naming the page and the export. */
-  cas_page_key (key, sizeof key, &leaf1);
-  len = memstore_peek (m, key, buf, sizeof buf);
-  buf[len - 1] ^= 1;
-  memstore_set (m, key, buf, (size_t) len);
-  t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", 1 << 20));
-  cas_tree_set_top (t, &top, 1);
-  standin_reset_errors ();
-  errno = 0;
-  CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "export disk"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "damaged"));
-  /* The other leaf is fine. */
-  CU_ASSERT_TRUE (has (t, 5000, 1));
-
-  /* Swapped: a valid page under another page's name. */
-  cas_page_key (key2, sizeof key2, &leaf2);
-  len2 = memstore_peek (m, key2, other, sizeof other);
-  buf[len - 1] ^= 1;
-  memstore_set (m, key, other, (size_t) len2);
-  memstore_set (m, key2, buf, (size_t) len);
-  t = (cas_tree_free (t), cas_tree_open (memstore_store (m), "disk", 1 << 20));
-  cas_tree_set_top (t, &top, 1);
-  CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "does not match"));
-  CU_ASSERT_EQUAL (cas_tree_lookup (t, 5000, &present, &h), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_EQUAL (walk (m, t, &s, -1), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-
-  /* Too long: damaged, not a buffer overrun (much longer is the
-   * store's EIO, which real stores name).
-   */
-  {
-    uint8_t *huge = calloc (1, CAS_PAGE_MAX + 100);
-
-    memstore_set (m, key, huge, CAS_PAGE_MAX + 1);
-    CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
-    CU_ASSERT_EQUAL (errno, EIO);
-    CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "longer"));
-    memstore_set (m, key, huge, CAS_PAGE_MAX + 100);
-    CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
-    CU_ASSERT_EQUAL (errno, EIO);
-    free (huge);
-  }
-
-  /* Missing: EIO for a lookup, ENOENT for the walk, both named. */
-  memstore_set (m, key2, other, (size_t) len2);   /* leaf2 right again */
-  store_delete (memstore_store (m), key);
-  standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_tree_lookup (t, 3, &present, &h), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error,
-                                  "export disk: map page "));
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "is missing"));
-  CU_ASSERT_EQUAL (walk (m, t, &s, -1), -1);
-  CU_ASSERT_EQUAL (errno, ENOENT);
-  /* An update through the missing page fails too, writing nothing. */
-  c[0] = put_change (4, 1);
-  memstore_reset_counts (m);
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 1, 1, NULL, &res), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_EQUAL (memstore_counts (m).puts, 0);
-  cas_tree_free (t);
-  store_close (memstore_store (m));
-}
-
-static void
 test_walk_skip (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
+  struct cas_tree *t = open_tree (m, "disk", 1 << 20);
   struct cas_change c[5];
   struct seen s;
   unsigned i;
 
   for (i = 0; i < 5; i++)
-    c[i] = put_change ((uint64_t) i * 1024 * 1024 + i, 1);
+    c[i] = put_change ((uint64_t) i * mid_span () + i, 1);
   CU_ASSERT_EQUAL (apply (t, c, 5, 2, NULL), 0);
   CU_ASSERT_EQUAL (walk (m, t, &s, -1), 0);
   CU_ASSERT_EQUAL (s.pages, 11);
   CU_ASSERT_EQUAL (s.blocks, 5);
   CU_ASSERT_TRUE (s.ordered);
+  CU_ASSERT_TRUE (s.values_ok);
   CU_ASSERT (s.page_bytes > 0);
   /* Skipping at level 1: its leaves are neither read nor reported. */
   memstore_reset_counts (m);
@@ -735,112 +533,6 @@ test_walk_skip (void)
   /* Skipping the top reads one page. */
   CU_ASSERT_EQUAL (walk (m, t, &s, 2), 0);
   CU_ASSERT_EQUAL (s.pages, 1);
-  cas_tree_free (t);
-  store_close (memstore_store (m));
-}
-
-static int
-refuse (void *opaque)
-{
-  (void) opaque;
-  return ESTALE;
-}
-
-/* lease_check's refusal of a lost lease. */
-static int
-refuse_erofs (void *opaque)
-{
-  (void) opaque;
-  return EROFS;
-}
-
-static void
-test_update_failures (void)
-{
-  struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
-  struct cas_change c[2] = { put_change (9, 1), put_change (8, 1) };
-  const struct store_gate gate = { refuse, NULL };
-  struct cas_update res;
-  struct cas_hash top;
-
-  /* Unsorted or repeated changes are the caller's bug. */
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 2, 0, NULL, &res), -1);
-  CU_ASSERT_EQUAL (errno, EINVAL);
-  c[1] = c[0];
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 2, 0, NULL, &res), -1);
-  CU_ASSERT_EQUAL (errno, EINVAL);
-
-  CU_ASSERT_EQUAL (apply (t, c, 1, 1, &res), 0);
-  top = res.top;
-  /* A failed PUT fails the update; the served tree is unchanged. */
-  c[0] = put_change (9, 2);
-  memstore_fail (m, STORE_PUT, -1, EIO);
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 1, 1, NULL, &res), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  memstore_fail (m, STORE_PUT, 0, 0);
-  /* The gate refuses: its errno, no PUT. */
-  memstore_reset_counts (m);
-  CU_ASSERT_EQUAL (cas_tree_update (t, c, 1, 1, &gate, &res), -1);
-  CU_ASSERT_EQUAL (errno, ESTALE);
-  CU_ASSERT_TRUE (has (t, 9, 1));
-  CU_ASSERT_TRUE (cas_tree_get_top (t, &res.top, NULL));
-  CU_ASSERT_TRUE (cas_hash_equal (&res.top, &top));
-  /* And it works once the store does. */
-  CU_ASSERT_EQUAL (apply (t, c, 1, 1, &res), 0);
-  CU_ASSERT_TRUE (has (t, 9, 2));
-  cas_tree_free (t);
-  store_close (memstore_store (m));
-}
-
-/* The server gone after each single request of an update: the update
- * fails, and the old tree (what the last root names) still reads whole
- * from a fresh server.  The pages of a failed update are harmless
- * garbage: nothing names them.
- */
-static void
-test_update_crash (void)
-{
-  struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1 << 20);
-  struct cas_change c[40];
-  struct cas_update res;
-  struct cas_hash top;
-  int64_t k;
-  unsigned i;
-  bool done = false;
-
-  for (i = 0; i < 40; i++)
-    c[i] = put_change ((uint64_t) i * 40000, 1);
-  CU_ASSERT_EQUAL_FATAL (apply (t, c, 40, 2, NULL), 0);
-  CU_ASSERT_TRUE (cas_tree_get_top (t, &top, NULL));
-  for (i = 0; i < 40; i++)
-    c[i] = put_change ((uint64_t) i * 40000 + 1, 2);
-  for (k = 0; k < 200 && !done; k++) {
-    struct cas_tree *fresh = cas_tree_open (memstore_store (m), "disk", 1);
-
-    cas_tree_set_top (fresh, &top, 2);
-    memstore_crash_after (m, k);
-    done = cas_tree_update (fresh, c, 40, 2, NULL, &res) == 0;
-    memstore_crash_after (m, -1);
-    cas_tree_free (fresh);
-
-    fresh = cas_tree_open (memstore_store (m), "disk", 1);
-    cas_tree_set_top (fresh, &top, 2);
-    for (i = 0; i < 40; i++) {
-      CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 40000, 1));
-      CU_ASSERT_TRUE (is_hole (fresh, (uint64_t) i * 40000 + 1));
-    }
-    if (done) {
-      /* Complete: the new tree reads whole too. */
-      cas_tree_set_top (fresh, &res.top, res.depth);
-      for (i = 0; i < 40; i++)
-        CU_ASSERT_TRUE (has (fresh, (uint64_t) i * 40000 + 1, 2));
-    }
-    cas_tree_free (fresh);
-  }
-  CU_ASSERT_TRUE (done);
-  CU_ASSERT (k > 40);          /* every GET and PUT was a crash point */
   cas_tree_free (t);
   store_close (memstore_store (m));
 }
@@ -860,7 +552,7 @@ reader_thread (void *arg)
   for (i = 0; i < 300; i++) {
     uint64_t leaf = (i * 7 + r->id * 1000) % 2048;
 
-    if (!has (r->t, leaf * CAS_FANOUT + 1, 1))
+    if (!has (r->t, leaf * leaf_span () + 1, 1))
       r->errors++;
   }
   return NULL;
@@ -870,14 +562,14 @@ static void
 test_threads (void)
 {
   struct memstore *m = memstore_new ();
-  struct cas_tree *t = cas_tree_open (memstore_store (m), "disk", 1);
+  struct cas_tree *t = open_tree (m, "disk", 1);
   struct cas_change *c = calloc (2048, sizeof *c);
   struct reader r[4];
   pthread_t th[4];
   unsigned i;
 
   for (i = 0; i < 2048; i++)
-    c[i] = put_change ((uint64_t) i * CAS_FANOUT + 1, 1);
+    c[i] = put_change ((uint64_t) i * leaf_span () + 1, 1);
   CU_ASSERT_EQUAL (apply (t, c, 2048, 2, NULL), 0);
   for (i = 0; i < 4; i++) {
     r[i] = (struct reader) { t, i, 0 };
@@ -892,165 +584,43 @@ test_threads (void)
   store_close (memstore_store (m));
 }
 
-static void
-sample_root (struct cas_root *r)
+static int
+use_hash_leaves (void)
 {
-  memset (r, 0, sizeof *r);
-  r->kind = CAS_ROOT_EXPORT;
-  strcpy (r->name, "disk");
-  CU_ASSERT_EQUAL (cas_new_incarnation (r->incarnation), 0);
-  r->size = GIB;
-  r->block_size = 4096;
-  r->depth = 1;
-  r->empty = true;
-  r->created = r->committed = 1700000000;
-  r->reuse_window_s = 1800;
-  r->commit_bound_s = 300;
+  tree_kind = CAS_LEAF_HASH;
+  return 0;
 }
 
-static void
-test_roots (void)
+static int
+use_location_leaves (void)
 {
-  struct memstore *m = memstore_new ();
-  struct store *st = memstore_store (m);
-  const struct store_gate gate = { refuse, NULL };
-  const struct store_gate fence = { refuse_erofs, NULL };
-  struct cas_root r, back;
-  char etag[STORE_ETAG_MAX], etag2[STORE_ETAG_MAX], etag3[STORE_ETAG_MAX];
-  char key[KEY_MAX];
-  enum cas_root_put_outcome put;
-  bool found = true;
-
-  cas_root_key (key, sizeof key, "disk");
-  standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag, &found), 0);
-  CU_ASSERT_FALSE (found);
-  CU_ASSERT_EQUAL (standin_error_count, 0);
-
-  sample_root (&r);
-  CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_CREATE_ONLY,
-                                        NULL, NULL, etag, &put), 0);
-  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_WRITTEN);
-  CU_ASSERT (etag[0] != '\0');
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, etag2, &found), 0);
-  CU_ASSERT_TRUE (found);
-  CU_ASSERT_STRING_EQUAL (etag, etag2);
-  CU_ASSERT_STRING_EQUAL (back.name, "disk");
-  CU_ASSERT_STRING_EQUAL (back.incarnation, r.incarnation);
-  CU_ASSERT_TRUE (back.empty);
-
-  /* A second creation, and a commit against a stale ETag, are refused
-   * quietly: 0, with the answer in *outcome; the right ETag commits.
-   */
-  standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_CREATE_ONLY, NULL,
-                                   NULL, &put), 0);
-  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_EXISTS);
-  CU_ASSERT_EQUAL (standin_error_count, 0);
-  r.generation = 1;
-  r.blocks = 1;
-  r.empty = false;
-  cas_hash_of ("x", 1, &r.top);
-  CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_IF_MATCH, etag,
-                                        NULL, etag2, &put), 0);
-  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_WRITTEN);
-  CU_ASSERT_STRING_NOT_EQUAL (etag, etag2);
-  standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_write_etag (st, key, &r, STORE_IF_MATCH, etag,
-                                        NULL, etag3, &put), 0);
-  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_STALE);
-  CU_ASSERT_STRING_EQUAL (etag3, "");
-  CU_ASSERT_EQUAL (standin_error_count, 0);
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), 0);
-  CU_ASSERT_TRUE (found);
-  CU_ASSERT_EQUAL (back.generation, 1);
-  CU_ASSERT_TRUE (cas_hash_equal (&back.top, &r.top));
-
-  /* If-Match on a root that is gone: ABSENT, quietly; nothing made. */
-  {
-    char gone[KEY_MAX];
-
-    cas_root_key (gone, sizeof gone, "gone");
-    CU_ASSERT_EQUAL (cas_root_write (st, gone, &r, STORE_IF_MATCH, etag2,
-                                     NULL, &put), 0);
-    CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_ABSENT);
-    CU_ASSERT_EQUAL (standin_error_count, 0);
-    CU_ASSERT_EQUAL (cas_root_read (st, gone, &back, NULL, &found), 0);
-    CU_ASSERT_FALSE (found);
-  }
-
-  /* If-Match without an ETag: a failure, said. */
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, NULL, NULL,
-                                   &put), -1);
-  CU_ASSERT_EQUAL (errno, EINVAL);
-  CU_ASSERT_EQUAL (standin_error_count, 1);
-
-  /* The gate: refused before any request, -1 with the gate's errno and
-   * no message (the gate's owner explains it), even where that errno
-   * looks like an answer the condition cannot give.
-   */
-  memstore_reset_counts (m);
-  standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_ALWAYS, NULL, &gate,
-                                   &put), -1);
-  CU_ASSERT_EQUAL (errno, ESTALE);
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_IF_MATCH, etag2,
-                                   &fence, &put), -1);
-  CU_ASSERT_EQUAL (errno, EROFS);
-  CU_ASSERT_EQUAL (memstore_counts (m).puts, 0);
-  CU_ASSERT_EQUAL (standin_error_count, 0);
-
-  /* Damaged: the key and what is wrong. */
-  memstore_set (m, key, "s3blocks-cas-root 1\nkind export\n", 31);
-  standin_reset_errors ();
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "cas/roots/disk"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "lacks name"));
-  {
-    char *huge = malloc (CAS_ROOT_MAX + 1);
-
-    memset (huge, 'a', CAS_ROOT_MAX + 1);
-    memstore_set (m, key, huge, CAS_ROOT_MAX + 1);
-    free (huge);
-  }
-  CU_ASSERT_EQUAL (cas_root_read (st, key, &back, NULL, &found), -1);
-  CU_ASSERT_EQUAL (errno, EIO);
-  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "longer"));
-
-  /* A snapshot's root under its key. */
-  r.kind = CAS_ROOT_SNAPSHOT;
-  strcpy (r.name, "disk@mon");
-  strcpy (r.parent, "disk");
-  cas_root_key_of (key, sizeof key, "disk@mon");
-  CU_ASSERT_EQUAL (cas_root_write (st, key, &r, STORE_CREATE_ONLY, NULL,
-                                   NULL, &put), 0);
-  CU_ASSERT_EQUAL (put, CAS_ROOT_PUT_WRITTEN);
-  CU_ASSERT_EQUAL (cas_root_read (st, "cas/snaps/disk/mon", &back, NULL,
-                                  &found), 0);
-  CU_ASSERT_TRUE (found);
-  CU_ASSERT_EQUAL (back.kind, CAS_ROOT_SNAPSHOT);
-  CU_ASSERT_STRING_EQUAL (back.parent, "disk");
-  store_close (st);
+  tree_kind = CAS_LEAF_LOCATION;
+  return 0;
 }
 
 UNIT_SUITES (add_cas_tree_tests)
 {
-  CU_pSuite s = CU_add_suite ("cas-tree", NULL, NULL);
+  static const struct {
+    const char *name;
+    int (*init) (void);
+  } kinds[] = {
+    { "cas-tree", use_hash_leaves },
+    { "cas-tree-location", use_location_leaves },
+  };
 
-  CU_add_test (s, "empty tree", test_empty);
-  CU_add_test (s, "single block", test_single_block);
-  CU_add_test (s, "many blocks against a model", test_many_blocks);
-  CU_add_test (s, "holes remove pages", test_holes);
-  CU_add_test (s, "depth growth", test_depth_growth);
-  CU_add_test (s, "request counts, 100 GiB", test_request_counts);
-  CU_add_test (s, "fresh 1 TiB lookup", test_fresh_1t_lookup);
-  CU_add_test (s, "cache bound", test_cache_bound);
-  CU_add_test (s, "damaged and missing pages", test_damaged_pages);
-  CU_add_test (s, "walk and skip", test_walk_skip);
-  CU_add_test (s, "update failures", test_update_failures);
-  CU_add_test (s, "crash at every request of an update",
-               test_update_crash);
-  CU_add_test (s, "threads", test_threads);
-  CU_add_test (s, "roots", test_roots);
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    CU_pSuite s = CU_add_suite (kinds[k].name, kinds[k].init, NULL);
+
+    CU_add_test (s, "empty tree", test_empty);
+    CU_add_test (s, "single block", test_single_block);
+    CU_add_test (s, "many blocks against a model", test_many_blocks);
+    CU_add_test (s, "holes remove pages", test_holes);
+    CU_add_test (s, "depth growth", test_depth_growth);
+    CU_add_test (s, "request counts, 100 GiB", test_request_counts);
+    CU_add_test (s, "fresh 1 TiB lookup", test_fresh_1t_lookup);
+    CU_add_test (s, "cache bound", test_cache_bound);
+    CU_add_test (s, "walk and skip", test_walk_skip);
+    CU_add_test (s, "threads", test_threads);
+    add_cas_tree_fault_tests (s);
+  }
 }

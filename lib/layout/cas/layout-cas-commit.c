@@ -122,7 +122,7 @@ create_root (struct cas *l, uint64_t nr_blocks)
     return -1;
   r->size = l->size;
   r->block_size = l->block_size;
-  r->depth = cas_depth_for (nr_blocks);
+  r->depth = cas_depth_for (CAS_LEAF_HASH, nr_blocks);
   r->empty = true;
   r->created = r->committed = now;
   r->reuse_window_s = ms_to_s_up (l->reuse_window_ms);
@@ -179,6 +179,16 @@ cas_load_map (struct layout *base, uint64_t nr_blocks)
       return -1;
     }
     l->have_root = true;
+  }
+  if (r->leaf != CAS_LEAF_HASH) {
+    /* Its leaves name places in segments, not contents: the first one
+     * read would be refused as damaged.  Say what it is instead.
+     */
+    nbdkit_error ("export %s: its root %s says \"leaf location\": it "
+                  "uses the log layout, which this version does not "
+                  "serve", l->name, l->root_key);
+    errno = EINVAL;
+    return -1;
   }
   /* Start a quiet run of the sweep fence: a server writing nothing
    * while gc sweeps re-PUTs nothing at its first commit.  Read-only
@@ -262,7 +272,7 @@ cas_commit_begin (struct layout *base, struct layout_commit **out)
       continue;
     c->changes[k].index = l->pending.slots[i].key;
     c->changes[k].present = p->present;
-    c->changes[k].hash = p->hash;
+    c->changes[k].value.hash = p->hash;
     c->put_ms[k] = p->put_ms;
     c->seq[k] = p->seq;
     c->kept[k] = p->kept;
@@ -374,14 +384,14 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
       if (!c->changes[i].present || c->put_ms[i] >= limit)
         continue;
       for (size_t j = 0; j < n && !seen; j++)
-        if (cas_hash_equal (&hashes[j], &c->changes[i].hash)) {
+        if (cas_hash_equal (&hashes[j], &c->changes[i].value.hash)) {
           seen = true;
           if (kept[j] == NULL)
             kept[j] = c->kept[i];
         }
       if (!seen) {
         kept[n] = c->kept[i];
-        hashes[n++] = c->changes[i].hash;
+        hashes[n++] = c->changes[i].value.hash;
       }
     }
     if (n == 0)
@@ -453,7 +463,7 @@ refresh_before (struct cas *l, struct layout_commit *c, uint64_t limit)
     for (size_t i = 0; i < c->n; i++)
       for (size_t j = 0; j < n; j++)
         if (c->changes[i].present &&
-            cas_hash_equal (&c->changes[i].hash, &hashes[j]))
+            cas_hash_equal (&c->changes[i].value.hash, &hashes[j]))
           c->put_ms[i] = t0;
     pthread_mutex_lock (&l->lock);
     for (size_t j = 0; j < n; j++)
@@ -529,7 +539,7 @@ fence (struct cas *l, struct layout_commit *c, uint64_t tc,
       if (*tp <= qs)
         *tp = qs + 1;           /* likewise */
       if (cas_tree_update (l->tree, c->changes, c->n,
-                           cas_depth_for (nr_blocks), l->gate, u) == -1)
+                           cas_depth_for (CAS_LEAF_HASH, nr_blocks), l->gate, u) == -1)
         return -1;
       c->pages_written += u->pages_written;
       c->page_bytes += u->page_bytes_written;
@@ -553,7 +563,7 @@ cas_commit_write (struct layout *base, struct layout_commit *c)
                       ? tc - l->reuse_window_ms : 0) == -1)
     goto fail;
   tp = l->clock_ms ();
-  if (cas_tree_update (l->tree, c->changes, c->n, cas_depth_for (nr_blocks),
+  if (cas_tree_update (l->tree, c->changes, c->n, cas_depth_for (CAS_LEAF_HASH, nr_blocks),
                        l->gate, &u) == -1)
     goto fail;
   c->pages_written = u.pages_written;

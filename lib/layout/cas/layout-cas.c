@@ -168,6 +168,7 @@ static int
 resolve (struct cas *l, uint64_t index, bool *present, struct cas_hash *h)
 {
   struct cas_pending *p;
+  struct cas_value v;
 
   pthread_mutex_lock (&l->lock);
   p = u64map_get (&l->pending, index);
@@ -178,7 +179,11 @@ resolve (struct cas *l, uint64_t index, bool *present, struct cas_hash *h)
   pthread_mutex_unlock (&l->lock);
   if (p)
     return 0;
-  return cas_tree_lookup (l->tree, index, present, h);
+  if (cas_tree_lookup (l->tree, index, present, &v) == -1)
+    return -1;
+  if (*present)
+    *h = v.hash;
+  return 0;
 }
 
 int
@@ -545,7 +550,8 @@ layout_cas_open (struct store *store, const struct layout_params *p,
   if (l->name == NULL || l->root_key == NULL || l->root == NULL ||
       l->recent == NULL)
     goto nomem;
-  l->tree = cas_tree_open (store, p->export_name, cp->map_cache_bytes);
+  l->tree = cas_tree_open (store, p->export_name, CAS_LEAF_HASH,
+                           cp->map_cache_bytes);
   if (l->tree == NULL) {
     cas_free (&l->base);
     return NULL;
