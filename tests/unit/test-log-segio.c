@@ -639,6 +639,12 @@ cut (uint8_t *obj, size_t *len, size_t at)
 }
 
 static void
+extend (uint8_t *obj, size_t *len, size_t at)
+{
+  obj[(*len)++] = 0;
+}
+
+static void
 test_damage (void)
 {
   struct memstore *m = memstore_new ();
@@ -717,6 +723,211 @@ test_damage (void)
   memstore_fail (m, STORE_GET, 1, ETIMEDOUT);
   CU_ASSERT_EQUAL (log_segio_read (&io, reads, 1), 1);
   CU_ASSERT_EQUAL (reads[0].err, ETIMEDOUT);
+
+  log_upload_free (&u);
+  batch_free (&bd);
+  store_close (memstore_store (m));
+}
+
+static void
+test_index (void)
+{
+  struct memstore *m = memstore_new ();
+  struct log_segio io, big;
+  struct batch_data bd;
+  struct log_upload u, ub;
+  struct log_segment_index idx;
+  struct log_segio_stats st;
+  uint8_t absent[LOG_SEG_ID_LEN] = { 1 };
+  char key[KEY_MAX];
+  bool found;
+
+  io_init (&io, memstore_store (m), MIB, 4);
+  io_init (&big, memstore_store (m), 4 * MIB, 4);
+  batch_make (&bd, 1000, 0, 1, 0);
+
+  /* A full segment of this budget: one GET of the index's size. */
+  CU_ASSERT_EQUAL (log_segio_upload (&io, bd.blocks, CAP_1M, false, &u), 0);
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL_FATAL (log_segio_read_index (&io, u.segs[0].id, &idx,
+                                               &found), 0);
+  CU_ASSERT (found);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 1);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_bytes,
+                   LOG_SEG_DATA_START (CAP_1M));
+  CU_ASSERT_EQUAL (idx.hdr.count, CAP_1M);
+  CU_ASSERT_EQUAL (idx.records[7].block, 7);
+  CU_ASSERT_EQUAL (idx.records[7].offset, bd.blocks[7].loc.offset);
+  log_segment_index_free (&idx);
+  log_segio_get_stats (&io, &st);
+  CU_ASSERT_EQUAL (st.index_reads, 1);
+
+  /* Written with a 4 MiB budget: 1000 records, more than the first GET
+   * covers, so a second GET of exactly the index.
+   */
+  CU_ASSERT_EQUAL (log_segio_upload (&big, bd.blocks, 1000, false, &ub), 0);
+  CU_ASSERT_EQUAL_FATAL (ub.nr_segs, 1);
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL_FATAL (log_segio_read_index (&io, ub.segs[0].id, &idx,
+                                               &found), 0);
+  CU_ASSERT (found);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 2);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_bytes,
+                   LOG_SEG_DATA_START (CAP_1M) + LOG_SEG_DATA_START (1000));
+  CU_ASSERT_EQUAL (idx.hdr.count, 1000);
+  CU_ASSERT_EQUAL (idx.records[999].block, 999);
+  log_segment_index_free (&idx);
+
+  /* A damaged record: EIO naming the key. */
+  tamper (m, u.segs[0].id, flip, LOG_SEG_HEADER + 3 * LOG_SEG_RECORD + 1);
+  key_of (key, u.segs[0].id);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (log_segio_read_index (&io, u.segs[0].id, &idx, &found),
+                   -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  CU_ASSERT_PTR_NULL (idx.records);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "index"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "export " EXPORT ":"));
+
+  /* Another segment's bytes under this key: the id is checked. */
+  {
+    size_t len;
+    uint8_t *other = peek_segment (m, ub.segs[0].id, &len);
+
+    memstore_set (m, key, other, len);
+    free (other);
+  }
+  CU_ASSERT_EQUAL (log_segio_read_index (&io, u.segs[0].id, &idx, &found),
+                   -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
+
+  /* Missing: found false, no message. */
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (log_segio_read_index (&io, absent, &idx, &found), 0);
+  CU_ASSERT (!found);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
+
+  log_upload_free (&u);
+  log_upload_free (&ub);
+  batch_free (&bd);
+  store_close (memstore_store (m));
+}
+
+static void
+test_read_segment (void)
+{
+  struct memstore *m = memstore_new ();
+  struct log_segio io;
+  struct batch_data bd;
+  struct log_upload u;
+  uint8_t absent[LOG_SEG_ID_LEN] = { 2 };
+  char key[KEY_MAX];
+  void *bytes;
+  size_t len, stored_len;
+  uint8_t *stored;
+  uint64_t put_ms;
+  bool found;
+
+  io_init (&io, memstore_store (m), MIB, 4);
+  batch_make (&bd, CAP_1M + 3, 0, 1, 0);
+  CU_ASSERT_EQUAL (log_segio_upload (&io, bd.blocks, bd.n, false, &u), 0);
+  CU_ASSERT_EQUAL_FATAL (u.nr_segs, 2);
+  key_of (key, u.segs[0].id);
+
+  /* A full segment: the head, then the whole of it (and a byte more,
+   * to see an extended object).
+   */
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL_FATAL (log_segio_read_segment (&io, u.segs[0].id, &bytes,
+                                                 &len, &found), 0);
+  CU_ASSERT (found);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 2);
+  stored = peek_segment (m, u.segs[0].id, &stored_len);
+  CU_ASSERT_EQUAL (len, stored_len);
+  CU_ASSERT_EQUAL (memcmp (bytes, stored, len), 0);
+  free (stored);
+
+  /* A small segment is all in the head: one GET. */
+  memstore_reset_counts (m);
+  {
+    void *small;
+    size_t small_len;
+
+    CU_ASSERT_EQUAL (log_segio_read_segment (&io, u.segs[1].id, &small,
+                                             &small_len, &found), 0);
+    CU_ASSERT (found);
+    CU_ASSERT_EQUAL (small_len, u.segs[1].len);
+    CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 1);
+    free (small);
+  }
+
+  /* gc swept it: PUT back, the same bytes, unconditionally, gated. */
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);
+  fake_now = 777;
+  CU_ASSERT_EQUAL (log_segio_put_again (&io, u.segs[0].id, bytes, len,
+                                        &put_ms), 0);
+  CU_ASSERT_EQUAL (put_ms, 777);
+  stored = peek_segment (m, u.segs[0].id, &stored_len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (stored);
+  CU_ASSERT_EQUAL (stored_len, len);
+  CU_ASSERT_EQUAL (memcmp (bytes, stored, len), 0);
+  free (stored);
+  /* Over itself (a refresh of a segment still there): fine too. */
+  CU_ASSERT_EQUAL (log_segio_put_again (&io, u.segs[0].id, bytes, len,
+                                        &put_ms), 0);
+  CU_ASSERT (reads_back (&io, &bd, bd.n, 3));
+
+  /* The gate refuses: its errno, nothing written, no message of ours. */
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);
+  gate_errno = ESHUTDOWN;
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (log_segio_put_again (&io, u.segs[0].id, bytes, len,
+                                        &put_ms), -1);
+  gate_errno = 0;
+  CU_ASSERT_EQUAL (errno, ESHUTDOWN);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
+  CU_ASSERT_EQUAL (memstore_peek (m, key, NULL, 0), -1);
+
+  /* Bytes that are not this segment's: refused, nothing written. */
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL (log_segio_put_again (&io, u.segs[1].id, bytes, len,
+                                        &put_ms), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_EQUAL (memstore_requests (m), 0);
+  CU_ASSERT_EQUAL (log_segio_put_again (&io, u.segs[0].id, bytes, len - 1,
+                                        &put_ms), -1);
+  CU_ASSERT_EQUAL (errno, EINVAL);
+  CU_ASSERT_EQUAL (log_segio_put_again (&io, u.segs[0].id, bytes, len,
+                                        &put_ms), 0);
+
+  free (bytes);
+
+  /* Damaged, extended, truncated, gone. */
+  tamper (m, u.segs[0].id, flip, len - 5);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (log_segio_read_segment (&io, u.segs[0].id, &bytes, &len,
+                                           &found), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  CU_ASSERT_PTR_NULL (bytes);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "does not verify"));
+  tamper (m, u.segs[0].id, flip, u.segs[0].len - 5);
+  tamper (m, u.segs[0].id, extend, 0);
+  CU_ASSERT_EQUAL (log_segio_read_segment (&io, u.segs[0].id, &bytes, &len,
+                                           &found), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "length"));
+  tamper (m, u.segs[0].id, cut, u.segs[0].len - 1);
+  CU_ASSERT_EQUAL (log_segio_read_segment (&io, u.segs[0].id, &bytes, &len,
+                                           &found), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (log_segio_read_segment (&io, absent, &bytes, &len,
+                                           &found), 0);
+  CU_ASSERT (!found);
+  CU_ASSERT_EQUAL (standin_error_count, 0);
 
   log_upload_free (&u);
   batch_free (&bd);
@@ -884,6 +1095,8 @@ UNIT_SUITES (add_log_segio_tests)
   CU_add_test (s, "a failed PUT, a refusing gate", test_failed_put);
   CU_add_test (s, "create-only where the store can", test_create_only);
   CU_add_test (s, "damaged, truncated, missing segments", test_damage);
+  CU_add_test (s, "index reads", test_index);
+  CU_add_test (s, "read back, verify, PUT again", test_read_segment);
   CU_add_test (s, "memory bound: rounds of max_in_flight", test_rounds);
   CU_add_test (s, "crash after every request of an upload", test_crash);
 }

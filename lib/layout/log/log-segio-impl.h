@@ -2,7 +2,8 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks: what the segment I/O's files share (log-segio.c,
- * log-segio-upload.c, log-segio-read.c).  Not for other files.
+ * log-segio-upload.c, log-segio-read.c, log-segio-segment.c).  Not for
+ * other files.
  */
 
 #ifndef S3BLOCKS_LOG_SEGIO_IMPL_H

@@ -69,6 +69,7 @@ log_segio_get_stats (const struct log_segio *io, struct log_segio_stats *out)
   out->range_gets = __atomic_load_n (&s->range_gets, __ATOMIC_RELAXED);
   out->bytes_read = __atomic_load_n (&s->bytes_read, __ATOMIC_RELAXED);
   out->blocks_read = __atomic_load_n (&s->blocks_read, __ATOMIC_RELAXED);
+  out->index_reads = __atomic_load_n (&s->index_reads, __ATOMIC_RELAXED);
   out->upload_rounds = __atomic_load_n (&s->upload_rounds, __ATOMIC_RELAXED);
   out->builders_peak = __atomic_load_n (&s->builders_peak, __ATOMIC_RELAXED);
 }

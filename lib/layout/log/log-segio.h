@@ -14,6 +14,11 @@
  *   log_segio_read          blocks by location: one ranged GET per run
  *                           of contiguous blocks, each block checked
  *                           ("Reading")
+ *   log_segio_read_index    a segment's header and index (compaction,
+ *                           check --deep)
+ *   log_segio_read_segment  a whole segment, verified (the refresh of
+ *                           docs/gc-safety.md, step 4, with no kept copy)
+ *   log_segio_put_again     the refresh's PUT of the same bytes
  *
  * Memory, whatever the batch (docs/log-layout.md, "Memory"):
  *   upload        max_in_flight x segment_size for the segments being
@@ -25,6 +30,10 @@
  *                 (more runs go in rounds), the descriptors of at most
  *                 1024 GETs (half a MiB), and a few dozen bytes per
  *                 request
+ *   read_index    LOG_SEG_DATA_START of what segment_size holds (126 KiB
+ *                 for 8 MiB of 4 KiB blocks), or the index a header
+ *                 claims, bounded by the format's maxima (log-format.h)
+ *   read_segment  the segment's length, at most MAX_SEGMENT_SIZE
  *
  * Threads: any number may call these at once with one struct
  * log_segio.  They share only its stats, which are added atomically
@@ -72,6 +81,7 @@ struct log_segio_stats {
                                    indexes, whole segments */
   uint64_t bytes_read;          /* bytes those GETs received */
   uint64_t blocks_read;         /* blocks read, checked and copied out */
+  uint64_t index_reads;         /* log_segio_read_index calls */
   uint64_t upload_rounds;       /* store_runs of segment PUTs */
   uint64_t builders_peak;       /* the most segment builders one upload
                                    has held at once (<= max_in_flight) */
@@ -197,5 +207,35 @@ struct log_read {
  */
 extern size_t log_segio_read (struct log_segio *io, struct log_read *reads,
                               size_t n);
+
+/* Whole segments. */
+
+/* The header and index of segment id, into *idx
+ * (log_segment_index_free it).  One ranged GET covers the index of any
+ * segment of segment_size or less; a segment written with a larger
+ * budget takes a second GET of exactly its index.  A missing segment:
+ * 0 and *found false.
+ */
+extern int log_segio_read_index (struct log_segio *io,
+                                 const uint8_t id[LOG_SEG_ID_LEN],
+                                 struct log_segment_index *idx, bool *found);
+
+/* Segment id, whole, checked against its index and every block's hash:
+ * *bytes (malloc'd, the caller's), *len.  A missing segment: 0 and
+ * *found false.
+ */
+extern int log_segio_read_segment (struct log_segio *io,
+                                   const uint8_t id[LOG_SEG_ID_LEN],
+                                   void **bytes, size_t *len, bool *found);
+
+/* PUT segment id's bytes again, unconditionally, with the gate: a
+ * refresh (docs/gc-safety.md, steps 4 and 10).  bytes must be that
+ * segment (its header is checked: EINVAL otherwise, as the bug it
+ * would be).  *put_ms: the clock read before the PUT started.
+ */
+extern int log_segio_put_again (struct log_segio *io,
+                                const uint8_t id[LOG_SEG_ID_LEN],
+                                const void *bytes, size_t len,
+                                uint64_t *put_ms);
 
 #endif /* S3BLOCKS_LOG_SEGIO_H */
