@@ -174,6 +174,7 @@ get_range_locked (struct memstore *m, struct store_op *op, size_t *failures)
   const struct object *o;
 
   m->counts.range_gets++;
+  m->counts.range_bytes += op->range_len;
   if (!found) {
     op->err = ENOENT;
     return;
@@ -257,6 +258,10 @@ mem_run (struct store *base, struct store_op *ops, size_t n)
   struct memstore *m = (struct memstore *) base;
   size_t i, failures = 0;
   void (*hook) (void *) = m->hook;
+
+  pthread_mutex_lock (&m->lock);
+  m->counts.runs++;
+  pthread_mutex_unlock (&m->lock);
 
   /* Runs like a request in flight: the caller's locks are released. */
   if (hook) {

@@ -31,10 +31,16 @@ extern size_t memstore_count (struct memstore *m, const char *prefix);
  * in range_gets, not gets; one refused before any request (EINVAL)
  * counts nowhere.  Ranged GETs follow store.h's contract: a range
  * past the end fails with EIO (logged), a short one returns fewer
- * bytes.
+ * bytes.  range_bytes adds up the range_len of every ranged GET
+ * counted (what was asked for, not what came back), so a test can
+ * tell a GET of one block from a GET of more.  runs counts store_run
+ * calls (batches, even of 0 ops), so a test can tell one parallel
+ * batch from several rounds.
  */
 struct memstore_counts {
   uint64_t gets, puts, deletes, lists, range_gets;
+  uint64_t range_bytes;
+  uint64_t runs;
 };
 extern struct memstore_counts memstore_counts (struct memstore *m);
 extern void memstore_reset_counts (struct memstore *m);
