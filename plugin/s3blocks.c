@@ -300,18 +300,27 @@ s3blocks_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return volume_read (h->volume, buf, count, offset);
 }
 
+/* A write, zero or trim may go ahead: the handle is not read-only, and
+ * the export's lease lets it write.
+ */
+static int
+check_writable (struct handle *h)
+{
+  if (h->readonly) {
+    nbdkit_error ("export %s is read-only", volume_name (h->volume));
+    errno = EROFS;
+    return -1;
+  }
+  return export_check_writable (h->export);
+}
+
 static int
 s3blocks_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
 
-  if (h->readonly) {
-    nbdkit_error ("export %s is read-only", volume_name (h->volume));
-    errno = EROFS;
-    return -1;
-  }
-  if (export_check_writable (h->export) == -1)
+  if (check_writable (h) == -1)
     return -1;
   return volume_write (h->volume, buf, count, offset,
                        flags & NBDKIT_FLAG_FUA);
@@ -325,12 +334,7 @@ s3blocks_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
 
-  if (h->readonly) {
-    nbdkit_error ("export %s is read-only", volume_name (h->volume));
-    errno = EROFS;
-    return -1;
-  }
-  if (export_check_writable (h->export) == -1)
+  if (check_writable (h) == -1)
     return -1;
   return volume_zero (h->volume, count, offset, flags & NBDKIT_FLAG_FUA);
 }
