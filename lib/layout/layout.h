@@ -80,6 +80,13 @@ struct layout_stats {
   uint64_t pages_written;       /* cas/pages/ PUTs */
   uint64_t page_bytes;
   uint64_t roots_written;       /* commits */
+
+  /* The log layout's, since it was opened (dedup_hits, refreshes,
+   * pages_written, page_bytes and roots_written above count for it
+   * too; refreshes counts segments PUT again).
+   */
+  uint64_t segments_written;    /* log/segs/ PUTs made by run */
+  uint64_t segment_bytes;
 };
 
 struct layout;
@@ -184,5 +191,31 @@ extern struct layout *layout_cas_open_snapshot (struct store *store,
                                                 const struct layout_cas_params *cp,
                                                 uint64_t *size,
                                                 uint32_t *block_size);
+
+/* The log layout (lib/layout/log/, docs/log-layout.md): blocks sealed
+ * into segments under log/segs/, the map tree with log leaves under
+ * cas/pages/, committed by one PUT of a root saying "leaf location".
+ * Not yet selectable (docs/log-layout.md, "Building it", step 4).
+ */
+struct layout_log_params {
+  const char *root_key;         /* cas/roots/X */
+  uint64_t size;                /* bytes, recorded in the root */
+  bool create;                  /* as layout_cas_params.create */
+  uint64_t map_cache_bytes;
+  uint64_t reuse_window_ms;     /* cas-reuse-window: dedup and refresh */
+  /* Copies of uploaded, uncommitted segments kept until their commit,
+   * in bytes (the volume gives max-dirty); 0: none.
+   */
+  uint64_t keep_bytes;
+  uint64_t request_bound_ms, commit_bound_ms;   /* as for cas */
+  size_t segment_size;          /* 0: LOG_SEGIO_SEGMENT_SIZE_DEFAULT */
+  unsigned uploads_in_flight;   /* 0: LOG_SEGIO_IN_FLIGHT_DEFAULT */
+  size_t recent_entries;        /* recent-PUT table slots; 0: default */
+  uint64_t (*clock_ms) (void);  /* test hooks, as for cas */
+  void (*sleep_ms) (uint64_t ms);
+};
+extern struct layout *layout_log_open (struct store *store,
+                                       const struct layout_params *p,
+                                       const struct layout_log_params *lp);
 
 #endif /* S3BLOCKS_LAYOUT_H */

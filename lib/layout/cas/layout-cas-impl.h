@@ -5,7 +5,7 @@
  * requests, the pending and recent-PUT tables) and layout-cas-commit.c
  * (opening the root, commits, the refresh rule).  Not for other files.
  *
- * Locking: cas.lock guards the pending table, the recent-PUT table,
+ * Locking: cas.t.lock guards the pending table, the recent-PUT table,
  * the root, its ETag, the size and the stats.  It is never held across
  * a request.  The volume's lock, when held, is taken before it.
  */
@@ -21,6 +21,7 @@
 #include "format/cas-format.h"
 #include "cas/cas-tree.h"
 #include "layout/layout.h"
+#include "layout/tree/layout-tree.h"
 #include "store/store.h"
 #include "u64map.h"
 
@@ -60,28 +61,11 @@ struct cas_recent {
 
 struct cas {
   struct layout base;
-  struct store *store;
-  char *name;                   /* export, or export@snap */
-  char *root_key;
-  uint32_t block_size;
-  const struct store_gate *gate;
-  bool readonly;
-  bool create;
-  struct cas_tree *tree;
-  uint64_t reuse_window_ms, request_bound_ms, commit_bound_ms;
-  uint64_t (*clock_ms) (void);
-  void (*sleep_ms) (uint64_t ms);
-  /* The sweep fence (cas-fence.c): used by load_map, then by one
-   * commit at a time, so cas.lock does not guard it.
+  /* The root, the tree, the fence, the lock (which also guards the
+   * pending and recent-PUT tables and the kept copies), the stats:
+   * layout-tree.h.
    */
-  struct cas_fence fence;
-
-  pthread_mutex_t lock;
-  struct cas_root *root;        /* the root served now */
-  char etag[STORE_ETAG_MAX];    /* its ETag ("" unknown) */
-  bool have_root;
-  uint64_t size;                /* bytes */
-  bool size_dirty;              /* the root does not record size yet */
+  struct tree_root t;
   struct u64map pending;        /* index -> struct cas_pending */
   uint64_t seq;
   struct cas_recent *recent;
@@ -90,22 +74,14 @@ struct cas {
   uint64_t kept_bytes;
   bool committing;              /* between commit_begin and commit_end */
   struct cas_kept *graveyard;
-  struct layout_stats stats;
 };
 
-/* A commit's snapshot of the pending table, sorted by index. */
+/* A commit: its changes (sorted by index) and root-side results, and
+ * the content copies the pending entries kept.
+ */
 struct layout_commit {
-  size_t n;
-  struct cas_change *changes;
-  uint64_t *put_ms;
-  uint64_t *seq;
+  struct tree_commit t;         /* first: refresh_before's cast */
   const struct cas_kept **kept; /* borrowed from the pending entries */
-  uint64_t size;
-  /* Filled by a successful write. */
-  struct cas_root *root;
-  char etag[STORE_ETAG_MAX];
-  uint64_t pages_written, page_bytes, refreshes;
-  uint64_t fence_lists, fence_waits;
 };
 
 /* layout-cas.c (lock held) */
@@ -119,6 +95,7 @@ extern void cas_kept_bury (struct cas *l);
 extern void cas_recent_forget_before (struct cas *l, uint64_t ms);
 
 /* layout-cas-commit.c */
+extern const struct tree_root_ops cas_tree_ops;
 extern int cas_load_map (struct layout *base, uint64_t nr_blocks);
 extern int cas_commit_begin (struct layout *base,
                              struct layout_commit **c);

@@ -78,7 +78,7 @@ recent_get (struct cas *l, const struct cas_hash *h, uint64_t now,
   const struct cas_recent *r = recent_slot (l, h);
 
   if (!r->used || !cas_hash_equal (&r->hash, h) ||
-      r->put_ms + l->reuse_window_ms <= now)
+      r->put_ms + l->t.reuse_window_ms <= now)
     return false;
   *put_ms = r->put_ms;
   return true;
@@ -95,7 +95,7 @@ cas_kept_release (struct cas *l, struct cas_kept *k)
   }
   else {
     free (k);
-    l->kept_bytes -= l->block_size;
+    l->kept_bytes -= l->t.block_size;
   }
 }
 
@@ -107,7 +107,7 @@ cas_kept_bury (struct cas *l)
 
     l->graveyard = k->next;
     free (k);
-    l->kept_bytes -= l->block_size;
+    l->kept_bytes -= l->t.block_size;
   }
 }
 
@@ -119,14 +119,14 @@ keep_copy (struct cas *l, const void *data)
 {
   struct cas_kept *k;
 
-  if (data == NULL || l->kept_bytes + l->block_size > l->keep_limit)
+  if (data == NULL || l->kept_bytes + l->t.block_size > l->keep_limit)
     return NULL;
-  k = malloc (sizeof *k + l->block_size);
+  k = malloc (sizeof *k + l->t.block_size);
   if (k == NULL)
     return NULL;
-  memcpy (k->data, data, l->block_size);
+  memcpy (k->data, data, l->t.block_size);
   k->next = NULL;
-  l->kept_bytes += l->block_size;
+  l->kept_bytes += l->t.block_size;
   return k;
 }
 
@@ -170,16 +170,16 @@ resolve (struct cas *l, uint64_t index, bool *present, struct cas_hash *h)
   struct cas_pending *p;
   struct cas_value v;
 
-  pthread_mutex_lock (&l->lock);
+  pthread_mutex_lock (&l->t.lock);
   p = u64map_get (&l->pending, index);
   if (p) {
     *present = p->present;
     *h = p->hash;
   }
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&l->t.lock);
   if (p)
     return 0;
-  if (cas_tree_lookup (l->tree, index, present, &v) == -1)
+  if (cas_tree_lookup (l->t.tree, index, present, &v) == -1)
     return -1;
   if (*present)
     *h = v.hash;
@@ -192,18 +192,18 @@ cas_check_data (struct cas *l, const struct store_op *op,
 {
   struct cas_hash got;
 
-  if (op->got != l->block_size) {
+  if (op->got != l->t.block_size) {
     nbdkit_error ("export %s: data object %s has %zu bytes, expected %"
                   PRIu32 ": it is damaged (or was written with another "
-                  "block size); refusing to read it", l->name, op->key,
-                  op->got, l->block_size);
+                  "block size); refusing to read it", l->t.name, op->key,
+                  op->got, l->t.block_size);
     errno = EIO;
     return -1;
   }
   cas_hash_of (op->buf, op->got, &got);
   if (!cas_hash_equal (&got, want)) {
     nbdkit_error ("export %s: data object %s does not hash to its key: "
-                  "it is damaged; refusing to read it", l->name, op->key);
+                  "it is damaged; refusing to read it", l->t.name, op->key);
     errno = EIO;
     return -1;
   }
@@ -244,7 +244,7 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
   /* Before the requests start: a PUT's recorded time is never later
    * than its start (docs/gc-safety.md, step 4: T0 <= Last-Modified).
    */
-  now = l->clock_ms ();
+  now = l->t.clock_ms ();
   for (i = 0; i < n; i++) {
     struct block_io *io = &ios[i];
     struct item *it = &items[i];
@@ -252,8 +252,8 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
 
     io->err = 0;
     it->op = it->dup_of = SIZE_MAX;
-    if (io->kind != BLOCK_IO_GET && l->readonly) {
-      nbdkit_error ("export %s is read-only", l->name);
+    if (io->kind != BLOCK_IO_GET && l->t.readonly) {
+      nbdkit_error ("export %s is read-only", l->t.name);
       io->err = EROFS;
       failures++;
       continue;
@@ -271,27 +271,27 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
       }
       ops[nr_ops].kind = STORE_GET;
       ops[nr_ops].buf = io->buf;
-      ops[nr_ops].len = l->block_size;
+      ops[nr_ops].len = l->t.block_size;
       break;
 
     case BLOCK_IO_PUT: {
       uint64_t put_ms;
       bool hit;
 
-      cas_hash_of (io->buf, l->block_size, &it->hash);
-      pthread_mutex_lock (&l->lock);
+      cas_hash_of (io->buf, l->t.block_size, &it->hash);
+      pthread_mutex_lock (&l->t.lock);
       hit = recent_get (l, &it->hash, now, &put_ms);
       if (hit) {
         if (pending_set (l, io->index, true, &it->hash, put_ms, io->buf) == -1)
           io->err = ENOMEM;
         else
-          l->stats.dedup_hits++;
+          l->t.stats.dedup_hits++;
       }
-      pthread_mutex_unlock (&l->lock);
+      pthread_mutex_unlock (&l->t.lock);
       if (hit) {
         if (io->err) {
           nbdkit_error ("export %s: out of memory recording a write",
-                        l->name);
+                        l->t.name);
           failures++;
         }
         continue;
@@ -307,8 +307,8 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
       it->put_ms = now;
       ops[nr_ops].kind = STORE_PUT;
       ops[nr_ops].buf = io->buf;
-      ops[nr_ops].len = l->block_size;
-      ops[nr_ops].gate = l->gate;
+      ops[nr_ops].len = l->t.block_size;
+      ops[nr_ops].gate = l->t.gate;
       break;
     }
 
@@ -319,21 +319,21 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
        */
       if (resolve (l, io->index, &present, &it->hash) == 0 && !present)
         continue;
-      pthread_mutex_lock (&l->lock);
+      pthread_mutex_lock (&l->t.lock);
       if (pending_set (l, io->index, false, NULL, now, NULL) == -1) {
         nbdkit_error ("export %s: out of memory recording a write",
-                      l->name);
+                      l->t.name);
         io->err = ENOMEM;
         failures++;
       }
-      pthread_mutex_unlock (&l->lock);
+      pthread_mutex_unlock (&l->t.lock);
       continue;
     }
     cas_data_key (ops[nr_ops].key, sizeof ops[nr_ops].key, &it->hash);
     it->op = nr_ops++;
   }
 
-  store_run (l->store, ops, nr_ops);
+  store_run (l->t.store, ops, nr_ops);
 
   for (i = 0; i < n; i++) {
     struct block_io *io = &ios[i];
@@ -350,8 +350,8 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
       if (op->err == ENOENT) {
         /* Never a hole: the map says this content is there. */
         nbdkit_error ("export %s: data object %s of the block at %" PRIu64
-                      " is missing", l->name, op->key,
-                      io->index * l->block_size);
+                      " is missing", l->t.name, op->key,
+                      io->index * l->t.block_size);
         io->err = EIO;
       }
       else if (op->err)
@@ -368,21 +368,21 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
       failures++;
       continue;
     }
-    pthread_mutex_lock (&l->lock);
+    pthread_mutex_lock (&l->t.lock);
     if (it == src) {
       cas_recent_put (l, &it->hash, it->put_ms);
-      l->stats.data_puts++;
+      l->t.stats.data_puts++;
     }
     else
-      l->stats.dedup_hits++;
+      l->t.stats.dedup_hits++;
     if (pending_set (l, io->index, true, &it->hash, src->put_ms,
                      io->buf) == -1) {
       io->err = ENOMEM;
       failures++;
     }
-    pthread_mutex_unlock (&l->lock);
+    pthread_mutex_unlock (&l->t.lock);
     if (io->err)
-      nbdkit_error ("export %s: out of memory recording a write", l->name);
+      nbdkit_error ("export %s: out of memory recording a write", l->t.name);
   }
   free (ops);
   free (items);
@@ -417,7 +417,7 @@ cas_present (struct layout *base, uint64_t first, uint64_t count,
   struct pending_copies copy = VECTOR_INIT;
   int r = 0;
 
-  pthread_mutex_lock (&l->lock);
+  pthread_mutex_lock (&l->t.lock);
   for (size_t i = 0; i < l->pending.capacity && r == 0; i++) {
     const struct cas_pending *p = l->pending.slots[i].value;
     const uint64_t index = l->pending.slots[i].key;
@@ -434,10 +434,10 @@ cas_present (struct layout *base, uint64_t first, uint64_t count,
     c->index = index;
     c->present = p->present;
   }
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&l->t.lock);
 
   if (r == 0)
-    r = cas_tree_present (l->tree, first, count, set_bit, out);
+    r = cas_tree_present (l->t.tree, first, count, set_bit, out);
   for (size_t i = 0; r == 0 && i < copy.len; i++) {
     const struct pending_copy *c = &copy.ptr[i];
 
@@ -459,12 +459,12 @@ cas_resize (struct layout *base, uint64_t size)
 {
   struct cas *l = (struct cas *) base;
 
-  pthread_mutex_lock (&l->lock);
-  if (size != l->size) {
-    l->size = size;
-    l->size_dirty = true;
+  pthread_mutex_lock (&l->t.lock);
+  if (size != l->t.size) {
+    l->t.size = size;
+    l->t.size_dirty = true;
   }
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&l->t.lock);
   return 0;
 }
 
@@ -482,9 +482,9 @@ cas_get_stats (struct layout *base, struct layout_stats *stats)
 {
   struct cas *l = (struct cas *) base;
 
-  pthread_mutex_lock (&l->lock);
-  *stats = l->stats;
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_lock (&l->t.lock);
+  *stats = l->t.stats;
+  pthread_mutex_unlock (&l->t.lock);
 }
 
 static void
@@ -504,14 +504,8 @@ cas_free (struct layout *base)
   u64map_free (&l->pending);
   l->committing = false;
   cas_kept_bury (l);
-  if (l->tree)
-    cas_tree_free (l->tree);
-  cas_fence_free (&l->fence);
-  pthread_mutex_destroy (&l->lock);
+  tree_root_free (&l->t);
   free (l->recent);
-  free (l->root);
-  free (l->root_key);
-  free (l->name);
   free (l);
 }
 
@@ -535,47 +529,32 @@ layout_cas_open (struct store *store, const struct layout_params *p,
   struct cas *l = calloc (1, sizeof *l);
   size_t slots = cp->recent_entries ? cp->recent_entries
     : CAS_RECENT_DEFAULT;
+  const struct tree_root_params tp = {
+    .root_key = cp->root_key, .size = cp->size, .create = cp->create,
+    .root = cp->root, .root_etag = cp->root_etag,
+    .map_cache_bytes = cp->map_cache_bytes,
+    .reuse_window_ms = cp->reuse_window_ms,
+    .request_bound_ms = cp->request_bound_ms,
+    .commit_bound_ms = cp->commit_bound_ms,
+    .clock_ms = cp->clock_ms, .sleep_ms = cp->sleep_ms,
+  };
 
   /* A power of 2, for the mask. */
   while (slots & (slots - 1))
     slots &= slots - 1;
   if (l == NULL)
     goto nomem;
-  pthread_mutex_init (&l->lock, NULL);
   l->base.ops = &cas_ops;
-  l->name = strdup (p->export_name);
-  l->root_key = strdup (cp->root_key);
-  l->root = calloc (1, sizeof *l->root);
-  l->recent = calloc (slots, sizeof *l->recent);
-  if (l->name == NULL || l->root_key == NULL || l->root == NULL ||
-      l->recent == NULL)
-    goto nomem;
-  l->tree = cas_tree_open (store, p->export_name, CAS_LEAF_HASH,
-                           cp->map_cache_bytes);
-  if (l->tree == NULL) {
+  if (tree_root_init (&l->t, &cas_tree_ops, store, p, CAS_LEAF_HASH,
+                      &tp) == -1) {
     cas_free (&l->base);
     return NULL;
   }
+  l->recent = calloc (slots, sizeof *l->recent);
+  if (l->recent == NULL)
+    goto nomem;
   l->recent_mask = slots - 1;
-  l->store = store;
-  l->block_size = p->block_size;
-  l->gate = p->gate;
-  l->readonly = p->readonly;
-  l->create = cp->create;
-  l->size = cp->size;
-  l->reuse_window_ms = cp->reuse_window_ms;
   l->keep_limit = cp->keep_bytes;
-  l->request_bound_ms = cp->request_bound_ms;
-  l->commit_bound_ms = cp->commit_bound_ms;
-  l->clock_ms = cp->clock_ms ? cp->clock_ms : clock_mono_ms;
-  l->sleep_ms = cp->sleep_ms ? cp->sleep_ms : clock_sleep_ms;
-  cas_fence_init (&l->fence, cp->request_bound_ms);
-  if (cp->root) {
-    *l->root = *cp->root;
-    l->have_root = true;
-    if (cp->root_etag)
-      snprintf (l->etag, sizeof l->etag, "%s", cp->root_etag);
-  }
   return &l->base;
 
  nomem:

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: the log layout's internals, shared by layout-log.c (block
+ * requests, the pending and recent-PUT tables, kept segments) and
+ * layout-log-commit.c (opening the root, commits, the refresh rule).
+ * Not for other files.
+ *
+ * Locking: log.t.lock guards the pending table, the recent-PUT table,
+ * the kept segments, the root, its ETag, the size and the stats.  It
+ * is never held across a request.  The volume's lock, when held, is
+ * taken before it.
+ */
+
+#ifndef S3BLOCKS_LAYOUT_LOG_IMPL_H
+#define S3BLOCKS_LAYOUT_LOG_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cas/cas-fence.h"
+#include "cas/cas-tree.h"
+#include "format/cas-format.h"
+#include "format/log-format.h"
+#include "layout/layout.h"
+#include "layout/log/log-segio.h"
+#include "layout/tree/layout-tree.h"
+#include "store/store.h"
+#include "u64map.h"
+
+#define LOG_RECENT_DEFAULT 16384
+
+/* A copy of an uploaded segment, kept until every pending change that
+ * refers to it is committed: if a gc sweep raced its upload and
+ * deleted it, the commit PUTs it again from here (docs/gc-safety.md,
+ * step 10; docs/log-layout.md, "Writing", 3).  refs counts the pending
+ * entries pointing at it.  At zero it is freed at once when no commit
+ * is in flight, else put on the graveyard that commit_end frees, since
+ * the commit may be reading it.
+ */
+struct log_kept {
+  struct log_kept *next;        /* on the graveyard */
+  uint64_t refs;
+  uint8_t id[LOG_SEG_ID_LEN];
+  size_t len;
+  void *bytes;
+};
+
+/* A block's uncommitted state since the last commit that carried it. */
+struct log_pending {
+  struct log_kept *kept;        /* its segment's copy, or NULL */
+  bool present;                 /* false: a hole */
+  struct log_location loc;
+  uint64_t put_ms;              /* start of the segment PUT it relies on */
+  uint64_t seq;                 /* changes on every update */
+};
+
+/* The recent-PUT table: blocks this layout PUT itself, where, and when
+ * (their segment PUT's start).  Direct-mapped on the block's hash: a
+ * collision forgets the older entry, which costs one upload again,
+ * never a wrong skip.
+ */
+struct log_recent {
+  struct log_location loc;      /* loc.hash: the content */
+  uint64_t put_ms;
+  bool used;
+};
+
+struct log {
+  struct layout base;
+  /* The root, the tree (CAS_LEAF_LOCATION), the fence, the lock (which
+   * also guards the tables below and the kept segments), the stats:
+   * layout-tree.h.
+   */
+  struct tree_root t;
+  struct log_segio io;
+  struct u64map pending;        /* index -> struct log_pending */
+  uint64_t seq;
+  struct log_recent *recent;
+  size_t recent_mask;
+  uint64_t keep_limit;          /* bytes of segment copies kept at most */
+  uint64_t kept_bytes;
+  bool committing;
+  struct log_kept *graveyard;
+};
+
+/* A commit: its changes (value.loc and value.hash), sorted by index,
+ * its root-side results, and the segment copies it borrows.
+ */
+struct layout_commit {
+  struct tree_commit t;         /* first: refresh_before's cast */
+  const struct log_kept **kept; /* borrowed: commit_end frees them */
+};
+
+/* layout-log-tables.c (lock held) */
+/* Did we PUT content h less than the reuse window before now?  Where
+ * and when.
+ */
+extern bool log_recent_get (struct log *l, const struct cas_hash *h,
+                            uint64_t now, struct log_location *loc,
+                            uint64_t *put_ms);
+extern void log_recent_put (struct log *l, const struct log_location *loc,
+                            uint64_t put_ms);
+/* Every entry naming segment id now relies on a PUT at put_ms. */
+extern void log_recent_refreshed (struct log *l,
+                                  const uint8_t id[LOG_SEG_ID_LEN],
+                                  uint64_t put_ms);
+extern void log_recent_forget_before (struct log *l, uint64_t ms);
+extern void log_kept_release (struct log *l, struct log_kept *k);
+extern void log_kept_bury (struct log *l);
+
+/* layout-log-commit.c */
+extern const struct tree_root_ops log_tree_ops;
+extern int log_load_map (struct layout *base, uint64_t nr_blocks);
+extern int log_commit_begin (struct layout *base, struct layout_commit **c);
+extern int log_commit_write (struct layout *base, struct layout_commit *c);
+extern void log_commit_end (struct layout *base, struct layout_commit *c,
+                            bool ok);
+
+#endif /* S3BLOCKS_LAYOUT_LOG_IMPL_H */
