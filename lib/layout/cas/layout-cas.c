@@ -36,7 +36,6 @@
 
 #include "clock.h"
 #include "layout-cas-impl.h"
-#include "vector.h"
 
 /* The recent-PUT table (lock held). */
 
@@ -389,83 +388,27 @@ cas_run (struct layout *base, struct block_io *ios, size_t n)
   return failures;
 }
 
-struct pending_copy {
-  uint64_t index;
-  bool present;
-};
-DEFINE_VECTOR (pending_copies, struct pending_copy);
-
-static int
-set_bit (void *opaque, uint64_t index)
+static bool
+pending_holds_data (const void *entry)
 {
-  if (sbitmap_set (opaque, index) == -1) {
-    nbdkit_error ("extents: %m");
-    return -1;
-  }
-  return 0;
+  return ((const struct cas_pending *) entry)->present;
 }
 
-/* The committed tree's blocks, then the pending entries over them.
- * Pending is copied first: a commit ending in between has put those
- * entries in the tree, so the copy still says what the blocks hold.
- */
+/* The committed tree's blocks, then the pending entries over them. */
 static int
 cas_present (struct layout *base, uint64_t first, uint64_t count,
              struct sbitmap *out)
 {
   struct cas *l = (struct cas *) base;
-  struct pending_copies copy = VECTOR_INIT;
-  int r = 0;
 
-  pthread_mutex_lock (&l->t.lock);
-  for (size_t i = 0; i < l->pending.capacity && r == 0; i++) {
-    const struct cas_pending *p = l->pending.slots[i].value;
-    const uint64_t index = l->pending.slots[i].key;
-    struct pending_copy *c;
-
-    if (p == NULL || index < first || index - first >= count)
-      continue;
-    c = pending_copies_push (&copy);
-    if (c == NULL) {
-      nbdkit_error ("realloc: %m");
-      r = -1;
-      break;
-    }
-    c->index = index;
-    c->present = p->present;
-  }
-  pthread_mutex_unlock (&l->t.lock);
-
-  if (r == 0)
-    r = cas_tree_present (l->t.tree, first, count, set_bit, out);
-  for (size_t i = 0; r == 0 && i < copy.len; i++) {
-    const struct pending_copy *c = &copy.ptr[i];
-
-    if (!c->present)
-      sbitmap_clear (out, c->index);
-    else if (sbitmap_set (out, c->index) == -1) {
-      nbdkit_error ("extents: %m");
-      r = -1;
-    }
-  }
-  pending_copies_reset (&copy);
-  if (r == -1 && errno == 0)
-    errno = EIO;
-  return r;
+  return tree_present (&l->t, &l->pending, pending_holds_data, first, count,
+                       out);
 }
 
 static int
 cas_resize (struct layout *base, uint64_t size)
 {
-  struct cas *l = (struct cas *) base;
-
-  pthread_mutex_lock (&l->t.lock);
-  if (size != l->t.size) {
-    l->t.size = size;
-    l->t.size_dirty = true;
-  }
-  pthread_mutex_unlock (&l->t.lock);
-  return 0;
+  return tree_resize (&((struct cas *) base)->t, size);
 }
 
 /* The map is in S3: only a GET (cas_run, which resolves the block
@@ -480,11 +423,7 @@ cas_maybe_present (struct layout *base, uint64_t index)
 static void
 cas_get_stats (struct layout *base, struct layout_stats *stats)
 {
-  struct cas *l = (struct cas *) base;
-
-  pthread_mutex_lock (&l->t.lock);
-  *stats = l->t.stats;
-  pthread_mutex_unlock (&l->t.lock);
+  tree_get_stats (&((struct cas *) base)->t, stats);
 }
 
 static void

@@ -34,7 +34,6 @@
 
 #include "clock.h"
 #include "layout-log-impl.h"
-#include "vector.h"
 
 /* The pending table (lock held).  kept gains a reference when given.
  * 0, or -1 (errno ENOMEM).
@@ -314,82 +313,27 @@ log_run (struct layout *base, struct block_io *ios, size_t n)
   return failed;
 }
 
-struct pending_copy {
-  uint64_t index;
-  bool present;
-};
-DEFINE_VECTOR (pending_copies, struct pending_copy);
-
-static int
-set_bit (void *opaque, uint64_t index)
+static bool
+pending_holds_data (const void *entry)
 {
-  if (sbitmap_set (opaque, index) == -1) {
-    nbdkit_error ("extents: %m");
-    return -1;
-  }
-  return 0;
+  return ((const struct log_pending *) entry)->present;
 }
 
-/* The committed tree's blocks, then the pending entries over them
- * (copied first, as the cas layout does).
- */
+/* The committed tree's blocks, then the pending entries over them. */
 static int
 log_present (struct layout *base, uint64_t first, uint64_t count,
              struct sbitmap *out)
 {
   struct log *l = (struct log *) base;
-  struct pending_copies copy = VECTOR_INIT;
-  int r = 0;
 
-  pthread_mutex_lock (&l->t.lock);
-  for (size_t i = 0; i < l->pending.capacity && r == 0; i++) {
-    const struct log_pending *p = l->pending.slots[i].value;
-    const uint64_t index = l->pending.slots[i].key;
-    struct pending_copy *c;
-
-    if (p == NULL || index < first || index - first >= count)
-      continue;
-    c = pending_copies_push (&copy);
-    if (c == NULL) {
-      nbdkit_error ("realloc: %m");
-      r = -1;
-      break;
-    }
-    c->index = index;
-    c->present = p->present;
-  }
-  pthread_mutex_unlock (&l->t.lock);
-
-  if (r == 0)
-    r = cas_tree_present (l->t.tree, first, count, set_bit, out);
-  for (size_t i = 0; r == 0 && i < copy.len; i++) {
-    const struct pending_copy *c = &copy.ptr[i];
-
-    if (!c->present)
-      sbitmap_clear (out, c->index);
-    else if (sbitmap_set (out, c->index) == -1) {
-      nbdkit_error ("extents: %m");
-      r = -1;
-    }
-  }
-  pending_copies_reset (&copy);
-  if (r == -1 && errno == 0)
-    errno = EIO;
-  return r;
+  return tree_present (&l->t, &l->pending, pending_holds_data, first, count,
+                       out);
 }
 
 static int
 log_resize (struct layout *base, uint64_t size)
 {
-  struct log *l = (struct log *) base;
-
-  pthread_mutex_lock (&l->t.lock);
-  if (size != l->t.size) {
-    l->t.size = size;
-    l->t.size_dirty = true;
-  }
-  pthread_mutex_unlock (&l->t.lock);
-  return 0;
+  return tree_resize (&((struct log *) base)->t, size);
 }
 
 /* The map is in S3: only run can tell. */
@@ -402,11 +346,7 @@ log_maybe_present (struct layout *base, uint64_t index)
 static void
 log_get_stats (struct layout *base, struct layout_stats *stats)
 {
-  struct log *l = (struct log *) base;
-
-  pthread_mutex_lock (&l->t.lock);
-  *stats = l->t.stats;
-  pthread_mutex_unlock (&l->t.lock);
+  tree_get_stats (&((struct log *) base)->t, stats);
 }
 
 static void

@@ -30,6 +30,8 @@
 #include "format/cas-format.h"
 #include "layout/layout.h"
 #include "store/store.h"
+#include "sbitmap.h"
+#include "u64map.h"
 
 struct tree_root;
 struct tree_commit;
@@ -124,5 +126,17 @@ extern int tree_commit_write (struct tree_root *t, struct tree_commit *c);
 
 /* commit_end of a commit that landed (lock held): serve its root. */
 extern void tree_commit_landed (struct tree_root *t, struct tree_commit *c);
+
+/* The layout operations both tree layouts share (layout-tree-ops.c).
+ * present: the tree's blocks in [first, first + count), with pending
+ * (index -> the layout's entry, guarded by t->lock) over them;
+ * holds_data says whether an entry is data or a hole.
+ */
+extern int tree_present (struct tree_root *t, const struct u64map *pending,
+                         bool (*holds_data) (const void *entry),
+                         uint64_t first, uint64_t count,
+                         struct sbitmap *out);
+extern int tree_resize (struct tree_root *t, uint64_t size);
+extern void tree_get_stats (struct tree_root *t, struct layout_stats *stats);
 
 #endif /* S3BLOCKS_LAYOUT_TREE_H */
