@@ -18,7 +18,11 @@
 const char *
 export_layout_name (enum export_layout layout)
 {
-  return layout == EXPORT_LAYOUT_CAS ? "cas" : "plain";
+  switch (layout) {
+  case EXPORT_LAYOUT_CAS: return "cas";
+  case EXPORT_LAYOUT_LOG: return "log";
+  default: return "plain";
+  }
 }
 
 /* A plain export's object stays as older versions wrote it. */
@@ -28,7 +32,8 @@ meta_format (char *buf, size_t size, const struct export_meta *m)
   int len = snprintf (buf, size,
                       META_MAGIC "\nsize %" PRIu64 "\nblock-size %" PRIu32
                       "\n%s", m->size, m->block_size,
-                      m->layout == EXPORT_LAYOUT_CAS ? "layout cas\n" : "");
+                      m->layout == EXPORT_LAYOUT_CAS ? "layout cas\n"
+                      : m->layout == EXPORT_LAYOUT_LOG ? "layout log\n" : "");
 
   return snprintf_fits (len, size);
 }
@@ -107,8 +112,10 @@ meta_parse (const char *buf, size_t len, struct export_meta *m,
         layout = EXPORT_LAYOUT_PLAIN;
       else if (eol - sp - 1 == 3 && memcmp (sp + 1, "cas", 3) == 0)
         layout = EXPORT_LAYOUT_CAS;
+      else if (eol - sp - 1 == 3 && memcmp (sp + 1, "log", 3) == 0)
+        layout = EXPORT_LAYOUT_LOG;
       else {
-        *why = "its layout is neither plain nor cas (written by a later "
+        *why = "its layout is not plain, cas or log (written by a later "
           "version?)";
         return -1;
       }

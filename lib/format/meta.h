@@ -6,7 +6,7 @@
  *   s3blocks-export 1
  *   size 1073741824
  *   block-size 4096
- *   layout cas                 (absent: plain)
+ *   layout cas                 (or log; absent: plain)
  *
  * Text, one "name value" per line, so that other tools (and people
  * with an S3 browser) can read it.  Unknown names are ignored so that
@@ -23,10 +23,11 @@
 #define META_MAGIC "s3blocks-export 1"
 #define META_MAX 4096
 
-/* Where the blocks are: blocks/{export}/ (layout.h), or cas/. */
+/* Where the blocks are: blocks/{export}/ (layout.h), cas/, or log/. */
 enum export_layout {
   EXPORT_LAYOUT_PLAIN,
   EXPORT_LAYOUT_CAS,
+  EXPORT_LAYOUT_LOG,            /* segments under log/segs/ */
 };
 
 struct export_meta {

@@ -77,6 +77,13 @@ test_meta (void)
                           "block-size 4096\nlayout cas\n");
   CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
   CU_ASSERT_EQUAL (back.layout, EXPORT_LAYOUT_CAS);
+  m.layout = EXPORT_LAYOUT_LOG;
+  CU_ASSERT (meta_format (buf, sizeof buf, &m) > 0);
+  CU_ASSERT_STRING_EQUAL (buf, "s3blocks-export 1\nsize 1073741824\n"
+                          "block-size 4096\nlayout log\n");
+  CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
+  CU_ASSERT_EQUAL (back.layout, EXPORT_LAYOUT_LOG);
+  CU_ASSERT_STRING_EQUAL (export_layout_name (EXPORT_LAYOUT_LOG), "log");
   strcpy (buf, "s3blocks-export 1\nsize 5\nblock-size 4096\nlayout plain\n");
   CU_ASSERT_EQUAL (meta_parse (buf, strlen (buf), &back, &why), 0);
   CU_ASSERT_EQUAL (back.layout, EXPORT_LAYOUT_PLAIN);
