@@ -303,8 +303,10 @@ set_layout (struct s3blocks_config *c, const char *key, const char *value)
     c->layout = EXPORT_LAYOUT_PLAIN;
   else if (strcmp (value, "cas") == 0)
     c->layout = EXPORT_LAYOUT_CAS;
+  else if (strcmp (value, "log") == 0)
+    c->layout = EXPORT_LAYOUT_LOG;
   else {
-    nbdkit_error ("%s: expected plain or cas, got \"%s\"", key, value);
+    nbdkit_error ("%s: expected plain, cas or log, got \"%s\"", key, value);
     errno = EINVAL;
     return -1;
   }
@@ -329,6 +331,20 @@ set_cas_reuse_window (struct s3blocks_config *c, const char *key,
 {
   return parse_duration_key (key, value, 0, 24 * 3600 * 1000,
                              &c->cas_reuse_window_ms);
+}
+
+/* At least 16 blocks of block-size: config_complete, which knows it. */
+static int
+set_segment_size (struct s3blocks_config *c, const char *key,
+                  const char *value)
+{
+  int64_t v;
+
+  if (parse_size_key (key, value, MIN_SEGMENT_SIZE_KEY, MAX_SEGMENT_SIZE,
+                      &v) == -1)
+    return -1;
+  c->segment_size = v;
+  return 0;
 }
 
 struct config_key {

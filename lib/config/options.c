@@ -39,6 +39,7 @@ config_init (struct s3blocks_config *c)
     { "write-delay", DEFAULT_WRITE_DELAY },
     { "map-cache-size", DEFAULT_MAP_CACHE_SIZE },
     { "cas-reuse-window", DEFAULT_REUSE_WINDOW },
+    { "segment-size", DEFAULT_SEGMENT_SIZE },
   };
   size_t i;
 
@@ -134,6 +135,13 @@ config_complete (struct s3blocks_config *c)
   if (c->max_dirty < c->block_size) {
     nbdkit_error ("max-dirty (%" PRIu64 ") must be at least block-size "
                   "(%" PRIu32 ")", c->max_dirty, c->block_size);
+    errno = EINVAL;
+    return -1;
+  }
+  if (c->segment_size < (uint64_t) MIN_SEGMENT_BLOCKS * c->block_size) {
+    nbdkit_error ("segment-size (%" PRIu64 ") must hold at least %d "
+                  "blocks of block-size (%" PRIu32 ")", c->segment_size,
+                  MIN_SEGMENT_BLOCKS, c->block_size);
     errno = EINVAL;
     return -1;
   }
@@ -249,4 +257,6 @@ config_dump (const struct s3blocks_config *c,
   print ("map-cache-size", buf, opaque);
   snprintf (buf, sizeof buf, "%ums", c->cas_reuse_window_ms);
   print ("cas-reuse-window", buf, opaque);
+  snprintf (buf, sizeof buf, "%" PRIu64, c->segment_size);
+  print ("segment-size", buf, opaque);
 }

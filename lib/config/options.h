@@ -35,6 +35,10 @@
 #define DEFAULT_WRITE_DELAY  "5s"
 #define DEFAULT_MAP_CACHE_SIZE "64M"
 #define DEFAULT_REUSE_WINDOW "30m"
+#define DEFAULT_SEGMENT_SIZE "8M"
+/* segment-size=: 64K to MAX_SEGMENT_SIZE (256M), and 16 blocks. */
+#define MIN_SEGMENT_SIZE_KEY (64 * 1024)
+#define MIN_SEGMENT_BLOCKS 16
 
 #define MAX_MAX_REQUESTS     STORE_MAX_INFLIGHT
 
@@ -98,15 +102,19 @@
   KEY ("rebuild-map", rebuild_map, "true|false",                        \
        "rebuild each export's allocation map by listing its blocks "    \
        "(default: false)")                                              \
-  KEY ("layout", layout, "plain|cas",                                   \
-       "layout of new exports: a block per object, or content-"         \
-       "addressed with atomic flushes and dedup (default: plain)")      \
+  KEY ("layout", layout, "plain|cas|log",                               \
+       "layout of new exports: a block per object, content-addressed "  \
+       "with atomic flushes and dedup, or blocks packed into segments " \
+       "(default: plain)")                                              \
   KEY ("map-cache-size", map_cache_size, "SIZE",                        \
        "cas map pages cached per export (default: "                     \
        DEFAULT_MAP_CACHE_SIZE ")")                                      \
   KEY ("cas-reuse-window", cas_reuse_window, "TIME",                    \
        "cas: skip the upload of content this server uploaded within "   \
-       "this time (default: " DEFAULT_REUSE_WINDOW ")")
+       "this time (default: " DEFAULT_REUSE_WINDOW ")")                \
+  KEY ("segment-size", segment_size, "SIZE",                            \
+       "log: bytes of blocks packed into one object, 64K to 256M, at "  \
+       "least 16 blocks (default: " DEFAULT_SEGMENT_SIZE ")")
 
 struct s3blocks_config {
   char *export_name;            /* default export */
@@ -141,6 +149,7 @@ struct s3blocks_config {
   enum export_layout layout;    /* of new exports */
   uint64_t map_cache_size;
   unsigned cas_reuse_window_ms;
+  uint64_t segment_size;        /* log exports' segments, bytes */
 
   /* Which keys were given, to refuse duplicates. */
   uint32_t given;

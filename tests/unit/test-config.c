@@ -258,7 +258,7 @@ test_help_lists_every_key (void)
     "max-dirty", "cache-size", "max-requests", "retries", "retry-delay",
     "timeout", "shrink", "lease-time", "take-over-lease", "write-delay",
     "rebuild-map", "profile", "signature", "ca-file", "tls-verify",
-    "layout", "map-cache-size", "cas-reuse-window", NULL
+    "layout", "map-cache-size", "cas-reuse-window", "segment-size", NULL
   };
   const char *help = S3BLOCKS_CONFIG_HELP;
   char line_start[64];
@@ -273,7 +273,7 @@ test_help_lists_every_key (void)
       CU_FAIL ("a key is missing from --help");
     }
   }
-  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 29);
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 30);
 }
 
 /* signature=, tls-verify=, ca-file=, profile=, and the signature that
@@ -293,6 +293,24 @@ test_cas_keys (void)
   accepted ("cas-reuse-window", "30m");
   refused ("cas-reuse-window", "1441m");
   refused ("cas-reuse-window", "forever");
+  accepted ("layout", "log");
+  accepted ("segment-size", "64K");
+  accepted ("segment-size", "256M");
+  refused ("segment-size", "32K");
+  refused ("segment-size", "257M");
+  refused ("segment-size", "lots");
+
+  /* At least 16 blocks: checked once block-size is known. */
+  fresh ();
+  CU_ASSERT_EQUAL (c.segment_size, 8 * 1024 * 1024);
+  CU_ASSERT_EQUAL (config_set (&c, "block-size", "64K"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "segment-size", "512K"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "segment-size"));
+  fresh ();
+  CU_ASSERT_EQUAL (config_set (&c, "block-size", "64K"), 0);
+  CU_ASSERT_EQUAL (config_set (&c, "segment-size", "1M"), 0);
+  CU_ASSERT_EQUAL (config_complete (&c), 0);
 }
 
 static void
