@@ -149,7 +149,7 @@ export_meta_resolve (struct store *store, const struct s3blocks_config *cfg,
   bool legacy;
   if (has_blocks (store, name, &legacy) == -1)
     return -1;
-  if (legacy && cfg->layout == EXPORT_LAYOUT_CAS) {
+  if (legacy && cfg->layout != EXPORT_LAYOUT_PLAIN) {
     nbdkit_error ("export %s has blocks under blocks/%s/ but no metadata "
                   "object (written by an older tool): it can only be "
                   "opened with layout=plain", name, name);

@@ -132,6 +132,11 @@ free_export (struct export *e)
 /* The cas layout's parameters from the configuration; the caller
  * sets root_key and what depends on the export.
  */
+/* A log export's segment uploads in flight (each a segment-size
+ * builder): the segment I/O's default, named here for the batch.
+ */
+#define LOG_UPLOADS_IN_FLIGHT 4
+
 static struct layout_cas_params
 cas_params (void)
 {
@@ -160,6 +165,10 @@ open_snapshot (struct export *e)
   struct layout *layout;
   struct volume *v;
 
+  /* A log export's snapshot root says "leaf location", which the cas
+   * layout refuses with a message naming it: EXPORT@SNAP of a log
+   * export is not served yet (docs/log-layout.md).
+   */
   layout = layout_cas_open_snapshot (store, e->name, &cp, &params.size,
                                      &params.block_size);
   v = volume_create (layout, &params);
@@ -244,6 +253,42 @@ open_volume (struct export *e, bool readonly)
     cp.size = m.size;
     cp.keep_bytes = cfg->max_dirty;
     layout = layout_cas_open (store, &lp, &cp);
+  }
+  else if (m.layout == EXPORT_LAYOUT_LOG) {
+    if (cas_root_key (root_key, sizeof root_key, e->name) == -1) {
+      nbdkit_error ("export %s: its name is too long for a key", e->name);
+      errno = ENAMETOOLONG;
+      goto err;
+    }
+    if (cfg->segment_size < (uint64_t) MIN_SEGMENT_BLOCKS * m.block_size) {
+      nbdkit_error ("export %s: segment-size (%" PRIu64 ") must hold at "
+                    "least %d blocks of its block-size (%" PRIu32 ")",
+                    e->name, cfg->segment_size, MIN_SEGMENT_BLOCKS,
+                    m.block_size);
+      errno = EINVAL;
+      goto err;
+    }
+    struct layout_log_params logp = {
+      .root_key = root_key,
+      .size = m.size,
+      .create = dirty_meta && new_size == 0,
+      .map_cache_bytes = cp.map_cache_bytes,
+      .reuse_window_ms = cp.reuse_window_ms,
+      .keep_bytes = cfg->max_dirty,
+      .request_bound_ms = cp.request_bound_ms,
+      .commit_bound_ms = cp.commit_bound_ms,
+      .segment_size = cfg->segment_size,
+      .uploads_in_flight = LOG_UPLOADS_IN_FLIGHT,
+    };
+    /* The volume hands the layout a batch of dirty blocks per run, and
+     * the layout seals what one run gives it: a batch of max-requests
+     * x 16 blocks (512 at the defaults, 2 MiB of 4K blocks) would
+     * leave every segment a quarter full.  A batch that fills every
+     * upload in flight makes full segments, and costs no more memory
+     * than the segment builders hold anyway.
+     */
+    params.batch = cfg->segment_size / m.block_size * LOG_UPLOADS_IN_FLIGHT;
+    layout = layout_log_open (store, &lp, &logp);
   }
   else
     layout = layout_plain_open (store, &lp);
@@ -543,7 +588,15 @@ exports_cleanup (void)
                   "early, peak dirty %" PRIu64 " bytes", e->name, st.gets,
                   st.puts, st.deletes, st.holes_read, st.cache_hits,
                   st.writebacks, st.peak_dirty_bytes);
-    if (st.roots_written || st.data_puts || st.dedup_hits)
+    if (st.segments_written)
+      nbdkit_debug ("export %s (log): %" PRIu64 " segments (%" PRIu64
+                    " bytes), %" PRIu64 " blocks skipped as duplicates, %"
+                    PRIu64 " segments refreshed, %" PRIu64 " pages (%" PRIu64
+                    " bytes), %" PRIu64 " roots written", e->name,
+                    st.segments_written, st.segment_bytes, st.dedup_hits,
+                    st.refreshes, st.pages_written, st.page_bytes,
+                    st.roots_written);
+    else if (st.roots_written || st.data_puts || st.dedup_hits)
       nbdkit_debug ("export %s (cas): %" PRIu64 " data PUTs, %" PRIu64
                     " skipped as duplicates, %" PRIu64 " refreshed, %"
                     PRIu64 " pages (%" PRIu64 " bytes), %" PRIu64

@@ -115,6 +115,8 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   stats->pages_written = ls.pages_written;
   stats->page_bytes = ls.page_bytes;
   stats->roots_written = ls.roots_written;
+  stats->segments_written = ls.segments_written;
+  stats->segment_bytes = ls.segment_bytes;
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
   stats->present_blocks = ls.present_blocks;

@@ -64,6 +64,8 @@ struct volume_stats {
   /* The cas layout's (layout.h): */
   uint64_t dedup_hits, data_puts, refreshes;
   uint64_t pages_written, page_bytes, roots_written;
+  /* The log layout's: */
+  uint64_t segments_written, segment_bytes;
 };
 
 /* Extent types, as nbdkit's NBDKIT_EXTENT_HOLE and _ZERO. */
