@@ -100,14 +100,21 @@ cas_delete (struct admin *a, const char *name,
       goto out;
     }
   }
+  /* A log export's segments are not gc's yet: say that they stay. */
+  const bool is_log = (info->has_root && info->root.leaf == CAS_LEAF_LOCATION)
+    || (info->has_meta && info->meta.layout == EXPORT_LAYOUT_LOG);
+  const char *log_note = is_log
+    ? "; its segments under log/segs/ stay: gc does not delete segments "
+      "yet" : "";
+
   if (!a->yes) {
     printf ("%s: would delete %s%s%s (%" PRIu64 " blocks; content and "
-            "pages no longer referenced go at the next gc)\n"
+            "pages no longer referenced go at the next gc%s)\n"
             "nothing deleted: give --yes to delete\n", name,
             info->has_meta ? "the metadata, " : "",
             info->has_root ? "the root" : "no root (none committed)",
             info->has_lease ? " and the expired lease" : "",
-            info->has_root ? info->root.blocks : 0);
+            info->has_root ? info->root.blocks : 0, log_note);
     status = EXIT_DAMAGE;
     goto out;
   }
@@ -127,7 +134,7 @@ cas_delete (struct admin *a, const char *name,
     goto out;
   }
   printf ("%s: deleted its metadata, root and lease; gc frees what only "
-          "it referenced\n", name);
+          "it referenced%s\n", name, log_note);
   status = EXIT_CLEAN;
  out:
   cas_root_list_free (&snaps);

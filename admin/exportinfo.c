@@ -78,7 +78,12 @@ export_info_read (struct store *store, const char *name,
       nbdkit_error ("%s: its metadata %s is unreadable: %s", name, key, why);
     else {
       info->has_meta = true;
-      info->is_cas = info->meta.layout == EXPORT_LAYOUT_CAS;
+      /* A log export has a cas root too (its leaves say "location"):
+       * delete and list treat it as one; check, du, clone and snapshot
+       * serving refuse its log tree themselves.
+       */
+      info->is_cas = info->meta.layout == EXPORT_LAYOUT_CAS
+        || info->meta.layout == EXPORT_LAYOUT_LOG;
     }
   }
   else {

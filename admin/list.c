@@ -127,7 +127,9 @@ print_row (struct admin *a, const struct row *row, bool first,
     }
   }
   if (root || info.is_cas)
-    layout = "cas";
+    layout = (root && root->leaf == CAS_LEAF_LOCATION)
+      || (info.has_meta && info.meta.layout == EXPORT_LAYOUT_LOG)
+      ? "log" : "cas";
   if (root) {
     if (!known) {
       size = root->size;
