@@ -304,8 +304,9 @@ wrong_leaf (struct tree_root *t)
 {
   /* Its leaves name places in segments, not contents. */
   nbdkit_error ("export %s: its root %s says \"leaf location\": it "
-                "uses the log layout, which this version does not "
-                "serve", t->name, t->root_key);
+                "uses the log layout, which the cas layout cannot read "
+                "(EXPORT@SNAP of a log export is not served yet)",
+                t->name, t->root_key);
 }
 
 const struct tree_root_ops cas_tree_ops = {
