@@ -68,10 +68,6 @@ verb_snapshot (struct admin *a, int argc, char **argv)
   c = (struct cas_copy) {
     .src_key = src, .src_name = argv[0], .dst_key = dst, .dst_name = name,
     .kind = CAS_ROOT_SNAPSHOT, .keep_generation = true,
-    /* EXPORT@SNAP of a log export is not served yet: a snapshot no
-     * server can open would only keep segments alive.
-     */
-    .log_refused_by = "snapshot",
   };
   if (cas_copy_root (a->store, &c, &made) == -1)
     return EXIT_USAGE;
