@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Copyright (C) 2026 the s3blocks authors; see LICENSE.
-# The content-addressed layout against the plain one, side by side in
-# one run against one local server (s3rver, or Ceph RGW with --rgw):
+# The content-addressed and log layouts against the plain one, side by
+# side in one run against one local server (s3rver, or Ceph RGW with
+# --rgw); W1-W3 run for all three, the rest for plain and cas:
 #   W1  write MB MiB of random data (nbdcopy --flush)
 #   W2  read it back on a fresh server (nbdcopy, compared)
 #   W3  random 4 KiB reads (fio, iodepth 32, a fixed count)
@@ -54,8 +55,8 @@ serve ()
 {
     local layout=$1 name=$2 size=$3
     shift 3
-    start_nbdkit "$layout" nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid" \
-        "$plugin" $(conn) "export=$name" "size=$size" "layout=$layout" \
+    start_nbdkit "$layout" nbdkit -f ${NBDKIT_VERBOSE:+-v} -t 32 -U "$sock" \
+        -P "$work/nbdkit.pid" "$plugin" $(conn) "export=$name" "size=$size" "layout=$layout" \
         write-delay=0 "$@"
 }
 
@@ -63,13 +64,17 @@ s3admin () { "$admin" "$@" $(conn); }
 
 # --- W1, W2, W3 ------------------------------------------------------
 head -c $((MB << 20)) /dev/urandom > "$work/data"
-for layout in plain cas; do
+for layout in plain cas log; do
     name="$run-w-$layout"
     log "$layout: W1 write $MB MiB"
-    serve "$layout" "$name" "${MB}M"
+    NBDKIT_VERBOSE=1 serve "$layout" "$name" "${MB}M"
     took=$(timed nbdcopy --flush "$work/data" "$uri")
     record "$layout" W1 "$(echo "$MB * 256 / $took" | bc -l)"
     stop_nbdkit
+    # The store's own count of this server's requests (its exit line).
+    reqs=$(sed -n 's/.*store: requests \([0-9]*\) .*/\1/p' \
+               "$work/nbdkit-$layout.log" | tail -1)
+    record "$layout" REQ "$(echo "$reqs * 1024 / $MB" | bc -l)"
     log "$layout: W2 read it back"
     serve "$layout" "$name" "${MB}M"
     took=$(timed nbdcopy "$uri" "$work/back")
@@ -90,13 +95,17 @@ report_rw ()
 {
     echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $server on 127.0.0.1, side by side in one run."
     echo
-    echo "| workload | plain | cas | cas / plain |"
-    echo "| --- | --- | --- | --- |"
+    echo "| workload | plain | cas | log | cas / plain | log / plain |"
+    echo "| --- | --- | --- | --- | --- | --- |"
     for w in W1 W2 W3; do
-        p=$(value plain $w) c=$(value cas $w)
-        printf '| %s (%s/s) | %.0f | %.0f | %.2f |\n' "$w" \
-            "$([ $w = W3 ] && echo IOs || echo blocks)" "$p" "$c" "$(ratio "$c" "$p")"
+        p=$(value plain $w) c=$(value cas $w) l=$(value log $w)
+        printf '| %s (%s/s) | %.0f | %.0f | %.0f | %.2f | %.2f |\n' "$w" \
+            "$([ $w = W3 ] && echo IOs || echo blocks)" "$p" "$c" "$l" \
+            "$(ratio "$c" "$p")" "$(ratio "$l" "$p")"
     done
+    p=$(value plain REQ) c=$(value cas REQ) l=$(value log REQ)
+    printf '| requests per GiB in W1 (store count, open and exit included) | %.0f | %.0f | %.0f | %.2f | %.4f |\n' \
+        "$p" "$c" "$l" "$(ratio "$c" "$p")" "$(ratio "$l" "$p")"
 }
 if [ $only_rw = 1 ]; then
     report_rw
