@@ -5,7 +5,9 @@
  * admin/log-check.c) against the in-memory store, over an export the
  * log layout wrote: 8 blocks written and flushed (segment A), the
  * first 4 overwritten (B), a snapshot, the last 4 overwritten (C).
- * Then the export's map names B and C, the snapshot's A and B.
+ * Then the export's map names B and C, the snapshot's A and B.  du's
+ * figures exactly; check of damaged segments and pages, naming the
+ * roots that reference them; EXPORT@SNAP read through the log layout.
  */
 
 #include <config.h>
@@ -20,7 +22,9 @@
 
 #include "admin.h"
 #include "cas/cas-admin.h"
+#include "cas/cas-tree.h"
 #include "format/cas-format.h"
+#include "format/cas-tree-format.h"
 #include "format/log-format.h"
 #include "layout/layout.h"
 #include "memstore.h"
@@ -330,6 +334,43 @@ test_check_bad_index (void)
   teardown_bucket ();
 }
 
+/* A damaged page of the export's map: named with the export only, and
+ * the snapshot, whose pages differ, checks clean.
+ */
+static void
+test_check_bad_page (void)
+{
+  struct admin a = { .grace_s = -1 };
+  char *out = NULL, key[KEY_MAX], want[KEY_MAX + 64];
+  static char buf[CAS_ANY_PAGE_MAX];
+  struct cas_root r;
+  bool found;
+  long len;
+
+  setup_bucket ();
+  a.store = memstore_store (mem);
+  CU_ASSERT_FATAL (cas_root_read (a.store, "cas/roots/t", &r, NULL,
+                                  &found) == 0 && found && !r.empty);
+  cas_page_key (key, sizeof key, &r.top);
+  len = memstore_peek (mem, key, buf, sizeof buf);
+  CU_ASSERT_FATAL (len > 0);
+  buf[len - 1] ^= 1;
+  memstore_set (mem, key, buf, (size_t) len);
+  CU_ASSERT_EQUAL (captured (cas_check, &a, NULL, 0, &out), EXIT_DAMAGE);
+  snprintf (want, sizeof want, "t: damage: map page %s", key);
+  CU_ASSERT_PTR_NOT_NULL (strstr (out, want));
+  CU_ASSERT_PTR_NULL (strstr (out, "t@s: damage"));
+  free (out);
+  {
+    char *names[] = { (char *) "t@s" };
+
+    out = NULL;
+    CU_ASSERT_EQUAL (captured (cas_check, &a, names, 1, &out), EXIT_CLEAN);
+    free (out);
+  }
+  teardown_bucket ();
+}
+
 /* EXPORT@SNAP opens in the log layout, read-only, and reads the
  * snapshot's blocks while the export has moved on.
  */
@@ -377,6 +418,7 @@ UNIT_SUITES (add_log_admin_tests)
                test_check_deep_flipped_byte);
   CU_add_test (s, "check finds a truncated or swapped segment",
                test_check_bad_index);
+  CU_add_test (s, "check names a damaged map page", test_check_bad_page);
   CU_add_test (s, "EXPORT@SNAP of a log export is served",
                test_snapshot_served);
 }
