@@ -7,7 +7,8 @@
  * reads one export's objects (metadata, lease, map, block listing);
  * targets.c picks the exports a verb works on; output.c formats.  One
  * file a verb (list.c, du.c, check.c, delete.c, snapshot.c, clone.c,
- * gc.c), with the cas parts of du, check, delete and clone in cas-*.c.
+ * gc.c), with the cas parts of du, check, delete and clone in cas-*.c
+ * and the log parts of du and check in log-*.c.
  * Single-threaded above the store; lib/ through its public headers.
  */
 
@@ -116,6 +117,21 @@ extern int verb_gc (struct admin *a, int argc, char **argv);
  */
 extern int cas_du (struct admin *a, char **names, int n);
 extern int cas_check (struct admin *a, char **names, int n);
+/* The log roots among l (those that say "leaf location"), for cas_du
+ * and cas_check (log-du.c, log-check.c).  log_du prints its table, or
+ * its JSON members ("log", "log_bucket") after a comma: 0, or -1 after
+ * a message.  log_check checks the wanted ones and says what is
+ * damaged, adding the pages it read to pages and bad_pages (cas_check
+ * counts what is unreferenced from them): 0 (*damaged: how many
+ * objects), or -1 after a message.
+ */
+struct cas_root_list;
+struct hset;
+extern int log_du (struct admin *a, const struct cas_root_list *l,
+                   char **names, int n);
+extern int log_check (struct admin *a, const struct cas_root_list *l,
+                      char **names, int n, struct hset *pages,
+                      struct hset *bad_pages, uint64_t *damaged);
 extern int cas_delete (struct admin *a, const char *name,
                        const struct export_info *info);
 /* Copy a plain export's data into the cas layout as NEW. */
