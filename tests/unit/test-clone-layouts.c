@@ -10,7 +10,8 @@
  * same requests whatever the size.  A clone into log stopped after
  * each single request leaves either no metadata for NEW and nothing a
  * server would serve as data, or a complete NEW; gc after a finished
- * clone leaves NEW whole.
+ * clone leaves NEW whole; gc run at each batch of a clone refuses a
+ * short grace while NEW's lease is held (docs/gc-safety.md, step 8).
  */
 
 #include <config.h>
@@ -393,6 +394,79 @@ test_gc_after_clone (void)
   }
 }
 
+/* gc run during the clone, at its k-th batch of requests. */
+struct gc_during {
+  unsigned skip;
+  bool ran, swept;
+  bool copying;                 /* NEW's lease held, no metadata yet */
+  int64_t grace_s;
+};
+
+static void
+gc_hook (void *opaque)
+{
+  struct gc_during *g = opaque;
+  struct gc_params p = { .grace_s = g->grace_s };
+  struct gc_result res;
+
+  if (g->skip > 0) {
+    g->skip--;
+    memstore_set_hook (mem, gc_hook, g);
+    return;
+  }
+  g->ran = true;
+  g->copying = memstore_peek (mem, "leases/n", NULL, 0) >= 0
+    && memstore_peek (mem, "exports/n", NULL, 0) < 0;
+  CU_ASSERT (cas_gc (st, &p, &res, &g->swept) == 0);
+}
+
+/* From plain (whose lease does not count for gc): while the clone
+ * holds NEW's lease, gc with a grace below NEW's windows refuses at
+ * every point, before NEW's root exists and after; one with the grace
+ * it asks for sweeps, and NEW is whole.
+ */
+static void
+test_gc_during_clone (void)
+{
+  unsigned k, refused = 0, swept = 0;
+
+  for (k = 0; k < 1000; k++) {
+    struct gc_during g = { .skip = k, .grace_s = 0 };
+
+    setup ();
+    make_source (EXPORT_LAYOUT_PLAIN);
+    memstore_set_hook (mem, gc_hook, &g);
+    CU_ASSERT_EQUAL (clone ("s", "n", true, EXPORT_LAYOUT_LOG), EXIT_CLEAN);
+    memstore_set_hook (mem, NULL, NULL);
+    if (!g.ran) {
+      teardown ();
+      break;                    /* past the clone's last batch */
+    }
+    /* Before NEW's lease and after its metadata, gc may run. */
+    if (g.copying) {
+      CU_ASSERT_FALSE (g.swept);
+      refused++;
+    }
+    check_clone ("n", EXPORT_LAYOUT_LOG);
+    teardown ();
+  }
+  CU_ASSERT (refused > 20);
+  /* With a grace over NEW's windows, gc runs beside the clone. */
+  for (k = 5; k < 60; k += 18) {
+    struct gc_during g = { .skip = k, .grace_s = 100000 };
+
+    setup ();
+    make_source (EXPORT_LAYOUT_PLAIN);
+    memstore_set_hook (mem, gc_hook, &g);
+    CU_ASSERT_EQUAL (clone ("s", "n", true, EXPORT_LAYOUT_LOG), EXIT_CLEAN);
+    memstore_set_hook (mem, NULL, NULL);
+    swept += g.ran && g.swept;
+    check_clone ("n", EXPORT_LAYOUT_LOG);
+    teardown ();
+  }
+  CU_ASSERT (swept > 0);
+}
+
 UNIT_SUITES (add_clone_layouts_tests)
 {
   CU_pSuite s = CU_add_suite ("clone layouts", NULL, NULL);
@@ -405,4 +479,5 @@ UNIT_SUITES (add_clone_layouts_tests)
   CU_add_test (s, "crash after each request of a clone into log",
                test_crash_into_log);
   CU_add_test (s, "gc after a clone into log", test_gc_after_clone);
+  CU_add_test (s, "gc during a clone into log", test_gc_during_clone);
 }
