@@ -205,6 +205,16 @@ struct copy {
   char *buf;
 };
 
+/* Is the block at i of buf (len bytes in all) all zeros?  The last
+ * block of an export whose size is not a multiple of the block size is
+ * short.
+ */
+static bool
+zero_at (const struct copy *c, uint32_t i, uint32_t len)
+{
+  return is_zero (c->buf + i, len - i < c->bs ? len - i : c->bs);
+}
+
 /* Write the non-zero blocks of buf (len bytes at off) to NEW. */
 static int
 write_run (struct copy *c, uint64_t off, uint32_t len)
@@ -214,10 +224,12 @@ write_run (struct copy *c, uint64_t off, uint32_t len)
   while (i < len) {
     uint32_t j;
 
-    for (; i < len && is_zero (c->buf + i, c->bs); i += c->bs)
+    for (; i < len && zero_at (c, i, len); i += c->bs)
       c->zero_blocks++;
-    for (j = i; j < len && !is_zero (c->buf + j, c->bs); j += c->bs)
+    for (j = i; j < len && !zero_at (c, j, len); j += c->bs)
       c->blocks++;
+    if (j > len)
+      j = len;
     if (j > i && volume_write (c->dst, c->buf + i, j - i, off + i,
                                false) == -1) {
       nbdkit_error ("%s: cannot write at %" PRIu64 ": %m", c->dst_name,

@@ -50,7 +50,7 @@ source_layout (struct admin *a, const char *text, const struct name_ref *ref,
     if (cas_root_read (a->store, key, sroot, NULL, &found) == -1)
       return EXIT_USAGE;
     if (!found) {
-      nbdkit_error ("%s: no such snapshot (%s is missing): nothing to "
+      nbdkit_error ("%s: no such cas snapshot (%s is missing): nothing to "
                     "clone", text, key);
       return EXIT_USAGE;
     }

@@ -43,6 +43,7 @@ static struct memstore *mem;
 static struct store *st;
 static struct s3blocks_config cfg;
 static struct admin adm;
+static uint64_t vsize;                  /* of the volumes open_vol opens */
 
 static void
 setup (void)
@@ -50,6 +51,7 @@ setup (void)
   mem = memstore_new ();
   st = memstore_store (mem);
   standin_reset_errors ();
+  vsize = NBLOCKS * BS;
   CU_ASSERT_FATAL (config_init (&cfg) == 0);
   /* Small segments and commits: several of each per clone. */
   cfg.segment_size = 16 * BS;
@@ -85,7 +87,7 @@ open_vol (const char *name, const char *root_key, enum export_layout layout,
           bool create, bool readonly, int *load)
 {
   const struct volume_params vp = {
-    .name = name, .size = NBLOCKS * BS, .block_size = BS,
+    .name = name, .size = vsize, .block_size = BS,
     .max_dirty = 64 * BS, .batch = 16,
   };
   const struct layout_params p = {
@@ -394,6 +396,44 @@ test_gc_after_clone (void)
   }
 }
 
+/* A size that is not a multiple of the block size: the short last
+ * block is copied, and read back, as far as the size goes.
+ */
+static void
+test_short_last_block (void)
+{
+  const uint64_t size = 3 * BS - 1000;
+  static char img[3 * BS], got[3 * BS];
+  struct volume *v;
+  bool created;
+  int load;
+
+  for (size_t t = 0; t < 3; t++) {
+    setup ();
+    vsize = size;
+    memset (img, 0, sizeof img);
+    memset (img, 'a', BS);
+    memset (img + 2 * BS, 'c', size - 2 * BS);
+    v = open_vol ("s", "cas/roots/s", EXPORT_LAYOUT_PLAIN, true, false,
+                  &load);
+    CU_ASSERT_EQUAL_FATAL (load, 0);
+    CU_ASSERT_FATAL (volume_write (v, img, size, 0, false) == 0);
+    CU_ASSERT_FATAL (volume_flush (v) == 0);
+    volume_free (v);
+    CU_ASSERT_FATAL (meta_write_layout (st, "s", size, BS,
+                                        EXPORT_LAYOUT_PLAIN,
+                                        &created) == 0);
+    CU_ASSERT_EQUAL (clone ("s", "n", true, layouts[t]), EXIT_CLEAN);
+    v = open_vol ("n", "cas/roots/n", layouts[t], false, true, &load);
+    CU_ASSERT_EQUAL_FATAL (load, 0);
+    memset (got, 'x', sizeof got);
+    CU_ASSERT_FATAL (volume_read (v, got, size, 0) == 0);
+    CU_ASSERT (memcmp (got, img, size) == 0);
+    volume_free (v);
+    teardown ();
+  }
+}
+
 /* gc run during the clone, at its k-th batch of requests. */
 struct gc_during {
   unsigned skip;
@@ -476,6 +516,7 @@ UNIT_SUITES (add_clone_layouts_tests)
   CU_add_test (s, "cas and log snapshots as sources",
                test_snapshot_sources);
   CU_add_test (s, "log -> log: fixed requests", test_log_to_log_requests);
+  CU_add_test (s, "a short last block", test_short_last_block);
   CU_add_test (s, "crash after each request of a clone into log",
                test_crash_into_log);
   CU_add_test (s, "gc after a clone into log", test_gc_after_clone);
