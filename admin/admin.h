@@ -25,6 +25,8 @@
 #include "store/store.h"
 #include "vector.h"
 
+struct s3blocks_config;
+
 /* Exit statuses. */
 #define EXIT_CLEAN  0
 #define EXIT_DAMAGE 1               /* also: a refusal (delete) */
@@ -44,6 +46,18 @@ struct admin {
   unsigned lease_ms;                /* lease-time=, for clone's lease */
   unsigned request_ms;              /* timeout= */
   unsigned max_requests;            /* max-requests= */
+  /* clone --layout=: the new export's layout (not given: the
+   * source's, and cas for a plain source).
+   */
+  bool layout_given;
+  enum export_layout layout;
+  /* The connection's configuration: a clone that copies writes as a
+   * server with its defaults would (reuse window, bounds, segment
+   * size).  NULL (unit tests): the defaults.
+   */
+  const struct s3blocks_config *cfg;
+  /* clone: data written between two commits of NEW; 0: CLONE_COMMIT_BYTES. */
+  uint64_t clone_commit_bytes;
 };
 
 /* One export as the bucket has it. */
@@ -137,6 +151,16 @@ extern int cas_delete (struct admin *a, const char *name,
 /* Copy a plain export's data into the cas layout as NEW. */
 extern int clone_from_plain (struct admin *a, const struct export_info *src,
                              const char *new_name);
+/* Copy SOURCE's blocks into NEW of layout to, reading each through
+ * its own layout (clone-copy.c).  src: the export's info, NULL for a
+ * snapshot, whose root is sroot.
+ */
+#define CLONE_COMMIT_BYTES (1024ULL << 20)
+extern int clone_by_copy (struct admin *a, const char *src_text,
+                          const struct export_info *src,
+                          const struct cas_root *sroot,
+                          enum export_layout from, const char *new_name,
+                          enum export_layout to);
 
 /* targets.c: the exports a verb works on. */
 /* The names given (argc > 0), or every export in the bucket: 0, or -1
