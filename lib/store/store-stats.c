@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "store/store.h"
 #include "store/store-stats.h"
 
@@ -57,9 +58,32 @@ method_of (const struct store_op *op)
   }
 }
 
+uint64_t
+store_stats_now_ns (void)
+{
+  return clock_mono_ns ();
+}
+
+const unsigned store_stat_bucket_ms[STORE_STAT_BUCKETS - 1] = {
+  5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+};
+
+static void
+count_latency (struct store_stats *st, enum store_stat_method m,
+               uint64_t elapsed_ns)
+{
+  unsigned b = 0;
+
+  while (b < STORE_STAT_BUCKETS - 1 &&
+         elapsed_ns > store_stat_bucket_ms[b] * UINT64_C (1000000))
+    b++;
+  add (&st->latency[m][b], 1);
+  add (&st->latency_ns[m], elapsed_ns);
+}
+
 void
 store_stats_count_ops (struct store_stats *st, const struct store_op *ops,
-                       size_t n)
+                       size_t n, uint64_t elapsed_ns)
 {
   uint64_t sent = 0, received = 0;
 
@@ -67,6 +91,7 @@ store_stats_count_ops (struct store_stats *st, const struct store_op *ops,
     const enum store_stat_outcome o = outcome_of (ops[i].err);
 
     add (&st->requests[method_of (&ops[i])][o], 1);
+    count_latency (st, method_of (&ops[i]), elapsed_ns);
     if (o != STORE_STAT_OK)
       continue;
     if (ops[i].kind == STORE_PUT)
@@ -81,8 +106,10 @@ store_stats_count_ops (struct store_stats *st, const struct store_op *ops,
 }
 
 void
-store_stats_count_list (struct store_stats *st, int r, int err)
+store_stats_count_list (struct store_stats *st, int r, int err,
+                        uint64_t elapsed_ns)
 {
+  count_latency (st, STORE_STAT_LIST, elapsed_ns);
   add (&st->requests[STORE_STAT_LIST][r == 0 ? STORE_STAT_OK
                                       : outcome_of (err ? err : EIO)], 1);
 }
@@ -95,6 +122,11 @@ store_stats_read (const struct store_stats *st, struct store_stats *out)
       out->requests[m][o] = get (&st->requests[m][o]);
   out->bytes_sent = get (&st->bytes_sent);
   out->bytes_received = get (&st->bytes_received);
+  for (int m = 0; m < STORE_STAT_METHODS; m++) {
+    for (int b = 0; b < STORE_STAT_BUCKETS; b++)
+      out->latency[m][b] = get (&st->latency[m][b]);
+    out->latency_ns[m] = get (&st->latency_ns[m]);
+  }
 }
 
 uint64_t

@@ -10,7 +10,12 @@
  * requests that succeeded: a PUT's body, a GET's received bytes.
  * Counters are updated with relaxed atomics: a reader sees each one
  * exact, and the set roughly consistent, which is what debug output,
- * benchmarks and (later) metrics need.
+ * benchmarks and metrics need.
+ *
+ * Latency: each request counts the time of the call it came in
+ * (store_run's batch, retries included): exact for a batch of one, the
+ * batch's for a request run alongside others, which is the time its
+ * caller waited.
  */
 
 #ifndef S3BLOCKS_STORE_STATS_H
@@ -38,16 +43,33 @@ enum store_stat_outcome {
   STORE_STAT_OUTCOMES
 };
 
+/* Latency buckets: the upper bounds in store_stat_bucket_ms, then one
+ * for longer.  Counts are per bucket, not cumulative.
+ */
+#define STORE_STAT_BUCKETS 12
+extern const unsigned store_stat_bucket_ms[STORE_STAT_BUCKETS - 1];
+
 struct store_stats {
   uint64_t requests[STORE_STAT_METHODS][STORE_STAT_OUTCOMES];
   uint64_t bytes_sent, bytes_received;
+  uint64_t latency[STORE_STAT_METHODS][STORE_STAT_BUCKETS];
+  uint64_t latency_ns[STORE_STAT_METHODS];      /* their sum */
 };
 
-/* After a batch: count each op's method, outcome and bytes. */
+/* After a batch that took elapsed_ns: count each op's method, outcome,
+ * bytes and latency.
+ */
 extern void store_stats_count_ops (struct store_stats *st,
-                                   const struct store_op *ops, size_t n);
+                                   const struct store_op *ops, size_t n,
+                                   uint64_t elapsed_ns);
+/* The monotonic clock, ns: what store_run and store_list time with
+ * (store.h includes no clock of its own).
+ */
+extern uint64_t store_stats_now_ns (void);
+
 /* After a list call: its outcome (0 or -1 with errno). */
-extern void store_stats_count_list (struct store_stats *st, int r, int err);
+extern void store_stats_count_list (struct store_stats *st, int r, int err,
+                                    uint64_t elapsed_ns);
 
 /* A copy of the counters now. */
 extern void store_stats_read (const struct store_stats *st,

@@ -257,9 +257,10 @@ store_check (struct store *s, const char *probe_key)
 static inline size_t
 store_run (struct store *s, struct store_op *ops, size_t n)
 {
+  const uint64_t start = store_stats_now_ns ();
   const size_t failed = s->ops->run (s, ops, n);
 
-  store_stats_count_ops (&s->stats, ops, n);
+  store_stats_count_ops (&s->stats, ops, n, store_stats_now_ns () - start);
   return failed;
 }
 
@@ -267,9 +268,13 @@ static inline int
 store_list (struct store *s, const char *prefix, const char *delimiter,
             const char *start_after, store_list_cb cb, void *opaque)
 {
+  const uint64_t start = store_stats_now_ns ();
   const int r = s->ops->list (s, prefix, delimiter, start_after, cb, opaque);
+  const int err = errno;
 
-  store_stats_count_list (&s->stats, r, r == 0 ? 0 : errno);
+  store_stats_count_list (&s->stats, r, r == 0 ? 0 : err,
+                          store_stats_now_ns () - start);
+  errno = err;
   return r;
 }
 
