@@ -347,6 +347,48 @@ set_segment_size (struct s3blocks_config *c, const char *key,
   return 0;
 }
 
+/* ADDRESS:PORT, the address numeric (IPv4, or IPv6 in brackets): the
+ * plugin binds it before serving (plugin/metrics-http.c), and says
+ * there if it cannot.
+ */
+static int
+set_metrics (struct s3blocks_config *c, const char *key, const char *value)
+{
+  const char *colon = strrchr (value, ':');
+  char *end;
+  unsigned long port;
+
+  if (colon == NULL || colon == value) {
+    nbdkit_error ("%s: expected ADDRESS:PORT, e.g. 127.0.0.1:9101, not "
+                  "\"%s\"", key, value);
+    errno = EINVAL;
+    return -1;
+  }
+  errno = 0;
+  port = strtoul (colon + 1, &end, 10);
+  if (errno || *end || !isdigit ((unsigned char) colon[1]) || port == 0 ||
+      port > 65535) {
+    nbdkit_error ("%s: invalid port \"%s\" in \"%s\" (1 to 65535)", key,
+                  colon + 1, value);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->metrics, value);
+}
+
+/* Written first at get_ready, which says if it cannot be. */
+static int
+set_metrics_file (struct s3blocks_config *c, const char *key,
+                  const char *value)
+{
+  if (*value == '\0') {
+    nbdkit_error ("%s: must not be empty", key);
+    errno = EINVAL;
+    return -1;
+  }
+  return set_string (&c->metrics_file, value);
+}
+
 struct config_key {
   const char *name;
   int (*set) (struct s3blocks_config *c, const char *key, const char *value);
@@ -365,14 +407,14 @@ config_set (struct s3blocks_config *c, const char *key, const char *value)
 
   for (i = 0; i < NR_KEYS; i++) {
     if (strcmp (keys[i].name, key) == 0) {
-      if (c->given & (UINT32_C (1) << i)) {
+      if (c->given & (UINT64_C (1) << i)) {
         nbdkit_error ("%s: given more than once", key);
         errno = EINVAL;
         return -1;
       }
       if (keys[i].set (c, key, value) == -1)
         return -1;
-      c->given |= UINT32_C (1) << i;
+      c->given |= UINT64_C (1) << i;
       return 0;
     }
   }

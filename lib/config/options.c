@@ -80,6 +80,8 @@ config_free (struct s3blocks_config *c)
   free (c->region);
   free (c->profile);
   free (c->ca_file);
+  free (c->metrics);
+  free (c->metrics_file);
   memset (c, 0, sizeof *c);
 }
 
@@ -259,4 +261,6 @@ config_dump (const struct s3blocks_config *c,
   print ("cas-reuse-window", buf, opaque);
   snprintf (buf, sizeof buf, "%" PRIu64, c->segment_size);
   print ("segment-size", buf, opaque);
+  print ("metrics", c->metrics ? c->metrics : "", opaque);
+  print ("metrics-file", c->metrics_file ? c->metrics_file : "", opaque);
 }

@@ -114,7 +114,13 @@
        "this time (default: " DEFAULT_REUSE_WINDOW ")")                \
   KEY ("segment-size", segment_size, "SIZE",                            \
        "log: bytes of blocks packed into one object, 64K to 256M, at "  \
-       "least 16 blocks (default: " DEFAULT_SEGMENT_SIZE ")")
+       "least 16 blocks (default: " DEFAULT_SEGMENT_SIZE ")")           \
+  KEY ("metrics", metrics, "ADDRESS:PORT",                              \
+       "serve Prometheus metrics on http://ADDRESS:PORT/metrics "       \
+       "(default: off)")                                                \
+  KEY ("metrics-file", metrics_file, "PATH",                            \
+       "write Prometheus metrics to PATH every few seconds (default: "  \
+       "off)")
 
 struct s3blocks_config {
   char *export_name;            /* default export */
@@ -150,9 +156,11 @@ struct s3blocks_config {
   uint64_t map_cache_size;
   unsigned cas_reuse_window_ms;
   uint64_t segment_size;        /* log exports' segments, bytes */
+  char *metrics;                /* ADDRESS:PORT, or NULL: not served */
+  char *metrics_file;           /* or NULL: not written */
 
   /* Which keys were given, to refuse duplicates. */
-  uint32_t given;
+  uint64_t given;
 };
 
 /* Fill in defaults.  Returns -1 (errno ENOMEM) on allocation failure. */
@@ -201,7 +209,7 @@ extern int parse_duration_ms (const char *what, const char *value,
 /* Bits of s3blocks_config.given: cfg.given & CONFIG_GIVEN (block_size). */
 #define KEY_ENUM(name, field, syntax, help) CONFIG_KEY_##field,
 enum { S3BLOCKS_CONFIG_KEYS (KEY_ENUM) CONFIG_NR_KEYS };
-#define CONFIG_GIVEN(field) (UINT32_C (1) << CONFIG_KEY_##field)
+#define CONFIG_GIVEN(field) (UINT64_C (1) << CONFIG_KEY_##field)
 
 #define HELP_LINE(name, field, syntax, help) name "=" syntax "\n    " help ".\n"
 #define S3BLOCKS_CONFIG_HELP S3BLOCKS_CONFIG_KEYS (HELP_LINE)

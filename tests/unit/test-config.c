@@ -258,7 +258,7 @@ test_help_lists_every_key (void)
     "max-dirty", "cache-size", "max-requests", "retries", "retry-delay",
     "timeout", "shrink", "lease-time", "take-over-lease", "write-delay",
     "rebuild-map", "profile", "signature", "ca-file", "tls-verify",
-    "layout", "map-cache-size", "cas-reuse-window", "segment-size", NULL
+    "layout", "map-cache-size", "cas-reuse-window", "segment-size", "metrics", "metrics-file", NULL
   };
   const char *help = S3BLOCKS_CONFIG_HELP;
   char line_start[64];
@@ -273,7 +273,35 @@ test_help_lists_every_key (void)
       CU_FAIL ("a key is missing from --help");
     }
   }
-  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 30);
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 32);
+}
+
+/* metrics=ADDRESS:PORT and metrics-file=PATH: off by default. */
+static void
+test_metrics_keys (void)
+{
+  static const char *const bad[] = {
+    "9101", ":9101", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+    "127.0.0.1:65536", "127.0.0.1:91x", "127.0.0.1:-1", "[::1]", NULL
+  };
+  struct s3blocks_config mc;
+
+  CU_ASSERT_EQUAL_FATAL (config_init (&mc), 0);
+  CU_ASSERT_PTR_NULL (mc.metrics);
+  CU_ASSERT_PTR_NULL (mc.metrics_file);
+  for (const char *const *b = bad; *b; b++) {
+    if (config_set (&mc, "metrics", *b) != -1) {
+      fprintf (stderr, "metrics=%s accepted\n", *b);
+      CU_FAIL ("a bad metrics= was accepted");
+    }
+  }
+  CU_ASSERT_EQUAL (config_set (&mc, "metrics-file", ""), -1);
+  CU_ASSERT_EQUAL (config_set (&mc, "metrics", "[::1]:9101"), 0);
+  CU_ASSERT_STRING_EQUAL (mc.metrics, "[::1]:9101");
+  CU_ASSERT_EQUAL (config_set (&mc, "metrics", "127.0.0.1:9101"), -1);
+  CU_ASSERT_EQUAL (config_set (&mc, "metrics-file", "/tmp/x.prom"), 0);
+  CU_ASSERT_STRING_EQUAL (mc.metrics_file, "/tmp/x.prom");
+  config_free (&mc);
 }
 
 /* signature=, tls-verify=, ca-file=, profile=, and the signature that
@@ -373,4 +401,5 @@ UNIT_SUITES (add_config_tests)
   CU_add_test (s, "help lists every key", test_help_lists_every_key);
   CU_add_test (s, "signature and TLS keys", test_v4_keys);
   CU_add_test (s, "cas keys", test_cas_keys);
+  CU_add_test (s, "metrics keys", test_metrics_keys);
 }
