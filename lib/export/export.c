@@ -78,6 +78,7 @@ struct export {
   struct lease *lease;          /* NULL when readonly */
 
   bool lost_reported;           /* atomic: dirty data lost, said once */
+  struct export_io io;          /* atomics */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -96,6 +97,24 @@ struct volume *
 export_volume (const struct export *e)
 {
   return e->volume;
+}
+
+const char *
+export_name (const struct export *e)
+{
+  return e->name;
+}
+
+const struct lease *
+export_lease (const struct export *e)
+{
+  return e->lease;
+}
+
+struct export_io *
+export_io (struct export *e)
+{
+  return &e->io;
 }
 
 static struct export *

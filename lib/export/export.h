@@ -14,8 +14,10 @@
 #define S3BLOCKS_EXPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config/options.h"
+#include "lease/lease.h"
 #include "store/store.h"
 #include "volume/volume.h"
 
@@ -60,6 +62,27 @@ extern int exports_list (int (*cb) (void *opaque, const char *name),
                          void *opaque);
 
 extern struct volume *export_volume (const struct export *e);
+extern const char *export_name (const struct export *e);
+/* NULL when opened read-only. */
+extern const struct lease *export_lease (const struct export *e);
+
+/* What clients asked of an export, for metrics: the plugin counts
+ * each request with relaxed atomics (export_count), a scrape reads
+ * them the same way.
+ */
+struct export_io {
+  uint64_t reads, read_bytes;
+  uint64_t writes, written_bytes;
+  uint64_t zeroes, zeroed_bytes;        /* zero and trim */
+  uint64_t flushes, flush_errors, flush_ns;
+};
+extern struct export_io *export_io (struct export *e);
+
+static inline void
+export_count (uint64_t *counter, uint64_t n)
+{
+  __atomic_fetch_add (counter, n, __ATOMIC_RELAXED);
+}
 
 /* 0, or -1 after nbdkit_error with errno EROFS (another server took
  * the lease over: permanent) or EIO (the lease could not be renewed:

@@ -20,6 +20,7 @@
 #define S3BLOCKS_LEASE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -49,6 +50,11 @@ extern void lease_release (struct lease *l);
 
 /* 0, EROFS or EIO: see above. */
 extern int lease_check (const struct lease *l);
+
+/* Milliseconds until the lease stops covering uploads (negative: that
+ * long past it), unless renewed meanwhile.  Lock-free, for metrics.
+ */
+extern int64_t lease_ms_left (const struct lease *l);
 
 /* A gate for store ops that checks this lease before every attempt. */
 extern const struct store_gate *lease_gate (const struct lease *l);

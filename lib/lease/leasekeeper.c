@@ -165,6 +165,17 @@ lease_check (const struct lease *l)
                                              __ATOMIC_ACQUIRE) ? 0 : EIO;
 }
 
+int64_t
+lease_ms_left (const struct lease *l)
+{
+  const uint64_t deadline = __atomic_load_n (&l->deadline_ns,
+                                             __ATOMIC_ACQUIRE);
+  const uint64_t now = clock_mono_ns ();
+
+  return deadline >= now ? (int64_t) ((deadline - now) / 1000000)
+    : -(int64_t) ((now - deadline) / 1000000);
+}
+
 int
 lease_gate_check (void *opaque)
 {
