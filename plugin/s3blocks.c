@@ -21,12 +21,15 @@
 #include <nbdkit-plugin.h>
 
 #include "config/options.h"
+#include "clock.h"
 #include "export/export.h"
+#include "export/metrics.h"
 #include "bufpool.h"
 #include "cmdline.h"
 #include "format/keys.h"
 #include "format/names.h"
 #include "lease/lease.h"
+#include "metrics-serve.h"
 #include "store/store.h"
 #include "volume/volume.h"
 #include "writeback-thread.h"
@@ -64,6 +67,8 @@ s3blocks_load (void)
 static void
 s3blocks_unload (void)
 {
+  metrics_http_stop ();
+  metrics_file_stop ();
   store_close (store);
   store = NULL;
   config_free (&cfg);
@@ -106,6 +111,12 @@ s3blocks_dump_plugin (void)
   config_dump (&cfg, print_key, NULL);
 }
 
+static char *
+metrics_now (size_t *len)
+{
+  return metrics_text (store, &cfg, store_type->name, len);
+}
+
 /* Before serving: the endpoint answers, the credentials work, the
  * bucket exists, and the default export opens (metadata checked, lease
  * taken).  Errors here reach the user's terminal.
@@ -132,13 +143,20 @@ s3blocks_get_ready (void)
   }
   /* No thread may cross nbdkit's fork. */
   store_stop (store);
+  if (r == 0 && cfg.metrics && metrics_http_bind (cfg.metrics,
+                                                  metrics_now) == -1)
+    r = -1;
+  if (r == 0 && cfg.metrics_file &&
+      metrics_file_init (cfg.metrics_file, metrics_now) == -1)
+    r = -1;
   return r;
 }
 
 static int
 s3blocks_after_fork (void)
 {
-  if (store_start (store) == -1 || lease_keeper_start () == -1)
+  if (store_start (store) == -1 || lease_keeper_start () == -1 ||
+      metrics_http_start () == -1 || metrics_file_start () == -1)
     return -1;
   return writeback_thread_start (cfg.write_delay_ms);
 }
@@ -150,6 +168,9 @@ static void
 s3blocks_cleanup (void)
 {
   writeback_thread_stop ();
+  /* Metrics read the exports, which exports_cleanup frees. */
+  metrics_http_stop ();
+  metrics_file_stop ();
   exports_cleanup ();
   lease_keeper_stop ();
   store_stop (store);
@@ -296,7 +317,10 @@ s3blocks_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
   struct handle *h = handle;
+  struct export_io *io = export_io (h->export);
 
+  export_count (&io->reads, 1);
+  export_count (&io->read_bytes, count);
   return volume_read (h->volume, buf, count, offset);
 }
 
@@ -319,9 +343,12 @@ s3blocks_pwrite (void *handle, const void *buf, uint32_t count,
                  uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
+  struct export_io *io = export_io (h->export);
 
   if (check_writable (h) == -1)
     return -1;
+  export_count (&io->writes, 1);
+  export_count (&io->written_bytes, count);
   return volume_write (h->volume, buf, count, offset,
                        flags & NBDKIT_FLAG_FUA);
 }
@@ -333,9 +360,12 @@ static int
 s3blocks_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   struct handle *h = handle;
+  struct export_io *io = export_io (h->export);
 
   if (check_writable (h) == -1)
     return -1;
+  export_count (&io->zeroes, 1);
+  export_count (&io->zeroed_bytes, count);
   return volume_zero (h->volume, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 
@@ -349,8 +379,17 @@ static int
 s3blocks_flush (void *handle, uint32_t flags)
 {
   struct handle *h = handle;
+  struct export_io *io = export_io (h->export);
+  const uint64_t start = clock_mono_ns ();
+  const int r = volume_flush (h->volume);
+  const int err = errno;
 
-  return volume_flush (h->volume);
+  export_count (&io->flushes, 1);
+  export_count (&io->flush_ns, clock_mono_ns () - start);
+  if (r == -1)
+    export_count (&io->flush_errors, 1);
+  errno = err;
+  return r;
 }
 
 static int
