@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
+# Metrics while the plugin serves: metrics=ADDRESS:PORT answers
+# GET /metrics with valid Prometheus text (promtool check metrics), and
+# metrics-file=PATH holds the same; the request, byte, dirty and flush
+# figures move as a write, a scrape, a flush and a read say they must;
+# scraping in a loop during writes leaves the data intact; a client
+# sending garbage or nothing gets a 400, a close or a timeout and the
+# server keeps serving; a taken port, a bad address and an unwritable
+# file are startup errors naming the key.
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+requires nbdsh curl promtool
+export TMPD
+
+# A port nothing listens on now (the kernel's choice, then released).
+free_port ()
+{
+    /usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT/metrics"
+MFILE="$TMPD/s3blocks.prom"
+export URL
+
+start_s3
+start_nbdkit -- "export=$EXPORT" size=16M write-delay=0 \
+    "metrics=127.0.0.1:$PORT" "metrics-file=$MFILE"
+
+# value FILE SAMPLE: the sample's value ("" if absent).
+value ()
+{
+    awk -v n="$2" '$1 == n { print $2 }' "$1"
+}
+X="{export=\"$EXPORT\"}"
+
+# expect FILE SAMPLE OP NUMBER: e.g. expect a.txt 's3blocks_x' -ge 5.
+expect ()
+{
+    local v
+    v=$(value "$1" "$2")
+    [ -n "$v" ] || fail "$1 has no $2"
+    # Gauges of seconds may be fractions; the ones compared are integers.
+    [ "$v" "$3" "$4" ] || fail "$1: $2 is $v, expected $3 $4"
+}
+
+# delta BEFORE AFTER SAMPLE: how much a counter moved.
+delta ()
+{
+    echo $(( $(value "$2" "$3") - $(value "$1" "$3") ))
+}
+
+check_valid ()
+{
+    promtool check metrics < "$1" ||
+        fail "promtool check metrics rejects $1"
+}
+
+# --- a scrape before, during and after a workload -------------------
+code=$(curl -sS --max-time 10 -o "$TMPD/before.txt" \
+            -w '%{http_code} %{content_type}' "$URL")
+[ "$code" = "200 text/plain; version=0.0.4; charset=utf-8" ] ||
+    fail "GET /metrics answered $code"
+check_valid "$TMPD/before.txt"
+expect "$TMPD/before.txt" 's3blocks_dirty_bound_bytes' -eq 268435456
+grep -q '^s3blocks_build_info{version="[^"]*",store="\(s3\|curl\)",layout="plain"} 1$' \
+    "$TMPD/before.txt" || fail "no build_info line"
+
+# 64 blocks written, scraped while dirty, flushed, scraped, one read.
+nbdsh -u "$(uri)" -c '
+import os, subprocess
+def scrape(name):
+    subprocess.run(["curl", "-sS", "--max-time", "10", "-o",
+                    os.environ["TMPD"] + "/" + name, os.environ["URL"]],
+                   check=True)
+h.pwrite(b"m" * 262144, 0)
+scrape("dirty.txt")
+h.flush()
+scrape("flushed.txt")
+assert h.pread(4096, 0) == b"m" * 4096
+' || fail "the workload failed"
+curl -sS --max-time 10 -o "$TMPD/after.txt" "$URL"
+for f in dirty flushed after; do check_valid "$TMPD/$f.txt"; done
+
+B=$TMPD/before.txt D=$TMPD/dirty.txt F=$TMPD/flushed.txt A=$TMPD/after.txt
+[ "$(delta "$B" "$D" "s3blocks_export_written_bytes_total$X")" = 262144 ] ||
+    fail "written bytes did not move by 262144"
+[ "$(delta "$B" "$D" "s3blocks_export_writes_total$X")" = 1 ] ||
+    fail "writes did not move by 1"
+expect "$D" "s3blocks_export_dirty_blocks$X" -eq 64
+expect "$D" "s3blocks_export_dirty_bytes$X" -ge 262144
+[ "$(delta "$B" "$D" "s3blocks_export_flushes_total$X")" = 0 ] ||
+    fail "a flush counted before the flush"
+[ "$(delta "$B" "$F" "s3blocks_export_flushes_total$X")" = 1 ] ||
+    fail "the flush was not counted"
+expect "$F" "s3blocks_export_flush_errors_total$X" -eq 0
+expect "$F" "s3blocks_export_dirty_blocks$X" -eq 0
+expect "$F" "s3blocks_export_dirty_bytes$X" -eq 0
+[ "$(delta "$B" "$F" "s3blocks_export_block_uploads_total$X")" = 64 ] ||
+    fail "the flush did not upload 64 blocks"
+[ "$(delta "$B" "$F" "s3blocks_export_commits_total$X")" -ge 1 ] ||
+    fail "the flush committed nothing"
+put_ok='s3blocks_s3_requests_total{method="PUT",outcome="ok"}'
+[ "$(delta "$B" "$D" "$put_ok")" = 0 ] || fail "PUTs before the flush"
+[ "$(delta "$B" "$F" "$put_ok")" -ge 65 ] ||
+    fail "the flush made fewer than 64 block PUTs and a map commit"
+[ "$(delta "$B" "$F" s3blocks_s3_sent_bytes_total)" -ge 262144 ] ||
+    fail "fewer bytes sent than written"
+[ "$(delta "$F" "$A" "s3blocks_export_read_bytes_total$X")" = 4096 ] ||
+    fail "read bytes did not move by 4096"
+[ "$(delta "$B" "$F" 's3blocks_s3_request_duration_seconds_count{method="PUT"}')" \
+  = "$(delta "$B" "$F" "$put_ok")" ] ||
+    fail "the PUT latency histogram does not count every PUT"
+expect "$A" "s3blocks_export_lease_held$X" -eq 1
+echo "ok: the figures moved as the workload says"
+
+# --- scraping in a loop during writes leaves the data intact -------
+nbdsh -u "$(uri)" -c '
+import os, threading, time, urllib.request
+errors = []
+def scrape_loop():
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(os.environ["URL"], timeout=10) as r:
+                assert r.status == 200 and b"s3blocks_build_info" in r.read()
+        except Exception as e:
+            errors.append(repr(e))
+t = threading.Thread(target=scrape_loop)
+t.start()
+for i in range(200):
+    h.pwrite(bytes([i % 251]) * 8192, i * 8192)
+    if i % 50 == 49:
+        h.flush()
+t.join(timeout=120)
+assert not t.is_alive(), "the scrapes did not end"
+assert not errors, errors[:3]
+for i in range(200):
+    assert h.pread(8192, i * 8192) == bytes([i % 251]) * 8192, i
+' || fail "writes with scrapes in a loop"
+echo "ok: 100 scrapes during 200 writes, the data intact"
+
+# --- other paths, methods, garbage and idle clients ----------------
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
+            "http://127.0.0.1:$PORT/")
+[ "$code" = 404 ] || fail "GET / answered $code, not 404"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST \
+            -d x=1 "$URL")
+[ "$code" = 405 ] || fail "POST /metrics answered $code, not 405"
+PORT=$PORT /usr/bin/python3 -c '
+import os, socket, time
+port = int(os.environ["PORT"])
+# Idle clients that never send a byte hold only their own connections.
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(30)
+s.sendall(b"\x00\xffgarbage\r\n\r\n")
+reply = b""
+start = time.monotonic()
+while time.monotonic() - start < 30:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    reply += chunk
+assert reply == b"" or reply.startswith(b"HTTP/1.1 400"), reply[:80]
+print("garbage got", reply.split(b"\r\n")[0] if reply else "a close")
+' || fail "garbage on the metrics port"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$URL")
+[ "$code" = 200 ] || fail "GET /metrics after garbage answered $code"
+echo "ok: 404, 405, garbage refused, still serving"
+
+# --- the metrics file ----------------------------------------------
+# Written every 5 s: wait for one that has the workload's writes.
+file_has_writes ()
+{
+    local v
+    v=$(value "$MFILE" "s3blocks_export_written_bytes_total$X")
+    [ -n "$v" ] && [ "$v" -ge $((262144 + 200 * 8192)) ]
+}
+wait_for "metrics-file= with the writes" file_has_writes
+check_valid "$MFILE"
+echo "ok: metrics-file= written, valid"
+
+# --- startup errors naming the key ---------------------------------
+# shellcheck disable=SC2046
+refuse ()
+{
+    run_nbdkit_expect_failure "$@"
+    echo "ok: refused ${*:2}"
+}
+refuse "metrics=127.0.0.1:$PORT: cannot listen there: Address already in use" \
+    $(s3_args) "export=$EXPORT-2" size=1M "metrics=127.0.0.1:$PORT"
+refuse 'metrics=localhost:9101: "localhost" is not a numeric' \
+    $(s3_args) "export=$EXPORT-2" size=1M metrics=localhost:9101
+refuse 'metrics: invalid port' metrics=127.0.0.1:99999
+refuse "metrics-file=$TMPD/no/such/dir/m.prom: creating" \
+    $(s3_args) "export=$EXPORT-2" size=1M "metrics-file=$TMPD/no/such/dir/m.prom"
+
+stop_nbdkit
+echo "$TEST_NAME: PASS"
