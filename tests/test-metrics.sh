@@ -29,7 +29,8 @@ MFILE="$TMPD/s3blocks.prom"
 export URL
 
 start_s3
-start_nbdkit -- "export=$EXPORT" size=16M write-delay=0 \
+# lease-time=3s: renewed every second, so renewals show within the test.
+start_nbdkit -- "export=$EXPORT" size=16M write-delay=0 lease-time=3s \
     "metrics=127.0.0.1:$PORT" "metrics-file=$MFILE"
 
 # value FILE SAMPLE: the sample's value ("" if absent).
@@ -184,6 +185,17 @@ file_has_writes ()
 wait_for "metrics-file= with the writes" file_has_writes
 check_valid "$MFILE"
 echo "ok: metrics-file= written, valid"
+
+# --- the lease, seconds later ---------------------------------------
+curl -sS --max-time 10 -o "$TMPD/lease.txt" "$URL"
+check_valid "$TMPD/lease.txt"
+expect "$TMPD/lease.txt" "s3blocks_export_lease_renewals_total$X" -ge 1
+expect "$TMPD/lease.txt" "s3blocks_export_lease_renewal_failures_total$X" -eq 0
+expect "$TMPD/lease.txt" "s3blocks_export_lease_held$X" -eq 1
+left=$(value "$TMPD/lease.txt" "s3blocks_export_lease_deadline_seconds$X")
+awk -v s="$left" 'BEGIN { exit !(s > 0 && s <= 3) }' ||
+    fail "lease deadline in $left s, not within lease-time=3s"
+echo "ok: lease renewed, deadline in $left s"
 
 # --- startup errors naming the key ---------------------------------
 # shellcheck disable=SC2046

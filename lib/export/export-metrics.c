@@ -74,6 +74,8 @@ collect_export (struct export *e, void *opaque)
     m->leased = true;
     m->lease_state = lease_check (lease);
     m->lease_ms_left = lease_ms_left (lease);
+    lease_renewal_counts (lease, &m->lease_renewals,
+                          &m->lease_renew_failures);
   }
 }
 
@@ -269,6 +271,25 @@ render_exports (const struct metrics_snapshot *snap, struct promtext *p)
     if (snap->exports[j].leased)
       promtext_u64 (p, "s3blocks_export_lease_lost", l, 1,
                     snap->exports[j].lease_state == EROFS);
+  }
+  promtext_family (p, "s3blocks_export_lease_renewals_total", "counter",
+                   "Renewals of the lease that succeeded.");
+  for (size_t j = 0; j < snap->nr_exports; j++) {
+    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+
+    if (snap->exports[j].leased)
+      promtext_u64 (p, "s3blocks_export_lease_renewals_total", l, 1,
+                    snap->exports[j].lease_renewals);
+  }
+  promtext_family (p, "s3blocks_export_lease_renewal_failures_total",
+                   "counter", "Renewals of the lease that failed (each is "
+                   "retried soon).");
+  for (size_t j = 0; j < snap->nr_exports; j++) {
+    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+
+    if (snap->exports[j].leased)
+      promtext_u64 (p, "s3blocks_export_lease_renewal_failures_total", l, 1,
+                    snap->exports[j].lease_renew_failures);
   }
   promtext_family (p, "s3blocks_export_lease_deadline_seconds", "gauge",
                    "Seconds until the lease stops covering uploads unless "

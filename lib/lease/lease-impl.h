@@ -39,6 +39,8 @@ struct lease {
   /* Atomics: lease_check reads them from any thread. */
   uint64_t deadline_ns;         /* monotonic; valid before it */
   int lost;                     /* the lease was taken over */
+  uint64_t renewals;            /* the keeper's, for metrics */
+  uint64_t renew_failures;
 
   /* lease_acquire's, then the keeper's. */
   char etag[STORE_ETAG_MAX];    /* of the lease as last written or read */

@@ -56,6 +56,12 @@ extern int lease_check (const struct lease *l);
  */
 extern int64_t lease_ms_left (const struct lease *l);
 
+/* The keeper's renewals of the lease that succeeded, and attempts
+ * that failed (each retried soon).  Lock-free, for metrics.
+ */
+extern void lease_renewal_counts (const struct lease *l, uint64_t *renewals,
+                                  uint64_t *failures);
+
 /* A gate for store ops that checks this lease before every attempt. */
 extern const struct store_gate *lease_gate (const struct lease *l);
 

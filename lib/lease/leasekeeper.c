@@ -176,6 +176,14 @@ lease_ms_left (const struct lease *l)
     : -(int64_t) ((now - deadline) / 1000000);
 }
 
+void
+lease_renewal_counts (const struct lease *l, uint64_t *renewals,
+                      uint64_t *failures)
+{
+  *renewals = __atomic_load_n (&l->renewals, __ATOMIC_RELAXED);
+  *failures = __atomic_load_n (&l->renew_failures, __ATOMIC_RELAXED);
+}
+
 int
 lease_gate_check (void *opaque)
 {
@@ -270,8 +278,10 @@ renew (struct lease *l)
 
   if (r == 0 && put == LEASE_PUT_WRITTEN) {
     lease_renewed (l, started);
+    __atomic_fetch_add (&l->renewals, 1, __ATOMIC_RELAXED);
     return true;
   }
+  __atomic_fetch_add (&l->renew_failures, 1, __ATOMIC_RELAXED);
   /* Why not, for the messages: the failure's errno, or the answer's. */
   err = r == -1 ? errno : answer_errno (put);
   if (lease_check (l) == EIO && !l->paused) {
