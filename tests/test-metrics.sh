@@ -74,12 +74,13 @@ grep -q '^s3blocks_build_info{version="[^"]*",store="\(s3\|curl\)",layout="plain
 
 # 64 blocks written, scraped while dirty, flushed, scraped, one read.
 nbdsh -u "$(uri)" -c '
-import os, subprocess
+import os, subprocess, time
 def scrape(name):
     subprocess.run(["curl", "-sS", "--max-time", "10", "-o",
                     os.environ["TMPD"] + "/" + name, os.environ["URL"]],
                    check=True)
 h.pwrite(b"m" * 262144, 0)
+time.sleep(0.2)
 scrape("dirty.txt")
 h.flush()
 scrape("flushed.txt")
@@ -95,6 +96,9 @@ B=$TMPD/before.txt D=$TMPD/dirty.txt F=$TMPD/flushed.txt A=$TMPD/after.txt
     fail "writes did not move by 1"
 expect "$D" "s3blocks_export_dirty_blocks$X" -eq 64
 expect "$D" "s3blocks_export_dirty_bytes$X" -ge 262144
+age=$(value "$D" "s3blocks_export_oldest_dirty_seconds$X")
+awk -v s="$age" 'BEGIN { exit !(s >= 0.2 && s < 60) }' ||
+    fail "oldest dirty block $age s old while 64 were dirty"
 [ "$(delta "$B" "$D" "s3blocks_export_flushes_total$X")" = 0 ] ||
     fail "a flush counted before the flush"
 [ "$(delta "$B" "$F" "s3blocks_export_flushes_total$X")" = 1 ] ||
@@ -102,6 +106,7 @@ expect "$D" "s3blocks_export_dirty_bytes$X" -ge 262144
 expect "$F" "s3blocks_export_flush_errors_total$X" -eq 0
 expect "$F" "s3blocks_export_dirty_blocks$X" -eq 0
 expect "$F" "s3blocks_export_dirty_bytes$X" -eq 0
+expect "$F" "s3blocks_export_oldest_dirty_seconds$X" -eq 0
 [ "$(delta "$B" "$F" "s3blocks_export_block_uploads_total$X")" = 64 ] ||
     fail "the flush did not upload 64 blocks"
 [ "$(delta "$B" "$F" "s3blocks_export_commits_total$X")" -ge 1 ] ||

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "export/export.h"
 #include "export/metrics.h"
 #include "lease/lease.h"
@@ -61,6 +62,12 @@ collect_export (struct export *e, void *opaque)
   }
   snap->nr_exports++;
   volume_get_stats (export_volume (e), &m->volume);
+  if (m->volume.oldest_dirty_ms) {
+    const uint64_t now = clock_mono_ms ();
+
+    m->dirty_age_ms = now > m->volume.oldest_dirty_ms
+      ? now - m->volume.oldest_dirty_ms : 0;
+  }
   m->io.reads = load (&io->reads);
   m->io.read_bytes = load (&io->read_bytes);
   m->io.writes = load (&io->writes);
@@ -250,6 +257,16 @@ render_exports (const struct metrics_snapshot *snap, struct promtext *p)
 
     promtext_f64 (p, "s3blocks_export_flush_seconds_total", l, 1,
                   snap->exports[j].io.flush_ns / 1e9);
+  }
+
+  promtext_family (p, "s3blocks_export_oldest_dirty_seconds", "gauge",
+                   "Age of the oldest dirty block: how far write-back "
+                   "lags (0: nothing dirty).");
+  for (size_t j = 0; j < snap->nr_exports; j++) {
+    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+
+    promtext_f64 (p, "s3blocks_export_oldest_dirty_seconds", l, 1,
+                  snap->exports[j].dirty_age_ms / 1e3);
   }
 
   promtext_family (p, "s3blocks_export_lease_held", "gauge",

@@ -34,6 +34,7 @@ struct metrics_export {
   bool leased;                  /* opened read-write, with a lease */
   int lease_state;              /* lease_check's: 0, EROFS, EIO */
   int64_t lease_ms_left;
+  uint64_t dirty_age_ms;        /* of the oldest dirty block; 0: none */
   uint64_t lease_renewals, lease_renew_failures;
 };
 

@@ -120,6 +120,7 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
   stats->present_blocks = ls.present_blocks;
+  stats->oldest_dirty_ms = v->dirty.head ? v->dirty.head->dirty_since_ms : 0;
   stats->dirty_blocks = stats->clean_blocks = 0;
   for (struct block *b = v->dirty.head; b; b = b->next)
     stats->dirty_blocks++;

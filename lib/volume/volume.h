@@ -60,6 +60,8 @@ struct volume_stats {
   uint64_t dirty_blocks, clean_blocks, present_blocks;
   uint64_t dirty_bytes, clean_bytes;
   uint64_t peak_dirty_bytes;
+  uint64_t oldest_dirty_ms;      /* monotonic time the oldest dirty block
+                                    became dirty; 0: none is */
   uint64_t foreign_objects;      /* keys under the prefix not ours */
   /* The cas layout's (layout.h): */
   uint64_t dedup_hits, data_puts, refreshes;

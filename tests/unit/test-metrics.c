@@ -102,6 +102,7 @@ test_render (void)
 {
   struct metrics_export e[2] = {
     { .name = (char *) "vm1", .leased = true, .lease_ms_left = 41500,
+      .dirty_age_ms = 2250,
       .lease_renewals = 4, .lease_renew_failures = 1 },
     { .name = (char *) "ro", .leased = false },
   };
@@ -154,6 +155,8 @@ test_render (void)
   HAS ("s3blocks_export_lease_lost{export=\"vm1\"} 0");
   HAS ("s3blocks_export_lease_deadline_seconds{export=\"vm1\"} 41.5");
   HAS ("s3blocks_export_lease_renewals_total{export=\"vm1\"} 4");
+  HAS ("s3blocks_export_oldest_dirty_seconds{export=\"vm1\"} 2.25");
+  HAS ("s3blocks_export_oldest_dirty_seconds{export=\"ro\"} 0");
   HAS ("s3blocks_export_lease_renewal_failures_total{export=\"vm1\"} 1");
 #undef HAS
   /* A read-only export holds no lease: no lease figures. */
