@@ -8,7 +8,8 @@
 # scraping in a loop during writes leaves the data intact; a client
 # sending garbage or nothing gets a 400, a close or a timeout and the
 # server keeps serving; a taken port, a bad address and an unwritable
-# file are startup errors naming the key.
+# file are startup errors naming the key.  The example alert rules
+# (docs/prometheus-alerts.yml) pass promtool's own tests of them.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh curl promtool
@@ -112,7 +113,9 @@ expect "$F" "s3blocks_export_oldest_dirty_seconds$X" -eq 0
 [ "$(delta "$B" "$F" "s3blocks_export_commits_total$X")" -ge 1 ] ||
     fail "the flush committed nothing"
 put_ok='s3blocks_s3_requests_total{method="PUT",outcome="ok"}'
-[ "$(delta "$B" "$D" "$put_ok")" = 0 ] || fail "PUTs before the flush"
+# (The lease's renewals are PUTs too, one a second here.)
+[ "$(delta "$B" "$D" "s3blocks_export_block_uploads_total$X")" = 0 ] ||
+    fail "blocks uploaded before the flush"
 [ "$(delta "$B" "$F" "$put_ok")" -ge 65 ] ||
     fail "the flush made fewer than 64 block PUTs and a map commit"
 [ "$(delta "$B" "$F" s3blocks_s3_sent_bytes_total)" -ge 262144 ] ||
@@ -120,8 +123,7 @@ put_ok='s3blocks_s3_requests_total{method="PUT",outcome="ok"}'
 [ "$(delta "$F" "$A" "s3blocks_export_read_bytes_total$X")" = 4096 ] ||
     fail "read bytes did not move by 4096"
 [ "$(delta "$B" "$F" 's3blocks_s3_request_duration_seconds_count{method="PUT"}')" \
-  = "$(delta "$B" "$F" "$put_ok")" ] ||
-    fail "the PUT latency histogram does not count every PUT"
+  -ge 65 ] || fail "the PUT latency histogram missed the flush's PUTs"
 expect "$A" "s3blocks_export_lease_held$X" -eq 1
 echo "ok: the figures moved as the workload says"
 
@@ -218,4 +220,11 @@ refuse "metrics-file=$TMPD/no/such/dir/m.prom: creating" \
     $(s3_args) "export=$EXPORT-2" size=1M "metrics-file=$TMPD/no/such/dir/m.prom"
 
 stop_nbdkit
+
+# --- the example alert rules fire when they must -------------------
+promtool check rules "$top_srcdir/docs/prometheus-alerts.yml" ||
+    fail "promtool check rules rejects docs/prometheus-alerts.yml"
+(cd "$top_srcdir/tests" && promtool test rules prometheus-alerts-test.yml) ||
+    fail "the example alert rules do not fire as tests/prometheus-alerts-test.yml says"
+echo "ok: the example alert rules"
 echo "$TEST_NAME: PASS"
