@@ -129,7 +129,8 @@ test_render (void)
   check_structure (p.buf);
 #define HAS(line) CU_ASSERT_PTR_NOT_NULL (strstr (p.buf, "\n" line "\n"))
   CU_ASSERT_EQUAL (strncmp (p.buf, "# HELP s3blocks_build_info ", 27), 0);
-  HAS ("s3blocks_build_info{version=\"1.2.3\",store=\"curl\",layout=\"log\"} 1");
+  HAS ("s3blocks_build_info{version=\"1.2.3\",store=\"curl\","
+       "layout=\"log\"} 1");
   HAS ("s3blocks_dirty_bound_bytes 1048576");
   HAS ("s3blocks_cache_bound_bytes 0");
   HAS ("s3blocks_exports_open 2");
@@ -137,9 +138,12 @@ test_render (void)
   HAS ("s3blocks_s3_requests_total{method=\"GET\",outcome=\"not-found\"} 2");
   HAS ("s3blocks_s3_requests_total{method=\"LIST\",outcome=\"failed\"} 0");
   HAS ("s3blocks_s3_sent_bytes_total 12288");
-  HAS ("s3blocks_s3_request_duration_seconds_bucket{method=\"PUT\",le=\"0.005\"} 0");
-  HAS ("s3blocks_s3_request_duration_seconds_bucket{method=\"PUT\",le=\"0.01\"} 3");
-  HAS ("s3blocks_s3_request_duration_seconds_bucket{method=\"PUT\",le=\"+Inf\"} 3");
+  HAS ("s3blocks_s3_request_duration_seconds_bucket"
+       "{method=\"PUT\",le=\"0.005\"} 0");
+  HAS ("s3blocks_s3_request_duration_seconds_bucket"
+       "{method=\"PUT\",le=\"0.01\"} 3");
+  HAS ("s3blocks_s3_request_duration_seconds_bucket"
+       "{method=\"PUT\",le=\"+Inf\"} 3");
   HAS ("s3blocks_s3_request_duration_seconds_sum{method=\"PUT\"} 0.021");
   HAS ("s3blocks_s3_request_duration_seconds_count{method=\"PUT\"} 3");
   HAS ("# TYPE s3blocks_s3_request_duration_seconds histogram");
