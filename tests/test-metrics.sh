@@ -7,9 +7,10 @@
 # figures move as a write, a scrape, a flush and a read say they must;
 # scraping in a loop during writes leaves the data intact; a client
 # sending garbage or nothing gets a 400, a close or a timeout and the
-# server keeps serving; a taken port, a bad address and an unwritable
-# file are startup errors naming the key.  The example alert rules
-# (docs/prometheus-alerts.yml) pass promtool's own tests of them.
+# server keeps serving; two 503s show as retries; a taken port, a bad
+# address and an unwritable file are startup errors naming the key.
+# The example alert rules (docs/prometheus-alerts.yml) pass promtool's
+# own tests of them.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh curl promtool
@@ -29,7 +30,7 @@ URL="http://127.0.0.1:$PORT/metrics"
 MFILE="$TMPD/s3blocks.prom"
 export URL
 
-start_s3
+start_s3 --faults
 # lease-time=3s: renewed every second, so renewals show within the test.
 start_nbdkit -- "export=$EXPORT" size=16M write-delay=0 lease-time=3s \
     "metrics=127.0.0.1:$PORT" "metrics-file=$MFILE"
@@ -126,6 +127,20 @@ put_ok='s3blocks_s3_requests_total{method="PUT",outcome="ok"}'
   -ge 65 ] || fail "the PUT latency histogram missed the flush's PUTs"
 expect "$A" "s3blocks_export_lease_held$X" -eq 1
 echo "ok: the figures moved as the workload says"
+
+# --- retries: two 503s on block PUTs, retried -----------------------
+curl -sS --max-time 10 -o "$TMPD/pre-faults.txt" "$URL"
+inject_faults 503 2 "blocks/$EXPORT/"
+nbdsh -u "$(uri)" -c 'h.pwrite(b"r" * 4096, 1 << 20); h.flush()' ||
+    fail "a write and flush through two 503s failed"
+[ "$(faults_left)" = 0 ] || fail "the injected faults were not all hit"
+curl -sS --max-time 10 -o "$TMPD/faults.txt" "$URL"
+check_valid "$TMPD/faults.txt"
+[ "$(delta "$TMPD/pre-faults.txt" "$TMPD/faults.txt" \
+      's3blocks_s3_retries_total{method="PUT"}')" -ge 2 ] ||
+    fail "two 503s retried, but retries_total did not move by 2"
+expect "$TMPD/faults.txt" 's3blocks_s3_requests_total{method="PUT",outcome="failed"}' -eq 0
+echo "ok: retries counted"
 
 # --- scraping in a loop during writes leaves the data intact -------
 nbdsh -u "$(uri)" -c '

@@ -208,6 +208,15 @@ render_store (const struct metrics_snapshot *snap, struct promtext *p)
       promtext_u64 (p, "s3blocks_s3_requests_total", l, 2,
                     st->requests[m][o]);
     }
+  promtext_family (p, "s3blocks_s3_retries_total", "counter",
+                   "S3 request attempts past each request's first.");
+  for (int m = 0; m < STORE_STAT_METHODS; m++) {
+    const struct promtext_label l[] = {
+      { "method", store_stat_method_name (m) },
+    };
+
+    promtext_u64 (p, "s3blocks_s3_retries_total", l, 1, st->retries[m]);
+  }
   promtext_family (p, "s3blocks_s3_sent_bytes_total", "counter",
                    "Bytes of S3 PUT bodies that succeeded.");
   promtext_u64 (p, "s3blocks_s3_sent_bytes_total", NULL, 0, st->bytes_sent);

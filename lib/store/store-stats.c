@@ -88,9 +88,12 @@ store_stats_count_ops (struct store_stats *st, const struct store_op *ops,
   uint64_t sent = 0, received = 0;
 
   for (size_t i = 0; i < n; i++) {
-    const enum store_stat_outcome o = outcome_of (ops[i].err);
+    const enum store_stat_outcome o = ops[i].gate_refused ? STORE_STAT_REFUSED
+      : outcome_of (ops[i].err);
 
     add (&st->requests[method_of (&ops[i])][o], 1);
+    if (ops[i].attempts > 1)
+      add (&st->retries[method_of (&ops[i])], ops[i].attempts - 1);
     count_latency (st, method_of (&ops[i]), elapsed_ns);
     if (o != STORE_STAT_OK)
       continue;
@@ -126,6 +129,7 @@ store_stats_read (const struct store_stats *st, struct store_stats *out)
     for (int b = 0; b < STORE_STAT_BUCKETS; b++)
       out->latency[m][b] = get (&st->latency[m][b]);
     out->latency_ns[m] = get (&st->latency_ns[m]);
+    out->retries[m] = get (&st->retries[m]);
   }
 }
 
@@ -164,7 +168,7 @@ const char *
 store_stat_outcome_name (enum store_stat_outcome o)
 {
   static const char *const names[STORE_STAT_OUTCOMES] = {
-    "ok", "not-found", "precondition-failed", "failed",
+    "ok", "not-found", "precondition-failed", "failed", "refused",
   };
 
   return o < STORE_STAT_OUTCOMES ? names[o] : "?";

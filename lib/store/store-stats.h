@@ -39,7 +39,9 @@ enum store_stat_outcome {
   STORE_STAT_OK,
   STORE_STAT_NOT_FOUND,         /* ENOENT */
   STORE_STAT_PRECONDITION,      /* EEXIST, ESTALE: a conditional PUT's answer */
-  STORE_STAT_FAILED,            /* anything else, a gate's refusal included */
+  STORE_STAT_FAILED,            /* anything else but: */
+  STORE_STAT_REFUSED,           /* the op's gate refused it (a lost or
+                                   unrenewed lease) */
   STORE_STAT_OUTCOMES
 };
 
@@ -54,6 +56,7 @@ struct store_stats {
   uint64_t bytes_sent, bytes_received;
   uint64_t latency[STORE_STAT_METHODS][STORE_STAT_BUCKETS];
   uint64_t latency_ns[STORE_STAT_METHODS];      /* their sum */
+  uint64_t retries[STORE_STAT_METHODS];         /* attempts past the first */
 };
 
 /* After a batch that took elapsed_ns: count each op's method, outcome,

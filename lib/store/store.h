@@ -137,6 +137,12 @@ struct store_op {
   int err;
   size_t got;
   char etag[STORE_ETAG_MAX];
+  /* For the request counts (store-stats.h): attempts made (retries
+   * are the ones past the first; 0 if none was), and whether err is
+   * the gate's refusal rather than the server's answer.
+   */
+  unsigned attempts;
+  bool gate_refused;
 
   /* The caller's, untouched by the store. */
   void *opaque;
@@ -258,7 +264,13 @@ static inline size_t
 store_run (struct store *s, struct store_op *ops, size_t n)
 {
   const uint64_t start = store_stats_now_ns ();
-  const size_t failed = s->ops->run (s, ops, n);
+  size_t failed;
+
+  for (size_t i = 0; i < n; i++) {
+    ops[i].attempts = 0;
+    ops[i].gate_refused = false;
+  }
+  failed = s->ops->run (s, ops, n);
 
   store_stats_count_ops (&s->stats, ops, n, store_stats_now_ns () - start);
   return failed;

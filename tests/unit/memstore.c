@@ -285,10 +285,12 @@ mem_run (struct store *base, struct store_op *ops, size_t n)
       int err = op->gate->check (op->gate->opaque);
       if (err) {
         op->err = err;
+        op->gate_refused = true;
         failures++;
         continue;
       }
     }
+    op->attempts = 1;
     pthread_mutex_lock (&m->lock);
     run_one_locked (m, op, &failures);
     pthread_mutex_unlock (&m->lock);

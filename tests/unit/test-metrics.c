@@ -116,6 +116,8 @@ test_render (void)
   snap.store.requests[STORE_STAT_PUT][STORE_STAT_OK] = 3;
   snap.store.requests[STORE_STAT_GET][STORE_STAT_NOT_FOUND] = 2;
   snap.store.bytes_sent = 12288;
+  snap.store.retries[STORE_STAT_GET] = 7;
+  snap.store.requests[STORE_STAT_PUT][STORE_STAT_REFUSED] = 5;
   snap.store.latency[STORE_STAT_PUT][1] = 3;
   snap.store.latency_ns[STORE_STAT_PUT] = 21000000;
   e[0].io.written_bytes = 65536;
@@ -138,6 +140,9 @@ test_render (void)
   HAS ("s3blocks_s3_requests_total{method=\"GET\",outcome=\"not-found\"} 2");
   HAS ("s3blocks_s3_requests_total{method=\"LIST\",outcome=\"failed\"} 0");
   HAS ("s3blocks_s3_sent_bytes_total 12288");
+  HAS ("s3blocks_s3_retries_total{method=\"GET\"} 7");
+  HAS ("s3blocks_s3_retries_total{method=\"PUT\"} 0");
+  HAS ("s3blocks_s3_requests_total{method=\"PUT\",outcome=\"refused\"} 5");
   HAS ("s3blocks_s3_request_duration_seconds_bucket"
        "{method=\"PUT\",le=\"0.005\"} 0");
   HAS ("s3blocks_s3_request_duration_seconds_bucket"
@@ -192,6 +197,58 @@ test_latency_buckets (void)
                    5000000 + 5000001 + 10000000000 + 10000000001);
   CU_ASSERT_EQUAL (st.latency[STORE_STAT_LIST][0], 1);
   CU_ASSERT_EQUAL (st.requests[STORE_STAT_PUT][STORE_STAT_OK], 4);
+  store_close (s);
+}
+
+static int
+refuse (void *opaque)
+{
+  return EROFS;
+}
+
+/* Retries are the attempts past the first; a gate's refusal is its own
+ * outcome, not a failure of the store.
+ */
+static void
+test_retries_refusals (void)
+{
+  struct memstore *m = memstore_new ();
+  struct store *s = memstore_store (m);
+  const struct store_gate gate = { .check = refuse };
+  struct store_op op = { .kind = STORE_PUT, .key = "k", .len = 1 };
+  struct store_stats st;
+  char buf[1] = "x";
+
+  op.attempts = 3;
+  store_stats_count_ops (&s->stats, &op, 1, 0);
+  op.attempts = 1;
+  store_stats_count_ops (&s->stats, &op, 1, 0);
+  op.attempts = 0;
+  op.err = EIO;
+  store_stats_count_ops (&s->stats, &op, 1, 0);
+
+  memset (&op, 0, sizeof op);
+  op.kind = STORE_PUT;
+  strcpy (op.key, "gated");
+  op.buf = buf;
+  op.len = 1;
+  op.gate = &gate;
+  CU_ASSERT_EQUAL (store_run (s, &op, 1), 1);
+  CU_ASSERT_EQUAL (op.err, EROFS);
+  CU_ASSERT (op.gate_refused);
+  /* store_run resets what the last run left. */
+  op.gate = NULL;
+  CU_ASSERT_EQUAL (store_run (s, &op, 1), 0);
+  CU_ASSERT (!op.gate_refused);
+  CU_ASSERT_EQUAL (op.attempts, 1);
+
+  store_stats_read (&s->stats, &st);
+  CU_ASSERT_EQUAL (st.retries[STORE_STAT_PUT], 2);
+  CU_ASSERT_EQUAL (st.requests[STORE_STAT_PUT][STORE_STAT_OK], 3);
+  CU_ASSERT_EQUAL (st.requests[STORE_STAT_PUT][STORE_STAT_FAILED], 1);
+  CU_ASSERT_EQUAL (st.requests[STORE_STAT_PUT][STORE_STAT_REFUSED], 1);
+  CU_ASSERT_STRING_EQUAL (store_stat_outcome_name (STORE_STAT_REFUSED),
+                          "refused");
   store_close (s);
 }
 
@@ -277,5 +334,6 @@ UNIT_SUITES (add_metrics_tests)
                test_promtext_exact);
   CU_add_test (s, "a snapshot rendered", test_render);
   CU_add_test (s, "latency buckets", test_latency_buckets);
+  CU_add_test (s, "retries and refusals", test_retries_refusals);
   CU_add_test (s, "collected from a live export", test_collect);
 }

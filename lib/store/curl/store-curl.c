@@ -352,6 +352,8 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     struct curlreq *r = &reqs[j];
 
     op->err = answer (op, r);
+    op->attempts = r->attempts;
+    op->gate_refused = r->gate_refused;
     /* A failed range's bytes may be the wrong ones: none are given. */
     op->got = op->err && store_op_is_ranged (op) ? 0 : r->got;
     if (op->err == 0 && op->kind != STORE_DELETE)

@@ -324,6 +324,8 @@ s3_run (struct store *base, struct store_op *ops, size_t n)
     if (err == ENOENT && op->kind != STORE_GET)
       err = EIO;
     op->err = err;
+    op->attempts = reqs[j].attempts;
+    op->gate_refused = reqs[j].gate_refused;
     /* A failed range's bytes may be the wrong ones: none are given. */
     op->got = err && store_op_is_ranged (op) ? 0 : reqs[j].got;
     if (err == 0 && op->kind != STORE_DELETE)
