@@ -10,7 +10,8 @@
 # server keeps serving; two 503s show as retries; a taken port, a bad
 # address and an unwritable file are startup errors naming the key.
 # The example alert rules (docs/prometheus-alerts.yml) pass promtool's
-# own tests of them.
+# own tests of them; the example dashboard's (docs/grafana-dashboard.json)
+# queries parse and name only metrics the server exports.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh curl promtool
@@ -242,4 +243,29 @@ promtool check rules "$top_srcdir/docs/prometheus-alerts.yml" ||
 (cd "$top_srcdir/tests" && promtool test rules prometheus-alerts-test.yml) ||
     fail "the example alert rules do not fire as tests/prometheus-alerts-test.yml says"
 echo "ok: the example alert rules"
+
+# --- the example dashboard: its queries parse, its metrics exist ----
+# Each panel's query becomes a recording rule, so that promtool parses
+# it ($export as Grafana would fill it in).
+/usr/bin/python3 - "$top_srcdir/docs/grafana-dashboard.json" \
+    "$TMPD/dashboard-rules.yml" <<'PY' || fail "docs/grafana-dashboard.json"
+import json, sys
+dash = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+assert len(exprs) >= 10, exprs
+with open(sys.argv[2], "w") as f:
+    f.write("groups:\n  - name: dashboard\n    rules:\n")
+    for i, e in enumerate(exprs):
+        f.write("      - record: dashboard:q%d\n        expr: %s\n"
+                % (i, json.dumps(e.replace("$export", ".*"))))
+PY
+promtool check rules "$TMPD/dashboard-rules.yml" ||
+    fail "a query of docs/grafana-dashboard.json does not parse"
+for name in $(grep -oh 's3blocks_[a-z0-9_]*' \
+                  "$top_srcdir/docs/grafana-dashboard.json" \
+                  "$top_srcdir/docs/prometheus-alerts.yml" | sort -u); do
+    grep -q "^$name[{ ]" "$A" ||
+        fail "docs/ use $name, which the server does not export"
+done
+echo "ok: the example dashboard"
 echo "$TEST_NAME: PASS"
