@@ -129,6 +129,13 @@ put_ok='s3blocks_s3_requests_total{method="PUT",outcome="ok"}'
 expect "$A" "s3blocks_export_lease_held$X" -eq 1
 echo "ok: the figures moved as the workload says"
 
+# The man page names every metric the server exports.
+for name in $(awk '$1 == "#" && $2 == "TYPE" { print $3 }' "$A"); do
+    grep -q "C<$name[{>]" "$top_srcdir/docs/nbdkit-s3blocks-plugin.pod" ||
+        fail "docs/nbdkit-s3blocks-plugin.pod does not document $name"
+done
+echo "ok: the man page documents every metric"
+
 # --- retries: two 503s on block PUTs, retried -----------------------
 curl -sS --max-time 10 -o "$TMPD/pre-faults.txt" "$URL"
 inject_faults 503 2 "blocks/$EXPORT/"
