@@ -279,6 +279,8 @@ open_volume (struct export *e, bool readonly)
       .commit_bound_ms = cp.commit_bound_ms,
       .segment_size = cfg->segment_size,
       .uploads_in_flight = LOG_UPLOADS_IN_FLIGHT,
+      .compact_rate = readonly ? 0 : cfg->log_compact_rate,
+      .compact_threshold_pm = cfg->log_compact_threshold_pm,
     };
     /* The volume hands the layout a batch of dirty blocks per run, and
      * the layout seals what one run gives it: a batch of max-requests
@@ -603,6 +605,14 @@ exports_cleanup (void)
                     " roots written", e->name, st.data_puts, st.dedup_hits,
                     st.refreshes, st.pages_written, st.page_bytes,
                     st.roots_written);
+    if (st.compact_segments)
+      nbdkit_debug ("export %s (log compaction): %" PRIu64 " segments "
+                    "compacted, %" PRIu64 " blocks moved, %" PRIu64
+                    " copies dropped for newer writes, %" PRIu64
+                    " segments (%" PRIu64 " bytes) written, %" PRIu64
+                    " bytes read", e->name, st.compact_segments,
+                    st.compact_blocks, st.compact_lost, st.compact_puts,
+                    st.compact_written_bytes, st.compact_read_bytes);
     volume_free (e->volume);
     lease_release (e->lease);
     free_export (e);

@@ -117,6 +117,12 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   stats->roots_written = ls.roots_written;
   stats->segments_written = ls.segments_written;
   stats->segment_bytes = ls.segment_bytes;
+  stats->compact_segments = ls.compact_segments;
+  stats->compact_blocks = ls.compact_blocks;
+  stats->compact_lost = ls.compact_lost;
+  stats->compact_puts = ls.compact_puts;
+  stats->compact_read_bytes = ls.compact_read_bytes;
+  stats->compact_written_bytes = ls.compact_written_bytes;
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
   stats->present_blocks = ls.present_blocks;

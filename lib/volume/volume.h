@@ -66,6 +66,8 @@ struct volume_stats {
   uint64_t pages_written, page_bytes, roots_written;
   /* The log layout's: */
   uint64_t segments_written, segment_bytes;
+  uint64_t compact_segments, compact_blocks, compact_lost, compact_puts;
+  uint64_t compact_read_bytes, compact_written_bytes;
 };
 
 /* Extent types, as nbdkit's NBDKIT_EXTENT_HOLE and _ZERO. */
@@ -104,6 +106,12 @@ extern int volume_flush (struct volume *v);
  * -1 with errno (the blocks stay dirty; the caller retries later).
  */
 extern int volume_write_back (struct volume *v, uint64_t age_ms);
+/* Background upkeep (the layout's maintain: the log layout's
+ * compaction), from the write-back round: one step, then, if it left
+ * changes, a commit as a flush makes (serialised with flushes).  0, or
+ * -1 with errno (logged; the next round tries again).
+ */
+extern int volume_maintain (struct volume *v);
 extern int volume_extents (struct volume *v, uint32_t count, uint64_t offset,
                            bool req_one, volume_extent_cb cb, void *opaque);
 
