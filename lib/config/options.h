@@ -212,6 +212,7 @@ extern int parse_duration_ms (const char *what, const char *value,
 #define KEY_ENUM(name, field, syntax, help) CONFIG_KEY_##field,
 enum { S3BLOCKS_CONFIG_KEYS (KEY_ENUM) CONFIG_NR_KEYS };
 #define CONFIG_GIVEN(field) (UINT64_C (1) << CONFIG_KEY_##field)
+_Static_assert (CONFIG_NR_KEYS <= 64, "s3blocks_config.given has 64 bits");
 
 #define HELP_LINE(name, field, syntax, help) name "=" syntax "\n    " help ".\n"
 #define S3BLOCKS_CONFIG_HELP S3BLOCKS_CONFIG_KEYS (HELP_LINE)

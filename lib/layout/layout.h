@@ -232,8 +232,8 @@ struct layout_log_params {
   size_t recent_entries;        /* recent-PUT table slots; 0: default */
   /* Compaction: log-compact-rate, bytes per second read plus written
    * (0: off), and log-compact-threshold in thousandths (a segment is
-   * compacted when less than this of its data is live; 0: the
-   * default, 600).
+   * compacted when less than this of its data is live; 0: only small
+   * segments are merged).
    */
   uint64_t compact_rate;
   unsigned compact_threshold_pm;

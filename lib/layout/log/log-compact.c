@@ -32,7 +32,6 @@
 
 #include "layout-log-impl.h"
 
-#define COMPACT_THRESHOLD_DEFAULT 600   /* thousandths live */
 #define SMALL_DIVISOR 8                 /* small: < segment-size / 8 */
 #define SMALL_MIN 8                     /* merged when at least this many */
 
@@ -42,7 +41,7 @@ log_compact_init (struct log *l, uint64_t rate, unsigned threshold_pm)
   struct log_compact *c = &l->compact;
 
   c->rate = rate;
-  c->threshold_pm = threshold_pm ? threshold_pm : COMPACT_THRESHOLD_DEFAULT;
+  c->threshold_pm = threshold_pm;
   pthread_mutex_init (&c->busy, NULL);
   c->inited = true;
 }
