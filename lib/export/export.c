@@ -590,7 +590,7 @@ exports_cleanup (void)
                   "early, peak dirty %" PRIu64 " bytes", e->name, st.gets,
                   st.puts, st.deletes, st.holes_read, st.cache_hits,
                   st.writebacks, st.peak_dirty_bytes);
-    if (st.segments_written)
+    if (st.segments_written || st.compact_puts)
       nbdkit_debug ("export %s (log): %" PRIu64 " segments (%" PRIu64
                     " bytes), %" PRIu64 " blocks skipped as duplicates, %"
                     PRIu64 " segments refreshed, %" PRIu64 " pages (%" PRIu64

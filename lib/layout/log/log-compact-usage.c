@@ -231,5 +231,18 @@ log_usage_build (struct log *l, uint64_t *bytes)
         return -1;
   l->compact.built = true;
   l->compact.built_landed = landed;
+  {
+    uint64_t live = 0, data = 0;
+
+    for (size_t i = 0; i < l->compact.table.capacity; i++)
+      for (struct log_usage *u = l->compact.table.slots[i].value; u;
+           u = u->next) {
+        live += u->live;
+        data += u->data;
+      }
+    nbdkit_debug ("export %s: compaction: the map names %zu segments, "
+                  "%" PRIu64 " data bytes, %" PRIu64 " of them live",
+                  l->t.name, l->compact.nr, data, live);
+  }
   return 0;
 }
