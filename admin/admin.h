@@ -7,7 +7,8 @@
  * reads one export's objects (metadata, lease, map, block listing);
  * targets.c picks the exports a verb works on; output.c formats.  One
  * file a verb (list.c, du.c, check.c, delete.c, snapshot.c, clone.c,
- * gc.c), with the cas parts of du, check, delete and clone in cas-*.c.
+ * gc.c), with the cas parts of du, check, delete and clone in cas-*.c
+ * and the log parts of du and check in log-*.c.
  * Single-threaded above the store; lib/ through its public headers.
  */
 
@@ -23,6 +24,8 @@
 #include "sbitmap.h"
 #include "store/store.h"
 #include "vector.h"
+
+struct s3blocks_config;
 
 /* Exit statuses. */
 #define EXIT_CLEAN  0
@@ -43,6 +46,18 @@ struct admin {
   unsigned lease_ms;                /* lease-time=, for clone's lease */
   unsigned request_ms;              /* timeout= */
   unsigned max_requests;            /* max-requests= */
+  /* clone --layout=: the new export's layout (not given: the
+   * source's, and cas for a plain source).
+   */
+  bool layout_given;
+  enum export_layout layout;
+  /* The connection's configuration: a clone that copies writes as a
+   * server with its defaults would (reuse window, bounds, segment
+   * size).  NULL (unit tests): the defaults.
+   */
+  const struct s3blocks_config *cfg;
+  /* clone: data written between two commits of NEW; 0: CLONE_COMMIT_BYTES. */
+  uint64_t clone_commit_bytes;
 };
 
 /* One export as the bucket has it. */
@@ -116,11 +131,36 @@ extern int verb_gc (struct admin *a, int argc, char **argv);
  */
 extern int cas_du (struct admin *a, char **names, int n);
 extern int cas_check (struct admin *a, char **names, int n);
+/* The log roots among l (those that say "leaf location"), for cas_du
+ * and cas_check (log-du.c, log-check.c).  log_du prints its table, or
+ * its JSON members ("log", "log_bucket") after a comma: 0, or -1 after
+ * a message.  log_check checks the wanted ones and says what is
+ * damaged, adding the pages it read to pages and bad_pages (cas_check
+ * counts what is unreferenced from them): 0 (*damaged: how many
+ * objects), or -1 after a message.
+ */
+struct cas_root_list;
+struct hset;
+extern int log_du (struct admin *a, const struct cas_root_list *l,
+                   char **names, int n);
+extern int log_check (struct admin *a, const struct cas_root_list *l,
+                      char **names, int n, struct hset *pages,
+                      struct hset *bad_pages, uint64_t *damaged);
 extern int cas_delete (struct admin *a, const char *name,
                        const struct export_info *info);
 /* Copy a plain export's data into the cas layout as NEW. */
 extern int clone_from_plain (struct admin *a, const struct export_info *src,
                              const char *new_name);
+/* Copy SOURCE's blocks into NEW of layout to, reading each through
+ * its own layout (clone-copy.c).  src: the export's info, NULL for a
+ * snapshot, whose root is sroot.
+ */
+#define CLONE_COMMIT_BYTES (1024ULL << 20)
+extern int clone_by_copy (struct admin *a, const char *src_text,
+                          const struct export_info *src,
+                          const struct cas_root *sroot,
+                          enum export_layout from, const char *new_name,
+                          enum export_layout to);
 
 /* targets.c: the exports a verb works on. */
 /* The names given (argc > 0), or every export in the bucket: 0, or -1

@@ -11,7 +11,8 @@
  *             references too
  * and for the bucket: the bytes stored under cas/data/ and cas/pages/
  * and under blocks/ (plain), and the dedup ratio, the logical bytes of
- * all cas roots over the cas bytes stored.
+ * all cas roots over the cas bytes stored.  Then, when a log export or
+ * snapshot is among those asked for, the log table (log-du.c).
  *
  * Sharing is only known once every root is walked, so du walks every
  * root in the bucket in full, whatever names it was given, and prints
@@ -104,7 +105,7 @@ du_skip (void *opaque, const struct cas_hash *h)
 }
 
 /* A page read for the first time: keep its entries.  Every page is a
- * cas page: cas_du refuses a log tree before walking it.
+ * cas page: cas_du leaves log trees to log_du.
  */
 static int
 du_contents (void *opaque, const struct cas_hash *h, unsigned level,
@@ -204,6 +205,7 @@ cas_du (struct admin *a, char **names, int n)
   uint64_t logical = 0, stored;
   int status = EXIT_USAGE;
   size_t shown = 0;
+  bool has_log = false;
 
   walker.opaque = &d;
   if (cas_root_list_read (a->store, NULL, &l) == -1)
@@ -234,11 +236,16 @@ cas_du (struct admin *a, char **names, int n)
       goto out;
     if (!found)
       continue;                 /* deleted since the listing */
+    /* A log root's figures are log_du's (log-du.c), after the cas
+     * table: its leaves name segments, not contents.
+     */
+    if (dr->r.leaf == CAS_LEAF_LOCATION) {
+      has_log |= cas_name_wanted (l.ptr[j].name, names, n);
+      continue;
+    }
     /* Every root, wanted or not: sharing is only known once all are
      * walked.
      */
-    if (cas_root_refused_by (&dr->r, l.ptr[j].name, "du"))
-      goto out;
     dr->wanted = cas_name_wanted (l.ptr[j].name, names, n);
     d.cur = j + 1;
     d.block_size = dr->r.block_size;
@@ -312,6 +319,8 @@ cas_du (struct admin *a, char **names, int n)
     else
       printf ("cas: nothing stored\n");
   }
+  if (has_log && log_du (a, &l, names, n) == -1)
+    goto out;
   status = EXIT_CLEAN;
 
  out:

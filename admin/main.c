@@ -73,9 +73,12 @@ usage (FILE *fp)
 "                          gc; without --yes, say what would go\n"
 "  snapshot EXPORT SNAP    a read-only EXPORT@SNAP of a cas export's last\n"
 "                          commit: a few requests, no content copied\n"
-"  clone SOURCE NEW        a new cas export NEW from SOURCE (EXPORT or\n"
-"                          EXPORT@SNAP): a few requests for a cas source;\n"
-"                          a plain source's data is copied once\n"
+"  clone [--layout=L] SOURCE NEW\n"
+"                          a new export NEW from SOURCE (EXPORT or\n"
+"                          EXPORT@SNAP), of layout L (plain, cas or log;\n"
+"                          default: the source's, cas for a plain one):\n"
+"                          a few requests within cas or log; across\n"
+"                          layouts the data is copied once\n"
 "  gc [--dry-run] [grace=TIME]\n"
 "                          delete cas content and pages that no root\n"
 "                          references and that are older than grace\n"
@@ -145,6 +148,24 @@ apply_key (struct s3blocks_config *c, const char *arg)
   return config_set (c, key, eq + 1);
 }
 
+/* clone --layout=plain|cas|log. */
+static int
+parse_layout (const char *value, struct admin *a)
+{
+  const enum export_layout all[] = {
+    EXPORT_LAYOUT_PLAIN, EXPORT_LAYOUT_CAS, EXPORT_LAYOUT_LOG,
+  };
+
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    if (strcmp (value, export_layout_name (all[i])) == 0) {
+      a->layout_given = true;
+      a->layout = all[i];
+      return 0;
+    }
+  nbdkit_error ("--layout=%s: expected plain, cas or log", value);
+  return -1;
+}
+
 /* grace=TIME: a number and s, m, h or d (bare: seconds). */
 static int
 parse_grace (const char *value, int64_t *s)
@@ -191,6 +212,7 @@ open_store (struct s3blocks_config *c, struct admin *a)
   a->lease_ms = c->lease_time_ms;
   a->request_ms = c->timeout_ms;
   a->max_requests = c->max_requests;
+  a->cfg = c;
   type = config_store_type (c);
   params = config_store_params (c);
   if (type->validate (&params) == -1)
@@ -249,6 +271,13 @@ main (int argc, char **argv)
     else if (strcmp (arg, "--dry-run") == 0 && verb
              && strcmp (verb, "gc") == 0)
       a.dry_run = true;
+    else if (strncmp (arg, "--layout=", 9) == 0 && verb
+             && strcmp (verb, "clone") == 0) {
+      if (parse_layout (arg + 9, &a) == -1) {
+        status = EXIT_USAGE;
+        goto out;
+      }
+    }
     else if (strncmp (arg, "grace=", 6) == 0 && verb
              && strcmp (verb, "gc") == 0) {
       if (parse_grace (arg + 6, &a.grace_s) == -1) {

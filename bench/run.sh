@@ -255,31 +255,14 @@ w4 () # read a never-written export end to end
     stop
 }
 
-w5 () # ext4: mkfs, mount, a tree of small files and some large, sync, umount
+w5 () # ext4: mkfs, mount, a tree of small files and some large, sync, umount, fsck
 {
     local system=$1 t0 status=0
     start "$system" w5 "$W5_MB"
-    mkdir -p "$work/nbdmnt" "$work/fs"
     t0=$(now)
     timed_out=0
-    timeout -s KILL $BOUND bash -c '
-        set -e
-        nbdfuse "$1/nbdmnt" "$2" & nf=$!
-        for i in $(seq 100); do [ -f "$1/nbdmnt/nbd" ] && break; sleep 0.1; done
-        mkfs.ext4 -F -q "$1/nbdmnt/nbd"
-        fuse2fs -f "$1/nbdmnt/nbd" "$1/fs" & f2=$!
-        for i in $(seq 100); do mountpoint -q "$1/fs" && break; sleep 0.1; done
-        for d in $(seq 1 30); do
-            mkdir "$1/fs/d$d"
-            for f in $(seq 1 $(($3 / 30))); do
-                echo "small file $d/$f" > "$1/fs/d$d/f$f"
-            done
-        done
-        for b in 1 2 3; do head -c 16M /dev/urandom > "$1/fs/big$b"; done
-        sync
-        fusermount3 -u "$1/fs"; wait $f2
-        fusermount3 -u "$1/nbdmnt"; wait $nf
-    ' _ "$work" "$uri" "$SMALL_FILES" >>"$work/cmd.log" 2>&1 || status=$?
+    timeout -s KILL $BOUND "$here/ext4-tree.sh" "$work" "$uri" "$SMALL_FILES" \
+        >>"$work/cmd.log" 2>&1 || status=$?
     took=$(elapsed "$t0")
     if [ $status = 137 ]; then
         timed_out=1

@@ -5,11 +5,11 @@
  * request contexts and nothing else: the physical limit s3blocks is
  * compared with.
  *
- *   s3ceiling ENDPOINT BUCKET PREFIX OP CONCURRENCY SECONDS [SIZE]
+ *   s3ceiling ENDPOINT BUCKET PREFIX OP CONCURRENCY SECONDS [SIZE [KEYS]]
  *
  * OP is put, get or fill.  Keeps CONCURRENCY requests of SIZE bytes
  * (4096) in flight on one request context for SECONDS, cycling over the
- * keys PREFIX/00000000 to PREFIX/00004095, and prints
+ * KEYS keys (4096) PREFIX/00000000 to PREFIX/00004095, and prints
  * "OP CONCURRENCY REQUESTS_PER_SECOND CPU_SECONDS_PER_REQUEST".
  * fill writes each key once (get reads them: fill first) and stops.
  * Credentials from S3_ACCESS_KEY and S3_SECRET_KEY.
@@ -42,6 +42,7 @@ static size_t size = 4096;
 static int op_put, op_fill;
 static uint64_t done, failed;
 static unsigned next_key;
+static unsigned nr_keys = NR_KEYS;
 static const char *prefix;
 
 static double
@@ -112,7 +113,7 @@ start (struct slot *s)
   };
 
   snprintf (s->key, sizeof s->key, "%s/%08u", prefix,
-            next_key++ % NR_KEYS);
+            next_key++ % nr_keys);
   s->pos = 0;
   s->busy = 1;
   if (op_put)
@@ -132,7 +133,7 @@ main (int argc, char *argv[])
 
   if (argc < 7) {
     fprintf (stderr, "usage: s3ceiling ENDPOINT BUCKET PREFIX put|get "
-             "CONCURRENCY SECONDS [SIZE]\n");
+             "CONCURRENCY SECONDS [SIZE [KEYS]]\n");
     return 2;
   }
   endpoint = argv[1];
@@ -143,8 +144,15 @@ main (int argc, char *argv[])
   seconds = atof (argv[6]);
   if (argc > 7)
     size = strtoul (argv[7], NULL, 10);
+  if (argc > 8)
+    nr_keys = strtoul (argv[8], NULL, 10);
   access = getenv ("S3_ACCESS_KEY");
   secret = getenv ("S3_SECRET_KEY");
+  if (nr_keys == 0 || nr_keys > NR_KEYS || size == 0) {
+    fprintf (stderr, "s3ceiling: SIZE must be positive, KEYS 1 to %u\n",
+             NR_KEYS);
+    return 2;
+  }
   if (!access || !secret || concurrency == 0 || seconds <= 0) {
     fprintf (stderr, "s3ceiling: set S3_ACCESS_KEY and S3_SECRET_KEY\n");
     return 2;
@@ -177,8 +185,8 @@ main (int argc, char *argv[])
     struct timeval tv;
     int idle = 0;
 
-    if (op_fill ? next_key < NR_KEYS : now () < end)
-      for (i = 0; i < concurrency && (!op_fill || next_key < NR_KEYS); i++)
+    if (op_fill ? next_key < nr_keys : now () < end)
+      for (i = 0; i < concurrency && (!op_fill || next_key < nr_keys); i++)
         if (!slots[i].busy)
           start (&slots[i]);
     for (i = 0; i < concurrency; i++)

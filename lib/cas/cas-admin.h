@@ -26,6 +26,7 @@
 
 #include "format/cas-format.h"
 #include "format/cas-tree-format.h"
+#include "format/meta.h"
 #include "lease/leaseinfo.h"
 #include "store/store.h"
 #include "vector.h"
@@ -80,6 +81,10 @@ extern void held_leases_free (struct held_leases *h);
 extern int cas_meta_write (struct store *store, const char *name,
                            uint64_t size, uint32_t block_size,
                            bool *created);
+/* The same for any layout (clone writes plain, cas and log exports). */
+extern int meta_write_layout (struct store *store, const char *name,
+                              uint64_t size, uint32_t block_size,
+                              enum export_layout layout, bool *created);
 
 /* Wall clock, seconds. */
 extern int64_t cas_now (void);
@@ -158,10 +163,9 @@ struct cas_copy {
   const char *dst_name;
   enum cas_root_kind kind;      /* of the new root */
   bool keep_generation;         /* snapshot: the source's; clone: 0 */
-  /* A verb that cannot copy a log tree's root yet (clone: the new
-   * export's metadata would say cas), refused at the first read of the
-   * source; NULL: any root is copied (snapshot: a log root's copy is a
-   * log root).
+  /* A verb that cannot copy a log tree's root, refused at the first
+   * read of the source; NULL: any root is copied (snapshot and clone:
+   * a log root's copy is a log root).
    */
   const char *log_refused_by;
   /* Results. */

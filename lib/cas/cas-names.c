@@ -204,8 +204,17 @@ int
 cas_meta_write (struct store *store, const char *name, uint64_t size,
                 uint32_t block_size, bool *created)
 {
+  return meta_write_layout (store, name, size, block_size,
+                            EXPORT_LAYOUT_CAS, created);
+}
+
+int
+meta_write_layout (struct store *store, const char *name, uint64_t size,
+                   uint32_t block_size, enum export_layout layout,
+                   bool *created)
+{
   const struct export_meta m = {
-    .size = size, .block_size = block_size, .layout = EXPORT_LAYOUT_CAS,
+    .size = size, .block_size = block_size, .layout = layout,
   };
   char key[KEY_MAX], buf[META_MAX];
   int len, err;

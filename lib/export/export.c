@@ -165,10 +165,7 @@ open_snapshot (struct export *e)
   struct layout *layout;
   struct volume *v;
 
-  /* A log export's snapshot root says "leaf location", which the cas
-   * layout refuses with a message naming it: EXPORT@SNAP of a log
-   * export is not served yet (docs/log-layout.md).
-   */
+  /* A cas or a log snapshot, as its root says. */
   layout = layout_cas_open_snapshot (store, e->name, &cp, &params.size,
                                      &params.block_size);
   v = volume_create (layout, &params);

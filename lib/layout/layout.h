@@ -201,9 +201,11 @@ extern struct layout *layout_cas_open (struct store *store,
 
 /* EXPORT@SNAP (layout-cas-snapshot.c): reads the snapshot's root, one
  * GET, and opens it read-only with the size and block size it records
- * (given in *size, *block_size for the volume).  NULL after a message:
- * errno ENOENT for a snapshot that does not exist.  cp gives the
- * tuning (cache, bounds); its root fields are ignored.
+ * (given in *size, *block_size for the volume): in the cas layout, or
+ * in the log layout when the root says "leaf location" (a log export's
+ * snapshot).  NULL after a message: errno ENOENT for a snapshot that
+ * does not exist.  cp gives the tuning (cache, bounds); its root
+ * fields are ignored.
  */
 extern struct layout *layout_cas_open_snapshot (struct store *store,
                                                 const char *ref,
@@ -220,6 +222,9 @@ struct layout_log_params {
   const char *root_key;         /* cas/roots/X */
   uint64_t size;                /* bytes, recorded in the root */
   bool create;                  /* as layout_cas_params.create */
+  /* As layout_cas_params.root, root_etag (a snapshot's). */
+  const struct cas_root *root;
+  const char *root_etag;
   uint64_t map_cache_bytes;
   uint64_t reuse_window_ms;     /* cas-reuse-window: dedup and refresh */
   /* Copies of uploaded, uncommitted segments kept until their commit,

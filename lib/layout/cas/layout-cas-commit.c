@@ -304,8 +304,7 @@ wrong_leaf (struct tree_root *t)
 {
   /* Its leaves name places in segments, not contents. */
   nbdkit_error ("export %s: its root %s says \"leaf location\": it "
-                "uses the log layout, which the cas layout cannot read "
-                "(EXPORT@SNAP of a log export is not served yet)",
+                "uses the log layout, which the cas layout cannot read",
                 t->name, t->root_key);
 }
 

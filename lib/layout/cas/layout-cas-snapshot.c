@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: opening EXPORT@SNAP, a cas snapshot, read-only.  Its root
- * says its size and block size, so opening it costs that one GET, and
- * the volume over it is built from what the root says.
+/* s3blocks: opening EXPORT@SNAP, a cas or log snapshot, read-only.
+ * Its root says its size, block size and leaf kind, so opening it
+ * costs that one GET, and the volume over it is built from what the
+ * root says: a root saying "leaf location" is a log export's snapshot,
+ * opened in the log layout (docs/log-layout.md, "gc": a log root's
+ * copy is a log root).
  */
 
 #include <config.h>
@@ -54,6 +57,20 @@ layout_cas_open_snapshot (struct store *store, const char *ref,
   struct layout_params lp = {
     .export_name = ref, .block_size = root.block_size, .readonly = true,
   };
+  if (root.leaf == CAS_LEAF_LOCATION) {
+    struct layout_log_params logp = {
+      .root_key = key, .size = root.size, .root = &root,
+      .root_etag = etag, .map_cache_bytes = cp.map_cache_bytes,
+      .reuse_window_ms = cp.reuse_window_ms,
+      .request_bound_ms = cp.request_bound_ms,
+      .commit_bound_ms = cp.commit_bound_ms,
+      .clock_ms = cp.clock_ms, .sleep_ms = cp.sleep_ms,
+    };
+
+    *size = root.size;
+    *block_size = root.block_size;
+    return layout_log_open (store, &lp, &logp);
+  }
   cp.root_key = key;
   cp.root = &root;
   cp.root_etag = etag;

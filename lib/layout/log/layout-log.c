@@ -395,6 +395,7 @@ layout_log_open (struct store *store, const struct layout_params *p,
     : LOG_RECENT_DEFAULT;
   const struct tree_root_params tp = {
     .root_key = lp->root_key, .size = lp->size, .create = lp->create,
+    .root = lp->root, .root_etag = lp->root_etag,
     .map_cache_bytes = lp->map_cache_bytes,
     .reuse_window_ms = lp->reuse_window_ms,
     .request_bound_ms = lp->request_bound_ms,

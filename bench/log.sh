@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (C) 2026 the s3blocks authors; see LICENSE.
+# The log layout against plain and cas and against the server's own
+# ceilings, side by side in one run against one local server (s3rver,
+# or Ceph RGW with --rgw): the measurements of docs/log-layout.md.
+#   ceilings  bench/s3ceiling: 4 KiB objects (32 in flight) and
+#             segment-size objects (SEG_INFLIGHT in flight), PUT and GET
+#   W1-W3     bench/layouts.sh, MB MiB, plain, cas and log
+#   W5        ext4 (bench/ext4-tree.sh: mkfs, 3,000 small files and
+#             three 16 MiB files, sync, umount, fsck) on plain and log
+#
+#   bench/log.sh [--quick] [--rgw]      (make bench-log)
+#
+# Prints a markdown table with each target and whether this run met it,
+# and writes it to bench/results/log.md (log-rgw.md with --rgw).
+
+set -euo pipefail
+
+MB=256; IOS=8000; SMALL=3000; W5_MB=256; CEIL_SECS=4; BOUND=600
+SEGMENT=8388608; SEG_INFLIGHT=8
+quick=0 server=s3rver
+for a in "$@"; do
+    case "$a" in
+        --quick) quick=1 ;;
+        --rgw) server=rgw ;;
+        *) echo "usage: bench/log.sh [--quick] [--rgw]" >&2; exit 2 ;;
+    esac
+done
+[ $quick = 1 ] && { MB=16; IOS=500; SMALL=300; W5_MB=64; CEIL_SECS=1; BOUND=120; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+need nbdkit nbdcopy nbdsh fio bc node nbdfuse fuse2fs fusermount3 mkfs.ext4 e2fsck
+ceiling="$here/s3ceiling"
+[ -x "$admin" ] && [ -x "$ceiling" ] || { echo "bench: build first (make)" >&2; exit 1; }
+if [ $server = rgw ]; then need ceph-mon radosgw; use_rgw; else use_s3rver; fi
+
+run="l$$"
+# shellcheck source=bench/layouts.sh
+. "$(dirname "$0")/layouts.sh"
+
+# --- ceilings: the server with a bare libs3 client -------------------
+serve plain "$run-init" 1M      # the plugin creates the bucket
+stop_nbdkit
+# ceil OP CONCURRENCY SIZE KEYS: requests per second
+ceil ()
+{
+    S3_ACCESS_KEY=$access S3_SECRET_KEY=$secret \
+        "$ceiling" "$endpoint" "$bucket" "ceiling-$3" "$1" "$2" "$CEIL_SECS" "$3" "$4" |
+        awk '{ print $3 }'
+}
+log "ceilings: 4 KiB and $((SEGMENT >> 20)) MiB objects"
+ceil fill 32 4096 4096 >/dev/null
+record ceil small-put "$(ceil put 32 4096 4096)"
+record ceil small-get "$(ceil get 32 4096 4096)"
+ceil fill $SEG_INFLIGHT $SEGMENT 32 >/dev/null
+record ceil big-put "$(echo "$(ceil put $SEG_INFLIGHT $SEGMENT 32) * $SEGMENT / 1048576" | bc -l)"
+record ceil big-get "$(echo "$(ceil get $SEG_INFLIGHT $SEGMENT 32) * $SEGMENT / 1048576" | bc -l)"
+
+# --- W1, W2, W3 -------------------------------------------------------
+rw_workloads
+
+# --- W5: ext4 ----------------------------------------------------------
+for layout in plain log; do
+    log "$layout: W5 ext4, $SMALL small files"
+    serve "$layout" "$run-fs-$layout" "${W5_MB}M"
+    t0=$(now)
+    "$here/ext4-tree.sh" "$work" "$uri" "$SMALL" >>"$work/cmd.log" 2>&1 ||
+        { tail "$work/cmd.log" >&2; echo "bench: W5 on $layout failed" >&2; exit 1; }
+    record "$layout" W5 "$(echo "$(now) - $t0" | bc -l)"
+    stop_nbdkit
+done
+
+# --- report -----------------------------------------------------------
+mib () { echo "$1 / 256" | bc -l; }     # blocks/s to MiB/s
+met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
+{
+    report_rw
+    echo
+    echo "| ceiling (bare libs3 client) | PUT | GET |"
+    echo "| --- | --- | --- |"
+    printf '| 4 KiB objects, 32 in flight | %.0f req/s = %.1f MiB/s | %.0f req/s = %.1f MiB/s |\n' \
+        "$(value ceil small-put)" "$(echo "$(value ceil small-put) / 256" | bc -l)" \
+        "$(value ceil small-get)" "$(echo "$(value ceil small-get) / 256" | bc -l)"
+    printf '| %d MiB objects, %d in flight | %.0f MiB/s | %.0f MiB/s |\n' \
+        $((SEGMENT >> 20)) $SEG_INFLIGHT "$(value ceil big-put)" "$(value ceil big-get)"
+    echo
+    l1=$(mib "$(value log W1)") p1=$(mib "$(value plain W1)")
+    l2=$(mib "$(value log W2)") p2=$(mib "$(value plain W2)")
+    bp=$(value ceil big-put) bg=$(value ceil big-get)
+    l3=$(value log W3) p3=$(value plain W3)
+    l5=$(value log W5) p5=$(value plain W5)
+    lr=$(value log REQ)
+    echo "| target (docs/log-layout.md) | measured | met |"
+    echo "| --- | --- | --- |"
+    printf '| W1 log >= 0.6 of the large-object PUT ceiling | %.1f / %.1f MiB/s = %.2f | %s |\n' \
+        "$l1" "$bp" "$(ratio "$l1" "$bp")" "$(met "$l1 >= 0.6 * $bp")"
+    printf '| W1 log >= 8x plain | %.1f / %.1f MiB/s = %.1fx | %s |\n' \
+        "$l1" "$p1" "$(ratio "$l1" "$p1")" "$(met "$l1 >= 8 * $p1")"
+    printf '| W2 log >= 0.6 of the large-object GET ceiling | %.1f / %.1f MiB/s = %.2f | %s |\n' \
+        "$l2" "$bg" "$(ratio "$l2" "$bg")" "$(met "$l2 >= 0.6 * $bg")"
+    printf '| W2 log >= 8x plain | %.1f / %.1f MiB/s = %.1fx | %s |\n' \
+        "$l2" "$p2" "$(ratio "$l2" "$p2")" "$(met "$l2 >= 8 * $p2")"
+    printf '| W3 log >= 0.9x plain (random 4 KiB reads) | %.0f / %.0f IOs/s = %.2f | %s |\n' \
+        "$l3" "$p3" "$(ratio "$l3" "$p3")" "$(met "$l3 >= 0.9 * $p3")"
+    printf '| W5 ext4: log >= 3x faster than plain | %.1f s / %.1f s = %.1fx | %s |\n' \
+        "$p5" "$l5" "$(ratio "$p5" "$l5")" "$(met "$p5 >= 3 * $l5")"
+    printf '| requests per GiB written sequentially <= 300 | %.0f | %s |\n' \
+        "$lr" "$(met "$lr <= 300")"
+    echo
+    echo "W1 is nbdcopy --flush of $MB MiB of random data; W2 reads it back on a fresh"
+    echo "server; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."
+} | tee "$out/log$([ $server = rgw ] && echo -rgw).md"
