@@ -7,12 +7,28 @@
 # second server with compaction on brings the bytes of the segments its
 # map names within 1.5x the live bytes, writing no more than the client
 # did, and every byte still matches a shadow file, also after a
-# restart.  The numbers are the plugin's own: each walk of the map logs
-# what it names, and the exit statistics what compaction did.
+# restart.  The numbers are the plugin's own (each walk of the map logs
+# what it names, the exit statistics what compaction did) and s3blocks
+# du's.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh
 export TMPD
+ADMIN=${ADMIN:-$top_builddir/admin/s3blocks}
+admin () { "$ADMIN" "$@" $(s3_args) ${S3BLOCKS_TEST_KEYS:-}; }
+# du_c FILE: export c's stored and live bytes, from s3blocks du.
+du_c ()
+{
+    admin du --json c > "$1" || fail "du c: $(cat "$1")"
+    python3 - "$1" <<'PY' || fail "du c: $(cat "$1")"
+import json, sys
+rows = {r["name"]: r for r in json.load(open(sys.argv[1]))["log"]}
+c = rows["c"]
+assert c["stored"] == c["live"] + c["dead"], c
+assert c["missing_segments"] == 0, c
+print(c["stored"], c["live"])
+PY
+}
 
 start_s3
 
@@ -51,6 +67,7 @@ client=$(echo "$line" | sed -nE 's/.*segments \(([0-9]+) bytes\).*/\1/p')
 grep -q 'compaction' "$TMPD/nbdkit.log" &&
     fail "log-compact-rate=0 still compacted: $(grep compaction "$TMPD/nbdkit.log")"
 echo "ok: workload written, $client segment bytes, no compaction with rate 0"
+read -r du_stored0 du_live0 < <(du_c "$TMPD/du0")
 
 # --- compaction on ------------------------------------------------------------
 : > "$TMPD/nbdkit.log"
@@ -91,6 +108,13 @@ written=$(echo "$stats" | sed -nE 's/.*segments \(([0-9]+) bytes\) written.*/\1/
 [ "$written" -gt 0 ] && [ "$written" -le "$client" ] ||
     fail "compaction wrote $written bytes, the client $client"
 echo "ok: the map names $data0 -> $data1 bytes for $live1 live; compaction wrote $written of the client's $client"
+read -r du_stored1 du_live1 < <(du_c "$TMPD/du1")
+[ "$du_live1" = "$du_live0" ] || fail "du: live bytes $du_live0 -> $du_live1"
+[ $((du_stored1 * 2)) -le $((du_live1 * 3)) ] ||
+    fail "du: $du_stored1 bytes stored for $du_live1 live after compaction"
+[ "$du_stored1" -lt "$du_stored0" ] ||
+    fail "du: stored bytes did not shrink ($du_stored0 -> $du_stored1)"
+echo "ok: s3blocks du: stored $du_stored0 -> $du_stored1 bytes for $du_live1 live"
 
 # --- every byte, after a restart ----------------------------------------------
 start_nbdkit -- export=c log-compact-rate=0
