@@ -383,6 +383,61 @@ test_step_cost (void)
   store_close (memstore_store (m));
 }
 
+/* ---- a damaged segment ----
+ * A block of the segment to compact is damaged: the step fails, naming
+ * the segment, moves nothing, and is not retried every round.
+ */
+static void
+test_damaged_segment (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  struct named a;
+  char key[KEY_MAX], *bytes;
+  long len;
+
+  fake_now = 1000;
+  v = reopen (m);
+  for (uint64_t i = 0; i < 8; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  named_by (m, ROOT_KEY, &a);
+  CU_ASSERT_EQUAL_FATAL (a.n, 1);
+  for (uint64_t i = 0; i < 6; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+
+  /* The last byte of the segment: block 7's. */
+  CU_ASSERT_FATAL (log_segment_key (key, sizeof key, a.ids[0]) > 0);
+  len = memstore_peek (m, key, NULL, 0);
+  CU_ASSERT_FATAL (len > 0);
+  bytes = malloc (len);
+  CU_ASSERT_FATAL (bytes != NULL);
+  CU_ASSERT_EQUAL (memstore_peek (m, key, bytes, len), len);
+  bytes[len - 1] ^= 1;
+  memstore_set (m, key, bytes, len);
+  free (bytes);
+
+  v = reopen (m);
+  fake_now += 60 * 1000;
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (volume_maintain (v), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.compact_blocks, 0);
+  CU_ASSERT_EQUAL (st.compact_puts, 0);
+  CU_ASSERT (reads_as (v, 6, 1));
+  /* Not again every round. */
+  fake_now += 60 * 1000;
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL (volume_maintain (v), 0);
+  CU_ASSERT_EQUAL (memstore_requests (m), 0);
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
 /* ---- (b) crash after every request ----
  * Two flushes leave low-live segments; compaction runs; a third flush
  * and more compaction follow.  The server goes away after n requests,
@@ -656,6 +711,7 @@ UNIT_SUITES (add_log_compact_tests)
   CU_add_test (s, "three overwrites, then compaction: within 1.5x",
                test_overwrites_then_compact);
   CU_add_test (s, "one step's requests", test_step_cost);
+  CU_add_test (s, "a damaged segment", test_damaged_segment);
   CU_add_test (s, "crash at every request", test_crash_every_request);
   CU_add_test (s, "a client write during a step wins",
                test_client_write_wins);

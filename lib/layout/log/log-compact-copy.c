@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +174,11 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
   int r = -1;
 
   *bytes = 0;
+  /* Tried, whatever comes of it: a segment that cannot be read is not
+   * read again every round, only after the next walk.
+   */
+  for (size_t i = 0; i < n; i++)
+    segs[i]->done = true;
   for (size_t i = 0; i < n; i++)
     if (collect_live (l, segs[i], &mv, &k, &cap, bytes) == -1)
       goto out;
@@ -195,12 +201,19 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
   }
   failed = log_segio_read (&l->io, reads, k);
   for (size_t j = 0; j < k; j++)
-    if (reads[j].err == ENOENT)
+    if (reads[j].err == ENOENT) {
+      char key[KEY_MAX];
+
+      /* Gone since its index was read: gc, after a root without it. */
+      if (log_segment_key (key, sizeof key, reads[j].loc.seg) == -1)
+        snprintf (key, sizeof key, "log/segs/?");
+      nbdkit_error ("export %s: compaction: segment %s is gone; its "
+                    "blocks are left where the map says", l->t.name, key);
       failed++;
+      break;
+    }
   if (failed) {
-    /* Logged by the read (ENOENT: gone since the walk, after a root
-     * without it landed); the next walk decides again.
-     */
+    /* Logged; the next walk decides again. */
     errno = EIO;
     goto out;
   }
@@ -220,8 +233,6 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
   if (install (l, mv, ub, &up, k, commit) == -1)
     goto out;
  done:
-  for (size_t i = 0; i < n; i++)
-    segs[i]->done = true;
   pthread_mutex_lock (&l->t.lock);
   l->t.stats.compact_segments += n;
   l->t.stats.compact_read_bytes += *bytes;
