@@ -17,8 +17,9 @@
  *            (log-compact-copy.c); the volume then commits as a flush
  * After a step that moved B bytes (read plus written) the next waits
  * B / log-compact-rate seconds: the average stays within the rate, and
- * one step holds at most one segment's live blocks read and one
- * segment built (2 x segment-size).
+ * one step holds at most about one segment's worth of live blocks and
+ * one segment built (2 x segment-size), and the segment reader's round
+ * of GETs while it reads (docs/log-layout.md, "Compaction", as built).
  */
 
 #include <config.h>
