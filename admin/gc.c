@@ -39,20 +39,30 @@ verb_gc (struct admin *a, int argc, char **argv)
     return EXIT_DAMAGE;
   format_time_s (res.start, start, sizeof start);
   printf ("gc: started %s by the S3 server's clock, grace %" PRId64 "s: "
-          "%" PRIu64 " roots read in %u passes, %" PRIu64 " pages and %"
-          PRIu64 " contents referenced\n", start, p.grace_s,
-          res.roots_read, res.passes, res.pages_marked, res.data_marked);
+          "%" PRIu64 " roots read in %u passes, %" PRIu64 " pages, %"
+          PRIu64 " contents and %" PRIu64 " segments referenced\n", start,
+          p.grace_s, res.roots_read, res.passes, res.pages_marked,
+          res.data_marked, res.segs_marked);
   printf ("gc: %s %" PRIu64 " unreferenced objects (%" PRIu64 " pages, %"
-          PRIu64 " contents, %" PRIu64 " bytes); spared %" PRIu64
-          " unreferenced younger than the grace (%" PRIu64 " bytes)",
+          PRIu64 " contents, %" PRIu64 " segments, %" PRIu64 " bytes); "
+          "spared %" PRIu64 " unreferenced younger than the grace (%"
+          PRIu64 " bytes)",
           p.dry_run ? "would delete" : "deleted", res.deleted,
-          res.deleted_pages, res.deleted_data, res.deleted_bytes,
-          res.young, res.young_bytes);
+          res.deleted_pages, res.deleted_data, res.deleted_segs,
+          res.deleted_bytes, res.young, res.young_bytes);
   if (res.unknown_age)
     printf (", %" PRIu64 " of unknown age", res.unknown_age);
   if (res.foreign)
     printf (", left %" PRIu64 " objects that are not ours", res.foreign);
   printf ("\n");
+  /* Segments are large: their bytes say what gc gave back. */
+  if (res.segs_listed)
+    printf ("gc: segments: %" PRIu64 " listed (%" PRIu64 " bytes), %s %"
+            PRIu64 " (%" PRIu64 " bytes), kept %" PRIu64 " (%" PRIu64
+            " bytes)\n", res.segs_listed, res.segs_listed_bytes,
+            p.dry_run ? "would delete" : "deleted", res.deleted_segs,
+            res.deleted_segs_bytes, res.segs_listed - res.deleted_segs,
+            res.segs_listed_bytes - res.deleted_segs_bytes);
   if (res.delete_failed) {
     nbdkit_error ("gc: %" PRIu64 " deletes failed (said above): run gc "
                   "again", res.delete_failed);
