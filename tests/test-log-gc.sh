@@ -164,9 +164,18 @@ stop_nbdkit
 # no root names; deleting s1 first makes its overwritten ones such.
 before=$(s3util count log/segs/)
 "$ADMIN" delete --yes l@s1 $S3ARGS >"$TMPD/del" 2>&1 || fail "delete l@s1: $(cat "$TMPD/del")"
-"$ADMIN" gc grace=0 $S3ARGS >"$TMPD/gc" 2>&1 || fail "gc grace=0: $(cat "$TMPD/gc")"
+"$ADMIN" --json gc grace=0 $S3ARGS >"$TMPD/gc" 2>"$TMPD/gc.err" ||
+    fail "gc grace=0: $(cat "$TMPD/gc" "$TMPD/gc.err")"
 cat "$TMPD/gc"
-grep -q '^gc: segments: .* deleted [1-9]' "$TMPD/gc" || fail "gc grace=0 deleted no segment"
+/usr/bin/python3 - "$TMPD/gc" <<'PY' || fail "gc --json: $(cat "$TMPD/gc")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["segments"]
+assert r["deleted"]["segments"] > 0, r
+assert s["kept"] == s["listed"] - r["deleted"]["segments"], r
+assert r["deleted"]["segment_bytes"] > 0 and s["kept_bytes"] > 0, r
+assert r["foreign"] >= 1, r          # log/segs/not-a-segment
+PY
 after=$(s3util count log/segs/)
 [ "$after" -lt "$before" ] || fail "log/segs/: $before objects before, $after after"
 [ "$(s3util count log/segs/not-a-segment)" = 1 ] ||

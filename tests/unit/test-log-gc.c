@@ -258,6 +258,14 @@ test_gc_overwritten (void)
   CU_ASSERT_EQUAL (res.deleted, 0);
   CU_ASSERT (res.young >= 1);                   /* A, and old pages */
   advance (2 * GRACE_S);
+  {
+    struct gc_params p = { .grace_s = GRACE_S, .dry_run = true };
+    bool swept = false;
+
+    CU_ASSERT (cas_gc (st, &p, &res, &swept) == 0 && swept);
+    CU_ASSERT_EQUAL (res.deleted_segs, 1);      /* would */
+    CU_ASSERT_EQUAL (memstore_count (mem, LOG_SEGS_PREFIX), 4);
+  }
   res = run_gc (GRACE_S);
   CU_ASSERT_EQUAL (res.segs_marked, 3);
   CU_ASSERT_EQUAL (res.segs_listed, 4);
