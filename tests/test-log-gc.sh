@@ -6,10 +6,11 @@
 # window) gets a first flush, a snapshot of it, then rounds of writes,
 # zeros and overwrites, each flushed, a second snapshot made and
 # deleted, while "s3blocks gc grace=5s" runs in a loop beside it.  Then
-# every byte is compared with a shadow copy, the segments the first
-# snapshot names are all still stored, and once the snapshot is
-# deleted "gc grace=0" leaves fewer segments and the export reads the
-# same after a restart.  A key under log/segs/ that is not a segment's
+# every byte is compared with a shadow copy, the first snapshot
+# (served as l@s1) reads as the export did, check --deep is clean, and
+# once the snapshot is deleted "gc grace=0" leaves fewer segments,
+# check --deep is still clean and the export reads the same after a
+# restart.  A key under log/segs/ that is not a segment's
 # stays throughout.
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
@@ -146,6 +147,15 @@ for off in range(0, SIZE, 1 << 20):
         sys.exit("the export differs from its shadow at %d, gc beside it" % off)
 h.shutdown()
 open(os.path.join(TMPD, "shadow"), "wb").write(shadow)
+# s1, served as l@s1, reads as l did at the snapshot.
+s1 = nbd.NBD()
+s1.set_export_name("l@s1")
+s1.connect_unix(SOCK)
+want = first + bytes(SIZE - len(first))
+for off in range(0, SIZE, 1 << 20):
+    if s1.pread(1 << 20, off) != want[off:off + (1 << 20)]:
+        sys.exit("l@s1 differs from l at the snapshot at %d, gc beside it" % off)
+s1.shutdown()
 gone = s1_segs - segments()
 if gone:
     sys.exit("segments snapshot s1 names were deleted: %s" % sorted(gone))
@@ -159,6 +169,10 @@ assert gc_runs["ok"] >= 5, gc_runs
 assert gc_runs["segs_deleted"] > 0, gc_runs
 PY
 stop_nbdkit
+# Every segment every root names is stored and reads whole.
+"$ADMIN" check --deep $S3ARGS >"$TMPD/check" 2>&1 || fail "check --deep: $(cat "$TMPD/check")"
+grep -q '^log: .* 0 damaged' "$TMPD/check" || fail "check --deep: $(cat "$TMPD/check")"
+grep '^log: ' "$TMPD/check"
 
 # The server stopped (its lease released): grace 0 takes every segment
 # no root names; deleting s1 first makes its overwritten ones such.
@@ -180,7 +194,9 @@ after=$(s3util count log/segs/)
 [ "$after" -lt "$before" ] || fail "log/segs/: $before objects before, $after after"
 [ "$(s3util count log/segs/not-a-segment)" = 1 ] ||
     fail "gc deleted log/segs/not-a-segment, which is not a segment's key"
-echo "ok: with s1 deleted, gc grace=0: log/segs/ from $before to $after objects; the foreign key stays"
+"$ADMIN" check --deep $S3ARGS >"$TMPD/check" 2>&1 || fail "check --deep after gc grace=0: $(cat "$TMPD/check")"
+grep -q '^log: .* 0 damaged' "$TMPD/check" || fail "check --deep after gc grace=0: $(cat "$TMPD/check")"
+echo "ok: with s1 deleted, gc grace=0: log/segs/ from $before to $after objects; the foreign key stays; check --deep clean"
 
 # shellcheck disable=SC2086
 start_nbdkit -- $KEYS
