@@ -96,8 +96,10 @@ gc_thread.start()
 flush_retries = 0
 def flush():
     """A failed commit loses nothing (its changes stay pending and the
-    next flush commits them); under load one can time out (timeout=1s,
-    retries=0 keep the commit bound within grace=5s): retried."""
+    next flush commits them).  Under load one can fail: a request times
+    out or s3rver answers a LIST with an internal error (timeout=1s,
+    retries=0 keep the commit bound within grace=5s), or it waits too
+    long for a gc sweep chunk and gives up within its bound: retried."""
     global flush_retries
     for attempt in range(4):
         try:
