@@ -46,6 +46,7 @@
 #define GRACE_S 101
 
 static uint64_t fake_now;
+static bool compacting;         /* open with compaction on */
 static struct memstore *mem;
 static struct store *st;
 
@@ -83,6 +84,8 @@ open_log (uint64_t max_dirty)
     .map_cache_bytes = 1 << 20, .reuse_window_ms = WINDOW_MS,
     .keep_bytes = max_dirty, .request_bound_ms = 10,
     .commit_bound_ms = BOUND_MS, .recent_entries = 64,
+    .compact_rate = compacting ? UINT64_C (1) << 30 : 0,
+    .compact_threshold_pm = 600,
     .clock_ms = fake_clock, .sleep_ms = fake_sleep,
   };
   struct layout *l = layout_log_open (st, &lp, &gp);
@@ -429,6 +432,8 @@ struct writer {
   unsigned seed;
   bool sweeping;                /* gc sweeps: commits between chunks */
   unsigned steps, flushes, sweep_flushes, snaps, unsnaps, live_snaps;
+  unsigned compactions;         /* compaction steps (with compacting) */
+  uint64_t moved;               /* blocks compaction moved */
 };
 
 /* Is a sweep chunk open: a .running marker without its .done?  Then
@@ -497,7 +502,11 @@ writer_act (struct writer *w)
 
   w->steps++;
   advance (rnd (w) % 3);
-  if (what == 4 && w->sweeping && chunk_open ())
+  /* With compacting, 7 is a compaction step, which commits as a
+   * flush does (docs/gc-safety.md, step 12).
+   */
+  if ((what == 4 || (what == 7 && compacting)) && w->sweeping &&
+      chunk_open ())
     what = 0;                   /* a write instead */
   if (what <= 3) {
     uint64_t i = rnd (w) % 16;        /* overwrites: dead copies */
@@ -510,6 +519,10 @@ writer_act (struct writer *w)
     CU_ASSERT_EQUAL (volume_flush (w->v), 0);
     w->flushes++;
     w->sweep_flushes += w->sweeping;
+  }
+  else if (what == 7 && compacting) {
+    CU_ASSERT_EQUAL (volume_maintain (w->v), 0);
+    w->compactions++;
   }
   else if (what == 5) {
     char snap[16];
@@ -586,6 +599,12 @@ gc_under_writer (unsigned seed, struct writer *w, struct gc_result *res)
   CU_ASSERT (swept);
   w->sweeping = false;
   CU_ASSERT_EQUAL (volume_flush (w->v), 0);
+  {
+    struct volume_stats vs;
+
+    volume_get_stats (w->v, &vs);
+    w->moved = vs.compact_blocks;
+  }
   volume_free (w->v);
   lost = lost_everywhere (NULL);
   lost += differences (w->model);
@@ -626,6 +645,35 @@ test_gc_race (void)
   CU_ASSERT (deleted > seeds);
 }
 
+/* The same race with compaction steps among the writer's actions: gc
+ * never deletes a segment a root names, and the export reads as the
+ * model (docs/gc-safety.md, step 12).
+ */
+static void
+test_gc_race_compaction (void)
+{
+  const unsigned seeds = unit_rounds (30);
+  unsigned lost = 0, compactions = 0;
+  uint64_t moved = 0;
+
+  compacting = true;
+  for (unsigned seed = 1; seed <= seeds; seed++) {
+    struct writer w;
+    struct gc_result res;
+
+    lost += gc_under_writer (seed, &w, &res);
+    compactions += w.compactions;
+    moved += w.moved;
+  }
+  compacting = false;
+  if (getenv ("S3BLOCKS_UNIT_VERBOSE"))
+    fprintf (stderr, "log gc race with compaction: %u runs, %u steps, %"
+             PRIu64 " blocks moved\n", seeds, compactions, moved);
+  CU_ASSERT_EQUAL (lost, 0);
+  CU_ASSERT (compactions > seeds);
+  CU_ASSERT (moved > 0);
+}
+
 UNIT_SUITES (add_log_gc_tests)
 {
   CU_pSuite s = CU_add_suite ("log gc", NULL, NULL);
@@ -637,4 +685,5 @@ UNIT_SUITES (add_log_gc_tests)
   CU_add_test (s, "a snapshot keeps its segments", test_gc_snapshot_keeps);
   CU_add_test (s, "keys that are not segments stay", test_gc_foreign_keys);
   CU_add_test (s, "gc racing commits and snapshots", test_gc_race);
+  CU_add_test (s, "gc racing compaction", test_gc_race_compaction);
 }
