@@ -73,6 +73,11 @@ struct volume {
   struct volume_stats stats;
 };
 
+/* Block index range [first, last] covering count > 0 bytes at offset. */
+#define FIRST_BLOCK(v, offset) ((offset) >> (v)->block_shift)
+#define LAST_BLOCK(v, offset, count) \
+  (((offset) + (count) - 1) >> (v)->block_shift)
+
 /* What one block costs in memory, data aside. */
 #define BLOCK_OVERHEAD (sizeof (struct block) + 2 * sizeof (struct u64map_slot))
 
