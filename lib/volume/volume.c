@@ -43,6 +43,9 @@ volume_create (struct layout *layout, const struct volume_params *p)
   v->max_dirty = p->max_dirty;
   v->cache_size = p->cache_size;
   v->batch = p->batch ? p->batch : 256;
+  v->read_ahead_blocks = (p->read_ahead < p->cache_size / 8
+                          ? p->read_ahead : p->cache_size / 8)
+    >> v->block_shift;
   v->size = p->size;
   v->nr_blocks = (p->size + p->block_size - 1) >> v->block_shift;
   pthread_mutex_init (&v->lock, NULL);
