@@ -136,6 +136,10 @@ free_export (struct export *e)
  * builder): the segment I/O's default, named here for the batch.
  */
 #define LOG_UPLOADS_IN_FLIGHT 4
+/* A log export's read-ahead: the longest ranged GET the segment I/O
+ * sends by default (its max_read).
+ */
+#define LOG_READ_AHEAD (4 * 1024 * 1024)
 
 static struct layout_cas_params
 cas_params (void)
@@ -287,6 +291,10 @@ open_volume (struct export *e, bool readonly)
      * than the segment builders hold anyway.
      */
     params.batch = cfg->segment_size / m.block_size * LOG_UPLOADS_IN_FLIGHT;
+    /* A sequential read of blocks written together is one ranged GET
+     * of up to LOG_READ_AHEAD, however small the client's requests.
+     */
+    params.read_ahead = LOG_READ_AHEAD;
     layout = layout_log_open (store, &lp, &logp);
   }
   else
@@ -583,10 +591,11 @@ exports_cleanup (void)
     volume_get_stats (e->volume, &st);
     nbdkit_debug ("export %s: %" PRIu64 " GETs, %" PRIu64 " PUTs, %" PRIu64
                   " DELETEs, %" PRIu64 " hole reads without a request, "
-                  "%" PRIu64 " cache hits, %" PRIu64 " blocks written back "
-                  "early, peak dirty %" PRIu64 " bytes", e->name, st.gets,
-                  st.puts, st.deletes, st.holes_read, st.cache_hits,
-                  st.writebacks, st.peak_dirty_bytes);
+                  "%" PRIu64 " cache hits, %" PRIu64 " blocks read ahead, "
+                  "%" PRIu64 " blocks written back early, peak dirty %"
+                  PRIu64 " bytes", e->name, st.gets, st.puts, st.deletes,
+                  st.holes_read, st.cache_hits, st.read_ahead, st.writebacks,
+                  st.peak_dirty_bytes);
     if (st.segments_written || st.compact_puts)
       nbdkit_debug ("export %s (log): %" PRIu64 " segments (%" PRIu64
                     " bytes), %" PRIu64 " blocks skipped as duplicates, %"

@@ -44,6 +44,10 @@ struct volume_params {
   uint64_t max_dirty;           /* bytes of dirty blocks held in memory */
   uint64_t cache_size;          /* bytes of clean blocks cached; 0: none */
   unsigned batch;               /* blocks per upload round */
+  /* Bytes a sequential read fetches from its start, when it asks for
+   * less (read.c); 0: none.  At most an eighth of cache_size is used.
+   */
+  uint64_t read_ahead;
   /* Fences every upload, delete and commit (the export's lease); its
    * errno (EROFS, EIO) is what a refused flush or write returns.  NULL:
    * unfenced (a read-only server, the unit tests).
@@ -55,6 +59,7 @@ struct volume_stats {
   uint64_t gets, puts, deletes;  /* requests that succeeded */
   uint64_t holes_read;           /* absent blocks read without a request */
   uint64_t cache_hits;
+  uint64_t read_ahead;           /* blocks fetched by read-ahead */
   uint64_t writebacks;           /* blocks written back by max_dirty */
   uint64_t commits;               /* map commits that wrote something */
   uint64_t dirty_blocks, clean_blocks, present_blocks;
