@@ -100,12 +100,14 @@ cas_delete (struct admin *a, const char *name,
       goto out;
     }
   }
-  /* A log export's segments are not gc's yet: say that they stay. */
+  /* A log export's segments go at a later gc too, once no other root
+   * names them: say so.
+   */
   const bool is_log = (info->has_root && info->root.leaf == CAS_LEAF_LOCATION)
     || (info->has_meta && info->meta.layout == EXPORT_LAYOUT_LOG);
   const char *log_note = is_log
-    ? "; its segments under log/segs/ stay: gc does not delete segments "
-      "yet" : "";
+    ? "; its segments under log/segs/ stay until a gc finds no root "
+      "naming them" : "";
 
   if (!a->yes) {
     printf ("%s: would delete %s%s%s (%" PRIu64 " blocks; content and "

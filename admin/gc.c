@@ -16,6 +16,67 @@
 #include "admin.h"
 #include "cas/cas-admin.h"
 
+static void
+print_text (const struct gc_params *p, const struct gc_result *res,
+            const char *start)
+{
+  printf ("gc: started %s by the S3 server's clock, grace %" PRId64 "s: "
+          "%" PRIu64 " roots read in %u passes, %" PRIu64 " pages, %"
+          PRIu64 " contents and %" PRIu64 " segments referenced\n", start,
+          p->grace_s, res->roots_read, res->passes, res->pages_marked,
+          res->data_marked, res->segs_marked);
+  printf ("gc: %s %" PRIu64 " unreferenced objects (%" PRIu64 " pages, %"
+          PRIu64 " contents, %" PRIu64 " segments, %" PRIu64 " bytes); "
+          "spared %" PRIu64 " unreferenced younger than the grace (%"
+          PRIu64 " bytes)",
+          p->dry_run ? "would delete" : "deleted", res->deleted,
+          res->deleted_pages, res->deleted_data, res->deleted_segs,
+          res->deleted_bytes, res->young, res->young_bytes);
+  if (res->unknown_age)
+    printf (", %" PRIu64 " of unknown age", res->unknown_age);
+  if (res->foreign)
+    printf (", left %" PRIu64 " objects that are not ours", res->foreign);
+  printf ("\n");
+  /* Segments are large: their bytes say what gc gave back. */
+  if (res->segs_listed)
+    printf ("gc: segments: %" PRIu64 " listed (%" PRIu64 " bytes), %s %"
+            PRIu64 " (%" PRIu64 " bytes), kept %" PRIu64 " (%" PRIu64
+            " bytes)\n", res->segs_listed, res->segs_listed_bytes,
+            p->dry_run ? "would delete" : "deleted", res->deleted_segs,
+            res->deleted_segs_bytes, res->segs_listed - res->deleted_segs,
+            res->segs_listed_bytes - res->deleted_segs_bytes);
+}
+
+/* The same counts, one JSON object: for scripts and monitoring. */
+static void
+print_json (const struct gc_params *p, const struct gc_result *res,
+            const char *start)
+{
+  printf ("{\"started\": ");
+  json_string (start);
+  printf (", \"grace_s\": %" PRId64 ", \"dry_run\": %s, \"roots_read\": %"
+          PRIu64 ", \"passes\": %u, \"referenced\": {\"pages\": %" PRIu64
+          ", \"contents\": %" PRIu64 ", \"segments\": %" PRIu64 "}",
+          p->grace_s, p->dry_run ? "true" : "false", res->roots_read,
+          res->passes, res->pages_marked, res->data_marked,
+          res->segs_marked);
+  printf (", \"deleted\": {\"objects\": %" PRIu64 ", \"bytes\": %" PRIu64
+          ", \"pages\": %" PRIu64 ", \"contents\": %" PRIu64
+          ", \"segments\": %" PRIu64 ", \"segment_bytes\": %" PRIu64 "}",
+          res->deleted, res->deleted_bytes, res->deleted_pages,
+          res->deleted_data, res->deleted_segs, res->deleted_segs_bytes);
+  printf (", \"segments\": {\"listed\": %" PRIu64 ", \"listed_bytes\": %"
+          PRIu64 ", \"kept\": %" PRIu64 ", \"kept_bytes\": %" PRIu64 "}",
+          res->segs_listed, res->segs_listed_bytes,
+          res->segs_listed - res->deleted_segs,
+          res->segs_listed_bytes - res->deleted_segs_bytes);
+  printf (", \"young\": %" PRIu64 ", \"young_bytes\": %" PRIu64
+          ", \"unknown_age\": %" PRIu64 ", \"foreign\": %" PRIu64
+          ", \"delete_failed\": %" PRIu64 "}\n", res->young,
+          res->young_bytes, res->unknown_age, res->foreign,
+          res->delete_failed);
+}
+
 int
 verb_gc (struct admin *a, int argc, char **argv)
 {
@@ -38,21 +99,10 @@ verb_gc (struct admin *a, int argc, char **argv)
   if (!swept)
     return EXIT_DAMAGE;
   format_time_s (res.start, start, sizeof start);
-  printf ("gc: started %s by the S3 server's clock, grace %" PRId64 "s: "
-          "%" PRIu64 " roots read in %u passes, %" PRIu64 " pages and %"
-          PRIu64 " contents referenced\n", start, p.grace_s,
-          res.roots_read, res.passes, res.pages_marked, res.data_marked);
-  printf ("gc: %s %" PRIu64 " unreferenced objects (%" PRIu64 " pages, %"
-          PRIu64 " contents, %" PRIu64 " bytes); spared %" PRIu64
-          " unreferenced younger than the grace (%" PRIu64 " bytes)",
-          p.dry_run ? "would delete" : "deleted", res.deleted,
-          res.deleted_pages, res.deleted_data, res.deleted_bytes,
-          res.young, res.young_bytes);
-  if (res.unknown_age)
-    printf (", %" PRIu64 " of unknown age", res.unknown_age);
-  if (res.foreign)
-    printf (", left %" PRIu64 " objects that are not ours", res.foreign);
-  printf ("\n");
+  if (a->json)
+    print_json (&p, &res, start);
+  else
+    print_text (&p, &res, start);
   if (res.delete_failed) {
     nbdkit_error ("gc: %" PRIu64 " deletes failed (said above): run gc "
                   "again", res.delete_failed);

@@ -86,7 +86,7 @@ usage (FILE *fp)
 "\n"
 "Options:\n"
 "  -v                      debug messages\n"
-"  --json                  list and du: print JSON\n"
+"  --json                  list, du and gc: print JSON\n"
 "  --help                  this text\n"
 "\n"
 "Keys (as the plugin's, same defaults):\n"

@@ -8,7 +8,9 @@
 #             segment-size objects (SEG_INFLIGHT in flight), PUT and GET
 #   W1-W3     bench/layouts.sh, MB MiB, plain, cas and log
 #   W5        ext4 (bench/ext4-tree.sh: mkfs, 3,000 small files and
-#             three 16 MiB files, sync, umount, fsck) on plain and log
+#             three 16 MiB files, sync, umount, fsck) on plain and log,
+#             and on nbdkit's memory plugin: the floor, what the client
+#             side (nbdfuse, fuse2fs, the shell) costs with no store
 #
 #   bench/log.sh [--quick] [--rgw]      (make bench-log)
 #
@@ -61,9 +63,14 @@ record ceil big-get "$(echo "$(ceil get $SEG_INFLIGHT $SEGMENT 32) * $SEGMENT / 
 rw_workloads
 
 # --- W5: ext4 ----------------------------------------------------------
-for layout in plain log; do
+for layout in memory plain log; do
     log "$layout: W5 ext4, $SMALL small files"
-    serve "$layout" "$run-fs-$layout" "${W5_MB}M"
+    if [ $layout = memory ]; then
+        start_nbdkit memory nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid" \
+            memory "${W5_MB}M"
+    else
+        serve "$layout" "$run-fs-$layout" "${W5_MB}M"
+    fi
     t0=$(now)
     "$here/ext4-tree.sh" "$work" "$uri" "$SMALL" >>"$work/cmd.log" 2>&1 ||
         { tail "$work/cmd.log" >&2; echo "bench: W5 on $layout failed" >&2; exit 1; }
@@ -89,7 +96,7 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
     l2=$(mib "$(value log W2)") p2=$(mib "$(value plain W2)")
     bp=$(value ceil big-put) bg=$(value ceil big-get)
     l3=$(value log W3) p3=$(value plain W3)
-    l5=$(value log W5) p5=$(value plain W5)
+    l5=$(value log W5) p5=$(value plain W5) f5=$(value memory W5)
     lr=$(value log REQ)
     echo "| target (docs/log-layout.md) | measured | met |"
     echo "| --- | --- | --- |"
@@ -107,6 +114,10 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
         "$p5" "$l5" "$(ratio "$p5" "$l5")" "$(met "$p5 >= 3 * $l5")"
     printf '| requests per GiB written sequentially <= 300 | %.0f | %s |\n' \
         "$lr" "$(met "$lr <= 300")"
+    echo
+    printf 'W5 on nbdkit memory (no store: the client side alone) took %.1f s:\n' "$f5"
+    printf 'above it, plain %.1f s and log %.1f s.\n' \
+        "$(echo "$p5 - $f5" | bc -l)" "$(echo "$l5 - $f5" | bc -l)"
     echo
     echo "W1 is nbdcopy --flush of $MB MiB of random data; W2 reads it back on a fresh"
     echo "server; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."

@@ -9,7 +9,9 @@
  * write.  The volume does the work under its own rules (fenced by the
  * lease, one upload per block in flight, commit as a flush does) and
  * logs what fails; the blocks stay dirty and the next round retries
- * them.  The thread holds no lock of its own across a round, and the
+ * them.  Each round then gives the layout its upkeep step
+ * (volume_maintain: the log layout's compaction, docs/log-layout.md).
+ * The thread holds no lock of its own across a round, and the
  * export table's only for moments (exports_foreach_open).
  */
 
@@ -39,8 +41,11 @@ static unsigned period_ms;
 static void
 write_back_one (struct export *e, void *opaque)
 {
-  /* Errors are the volume's to log; the next round retries. */
+  /* Errors are the volume's to log; the next round retries.  Then
+   * the layout's upkeep (log compaction), after the client's data.
+   */
   (void) volume_write_back (export_volume (e), delay_ms);
+  (void) volume_maintain (export_volume (e));
 }
 
 static void *

@@ -27,9 +27,12 @@
 
 'use strict';
 
+const crypto = require('crypto');
 const fs = require('fs');
+const path = require('path');
 const { PassThrough } = require('stream');
 const S3rver = require('s3rver');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
 
 const args = process.argv.slice(2);
 const opt = {};
@@ -59,6 +62,66 @@ if (opt.key) options.key = fs.readFileSync(opt.key);
 if (opt.cert) options.cert = fs.readFileSync(opt.cert);
 
 const server = new S3rver(options);
+
+// Every real S3 makes a PUT visible whole: a GET beside it returns the
+// old object or the new one.  s3rver truncates the object's file and
+// writes it in place (and resolves before a buffer is written), so a
+// GET of a root being rewritten could read half of it.  Here a PUT
+// writes a file of its own beside the object and renames it over the
+// object, and GETs, PUTs and DELETEs of one key take turns: a GET
+// takes the metadata and opens the file in its turn, then reads the
+// inode it opened whatever PUT comes next.
+const keyTurns = new Map();
+function inTurn(key, fn) {
+  const before = keyTurns.get(key) || Promise.resolve();
+  const run = before.then(fn, fn);
+  const after = run.catch(() => {});
+  keyTurns.set(key, after);
+  after.then(() => { if (keyTurns.get(key) === after) keyTurns.delete(key); });
+  return run;
+}
+let tmpSeq = 0;
+const putObject = async function (object) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  // Not "._S3rver_object" at its end: listings never see it.
+  const tmp = `${objectPath}.put-${process.pid}-${++tmpSeq}`;
+  await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
+  const md5Context = crypto.createHash('md5');
+  let size = 0;
+  try {
+    await new Promise((resolve, reject) => {
+      const out = fs.createWriteStream(tmp);
+      out.on('error', reject).on('close', resolve);
+      if (Buffer.isBuffer(object.content)) {
+        md5Context.update(object.content);
+        size = object.content.length;
+        out.end(object.content);
+      } else {
+        object.content.on('error', reject);
+        object.content.on('data', (c) => { md5Context.update(c); size += c.length; });
+        object.content.pipe(out);
+      }
+    });
+    const md5 = md5Context.digest('hex');
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    await fs.promises.rename(tmp, objectPath);
+    return { size, md5 };
+  } catch (err) {
+    await fs.promises.unlink(tmp).catch(() => {});
+    throw err;
+  }
+};
+const getObject = FilesystemStore.prototype.getObject;
+const deleteObject = FilesystemStore.prototype.deleteObject;
+FilesystemStore.prototype.putObject = function (object) {
+  return inTurn(`${object.bucket}/${object.key}`, () => putObject.call(this, object));
+};
+FilesystemStore.prototype.getObject = function (bucket, key, options) {
+  return inTurn(`${bucket}/${key}`, () => getObject.call(this, bucket, key, options));
+};
+FilesystemStore.prototype.deleteObject = function (bucket, key) {
+  return inTurn(`${bucket}/${key}`, () => deleteObject.call(this, bucket, key));
+};
 
 function injectedFault(path) {
   let spec;

@@ -10,8 +10,8 @@
  *   cas-hashset.c   a set of content hashes with two small values each
  *   cas-walk.c      reading map trees, pages in batches, each checked
  *   cas-copy.c      writing a new root from a source root, verified
- *   cas-gc.c        garbage collection (its safety argument:
- *                   docs/gc-safety.md)
+ *   cas-gc.c        garbage collection of contents, pages and segments
+ *                   (its safety argument: docs/gc-safety.md)
  *   cas-*.c         the verbs
  *
  * Errors: 0, or -1 after nbdkit_error (errno set), unless said.
@@ -212,9 +212,12 @@ struct gc_result {
   unsigned passes;
   uint64_t roots_read;
   uint64_t pages_marked, data_marked;
-  uint64_t listed, listed_bytes;        /* under cas/data/, cas/pages/ */
+  uint64_t segs_marked;                 /* segment ids log trees name */
+  uint64_t listed, listed_bytes;        /* ours, under the swept prefixes */
+  uint64_t segs_listed, segs_listed_bytes;      /* of them, segments */
   uint64_t deleted, deleted_bytes;      /* dry run: would be */
-  uint64_t deleted_pages, deleted_data;
+  uint64_t deleted_pages, deleted_data, deleted_segs;
+  uint64_t deleted_segs_bytes;
   uint64_t young, young_bytes;          /* unreferenced, spared by age */
   uint64_t unknown_age;                 /* unreferenced, no date: spared */
   uint64_t foreign;                     /* not a hash key: left alone */

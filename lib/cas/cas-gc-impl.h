@@ -11,20 +11,35 @@
 #include <stdbool.h>
 
 #include "cas/cas-admin.h"
+#include "format/log-format.h"
 
 struct gc {
   struct store *store;
   struct gc_result *res;
   struct hset pages, data;
+  struct hset segs;             /* segment ids, as seg_mark_hash gives */
   struct hset read;             /* hashes of "key incarnation" */
   struct hset root_names;       /* hashes of the export names with a root */
 };
 
-/* Sweep PREFIX (cas/pages/ when pages, else cas/data/) in fenced
- * chunks; 0, or -1 after a message.
+/* What a swept prefix holds. */
+enum gc_kind {
+  GC_PAGES,                     /* cas/pages/ */
+  GC_DATA,                      /* cas/data/ */
+  GC_SEGS,                      /* log/segs/ */
+};
+
+/* The hset key of a segment id: its 16 bytes, then zeros (one id, one
+ * key; the sets of contents and pages are separate sets).
+ */
+extern void seg_mark_hash (const uint8_t id[LOG_SEG_ID_LEN],
+                           struct cas_hash *h);
+
+/* Sweep the prefix of kind in fenced chunks; 0, or -1 after a
+ * message.
  */
 extern int gc_sweep_prefix (struct gc *g, const struct gc_params *p,
-                            const char *prefix, bool pages);
+                            enum gc_kind kind);
 /* Delete the sweep markers older than the retention; 0, or -1 after a
  * message.
  */

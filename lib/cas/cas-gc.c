@@ -2,15 +2,17 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks (the admin command): garbage collection of the cas layout's
- * content (cas/data/) and map pages (cas/pages/), beside writing
- * servers.
+ * content (cas/data/), the map pages (cas/pages/) and the log layout's
+ * segments (log/segs/), beside writing servers.
  *
  *   clock   PUT cas/gc/clock and read its Last-Modified from a LIST:
  *           start, on the S3 server's clock; cutoff = start - grace
  *   leases  which exports a server may be writing, read before any root
  *   mark    LIST cas/roots/ and cas/snaps/, walk the tree of each (key,
- *           incarnation) not walked yet; again until a pass finds none
- *           new; give up, deleting nothing, on anything unreadable
+ *           incarnation) not walked yet, marking its pages and, by its
+ *           leaf kind, contents or segment ids; again until a pass
+ *           finds none new; give up, deleting nothing, on anything
+ *           unreadable
  *   grace   refuse one that does not cover the writers' reuse window
  *           and commit bound, as the roots record them
  *   sweep   in chunks of one LIST page, each announced by a marker under
@@ -127,6 +129,29 @@ walk_block (void *opaque, uint64_t index, const struct cas_value *v)
   return 0;
 }
 
+void
+seg_mark_hash (const uint8_t id[LOG_SEG_ID_LEN], struct cas_hash *h)
+{
+  memset (h, 0, sizeof *h);
+  memcpy (h->b, id, LOG_SEG_ID_LEN);
+}
+
+/* A log tree's block: the segment its location names. */
+static int
+walk_location (void *opaque, uint64_t index, const struct cas_value *v)
+{
+  struct gc *g = opaque;
+  struct cas_hash h;
+  bool added;
+
+  (void) index;
+  seg_mark_hash (v->loc.seg, &h);
+  if (hset_add (&g->segs, &h, &added) == NULL)
+    return -1;
+  g->res->segs_marked += added;
+  return 0;
+}
+
 static void
 hash_of_string (const char *a, const char *b, struct cas_hash *h)
 {
@@ -145,15 +170,13 @@ mark_root (struct gc *g, const struct cas_root_entry *re,
            const struct cas_root *r, bool *walked)
 {
   /* A log tree's pages are marked like any (its leaves are pages under
-   * cas/pages/ too), but its blocks are not contents: nothing of
-   * cas/data/ to mark.  The segments they name are not marked either,
-   * and need not be yet: gc never lists log/segs/, so it deletes no
-   * segment (docs/log-layout.md, "gc", says what marking them will
-   * take).
+   * cas/pages/ too); its blocks are not contents but places in
+   * segments, whose ids are marked (docs/gc-safety.md, step 3).
    */
   const struct cas_walker w = {
     .skip = walk_skip, .page = walk_page,
-    .block = r->leaf == CAS_LEAF_HASH ? walk_block : NULL, .opaque = g,
+    .block = r->leaf == CAS_LEAF_HASH ? walk_block : walk_location,
+    .opaque = g,
   };
   struct cas_hash id;
   bool added;
@@ -408,11 +431,9 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
   }
   if (p->on_sweep)
     p->on_sweep (p->opaque);
-  /* Not log/segs/: segments are not marked yet, so none may be swept
-   * (docs/log-layout.md, "gc").
-   */
-  if (gc_sweep_prefix (&g, p, CAS_PAGES_PREFIX, true) == -1 ||
-      gc_sweep_prefix (&g, p, CAS_DATA_PREFIX, false) == -1)
+  if (gc_sweep_prefix (&g, p, GC_PAGES) == -1 ||
+      gc_sweep_prefix (&g, p, GC_DATA) == -1 ||
+      gc_sweep_prefix (&g, p, GC_SEGS) == -1)
     r = -1;
   else
     *swept = true;
@@ -421,6 +442,7 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
   held_leases_free (&held);
   hset_free (&g.pages);
   hset_free (&g.data);
+  hset_free (&g.segs);
   hset_free (&g.read);
   hset_free (&g.root_names);
   return r;

@@ -2,8 +2,9 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks (the admin command): gc's sweep.  The mark (cas-gc.c) has
- * found every page and content some root references; the sweep lists
- * cas/pages/ and cas/data/ in chunks of one LIST page, announces each
+ * found every page, content and segment some root references; the
+ * sweep lists cas/pages/, cas/data/ and log/segs/ in chunks of one
+ * LIST page, announces each
  * chunk by a marker under cas/gc/sweeps/ before deleting anything in
  * it (the sweep fence: docs/gc-safety.md, step 9), and deletes what is
  * unmarked, of known age and older than the cutoff (step 2).  Markers
@@ -35,17 +36,47 @@ DEFINE_VECTOR (doomed_list, struct doomed);
 
 struct sweep {
   struct gc *g;
-  size_t prefix_len;
-  bool pages;
+  enum gc_kind kind;
   int64_t cutoff;
   struct doomed_list doomed;
   size_t seen;                  /* keys listed by this chunk */
   char last[KEY_MAX];           /* the last of them */
 };
 
-/* One key of a chunk's LIST: kept for deletion if it is a hash,
- * unmarked, of known age and older than the cutoff (docs/gc-safety.md,
- * step 2).  Returns 1 to end the listing at GC_CHUNK_KEYS.
+static const char *
+kind_prefix (enum gc_kind kind)
+{
+  return kind == GC_PAGES ? CAS_PAGES_PREFIX
+    : kind == GC_DATA ? CAS_DATA_PREFIX : LOG_SEGS_PREFIX;
+}
+
+/* Whether key names an object of kind (a hash, or a segment id), and
+ * the key of its mark.
+ */
+static bool
+parse_key (enum gc_kind kind, const char *key, struct cas_hash *h)
+{
+  uint8_t id[LOG_SEG_ID_LEN];
+
+  if (kind != GC_SEGS)
+    return cas_hash_parse (key + strlen (kind_prefix (kind)), h);
+  if (!log_segment_key_parse (key, id))
+    return false;
+  seg_mark_hash (id, h);
+  return true;
+}
+
+static const struct hset *
+marks_of (const struct gc *g, enum gc_kind kind)
+{
+  return kind == GC_PAGES ? &g->pages : kind == GC_DATA ? &g->data
+    : &g->segs;
+}
+
+/* One key of a chunk's LIST: kept for deletion if it is a hash (a
+ * segment's id under log/segs/), unmarked, of known age and older than
+ * the cutoff (docs/gc-safety.md, step 2).  Returns 1 to end the listing
+ * at GC_CHUNK_KEYS.
  */
 static int
 sweep_entry (void *opaque, const struct store_entry *e)
@@ -59,13 +90,17 @@ sweep_entry (void *opaque, const struct store_entry *e)
     return 0;
   snprintf (sw->last, sizeof sw->last, "%s", e->key);
   sw->seen++;                   /* the listing stops at GC_CHUNK_KEYS */
-  if (!cas_hash_parse (e->key + sw->prefix_len, &h)) {
+  if (!parse_key (sw->kind, e->key, &h)) {
     res->foreign++;             /* another tool's: never ours to delete */
     goto next;
   }
   res->listed++;
   res->listed_bytes += e->size;
-  if (hset_find (sw->pages ? &sw->g->pages : &sw->g->data, &h))
+  if (sw->kind == GC_SEGS) {
+    res->segs_listed++;
+    res->segs_listed_bytes += e->size;
+  }
+  if (hset_find (marks_of (sw->g, sw->kind), &h))
     goto next;                  /* referenced */
   if (e->mtime <= 0) {
     res->unknown_age++;
@@ -94,11 +129,18 @@ sweep_entry (void *opaque, const struct store_entry *e)
 }
 
 static void
-count_deleted (struct gc *g, bool pages, uint64_t bytes)
+count_deleted (struct gc *g, enum gc_kind kind, uint64_t bytes)
 {
   g->res->deleted++;
   g->res->deleted_bytes += bytes;
-  *(pages ? &g->res->deleted_pages : &g->res->deleted_data) += 1;
+  switch (kind) {
+  case GC_PAGES: g->res->deleted_pages++; break;
+  case GC_DATA: g->res->deleted_data++; break;
+  case GC_SEGS:
+    g->res->deleted_segs++;
+    g->res->deleted_segs_bytes += bytes;
+    break;
+  }
 }
 
 /* The marker's body: for whoever looks at the bucket. */
@@ -124,19 +166,20 @@ end_chunk (struct gc *g, const char *running, const char *done)
                   "until they judge it stale", running, strerror (err));
 }
 
-/* One chunk of prefix after *after ("" from the start): .running, one
+/* One chunk of kind's prefix after *after ("" from the start): .running, one
  * page of LIST, DELETEs while within the chunk limit, .done.  *after
  * moves past what was handled; *more says whether keys may remain.
  * 0, or -1 (said).
  */
 static int
-sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
-             bool pages, char *after, bool *more)
+sweep_chunk (struct gc *g, const struct gc_params *p, enum gc_kind kind,
+             char *after, bool *more)
 {
+  const char *prefix = kind_prefix (kind);
   uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : clock_mono_ms;
   const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
   struct sweep sw = {
-    .g = g, .prefix_len = strlen (prefix), .pages = pages,
+    .g = g, .kind = kind,
     .cutoff = g->res->cutoff, .doomed = VECTOR_INIT,
   };
   char id[CAS_SWEEP_ID_LEN + 1], running[KEY_MAX], done[KEY_MAX];
@@ -171,7 +214,7 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
   }
   if (p->dry_run) {
     for (i = 0; i < sw.doomed.len; i++)
-      count_deleted (g, pages, sw.doomed.ptr[i].size);
+      count_deleted (g, kind, sw.doomed.ptr[i].size);
   }
   else {
     ops = calloc (batch, sizeof *ops);
@@ -200,7 +243,7 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
         if (ops[j].err && ops[j].err != ENOENT)
           g->res->delete_failed++;      /* logged by the store */
         else
-          count_deleted (g, pages, sw.doomed.ptr[i + j].size);
+          count_deleted (g, kind, sw.doomed.ptr[i + j].size);
       }
       i += n;
     }
@@ -232,14 +275,13 @@ sweep_chunk (struct gc *g, const struct gc_params *p, const char *prefix,
 }
 
 int
-gc_sweep_prefix (struct gc *g, const struct gc_params *p, const char *prefix,
-                 bool pages)
+gc_sweep_prefix (struct gc *g, const struct gc_params *p, enum gc_kind kind)
 {
   char after[KEY_MAX] = "";
   bool more = true;
 
   while (more)
-    if (sweep_chunk (g, p, prefix, pages, after, &more) == -1)
+    if (sweep_chunk (g, p, kind, after, &more) == -1)
       return -1;
   return 0;
 }

@@ -389,6 +389,48 @@ set_metrics_file (struct s3blocks_config *c, const char *key,
   return set_string (&c->metrics_file, value);
 }
 
+static int
+set_log_compact_rate (struct s3blocks_config *c, const char *key,
+                      const char *value)
+{
+  int64_t v;
+
+  if (parse_size_key (key, value, 0, INT64_MAX / 1000, &v) == -1)
+    return -1;
+  c->log_compact_rate = v;
+  return 0;
+}
+
+/* A decimal fraction, 0 to 1, kept in thousandths: "0.6", "0.75", "1". */
+static int
+set_log_compact_threshold (struct s3blocks_config *c, const char *key,
+                           const char *value)
+{
+  unsigned whole = 0, pm = 0, scale = 100;
+  const char *p = value;
+
+  if (*p >= '0' && *p <= '9')
+    whole = *p++ - '0';
+  else if (*p != '.')
+    goto bad;
+  if (*p == '.') {
+    p++;
+    if (!(*p >= '0' && *p <= '9'))
+      goto bad;
+    for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+      pm += (*p - '0') * scale;
+  }
+  if (*p != 0 || whole > 1 || (whole == 1 && pm > 0))
+    goto bad;
+  c->log_compact_threshold_pm = whole * 1000 + pm;
+  return 0;
+ bad:
+  nbdkit_error ("%s=%s: not a fraction from 0 to 1 (such as 0.6)",
+                key, value);
+  errno = EINVAL;
+  return -1;
+}
+
 struct config_key {
   const char *name;
   int (*set) (struct s3blocks_config *c, const char *key, const char *value);

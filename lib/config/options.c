@@ -40,6 +40,8 @@ config_init (struct s3blocks_config *c)
     { "map-cache-size", DEFAULT_MAP_CACHE_SIZE },
     { "cas-reuse-window", DEFAULT_REUSE_WINDOW },
     { "segment-size", DEFAULT_SEGMENT_SIZE },
+    { "log-compact-rate", DEFAULT_COMPACT_RATE },
+    { "log-compact-threshold", DEFAULT_COMPACT_THRESHOLD },
   };
   size_t i;
 
@@ -261,6 +263,11 @@ config_dump (const struct s3blocks_config *c,
   print ("cas-reuse-window", buf, opaque);
   snprintf (buf, sizeof buf, "%" PRIu64, c->segment_size);
   print ("segment-size", buf, opaque);
+  snprintf (buf, sizeof buf, "%" PRIu64, c->log_compact_rate);
+  print ("log-compact-rate", buf, opaque);
+  snprintf (buf, sizeof buf, "%u.%03u", c->log_compact_threshold_pm / 1000,
+            c->log_compact_threshold_pm % 1000);
+  print ("log-compact-threshold", buf, opaque);
   print ("metrics", c->metrics ? c->metrics : "", opaque);
   print ("metrics-file", c->metrics_file ? c->metrics_file : "", opaque);
 }

@@ -36,6 +36,8 @@
 #define DEFAULT_MAP_CACHE_SIZE "64M"
 #define DEFAULT_REUSE_WINDOW "30m"
 #define DEFAULT_SEGMENT_SIZE "8M"
+#define DEFAULT_COMPACT_RATE "32M"
+#define DEFAULT_COMPACT_THRESHOLD "0.6"
 /* segment-size=: 64K to MAX_SEGMENT_SIZE (256M), and 16 blocks. */
 #define MIN_SEGMENT_SIZE_KEY (64 * 1024)
 #define MIN_SEGMENT_BLOCKS 16
@@ -114,7 +116,13 @@
        "this time (default: " DEFAULT_REUSE_WINDOW ")")                \
   KEY ("segment-size", segment_size, "SIZE",                            \
        "log: bytes of blocks packed into one object, 64K to 256M, at "  \
-       "least 16 blocks (default: " DEFAULT_SEGMENT_SIZE ")")           \
+       "least 16 blocks (default: " DEFAULT_SEGMENT_SIZE ")")          \
+  KEY ("log-compact-rate", log_compact_rate, "SIZE",                    \
+       "log: bytes per second compaction reads plus writes, 0 = off "   \
+       "(default: " DEFAULT_COMPACT_RATE ")")                           \
+  KEY ("log-compact-threshold", log_compact_threshold, "FRACTION",      \
+       "log: compact segments with less than this fraction live, 0 to " \
+       "1 (default: " DEFAULT_COMPACT_THRESHOLD ")")                    \
   KEY ("metrics", metrics, "ADDRESS:PORT",                              \
        "serve Prometheus metrics on http://ADDRESS:PORT/metrics "       \
        "(default: off)")                                                \
@@ -156,6 +164,8 @@ struct s3blocks_config {
   uint64_t map_cache_size;
   unsigned cas_reuse_window_ms;
   uint64_t segment_size;        /* log exports' segments, bytes */
+  uint64_t log_compact_rate;    /* bytes/s; 0: no compaction */
+  unsigned log_compact_threshold_pm;    /* thousandths */
   char *metrics;                /* ADDRESS:PORT, or NULL: not served */
   char *metrics_file;           /* or NULL: not written */
 
@@ -210,6 +220,7 @@ extern int parse_duration_ms (const char *what, const char *value,
 #define KEY_ENUM(name, field, syntax, help) CONFIG_KEY_##field,
 enum { S3BLOCKS_CONFIG_KEYS (KEY_ENUM) CONFIG_NR_KEYS };
 #define CONFIG_GIVEN(field) (UINT64_C (1) << CONFIG_KEY_##field)
+_Static_assert (CONFIG_NR_KEYS <= 64, "s3blocks_config.given has 64 bits");
 
 #define HELP_LINE(name, field, syntax, help) name "=" syntax "\n    " help ".\n"
 #define S3BLOCKS_CONFIG_HELP S3BLOCKS_CONFIG_KEYS (HELP_LINE)

@@ -155,6 +155,10 @@ free_export (struct export *e)
  * builder): the segment I/O's default, named here for the batch.
  */
 #define LOG_UPLOADS_IN_FLIGHT 4
+/* A log export's read-ahead: the longest ranged GET the segment I/O
+ * sends by default (its max_read).
+ */
+#define LOG_READ_AHEAD (4 * 1024 * 1024)
 
 static struct layout_cas_params
 cas_params (void)
@@ -295,6 +299,8 @@ open_volume (struct export *e, bool readonly)
       .commit_bound_ms = cp.commit_bound_ms,
       .segment_size = cfg->segment_size,
       .uploads_in_flight = LOG_UPLOADS_IN_FLIGHT,
+      .compact_rate = readonly ? 0 : cfg->log_compact_rate,
+      .compact_threshold_pm = cfg->log_compact_threshold_pm,
     };
     /* The volume hands the layout a batch of dirty blocks per run, and
      * the layout seals what one run gives it: a batch of max-requests
@@ -304,6 +310,10 @@ open_volume (struct export *e, bool readonly)
      * than the segment builders hold anyway.
      */
     params.batch = cfg->segment_size / m.block_size * LOG_UPLOADS_IN_FLIGHT;
+    /* A sequential read of blocks written together is one ranged GET
+     * of up to LOG_READ_AHEAD, however small the client's requests.
+     */
+    params.read_ahead = LOG_READ_AHEAD;
     layout = layout_log_open (store, &lp, &logp);
   }
   else
@@ -600,11 +610,12 @@ exports_cleanup (void)
     volume_get_stats (e->volume, &st);
     nbdkit_debug ("export %s: %" PRIu64 " GETs, %" PRIu64 " PUTs, %" PRIu64
                   " DELETEs, %" PRIu64 " hole reads without a request, "
-                  "%" PRIu64 " cache hits, %" PRIu64 " blocks written back "
-                  "early, peak dirty %" PRIu64 " bytes", e->name, st.gets,
-                  st.puts, st.deletes, st.holes_read, st.cache_hits,
-                  st.writebacks, st.peak_dirty_bytes);
-    if (st.segments_written)
+                  "%" PRIu64 " cache hits, %" PRIu64 " blocks read ahead, "
+                  "%" PRIu64 " blocks written back early, peak dirty %"
+                  PRIu64 " bytes", e->name, st.gets, st.puts, st.deletes,
+                  st.holes_read, st.cache_hits, st.read_ahead, st.writebacks,
+                  st.peak_dirty_bytes);
+    if (st.segments_written || st.compact_puts)
       nbdkit_debug ("export %s (log): %" PRIu64 " segments (%" PRIu64
                     " bytes), %" PRIu64 " blocks skipped as duplicates, %"
                     PRIu64 " segments refreshed, %" PRIu64 " pages (%" PRIu64
@@ -619,6 +630,14 @@ exports_cleanup (void)
                     " roots written", e->name, st.data_puts, st.dedup_hits,
                     st.refreshes, st.pages_written, st.page_bytes,
                     st.roots_written);
+    if (st.compact_segments)
+      nbdkit_debug ("export %s (log compaction): %" PRIu64 " segments "
+                    "compacted, %" PRIu64 " blocks moved, %" PRIu64
+                    " copies dropped for newer writes, %" PRIu64
+                    " segments (%" PRIu64 " bytes) written, %" PRIu64
+                    " bytes read", e->name, st.compact_segments,
+                    st.compact_blocks, st.compact_lost, st.compact_puts,
+                    st.compact_written_bytes, st.compact_read_bytes);
     volume_free (e->volume);
     lease_release (e->lease);
     free_export (e);

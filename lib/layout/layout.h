@@ -87,6 +87,16 @@ struct layout_stats {
    */
   uint64_t segments_written;    /* log/segs/ PUTs made by run */
   uint64_t segment_bytes;
+  /* Compaction (docs/log-layout.md, "Compaction"). */
+  uint64_t compact_segments;    /* old segments whose live blocks were
+                                   copied */
+  uint64_t compact_blocks;      /* blocks copied and made pending */
+  uint64_t compact_lost;        /* copies dropped: a write moved the
+                                   block between the read and the commit */
+  uint64_t compact_puts;        /* segments PUT by compaction */
+  uint64_t compact_read_bytes;  /* bytes read: pages, headers, indexes,
+                                   blocks */
+  uint64_t compact_written_bytes;       /* bytes of the segments PUT */
 };
 
 struct layout;
@@ -130,6 +140,15 @@ struct layout_ops {
 
   void (*get_stats) (struct layout *l, struct layout_stats *stats);
   void (*free) (struct layout *l);
+
+  /* Background upkeep, NULL if a layout has none: the log layout's
+   * compaction (docs/log-layout.md, "Compaction").  Called without the
+   * volume's lock, by one thread at a time, after load_map; does at
+   * most one step, within the layout's own bandwidth bound.  *commit:
+   * the step left pending changes, which the caller commits as a flush
+   * does (the volume's commit, serialised with flushes).
+   */
+  int (*maintain) (struct layout *l, bool *commit);
 };
 
 struct layout {
@@ -197,7 +216,7 @@ extern struct layout *layout_cas_open_snapshot (struct store *store,
 /* The log layout (lib/layout/log/, docs/log-layout.md): blocks sealed
  * into segments under log/segs/, the map tree with log leaves under
  * cas/pages/, committed by one PUT of a root saying "leaf location".
- * Not yet selectable (docs/log-layout.md, "Building it", step 4).
+ * Compaction (log-compact*.c) runs from maintain.
  */
 struct layout_log_params {
   const char *root_key;         /* cas/roots/X */
@@ -216,6 +235,13 @@ struct layout_log_params {
   size_t segment_size;          /* 0: LOG_SEGIO_SEGMENT_SIZE_DEFAULT */
   unsigned uploads_in_flight;   /* 0: LOG_SEGIO_IN_FLIGHT_DEFAULT */
   size_t recent_entries;        /* recent-PUT table slots; 0: default */
+  /* Compaction: log-compact-rate, bytes per second read plus written
+   * (0: off), and log-compact-threshold in thousandths (a segment is
+   * compacted when less than this of its data is live; 0: only small
+   * segments are merged).
+   */
+  uint64_t compact_rate;
+  unsigned compact_threshold_pm;
   uint64_t (*clock_ms) (void);  /* test hooks, as for cas */
   void (*sleep_ms) (uint64_t ms);
 };

@@ -269,6 +269,29 @@ volume_write_back (struct volume *v, uint64_t age_ms)
 }
 
 int
+volume_maintain (struct volume *v)
+{
+  bool commit = false;
+  int r, err;
+
+  if (v->layout->ops->maintain == NULL)
+    return 0;
+  /* Fenced: as for the write-back, the lease has said so. */
+  if (v->gate && (err = v->gate->check (v->gate->opaque)) != 0) {
+    errno = err;
+    return -1;
+  }
+  if (v->layout->ops->maintain (v->layout, &commit) == -1)
+    return -1;
+  if (!commit)
+    return 0;
+  pthread_mutex_lock (&v->lock);
+  r = commit_locked (v);
+  pthread_mutex_unlock (&v->lock);
+  return r;
+}
+
+int
 make_room_locked (struct volume *v)
 {
   struct block **sel;

@@ -40,6 +40,9 @@ struct block {
   struct block *prev, *next;    /* dirty list or LRU list */
 };
 
+/* Sequential readers told apart (read.c). */
+#define VOLUME_STREAMS 8
+
 struct block_list {
   struct block *head, *tail;    /* head: oldest / least recently used */
 };
@@ -54,6 +57,7 @@ struct volume {
   uint64_t max_dirty;
   uint64_t cache_size;
   unsigned batch;
+  uint64_t read_ahead_blocks;   /* 0: no read-ahead */
 
   pthread_mutex_t lock;
   /* Broadcast when a block leaves LOADING or finishes an upload. */
@@ -69,9 +73,17 @@ struct volume {
   uint64_t seq;                 /* change and snapshot counter */
   bool committing;              /* a map commit is in flight */
   uint64_t uploads_done;        /* upload batches finished */
+  /* Sequential reads (read.c): the block after each stream's last. */
+  uint64_t stream_next[VOLUME_STREAMS];
+  unsigned stream_victim;       /* the next stream a new one replaces */
 
   struct volume_stats stats;
 };
+
+/* Block index range [first, last] covering count > 0 bytes at offset. */
+#define FIRST_BLOCK(v, offset) ((offset) >> (v)->block_shift)
+#define LAST_BLOCK(v, offset, count) \
+  (((offset) + (count) - 1) >> (v)->block_shift)
 
 /* What one block costs in memory, data aside. */
 #define BLOCK_OVERHEAD (sizeof (struct block) + 2 * sizeof (struct u64map_slot))

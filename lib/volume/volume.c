@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: one export's block device: reads, writes, zeroing, extents.
+/* s3blocks: one export's block device: writes, zeroing, extents (reads:
+ * read.c).
  * The rules (locking, dirty data, errors) are in volume.h.
  */
 
@@ -17,11 +18,6 @@
 #include "bufpool.h"
 #include "iszero.h"
 #include "volume-impl.h"
-
-/* Block index range [first, last] covering count > 0 bytes at offset. */
-#define FIRST_BLOCK(v, offset) ((offset) >> (v)->block_shift)
-#define LAST_BLOCK(v, offset, count) \
-  (((offset) + (count) - 1) >> (v)->block_shift)
 
 struct volume *
 volume_create (struct layout *layout, const struct volume_params *p)
@@ -47,6 +43,9 @@ volume_create (struct layout *layout, const struct volume_params *p)
   v->max_dirty = p->max_dirty;
   v->cache_size = p->cache_size;
   v->batch = p->batch ? p->batch : 256;
+  v->read_ahead_blocks = (p->read_ahead < p->cache_size / 8
+                          ? p->read_ahead : p->cache_size / 8)
+    >> v->block_shift;
   v->size = p->size;
   v->nr_blocks = (p->size + p->block_size - 1) >> v->block_shift;
   pthread_mutex_init (&v->lock, NULL);
@@ -117,6 +116,12 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   stats->roots_written = ls.roots_written;
   stats->segments_written = ls.segments_written;
   stats->segment_bytes = ls.segment_bytes;
+  stats->compact_segments = ls.compact_segments;
+  stats->compact_blocks = ls.compact_blocks;
+  stats->compact_lost = ls.compact_lost;
+  stats->compact_puts = ls.compact_puts;
+  stats->compact_read_bytes = ls.compact_read_bytes;
+  stats->compact_written_bytes = ls.compact_written_bytes;
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
   stats->present_blocks = ls.present_blocks;
@@ -145,167 +150,6 @@ volume_load_map (struct volume *v)
     v->stats.foreign_objects = ls.foreign_objects;
   pthread_mutex_unlock (&v->lock);
   return r;
-}
-
-/* Reads. */
-
-static void
-copy_out (struct volume *v, const struct block *b, char *buf,
-          uint64_t index, uint32_t count, uint64_t offset)
-{
-  uint64_t block_start = index << v->block_shift;
-  uint64_t from = offset > block_start ? offset : block_start;
-  uint64_t to = block_start + v->block_size;
-  char *dst;
-
-  if (buf == NULL)
-    return;
-  if (to > offset + count)
-    to = offset + count;
-  dst = buf + (from - offset);
-  if (b == NULL || b->zero)
-    memset (dst, 0, to - from);
-  else
-    memcpy (dst, b->data + (from - block_start), to - from);
-}
-
-/* Read (buf != NULL) or prefetch (buf == NULL) a range.  Blocks in
- * memory are copied; missing ones are fetched in one batch; blocks
- * another thread is fetching are waited for.
- */
-static int
-read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
-{
-  const uint64_t first = FIRST_BLOCK (v, offset);
-  const uint64_t n = LAST_BLOCK (v, offset, count) - first + 1;
-  struct block_io *ios = NULL;
-  bool *done;
-  uint64_t i, remaining = n;
-  int err = 0;
-
-  done = calloc (n, sizeof *done);
-  if (done == NULL) {
-    nbdkit_error ("calloc: %m");
-    return -1;
-  }
-
-  pthread_mutex_lock (&v->lock);
-  while (remaining > 0 && err == 0) {
-    size_t nr_ops = 0;
-    bool waiting = false;
-
-    for (i = 0; i < n; i++) {
-      const uint64_t index = first + i;
-      struct block *b;
-
-      if (done[i])
-        continue;
-      b = block_lookup (v, index);
-      if (b && b->state == BLOCK_LOADING) {
-        waiting = true;
-        continue;
-      }
-      if (b || !maybe_present (v, index)) {
-        if (b) {
-          block_touch (v, b);
-          if (b->state == BLOCK_CLEAN)
-            v->stats.cache_hits++;
-        }
-        else
-          v->stats.holes_read++;
-        copy_out (v, b, buf, index, count, offset);
-        done[i] = true;
-        remaining--;
-        continue;
-      }
-
-      /* Fetch it: a placeholder keeps others from fetching it too. */
-      if (ios == NULL) {
-        ios = calloc (remaining, sizeof *ios);
-        if (ios == NULL) {
-          nbdkit_error ("calloc: %m");
-          err = ENOMEM;
-          break;
-        }
-      }
-      struct block_io *io = &ios[nr_ops];
-      io->buf = block_buffer_alloc (v);
-      if (io->buf == NULL || (b = block_new_loading (v, index)) == NULL) {
-        bufpool_free (v->pool, io->buf);
-        err = ENOMEM;
-        break;
-      }
-      io->kind = BLOCK_IO_GET;
-      io->index = index;
-      io->opaque = b;
-      nr_ops++;
-    }
-
-    if (nr_ops > 0) {
-      pthread_mutex_unlock (&v->lock);
-      v->layout->ops->run (v->layout, ios, nr_ops);
-      pthread_mutex_lock (&v->lock);
-
-      for (size_t j = 0; j < nr_ops; j++) {
-        struct block *b = ios[j].opaque;
-        const uint64_t index = b->index;
-        int e = ios[j].err;
-
-        if (e == 0) {
-          v->stats.gets++;
-          block_loaded (v, b, ios[j].buf);
-          copy_out (v, b, buf, index, count, offset);
-        }
-        else {
-          bufpool_free (v->pool, ios[j].buf);
-          block_remove (v, b);
-          /* No object: a hole, as the layout has recorded. */
-          if (e == ENOENT)
-            v->stats.holes_read++;
-          if (e != ENOENT) {
-            if (err == 0)
-              err = e;
-            continue;
-          }
-          copy_out (v, NULL, buf, index, count, offset);
-        }
-        done[index - first] = true;
-        remaining--;
-      }
-      memset (ios, 0, nr_ops * sizeof *ios);
-      cache_evict (v);
-      pthread_cond_broadcast (&v->changed);
-    }
-    else if (waiting)
-      pthread_cond_wait (&v->changed, &v->lock);
-  }
-  pthread_mutex_unlock (&v->lock);
-
-  free (ios);
-  free (done);
-  if (err) {
-    nbdkit_error ("%s: read of %" PRIu32 " bytes at %" PRIu64 " failed",
-                  v->name, count, offset);
-    errno = err == ENOENT ? EIO : err;
-    return -1;
-  }
-  return 0;
-}
-
-int
-volume_read (struct volume *v, void *buf, uint32_t count, uint64_t offset)
-{
-  if (count == 0)
-    return 0;
-  return read_range (v, buf, count, offset);
-}
-
-int
-volume_prefetch (struct volume *v, uint32_t count, uint64_t offset)
-{
-  if (count == 0 || v->cache_size == 0)
-    return 0;
-  return read_range (v, NULL, count, offset);
 }
 
 /* Writes and zeroing. */

@@ -44,6 +44,10 @@ struct volume_params {
   uint64_t max_dirty;           /* bytes of dirty blocks held in memory */
   uint64_t cache_size;          /* bytes of clean blocks cached; 0: none */
   unsigned batch;               /* blocks per upload round */
+  /* Bytes a sequential read fetches from its start, when it asks for
+   * less (read.c); 0: none.  At most an eighth of cache_size is used.
+   */
+  uint64_t read_ahead;
   /* Fences every upload, delete and commit (the export's lease); its
    * errno (EROFS, EIO) is what a refused flush or write returns.  NULL:
    * unfenced (a read-only server, the unit tests).
@@ -55,6 +59,7 @@ struct volume_stats {
   uint64_t gets, puts, deletes;  /* requests that succeeded */
   uint64_t holes_read;           /* absent blocks read without a request */
   uint64_t cache_hits;
+  uint64_t read_ahead;           /* blocks fetched by read-ahead */
   uint64_t writebacks;           /* blocks written back by max_dirty */
   uint64_t commits;               /* map commits that wrote something */
   uint64_t dirty_blocks, clean_blocks, present_blocks;
@@ -68,6 +73,8 @@ struct volume_stats {
   uint64_t pages_written, page_bytes, roots_written;
   /* The log layout's: */
   uint64_t segments_written, segment_bytes;
+  uint64_t compact_segments, compact_blocks, compact_lost, compact_puts;
+  uint64_t compact_read_bytes, compact_written_bytes;
 };
 
 /* Extent types, as nbdkit's NBDKIT_EXTENT_HOLE and _ZERO. */
@@ -106,6 +113,12 @@ extern int volume_flush (struct volume *v);
  * -1 with errno (the blocks stay dirty; the caller retries later).
  */
 extern int volume_write_back (struct volume *v, uint64_t age_ms);
+/* Background upkeep (the layout's maintain: the log layout's
+ * compaction), from the write-back round: one step, then, if it left
+ * changes, a commit as a flush makes (serialised with flushes).  0, or
+ * -1 with errno (logged; the next round tries again).
+ */
+extern int volume_maintain (struct volume *v);
 extern int volume_extents (struct volume *v, uint32_t count, uint64_t offset,
                            bool req_one, volume_extent_cb cb, void *opaque);
 

@@ -3,11 +3,11 @@
  */
 /* s3blocks unit tests: the admin command beside roots of log trees
  * ("leaf location": leaves that name places in segments).  gc marks
- * their pages like any tree's, marks no content for their blocks and
- * touches no segment (it does not sweep log/segs/ yet); a damaged log
- * leaf makes it give up deleting nothing.  check and du read such a
- * root (test-log-admin.c has their figures); snapshot and clone copy
- * it, and the copy is a log root naming the same tree
+ * their pages like any tree's and the segments their blocks name, no
+ * content; a damaged log leaf makes it give up deleting nothing (gc
+ * of segments under real log exports: test-log-gc.c).  check and du
+ * read such a root (test-log-admin.c has their figures); snapshot and
+ * clone copy it, and the copy is a log root naming the same tree
  * (test-clone-layouts.c has the clones across layouts).
  */
 
@@ -62,7 +62,8 @@ content (uint32_t n, char *buf, struct cas_hash *h)
 
 /* Block i of a tree of kind leaf holding content n: for a cas tree the
  * content is PUT under cas/data/; a log tree's block is placed in
- * SEGMENT (which the test PUTs as a stand-in: gc reads no segment).
+ * SEGMENT (which the test PUTs as a stand-in: gc reads no segment, it
+ * marks the id).
  */
 static struct cas_change
 change (enum cas_leaf_kind leaf, uint64_t i, uint32_t n)
@@ -144,10 +145,14 @@ bucket (void)
 
   lr = put_root ("cas/roots/l", "l", CAS_LEAF_LOCATION, log_blocks, 3);
   put_root ("cas/roots/c", "c", CAS_LEAF_HASH, cas_blocks, 2);
-  /* An old log leaf no root names, a segment. */
+  /* An old log leaf no root names, the segment l names, and one no
+   * root names.
+   */
   put_root ("cas/roots/x", "x", CAS_LEAF_LOCATION, gone, 1);
   CU_ASSERT_FATAL (store_delete (st, "cas/roots/x") == 0);
   memstore_set (mem, SEGMENT, "segment", 7);
+  memstore_set (mem, "log/segs/ffeeddccbbaa99887766554433221100", "old",
+                3);
   return lr;
 }
 
@@ -174,12 +179,17 @@ test_gc_marks_log_pages (void)
   /* Three pages of l, two of c. */
   CU_ASSERT_EQUAL (res.pages_marked, 5);
   CU_ASSERT_EQUAL (res.data_marked, 2);
+  CU_ASSERT_EQUAL (res.segs_marked, 1);         /* l's three blocks */
   CU_ASSERT_EQUAL (res.deleted_pages, 2);       /* x's */
   CU_ASSERT_EQUAL (res.deleted_data, 0);
+  CU_ASSERT_EQUAL (res.segs_listed, 2);
+  CU_ASSERT_EQUAL (res.deleted_segs, 1);
+  CU_ASSERT_EQUAL (res.deleted_segs_bytes, 3);
   CU_ASSERT_TRUE (tree_whole (&lr));
   CU_ASSERT_EQUAL (memstore_count (mem, CAS_DATA_PREFIX), 2);
-  /* Segments are neither listed nor deleted. */
+  /* The segment l names stays, the other goes. */
   CU_ASSERT_EQUAL (memstore_count (mem, LOG_SEGS_PREFIX), 1);
+  CU_ASSERT (memstore_peek (mem, SEGMENT, NULL, 0) == 7);
   teardown ();
 }
 
@@ -227,6 +237,7 @@ test_gc_gives_up_on_damaged_log_leaf (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "gave up"));
   CU_ASSERT_EQUAL (res.deleted, 0);
   CU_ASSERT_EQUAL (memstore_count (mem, CAS_PAGES_PREFIX), 7);
+  CU_ASSERT_EQUAL (memstore_count (mem, LOG_SEGS_PREFIX), 2);
   teardown ();
 }
 
@@ -332,7 +343,7 @@ UNIT_SUITES (add_cas_admin_log_tests)
 {
   CU_pSuite s = CU_add_suite ("cas admin log", NULL, NULL);
 
-  CU_add_test (s, "gc marks a log tree's pages, no segment",
+  CU_add_test (s, "gc marks a log tree's pages and segments",
                test_gc_marks_log_pages);
   CU_add_test (s, "gc gives up on a damaged log leaf",
                test_gc_gives_up_on_damaged_log_leaf);

@@ -258,7 +258,9 @@ test_help_lists_every_key (void)
     "max-dirty", "cache-size", "max-requests", "retries", "retry-delay",
     "timeout", "shrink", "lease-time", "take-over-lease", "write-delay",
     "rebuild-map", "profile", "signature", "ca-file", "tls-verify",
-    "layout", "map-cache-size", "cas-reuse-window", "segment-size", "metrics", "metrics-file", NULL
+    "layout", "map-cache-size", "cas-reuse-window", "segment-size",
+    "log-compact-rate", "log-compact-threshold", "metrics", "metrics-file",
+    NULL
   };
   const char *help = S3BLOCKS_CONFIG_HELP;
   char line_start[64];
@@ -273,7 +275,7 @@ test_help_lists_every_key (void)
       CU_FAIL ("a key is missing from --help");
     }
   }
-  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 32);
+  CU_ASSERT_EQUAL (CONFIG_NR_KEYS, 34);
 }
 
 /* metrics=ADDRESS:PORT and metrics-file=PATH: off by default. */
@@ -327,6 +329,23 @@ test_cas_keys (void)
   refused ("segment-size", "32K");
   refused ("segment-size", "257M");
   refused ("segment-size", "lots");
+  accepted ("log-compact-rate", "0");
+  accepted ("log-compact-rate", "64M");
+  refused ("log-compact-rate", "-1");
+  accepted ("log-compact-threshold", "0");
+  accepted ("log-compact-threshold", "0.75");
+  accepted ("log-compact-threshold", ".5");
+  accepted ("log-compact-threshold", "1");
+  refused ("log-compact-threshold", "1.5");
+  refused ("log-compact-threshold", "2");
+  refused ("log-compact-threshold", "0.6x");
+  refused ("log-compact-threshold", "half");
+  refused ("log-compact-threshold", "");
+  fresh ();
+  CU_ASSERT_EQUAL (c.log_compact_rate, 32 * 1024 * 1024);
+  CU_ASSERT_EQUAL (c.log_compact_threshold_pm, 600);
+  CU_ASSERT_EQUAL (config_set (&c, "log-compact-threshold", "0.75"), 0);
+  CU_ASSERT_EQUAL (c.log_compact_threshold_pm, 750);
 
   /* At least 16 blocks: checked once block-size is known. */
   fresh ();

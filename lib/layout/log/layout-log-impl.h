@@ -67,6 +67,35 @@ struct log_recent {
   bool used;
 };
 
+/* Compaction's usage table (log-compact-usage.c): one entry per
+ * segment the committed map named at its last walk, found by the
+ * first 8 bytes of the id (chained: two ids may share them).
+ */
+struct log_usage {
+  struct log_usage *next;
+  uint8_t id[LOG_SEG_ID_LEN];
+  uint64_t live;                /* bytes the walked map references */
+  uint64_t data;                /* the segment's data bytes; 0: unknown */
+  bool seen;                    /* named by the last walk */
+  bool done;                    /* copied (or tried) since that walk */
+};
+
+/* Compaction's state: used by one maintain call at a time (busy), so
+ * it needs no other lock; it takes log.t.lock to look at the pending
+ * table and the top.
+ */
+struct log_compact {
+  bool inited;                  /* busy is initialised */
+  pthread_mutex_t busy;
+  uint64_t rate;                /* bytes/s; 0: off */
+  unsigned threshold_pm;
+  uint64_t next_ms;             /* no step before this (the rate) */
+  struct u64map table;          /* id's first 8 bytes -> log_usage chain */
+  size_t nr;
+  bool built;
+  uint64_t built_landed;        /* roots_written at the last walk */
+};
+
 struct log {
   struct layout base;
   /* The root, the tree (CAS_LEAF_LOCATION), the fence, the lock (which
@@ -83,6 +112,7 @@ struct log {
   uint64_t kept_bytes;
   bool committing;
   struct log_kept *graveyard;
+  struct log_compact compact;
 };
 
 /* A commit: its changes (value.loc and value.hash), sorted by index,
@@ -109,6 +139,43 @@ extern void log_recent_refreshed (struct log *l,
 extern void log_recent_forget_before (struct log *l, uint64_t ms);
 extern void log_kept_release (struct log *l, struct log_kept *k);
 extern void log_kept_bury (struct log *l);
+
+/* layout-log.c */
+/* Set block index's pending change (lock held); kept gains a
+ * reference.  0, or -1 (errno ENOMEM).
+ */
+extern int log_pending_set (struct log *l, uint64_t index, bool present,
+                            const struct log_location *loc, uint64_t put_ms,
+                            struct log_kept *kept);
+/* Where block index reads from now: pending, else the committed tree
+ * (no lock held; may GET pages).
+ */
+extern int log_resolve (struct log *l, uint64_t index, bool *present,
+                        struct log_location *loc);
+extern bool log_same_location (const struct log_location *a,
+                               const struct log_location *b);
+
+/* log-compact.c, log-compact-usage.c, log-compact-copy.c: compaction
+ * (docs/log-layout.md, "Compaction").
+ */
+extern void log_compact_init (struct log *l, uint64_t rate,
+                              unsigned threshold_pm);
+extern void log_compact_free (struct log *l);
+extern int log_maintain (struct layout *base, bool *commit);
+/* Walk the committed map into the usage table, read the headers of
+ * segments new to it; *bytes: what that read.
+ */
+extern int log_usage_build (struct log *l, uint64_t *bytes);
+/* The entry for id, or NULL. */
+extern struct log_usage *log_usage_find (struct log *l,
+                                         const uint8_t id[LOG_SEG_ID_LEN]);
+extern void log_usage_free (struct log *l);
+/* Copy the live blocks of segs[0..n) into new segments and make them
+ * pending changes where the block has not moved since (*commit true
+ * if any was); *bytes: read plus written.
+ */
+extern int log_compact_copy (struct log *l, struct log_usage **segs,
+                             size_t n, uint64_t *bytes, bool *commit);
 
 /* layout-log-commit.c */
 extern const struct tree_root_ops log_tree_ops;

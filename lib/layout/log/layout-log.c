@@ -38,8 +38,8 @@
 /* The pending table (lock held).  kept gains a reference when given.
  * 0, or -1 (errno ENOMEM).
  */
-static int
-pending_set (struct log *l, uint64_t index, bool present,
+int
+log_pending_set (struct log *l, uint64_t index, bool present,
              const struct log_location *loc, uint64_t put_ms,
              struct log_kept *kept)
 {
@@ -71,8 +71,8 @@ pending_set (struct log *l, uint64_t index, bool present,
  * committed tree (the top changes only after the pending entries it
  * carries are in it, and they are dropped only after that).
  */
-static int
-resolve (struct log *l, uint64_t index, bool *present,
+int
+log_resolve (struct log *l, uint64_t index, bool *present,
          struct log_location *loc)
 {
   struct log_pending *p;
@@ -95,8 +95,8 @@ resolve (struct log *l, uint64_t index, bool *present,
 }
 
 /* Field by field: the struct has padding. */
-static bool
-same_location (const struct log_location *a, const struct log_location *b)
+bool
+log_same_location (const struct log_location *a, const struct log_location *b)
 {
   return memcmp (a->seg, b->seg, LOG_SEG_ID_LEN) == 0 &&
     a->offset == b->offset && a->stored_len == b->stored_len &&
@@ -121,11 +121,11 @@ reread_moved (struct log *l, uint64_t index, struct log_read *rd)
   bool present;
   char key[KEY_MAX];
 
-  if (resolve (l, index, &present, &loc) == -1)
+  if (log_resolve (l, index, &present, &loc) == -1)
     return errno ? errno : EIO;
   if (!present)
     return ENOENT;
-  if (!same_location (&loc, &rd->loc)) {
+  if (!log_same_location (&loc, &rd->loc)) {
     rd->loc = loc;
     rd->err = 0;
     log_segio_read (&l->io, rd, 1);
@@ -167,7 +167,7 @@ run_gets (struct log *l, struct block_io *ios, size_t n)
 
     if (ios[i].kind != BLOCK_IO_GET)
       continue;
-    if (resolve (l, ios[i].index, &present, &reads[k].loc) == -1)
+    if (log_resolve (l, ios[i].index, &present, &reads[k].loc) == -1)
       ios[i].err = errno ? errno : EIO;
     else if (!present)
       ios[i].err = ENOENT;    /* a hole: zeros, no request */
@@ -221,7 +221,7 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
       /* Kept copies belong to uploads only: a dedup's segment, if gone,
        * is refreshed from a read-back (or the commit fails).
        */
-      if (pending_set (l, puts[i]->index, true, &loc, put_ms, NULL) == -1)
+      if (log_pending_set (l, puts[i]->index, true, &loc, put_ms, NULL) == -1)
         puts[i]->err = ENOMEM;
       else
         l->t.stats.dedup_hits++;
@@ -262,7 +262,7 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
     io->err = b->err;
     if (b->err)
       continue;
-    if (pending_set (l, io->index, true, &b->loc, up.segs[b->seg].put_ms,
+    if (log_pending_set (l, io->index, true, &b->loc, up.segs[b->seg].put_ms,
                      kept ? kept[b->seg] : NULL) == -1) {
       io->err = ENOMEM;
       continue;
@@ -303,7 +303,7 @@ log_run (struct layout *base, struct block_io *ios, size_t n)
   pthread_mutex_lock (&l->t.lock);
   for (size_t i = 0; i < n; i++)
     if (ios[i].kind == BLOCK_IO_DELETE &&
-        pending_set (l, ios[i].index, false, NULL, 0, NULL) == -1)
+        log_pending_set (l, ios[i].index, false, NULL, 0, NULL) == -1)
       ios[i].err = ENOMEM;
   pthread_mutex_unlock (&l->t.lock);
   run_gets (l, ios, n);
@@ -364,6 +364,7 @@ log_free (struct layout *base)
     free (p);
   }
   u64map_free (&l->pending);
+  log_compact_free (l);
   l->committing = false;
   log_kept_bury (l);
   tree_root_free (&l->t);
@@ -382,6 +383,7 @@ static const struct layout_ops log_ops = {
   .free = log_free,
   .present = log_present,
   .resize = log_resize,
+  .maintain = log_maintain,
 };
 
 struct layout *
@@ -414,6 +416,7 @@ layout_log_open (struct store *store, const struct layout_params *p,
     goto nomem;
   l->recent_mask = slots - 1;
   l->keep_limit = lp->keep_bytes;
+  log_compact_init (l, lp->compact_rate, lp->compact_threshold_pm);
   l->io.store = store;
   l->io.export_name = l->t.name;
   l->io.block_size = p->block_size;

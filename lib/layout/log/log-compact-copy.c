@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: compaction's copy (docs/log-layout.md, "Compaction",
+ * Copy and Commit): the live blocks of the chosen segments into new
+ * segments, then pending changes for those that did not move.
+ *
+ *   index    one ranged GET per segment, checked (log_segio_read_index)
+ *   live     the records whose block reads from that very place now
+ *            (pending changes first, then the committed map)
+ *   read     those blocks, in runs, each checked against its hash
+ *   write    in block order into new segments, as an upload is
+ *   install  under the layout's lock, each block whose location is
+ *            still the one it was read from becomes a pending change
+ *            to its copy; a block a client wrote since keeps the
+ *            client's change (the copy is dead)
+ * The volume then commits, as a flush does: nothing here touches the
+ * root, and until that commit lands the old segments are what the map
+ * names (docs/log-layout.md, "Crash safety").
+ *
+ * The install must not trust a committed-map lookup made before a root
+ * landed: the pending entry that carried the new location is gone after
+ * the landing.  So the lookups are made between two reads of the count
+ * of roots landed (log.t.stats.roots_written, changed under the lock
+ * with the top and the pending table), and made again if it moved.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "layout-log-impl.h"
+
+#define INSTALL_TRIES 4
+
+struct moved {
+  uint64_t block;
+  struct log_location old;      /* where it was read from */
+  bool still;                   /* the committed map still says old */
+};
+
+static int
+compare_moved (const void *a, const void *b)
+{
+  const struct moved *x = a, *y = b;
+
+  return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/* Append segment u's live records to *mv (*n of them, *cap room). */
+static int
+collect_live (struct log *l, struct log_usage *u, struct moved **mv,
+              size_t *n, size_t *cap, uint64_t *bytes)
+{
+  struct log_segment_index idx;
+  bool found;
+
+  if (log_segio_read_index (&l->io, u->id, &idx, &found) == -1)
+    return -1;
+  if (!found) {
+    /* Its map named it at the walk; a later root may not. */
+    u->done = true;
+    return 0;
+  }
+  *bytes += LOG_SEG_DATA_START (idx.hdr.count);
+  for (uint32_t i = 0; i < idx.hdr.count; i++) {
+    const struct log_segment_record *r = &idx.records[i];
+    struct log_location old = {
+      .offset = r->offset, .stored_len = r->stored_len, .codec = r->codec,
+      .hash = r->hash,
+    }, now;
+    bool present;
+
+    memcpy (old.seg, u->id, LOG_SEG_ID_LEN);
+    if (log_resolve (l, r->block, &present, &now) == -1) {
+      log_segment_index_free (&idx);
+      return -1;
+    }
+    if (!present || !log_same_location (&now, &old))
+      continue;
+    if (*n == *cap) {
+      size_t c = *cap ? 2 * *cap : 256;
+      struct moved *p = realloc (*mv, c * sizeof *p);
+
+      if (p == NULL) {
+        nbdkit_error ("export %s: compaction: %m", l->t.name);
+        log_segment_index_free (&idx);
+        return -1;
+      }
+      *mv = p;
+      *cap = c;
+    }
+    (*mv)[(*n)++] = (struct moved) { .block = r->block, .old = old };
+  }
+  log_segment_index_free (&idx);
+  return 0;
+}
+
+/* Look each block up in the committed map, between two reads of the
+ * roots landed; then install (lock held from the second read on).
+ */
+static int
+install (struct log *l, struct moved *mv, const struct log_upload_block *ub,
+         const struct log_upload *up, size_t k, bool *commit)
+{
+  for (int tries = 0; tries < INSTALL_TRIES; tries++) {
+    uint64_t landed;
+
+    pthread_mutex_lock (&l->t.lock);
+    landed = l->t.stats.roots_written;
+    pthread_mutex_unlock (&l->t.lock);
+    for (size_t j = 0; j < k; j++) {
+      struct cas_value v;
+      bool present;
+
+      if (ub[j].err)
+        continue;
+      if (cas_tree_lookup (l->t.tree, mv[j].block, &present, &v) == -1)
+        return -1;
+      mv[j].still = present && log_same_location (&v.loc, &mv[j].old);
+    }
+    pthread_mutex_lock (&l->t.lock);
+    if (l->t.stats.roots_written != landed) {
+      pthread_mutex_unlock (&l->t.lock);
+      continue;
+    }
+    for (size_t j = 0; j < k; j++) {
+      const struct log_pending *p;
+      bool ok;
+
+      if (ub[j].err)
+        continue;
+      p = u64map_get (&l->pending, mv[j].block);
+      ok = p ? p->present && log_same_location (&p->loc, &mv[j].old)
+        : mv[j].still;
+      if (ok && log_pending_set (l, mv[j].block, true, &ub[j].loc,
+                                 up->segs[ub[j].seg].put_ms, NULL) == -1)
+        ok = false;           /* ENOMEM: the copy is dead, no harm */
+      if (ok) {
+        l->t.stats.compact_blocks++;
+        *commit = true;
+      }
+      else
+        l->t.stats.compact_lost++;
+    }
+    pthread_mutex_unlock (&l->t.lock);
+    return 0;
+  }
+  /* Commits kept landing: drop the copies, the next walk retries. */
+  pthread_mutex_lock (&l->t.lock);
+  l->t.stats.compact_lost += k;
+  pthread_mutex_unlock (&l->t.lock);
+  return 0;
+}
+
+int
+log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
+                  uint64_t *bytes, bool *commit)
+{
+  struct moved *mv = NULL;
+  size_t k = 0, cap = 0, failed;
+  struct log_read *reads = NULL;
+  struct log_upload_block *ub = NULL;
+  struct log_upload up = { 0 };
+  char *buf = NULL;
+  const uint32_t bs = l->t.block_size;
+  uint64_t written = 0;
+  int r = -1;
+
+  *bytes = 0;
+  /* Tried, whatever comes of it: a segment that cannot be read is not
+   * read again every round, only after the next walk.
+   */
+  for (size_t i = 0; i < n; i++)
+    segs[i]->done = true;
+  for (size_t i = 0; i < n; i++)
+    if (collect_live (l, segs[i], &mv, &k, &cap, bytes) == -1)
+      goto out;
+  if (k == 0) {
+    r = 0;
+    goto done;
+  }
+  qsort (mv, k, sizeof *mv, compare_moved);
+  buf = malloc ((size_t) k * bs);
+  reads = calloc (k, sizeof *reads);
+  ub = calloc (k, sizeof *ub);
+  if (buf == NULL || reads == NULL || ub == NULL) {
+    nbdkit_error ("export %s: compaction: %m", l->t.name);
+    goto out;
+  }
+  for (size_t j = 0; j < k; j++) {
+    reads[j].loc = mv[j].old;
+    reads[j].buf = buf + j * bs;
+    *bytes += mv[j].old.stored_len;
+  }
+  failed = log_segio_read (&l->io, reads, k);
+  for (size_t j = 0; j < k; j++)
+    if (reads[j].err == ENOENT) {
+      char key[KEY_MAX];
+
+      /* Gone since its index was read: gc, after a root without it. */
+      if (log_segment_key (key, sizeof key, reads[j].loc.seg) == -1)
+        snprintf (key, sizeof key, "log/segs/?");
+      nbdkit_error ("export %s: compaction: segment %s is gone; its "
+                    "blocks are left where the map says", l->t.name, key);
+      failed++;
+      break;
+    }
+  if (failed) {
+    /* Logged; the next walk decides again. */
+    errno = EIO;
+    goto out;
+  }
+  for (size_t j = 0; j < k; j++) {
+    ub[j].block = mv[j].block;
+    ub[j].data = reads[j].buf;
+  }
+  log_segio_upload (&l->io, ub, k, false, &up);
+  pthread_mutex_lock (&l->t.lock);
+  for (size_t s = 0; s < up.nr_segs; s++)
+    if (up.segs[s].err == 0) {
+      l->t.stats.compact_puts++;
+      l->t.stats.compact_written_bytes += up.segs[s].len;
+      written += up.segs[s].len;
+    }
+  pthread_mutex_unlock (&l->t.lock);
+  if (install (l, mv, ub, &up, k, commit) == -1)
+    goto out;
+ done:
+  pthread_mutex_lock (&l->t.lock);
+  l->t.stats.compact_segments += n;
+  l->t.stats.compact_read_bytes += *bytes;
+  pthread_mutex_unlock (&l->t.lock);
+  *bytes += written;
+  r = 0;
+ out:
+  log_upload_free (&up);
+  free (mv);
+  free (reads);
+  free (ub);
+  free (buf);
+  return r;
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: compaction's usage table (docs/log-layout.md,
+ * "Compaction"): per segment the committed map names, the bytes it
+ * references there (live) and the segment's data bytes.
+ *
+ * The table is rebuilt by a walk of the committed map (every leaf,
+ * one GET each), not kept up to date by each commit: compaction walks
+ * again only when it has no candidate left and a root has landed since
+ * its last walk, and the walk's bytes count against log-compact-rate.
+ * A segment's data bytes come from its 64-byte header (one ranged GET,
+ * checked), read once: segments never change, so the entry keeps them
+ * across walks.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "layout-log-impl.h"
+#include "log-segio-impl.h"
+
+static uint64_t
+id_key (const uint8_t id[LOG_SEG_ID_LEN])
+{
+  uint64_t k;
+
+  memcpy (&k, id, sizeof k);
+  return k;
+}
+
+struct log_usage *
+log_usage_find (struct log *l, const uint8_t id[LOG_SEG_ID_LEN])
+{
+  struct log_usage *u = u64map_get (&l->compact.table, id_key (id));
+
+  while (u && memcmp (u->id, id, LOG_SEG_ID_LEN) != 0)
+    u = u->next;
+  return u;
+}
+
+static struct log_usage *
+usage_add (struct log *l, const uint8_t id[LOG_SEG_ID_LEN])
+{
+  struct log_usage *u = calloc (1, sizeof *u);
+  struct log_usage *head = u64map_get (&l->compact.table, id_key (id));
+
+  if (u == NULL)
+    return NULL;
+  memcpy (u->id, id, LOG_SEG_ID_LEN);
+  u->next = head;
+  if (u64map_put (&l->compact.table, id_key (id), u) == -1) {
+    free (u);
+    return NULL;
+  }
+  l->compact.nr++;
+  return u;
+}
+
+void
+log_usage_free (struct log *l)
+{
+  for (size_t i = 0; i < l->compact.table.capacity; i++) {
+    struct log_usage *u = l->compact.table.slots[i].value;
+
+    while (u) {
+      struct log_usage *next = u->next;
+
+      free (u);
+      u = next;
+    }
+  }
+  u64map_free (&l->compact.table);
+  l->compact.nr = 0;
+}
+
+/* Drop the entries the last walk did not see: no longer named by the
+ * map, they are gc's.  The chains are cut in place (the old map is
+ * only iterated from here on, never searched), then the rest goes
+ * into a new map.  0, or -1 (errno ENOMEM) with the table emptied.
+ */
+static int
+usage_prune (struct log *l)
+{
+  struct u64map *m = &l->compact.table, fresh = U64MAP_INIT;
+  int r = 0;
+
+  for (size_t i = 0; i < m->capacity; i++) {
+    struct log_usage *head = m->slots[i].value, **pp = &head;
+
+    while (*pp) {
+      struct log_usage *u = *pp;
+
+      if (u->seen)
+        pp = &u->next;
+      else {
+        *pp = u->next;
+        free (u);
+        l->compact.nr--;
+      }
+    }
+    m->slots[i].value = head;
+  }
+  for (size_t i = 0; i < m->capacity && r == 0; i++)
+    if (m->slots[i].value)
+      r = u64map_put (&fresh, m->slots[i].key, m->slots[i].value);
+  if (r == -1) {
+    u64map_free (&fresh);
+    log_usage_free (l);         /* frees through the old map's slots */
+    errno = ENOMEM;
+    return -1;
+  }
+  u64map_free (m);              /* the slots only: the entries moved */
+  *m = fresh;
+  return 0;
+}
+
+struct walk {
+  struct log *l;
+  uint64_t bytes;
+};
+
+static int
+walk_page (void *opaque, const struct cas_hash *h, unsigned level,
+           size_t bytes)
+{
+  ((struct walk *) opaque)->bytes += bytes;
+  return 0;
+}
+
+static int
+walk_block (void *opaque, uint64_t index, const struct cas_value *v)
+{
+  struct walk *w = opaque;
+  struct log_usage *u = log_usage_find (w->l, v->loc.seg);
+
+  if (u == NULL && (u = usage_add (w->l, v->loc.seg)) == NULL) {
+    nbdkit_error ("export %s: compaction's usage table: %m", w->l->t.name);
+    errno = ENOMEM;
+    return -1;
+  }
+  if (!u->seen) {
+    u->seen = true;
+    u->live = 0;
+    u->done = false;
+  }
+  u->live += v->loc.stored_len;
+  return 0;
+}
+
+/* The data bytes of segment u, from its header. */
+static int
+read_header (struct log *l, struct log_usage *u, uint64_t *bytes)
+{
+  uint8_t buf[LOG_SEG_HEADER];
+  char key[KEY_MAX];
+  struct log_segment_header hdr;
+  const char *why;
+  size_t got = 0;
+  int err;
+
+  segio_key (key, u->id);
+  err = segio_get_range (&l->io, key, 0, sizeof buf, buf, &got);
+  *bytes += got;
+  if (err == ENOENT) {
+    nbdkit_error ("export %s: segment %s, which its map names, is "
+                  "missing (s3blocks check --deep lists the exports "
+                  "naming it); compaction leaves it", l->t.name, key);
+    u->done = true;
+    return 0;
+  }
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  if (log_segment_header_decode (buf, got, u->id, &hdr, &why) == -1) {
+    nbdkit_error ("export %s: segment %s: its header is unreadable: %s; "
+                  "compaction leaves it", l->t.name, key, why);
+    u->done = true;
+    return 0;
+  }
+  u->data = hdr.data_len;
+  return 0;
+}
+
+int
+log_usage_build (struct log *l, uint64_t *bytes)
+{
+  static const struct cas_walk_ops ops = {
+    .page = walk_page, .block = walk_block,
+  };
+  struct walk w = { .l = l };
+  struct cas_hash top;
+  unsigned depth;
+  bool have;
+  uint64_t landed;
+  int r;
+
+  pthread_mutex_lock (&l->t.lock);
+  landed = l->t.stats.roots_written;
+  have = cas_tree_get_top (l->t.tree, &top, &depth);
+  pthread_mutex_unlock (&l->t.lock);
+
+  for (size_t i = 0; i < l->compact.table.capacity; i++)
+    for (struct log_usage *u = l->compact.table.slots[i].value; u;
+         u = u->next)
+      u->seen = false;
+  r = cas_tree_walk (l->t.store, l->t.name, CAS_LEAF_LOCATION,
+                     have ? &top : NULL, depth, &ops, &w);
+  *bytes = w.bytes;
+  if (r == -1) {
+    /* A half walk would under-count live bytes: forget it all. */
+    log_usage_free (l);
+    l->compact.built = false;
+    return -1;
+  }
+  if (usage_prune (l) == -1) {
+    nbdkit_error ("export %s: compaction's usage table: %m", l->t.name);
+    return -1;
+  }
+  for (size_t i = 0; i < l->compact.table.capacity; i++)
+    for (struct log_usage *u = l->compact.table.slots[i].value; u;
+         u = u->next)
+      if (u->data == 0 && !u->done && read_header (l, u, bytes) == -1)
+        return -1;
+  l->compact.built = true;
+  l->compact.built_landed = landed;
+  {
+    uint64_t live = 0, data = 0;
+
+    for (size_t i = 0; i < l->compact.table.capacity; i++)
+      for (struct log_usage *u = l->compact.table.slots[i].value; u;
+           u = u->next) {
+        live += u->live;
+        data += u->data;
+      }
+    nbdkit_debug ("export %s: compaction: the map names %zu segments, "
+                  "%" PRIu64 " data bytes, %" PRIu64 " of them live",
+                  l->t.name, l->compact.nr, data, live);
+  }
+  return 0;
+}

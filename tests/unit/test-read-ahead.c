@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks unit tests: the volume's read-ahead (lib/volume/read.c)
+ * over the log layout, against the in-memory store: a sequential read
+ * in small requests costs one ranged GET per read-ahead window, random
+ * reads fetch only what they ask for, and the bytes read are right.
+ */
+
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "format/keys.h"
+#include "layout/layout.h"
+#include "memstore.h"
+#include "nbdkit-standin.h"
+#include "tests.h"
+#include "volume/volume.h"
+
+#define BS 4096
+#define EXPORT "t"
+#define ROOT_KEY "cas/roots/t"
+#define SIZE (UINT64_C (64) << 20)      /* 16384 blocks: one depth */
+#define WRITTEN 1024                    /* blocks written, one segment */
+#define REQ 64                          /* blocks per client read */
+#define WINDOW 256                      /* read-ahead, in blocks */
+
+static uint64_t fake_now;
+
+static uint64_t
+fake_clock (void)
+{
+  return fake_now;
+}
+
+static void
+fake_sleep (uint64_t ms)
+{
+  fake_now += ms;
+}
+
+static struct volume *
+open_log (struct memstore *m, bool create, uint64_t read_ahead)
+{
+  struct volume_params p = {
+    .name = EXPORT, .size = SIZE, .block_size = BS,
+    .max_dirty = 2 * WRITTEN * BS, .cache_size = 64 * WINDOW * BS,
+    .batch = WRITTEN, .read_ahead = read_ahead,
+  };
+  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
+  struct layout_log_params gp = {
+    .root_key = ROOT_KEY, .size = SIZE, .create = create,
+    .map_cache_bytes = 1 << 20, .reuse_window_ms = 1000,
+    .keep_bytes = p.max_dirty, .request_bound_ms = 10,
+    .commit_bound_ms = 100000, .recent_entries = 64,
+    .clock_ms = fake_clock, .sleep_ms = fake_sleep,
+  };
+  struct volume *v = volume_create (layout_log_open (memstore_store (m),
+                                                     &lp, &gp), &p);
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
+  return v;
+}
+
+static void
+pattern (char *buf, uint64_t index)
+{
+  memset (buf, (int) (index % 251) + 1, BS);
+  memcpy (buf, &index, sizeof index);
+}
+
+/* A store holding WRITTEN blocks, written and flushed in one go. */
+static struct memstore *
+written_store (void)
+{
+  struct memstore *m = memstore_new ();
+  char *buf = malloc (WRITTEN * BS);
+  struct volume *v;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (buf);
+  for (uint64_t i = 0; i < WRITTEN; i++)
+    pattern (buf + i * BS, i);
+  fake_now = 1;
+  v = open_log (m, true, 0);
+  CU_ASSERT_EQUAL (volume_write (v, buf, WRITTEN * BS, 0, false), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (memstore_count (m, "log/segs/"), 1);
+  volume_free (v);
+  free (buf);
+  return m;
+}
+
+/* Read the written blocks REQ at a time, in order, checking each;
+ * returns the ranged GETs it cost.
+ */
+static uint64_t
+read_sequentially (struct memstore *m, uint64_t read_ahead,
+                   uint64_t *read_ahead_blocks)
+{
+  struct volume *v = open_log (m, false, read_ahead);
+  char *back = malloc (REQ * BS), want[BS];
+  struct volume_stats st;
+  bool same = true;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (back);
+  memstore_reset_counts (m);
+  for (uint64_t first = 0; first < WRITTEN; first += REQ) {
+    CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, first * BS), 0);
+    for (uint64_t i = 0; i < REQ; i++) {
+      pattern (want, first + i);
+      same = same && memcmp (back + i * BS, want, BS) == 0;
+    }
+  }
+  CU_ASSERT (same);
+  volume_get_stats (v, &st);
+  *read_ahead_blocks = st.read_ahead;
+  volume_free (v);
+  free (back);
+  return memstore_counts (m).range_gets;
+}
+
+static void
+test_sequential (void)
+{
+  struct memstore *m = written_store ();
+  uint64_t without, with, ahead;
+
+  /* Without: one ranged GET per request. */
+  without = read_sequentially (m, 0, &ahead);
+  CU_ASSERT_EQUAL (without, WRITTEN / REQ);
+  CU_ASSERT_EQUAL (ahead, 0);
+  /* With: the first read starts no stream and costs one GET; every
+   * later fetch, by a read that continues it, is one GET of WINDOW
+   * blocks from its start (the last one runs into holes past the
+   * written blocks, which cost no ranged GET).
+   */
+  with = read_sequentially (m, WINDOW * BS, &ahead);
+  CU_ASSERT_EQUAL (with, 1 + (WRITTEN - REQ + WINDOW - 1) / WINDOW);
+  CU_ASSERT_EQUAL (ahead, WRITTEN - REQ * with);
+  store_close (memstore_store (m));
+}
+
+/* Single blocks in a scattered order: no read continues another, so
+ * each is one ranged GET of one block, and nothing is read ahead.
+ */
+static void
+test_random (void)
+{
+  struct memstore *m = written_store ();
+  struct volume *v = open_log (m, false, WINDOW * BS);
+  struct memstore_counts c;
+  struct volume_stats st;
+  char back[BS], want[BS];
+  const unsigned reads = 200;
+
+  memstore_reset_counts (m);
+  for (unsigned k = 1; k <= reads; k++) {
+    const uint64_t index = (k * UINT64_C (7919)) % WRITTEN;
+
+    CU_ASSERT_EQUAL (volume_read (v, back, BS, index * BS), 0);
+    pattern (want, index);
+    CU_ASSERT (memcmp (back, want, BS) == 0);
+  }
+  c = memstore_counts (m);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.read_ahead, 0);
+  CU_ASSERT_EQUAL (c.range_gets, reads);
+  CU_ASSERT_EQUAL (c.range_bytes, (uint64_t) reads * BS);
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
+static int
+last_key (void *opaque, const struct store_entry *e)
+{
+  snprintf (opaque, KEY_MAX, "%s", e->key);
+  return 0;
+}
+
+/* A damaged block read ahead fails no read: only a read that asks for
+ * it fails.  The segment's last bytes are the last block's.
+ */
+static void
+test_damaged_ahead (void)
+{
+  struct memstore *m = written_store ();
+  struct volume *v;
+  char key[KEY_MAX] = "", *buf, *back = malloc (REQ * BS);
+  long len;
+  uint64_t first;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (back);
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), "log/segs/", NULL, NULL,
+                               last_key, key), 0);
+  len = memstore_peek (m, key, NULL, 0);
+  CU_ASSERT_FATAL (len > BS);
+  buf = malloc (len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (buf);
+  memstore_peek (m, key, buf, len);
+  buf[len - 1] ^= 1;
+  memstore_set (m, key, buf, len);
+  free (buf);
+
+  v = open_log (m, false, WINDOW * BS);
+  for (first = 0; first < WRITTEN - REQ; first += REQ)
+    CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, first * BS), 0);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, first * BS), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_error_log, key));
+  volume_free (v);
+  free (back);
+  store_close (memstore_store (m));
+}
+
+/* With no cache, blocks read ahead could not be kept: none is. */
+static void
+test_no_cache_no_read_ahead (void)
+{
+  struct memstore *m = written_store ();
+  struct volume_params p = {
+    .name = EXPORT, .size = SIZE, .block_size = BS,
+    .max_dirty = 64 * BS, .cache_size = 0, .batch = 64,
+    .read_ahead = WINDOW * BS,
+  };
+  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
+  struct layout_log_params gp = {
+    .root_key = ROOT_KEY, .size = SIZE, .map_cache_bytes = 1 << 20,
+    .reuse_window_ms = 1000, .keep_bytes = 64 * BS,
+    .request_bound_ms = 10, .commit_bound_ms = 100000,
+    .recent_entries = 64, .clock_ms = fake_clock, .sleep_ms = fake_sleep,
+  };
+  struct volume *v = volume_create (layout_log_open (memstore_store (m),
+                                                     &lp, &gp), &p);
+  char *back = malloc (REQ * BS);
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (back);
+  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
+  memstore_reset_counts (m);
+  for (uint64_t first = 0; first < 4 * REQ; first += REQ)
+    CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, first * BS), 0);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 4);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_bytes, 4 * REQ * BS);
+  volume_free (v);
+  free (back);
+  store_close (memstore_store (m));
+}
+
+UNIT_SUITES (add_read_ahead_tests)
+{
+  CU_pSuite s = CU_add_suite ("read-ahead", NULL, NULL);
+
+  CU_add_test (s, "sequential reads: one GET a window", test_sequential);
+  CU_add_test (s, "random reads: no read-ahead", test_random);
+  CU_add_test (s, "a damaged block read ahead fails no read",
+               test_damaged_ahead);
+  CU_add_test (s, "no cache: no read-ahead", test_no_cache_no_read_ahead);
+}
