@@ -125,6 +125,7 @@ test_render (void)
   e[0].io.flush_ns = 1500000000;
   e[0].volume.dirty_bytes = 4096;
   e[0].volume.segments_written = 1;
+  e[0].volume.compact_written_bytes = 8388608;
   e[1].volume.cache_hits = 9;
   metrics_render (&snap, &p);
   CU_ASSERT_EQUAL_FATAL (promtext_finish (&p), 0);
@@ -159,6 +160,8 @@ test_render (void)
   HAS ("s3blocks_export_dirty_bytes{export=\"vm1\"} 4096");
   HAS ("# TYPE s3blocks_export_dirty_bytes gauge");
   HAS ("s3blocks_export_segments_written_total{export=\"vm1\"} 1");
+  HAS ("s3blocks_export_compact_written_bytes_total{export=\"vm1\"} "
+       "8388608");
   HAS ("s3blocks_export_cache_hits_total{export=\"ro\"} 9");
   HAS ("s3blocks_export_lease_held{export=\"vm1\"} 1");
   HAS ("s3blocks_export_lease_lost{export=\"vm1\"} 0");
