@@ -39,6 +39,7 @@
 #include "iszero.h"
 #include "format/keys.h"
 #include "lease/lease.h"
+#include "progress.h"
 
 #define COPY_BATCH 64
 
@@ -129,6 +130,7 @@ copy_data (struct copy *c, const struct sbitmap *present)
     nbdkit_error ("clone: %m");
     goto out;
   }
+  progress_start ("clone", "blocks", present->count);
   for (;;) {
     size_t n = 0;
 
@@ -140,11 +142,13 @@ copy_data (struct copy *c, const struct sbitmap *present)
     }
     if (n > 0 && copy_batch (c, index, n, bufs, ops) == -1)
       goto out;
+    progress_advance (n);
     if (i == UINT64_MAX)
       break;
   }
   r = 0;
  out:
+  progress_finish ();
   free (ops);
   free (bufs);
   return r;

@@ -49,6 +49,7 @@
 #include "iszero.h"
 #include "layout/layout.h"
 #include "lease/lease.h"
+#include "progress.h"
 #include "volume/volume.h"
 
 /* Bytes of the source looked at and read per round (at least one
@@ -306,17 +307,20 @@ copy_all (struct copy *c)
     nbdkit_error ("clone: %m");
     goto out;
   }
+  progress_start ("clone", "blocks", (c->size + c->bs - 1) / c->bs);
   for (uint64_t off = 0; off < c->size; off += chunk) {
     const uint32_t len = (uint32_t) (c->size - off < chunk
                                      ? c->size - off : chunk);
 
     if (copy_chunk (c, &r, off, len) == -1)
       goto out;
+    progress_advance ((len + c->bs - 1) / c->bs);
   }
   if (volume_flush (c->dst) == -1)
     goto out;
   ret = 0;
  out:
+  progress_finish ();
   free (r.off);
   free (r.len);
   free (c->buf);

@@ -10,11 +10,33 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
 #include "cas/cas-admin.h"
+#include "progress.h"
+
+/* The progress display: the mark counts the objects it finds
+ * referenced (pages, contents, segments), the sweep the objects it
+ * lists, of about as many as the mark found (the garbage comes on top).
+ */
+static void
+gc_progress_cb (void *opaque, const char *phase, uint64_t done,
+                const struct gc_result *res)
+{
+  const char **shown = opaque;
+
+  if (strcmp (*shown, phase) != 0) {
+    *shown = "sweep";
+    progress_start ("gc: sweep", "objects", res->pages_marked
+                    + res->data_marked + res->segs_marked);
+    progress_set_total (res->pages_marked + res->data_marked
+                        + res->segs_marked, true);
+  }
+  progress_set (done);
+}
 
 static void
 print_text (const struct gc_params *p, const struct gc_result *res,
@@ -87,14 +109,21 @@ verb_gc (struct admin *a, int argc, char **argv)
   };
   struct gc_result res;
   char start[32];
+  const char *shown = "mark";
   bool swept;
+  int r;
 
   (void) argv;
   if (argc > 0) {
     nbdkit_error ("gc takes no names: it collects for the whole bucket");
     return EXIT_USAGE;
   }
-  if (cas_gc (a->store, &p, &res, &swept) == -1)
+  progress_start ("gc: mark", "objects referenced", PROGRESS_UNKNOWN);
+  p.progress = gc_progress_cb;
+  p.progress_opaque = &shown;
+  r = cas_gc (a->store, &p, &res, &swept);
+  progress_finish ();
+  if (r == -1)
     return EXIT_USAGE;
   if (!swept)
     return EXIT_DAMAGE;

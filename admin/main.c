@@ -5,7 +5,7 @@
  * (parsed and checked by the plugin's own config code, so defaults and
  * messages are the same), and the verbs.
  *
- *   s3blocks [-v] [--json] VERB [ARGS] [key=value ...]
+ *   s3blocks [-v] [--json] [-p] VERB [ARGS] [key=value ...]
  */
 
 #include <config.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nbdkit-plugin.h>
 
@@ -22,6 +23,7 @@
 #include "format/keys.h"
 #include "format/names.h"
 #include "nbdkit-standin.h"
+#include "progress.h"
 
 /* The keys that say where the bucket is and how to reach it; the
  * others (size=, export=, ...) are about serving an export.
@@ -49,7 +51,7 @@ static void
 usage (FILE *fp)
 {
   fprintf (fp,
-"Usage: s3blocks [-v] [--json] VERB [ARGS] [key=value ...]\n"
+"Usage: s3blocks [-v] [--json] [-p] VERB [ARGS] [key=value ...]\n"
 "\n"
 "NAME is an export, or EXPORT@SNAP for a snapshot (layout=cas).\n"
 "\n"
@@ -87,6 +89,8 @@ usage (FILE *fp)
 "Options:\n"
 "  -v                      debug messages\n"
 "  --json                  list, du and gc: print JSON\n"
+"  -p, --progress          gc, clone, check, du, delete: a progress line\n"
+"                          on stderr (the default when it is a terminal)\n"
 "  --help                  this text\n"
 "\n"
 "Keys (as the plugin's, same defaults):\n"
@@ -240,6 +244,7 @@ main (int argc, char **argv)
   int nargs = 0, i, status;
   const char *verb = NULL;
   int (*run) (struct admin *, int, char **) = NULL;
+  bool progress = isatty (STDERR_FILENO);
 
   args = calloc (argc + 1, sizeof *args);
   if (args == NULL || config_init (&cfg) == -1) {
@@ -262,6 +267,8 @@ main (int argc, char **argv)
       standin_init (STANDIN_PRINT, true);   /* nbdkit_debug prints */
     else if (strcmp (arg, "--json") == 0)
       a.json = true;
+    else if (strcmp (arg, "-p") == 0 || strcmp (arg, "--progress") == 0)
+      progress = true;
     else if (strcmp (arg, "--deep") == 0 && verb
              && strcmp (verb, "check") == 0)
       a.deep = true;
@@ -332,6 +339,7 @@ main (int argc, char **argv)
     status = EXIT_USAGE;
     goto out;
   }
+  progress_enable (progress);
   status = run (&a, nargs, args);
  out:
   /* Everything freed on every path: the sanitizer build's leak check

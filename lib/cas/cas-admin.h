@@ -191,6 +191,8 @@ extern int cas_copy_root (struct store *store, struct cas_copy *c,
 /* Keys one sweep chunk LISTs (one page of a LIST). */
 #define GC_CHUNK_KEYS 1000
 
+struct gc_result;
+
 struct gc_params {
   int64_t grace_s;
   bool dry_run;
@@ -204,6 +206,14 @@ struct gc_params {
   void *opaque;
   /* Tests: monotonic ms for the chunk limit; NULL: clock_mono_ms. */
   uint64_t (*clock_ms) (void);
+  /* The admin command's progress display: called often (it limits its
+   * own redraws) with the phase and how far it is: "mark", objects
+   * found referenced so far; "sweep", objects listed and dealt with
+   * (kept, or deleted or found deletable).  NULL: none.
+   */
+  void (*progress) (void *progress_opaque, const char *phase,
+                    uint64_t done, const struct gc_result *res);
+  void *progress_opaque;
 };
 
 struct gc_result {

@@ -15,6 +15,7 @@
 
 struct gc {
   struct store *store;
+  const struct gc_params *p;
   struct gc_result *res;
   struct hset pages, data;
   struct hset segs;             /* segment ids, as seg_mark_hash gives */
@@ -35,11 +36,16 @@ enum gc_kind {
 extern void seg_mark_hash (const uint8_t id[LOG_SEG_ID_LEN],
                            struct cas_hash *h);
 
-/* Sweep the prefix of kind in fenced chunks; 0, or -1 after a
+/* Tell the progress callback, if any, how far phase is. */
+extern void gc_progress (const struct gc *g, const char *phase,
+                         uint64_t done);
+
+/* Sweep the prefix of kind in fenced chunks, adding the keys dealt
+ * with to *done (the progress display's count); 0, or -1 after a
  * message.
  */
 extern int gc_sweep_prefix (struct gc *g, const struct gc_params *p,
-                            enum gc_kind kind);
+                            enum gc_kind kind, uint64_t *done);
 /* Delete the sweep markers older than the retention; 0, or -1 after a
  * message.
  */

@@ -102,6 +102,10 @@ walk_skip (void *opaque, const struct cas_hash *h)
   return hset_find (&g->pages, h) != NULL;
 }
 
+/* Objects found referenced so far: the mark's progress. */
+#define MARKED(g) \
+  ((g)->res->pages_marked + (g)->res->data_marked + (g)->res->segs_marked)
+
 static int
 walk_page (void *opaque, const struct cas_hash *h, unsigned level,
            size_t bytes)
@@ -113,6 +117,7 @@ walk_page (void *opaque, const struct cas_hash *h, unsigned level,
   if (hset_add (&g->pages, h, &added) == NULL)
     return -1;
   g->res->pages_marked += added;
+  gc_progress (g, "mark", MARKED (g));
   return 0;
 }
 
@@ -126,7 +131,15 @@ walk_block (void *opaque, uint64_t index, const struct cas_value *v)
   if (hset_add (&g->data, &v->hash, &added) == NULL)
     return -1;
   g->res->data_marked += added;
+  gc_progress (g, "mark", MARKED (g));
   return 0;
+}
+
+void
+gc_progress (const struct gc *g, const char *phase, uint64_t done)
+{
+  if (g->p->progress)
+    g->p->progress (g->p->progress_opaque, phase, done, g->res);
 }
 
 void
@@ -149,6 +162,7 @@ walk_location (void *opaque, uint64_t index, const struct cas_value *v)
   if (hset_add (&g->segs, &h, &added) == NULL)
     return -1;
   g->res->segs_marked += added;
+  gc_progress (g, "mark", MARKED (g));
   return 0;
 }
 
@@ -375,8 +389,9 @@ int
 cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
         bool *swept)
 {
-  struct gc g = { .store = store, .res = res };
+  struct gc g = { .store = store, .p = p, .res = res };
   struct held_leases held = { 0 };
+  uint64_t swept_keys = 0;
   bool ok;
   int r;
 
@@ -431,9 +446,9 @@ cas_gc (struct store *store, const struct gc_params *p, struct gc_result *res,
   }
   if (p->on_sweep)
     p->on_sweep (p->opaque);
-  if (gc_sweep_prefix (&g, p, GC_PAGES) == -1 ||
-      gc_sweep_prefix (&g, p, GC_DATA) == -1 ||
-      gc_sweep_prefix (&g, p, GC_SEGS) == -1)
+  if (gc_sweep_prefix (&g, p, GC_PAGES, &swept_keys) == -1 ||
+      gc_sweep_prefix (&g, p, GC_DATA, &swept_keys) == -1 ||
+      gc_sweep_prefix (&g, p, GC_SEGS, &swept_keys) == -1)
     r = -1;
   else
     *swept = true;

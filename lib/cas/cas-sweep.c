@@ -40,6 +40,7 @@ struct sweep {
   int64_t cutoff;
   struct doomed_list doomed;
   size_t seen;                  /* keys listed by this chunk */
+  uint64_t done;                /* keys dealt with before it (progress) */
   char last[KEY_MAX];           /* the last of them */
 };
 
@@ -90,6 +91,7 @@ sweep_entry (void *opaque, const struct store_entry *e)
     return 0;
   snprintf (sw->last, sizeof sw->last, "%s", e->key);
   sw->seen++;                   /* the listing stops at GC_CHUNK_KEYS */
+  gc_progress (sw->g, "sweep", sw->done + sw->seen - sw->doomed.len);
   if (!parse_key (sw->kind, e->key, &h)) {
     res->foreign++;             /* another tool's: never ours to delete */
     goto next;
@@ -173,13 +175,13 @@ end_chunk (struct gc *g, const char *running, const char *done)
  */
 static int
 sweep_chunk (struct gc *g, const struct gc_params *p, enum gc_kind kind,
-             char *after, bool *more)
+             char *after, bool *more, uint64_t *keys_done)
 {
   const char *prefix = kind_prefix (kind);
   uint64_t (*clock_ms) (void) = p->clock_ms ? p->clock_ms : clock_mono_ms;
   const size_t batch = p->delete_batch ? p->delete_batch : GC_DELETE_BATCH;
   struct sweep sw = {
-    .g = g, .kind = kind,
+    .g = g, .kind = kind, .done = *keys_done,
     .cutoff = g->res->cutoff, .doomed = VECTOR_INIT,
   };
   char id[CAS_SWEEP_ID_LEN + 1], running[KEY_MAX], done[KEY_MAX];
@@ -246,13 +248,17 @@ sweep_chunk (struct gc *g, const struct gc_params *p, enum gc_kind kind,
           count_deleted (g, kind, sw.doomed.ptr[i + j].size);
       }
       i += n;
+      gc_progress (g, "sweep", sw.done + sw.seen - (sw.doomed.len - i));
     }
   }
   if (i == sw.doomed.len) {
+    *keys_done += sw.seen;
+    gc_progress (g, "sweep", *keys_done);
     snprintf (after, KEY_MAX, "%s", sw.last);
     *more = sw.seen >= GC_CHUNK_KEYS;
   }
   else if (i > 0) {
+    *keys_done += sw.seen - (sw.doomed.len - i);     /* the rest is listed again */
     snprintf (after, KEY_MAX, "%s", sw.doomed.ptr[i - 1].key);
     *more = true;
   }
@@ -275,13 +281,14 @@ sweep_chunk (struct gc *g, const struct gc_params *p, enum gc_kind kind,
 }
 
 int
-gc_sweep_prefix (struct gc *g, const struct gc_params *p, enum gc_kind kind)
+gc_sweep_prefix (struct gc *g, const struct gc_params *p, enum gc_kind kind,
+                 uint64_t *done)
 {
   char after[KEY_MAX] = "";
   bool more = true;
 
   while (more)
-    if (sweep_chunk (g, p, kind, after, &more) == -1)
+    if (sweep_chunk (g, p, kind, after, &more, done) == -1)
       return -1;
   return 0;
 }
