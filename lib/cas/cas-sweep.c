@@ -258,7 +258,8 @@ sweep_chunk (struct gc *g, const struct gc_params *p, enum gc_kind kind,
     *more = sw.seen >= GC_CHUNK_KEYS;
   }
   else if (i > 0) {
-    *keys_done += sw.seen - (sw.doomed.len - i);     /* the rest is listed again */
+    /* The rest is listed again by the next chunk. */
+    *keys_done += sw.seen - (sw.doomed.len - i);
     snprintf (after, KEY_MAX, "%s", sw.doomed.ptr[i - 1].key);
     *more = true;
   }
