@@ -31,6 +31,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
 
@@ -65,6 +66,8 @@ ck_page (void *opaque, const struct cas_hash *h, unsigned level,
   bool added;
 
   (void) level; (void) bytes;
+  if (!c->naming)
+    progress_set (c->pages.n + 1);
   return hset_add (&c->pages, h, &added) ? 0 : -1;
 }
 
@@ -175,6 +178,14 @@ deep (struct check *c)
     nbdkit_error ("check: %m");
     return -1;
   }
+  progress_start ("check: cas --deep", "contents read", PROGRESS_UNKNOWN);
+  {
+    uint64_t present = 0;
+
+    for (size_t k = 0; k < c->data.cap; k++)
+      present += c->data.v[k].used && c->data.v[k].b == PRESENT;
+    progress_set_total (present, false);
+  }
   while (i < c->data.cap) {
     size_t n = 0;
 
@@ -197,6 +208,7 @@ deep (struct check *c)
       batch[n++] = e;
     }
     store_run (c->a->store, ops, n);
+    progress_advance (n);
     for (size_t j = 0; j < n; j++) {
       struct cas_hash h;
 
@@ -222,6 +234,7 @@ deep (struct check *c)
   }
   r = 0;
  out:
+  progress_finish ();
   for (size_t j = 0; j < DEEP_BATCH; j++)
     free (bufs[j]);
   free (ops);
@@ -238,6 +251,8 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
     .missing = ck_missing, .opaque = c,
   };
 
+  if (!c->naming)
+    progress_start ("check: cas", "pages", PROGRESS_UNKNOWN);
   for (size_t j = 0; j < l->len; j++) {
     struct cas_root r;
     bool found;
@@ -256,6 +271,7 @@ walk_all (struct check *c, const struct cas_root_list *l, char **names,
     if (cas_walk (c->a->store, l->ptr[j].name, &r, &w) == -1)
       return -1;
   }
+  progress_finish ();
   return 0;
 }
 

@@ -41,6 +41,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
 
@@ -124,6 +125,7 @@ du_contents (void *opaque, const struct cas_hash *h, unsigned level,
   if ((e = hset_add (&d->read, h, &added)) == NULL)
     return -1;
   e->a = d->nodes.len;
+  progress_set (d->nodes.len + 1);
   d->nodes.ptr[d->nodes.len++] = (struct du_node) {
     .first = d->kids.len, .count = p->count, .bytes = bytes, .level = level,
   };
@@ -228,6 +230,7 @@ cas_du (struct admin *a, char **names, int n)
     }
   }
 
+  progress_start ("du: cas", "pages", PROGRESS_UNKNOWN);
   for (size_t j = 0; j < l.len; j++) {
     struct du_root *dr = &d.roots[j];
     bool found;
@@ -256,6 +259,7 @@ cas_du (struct admin *a, char **names, int n)
       goto out;
     logical += dr->r.blocks * dr->r.block_size;
   }
+  progress_finish ();
   add_unique (&d, &d.pages);
   add_unique (&d, &d.data);
 

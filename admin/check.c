@@ -27,6 +27,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "format/keys.h"
 
 #define DEEP_BATCH 64
@@ -51,6 +52,7 @@ check_deep (struct admin *a, const struct export_info *info,
     free (bufs);
     return -1;
   }
+  progress_start ("check --deep", "blocks read", present->count);
   while (r == 0) {
     size_t n = 0;
 
@@ -70,7 +72,10 @@ check_deep (struct admin *a, const struct export_info *info,
     if (n == 0)
       break;
     store_run (a->store, ops, n);
+    progress_advance (n);
     for (size_t j = 0; j < n; j++) {
+      if (ops[j].err || ops[j].got != bs)
+        progress_clear ();      /* a line follows */
       if (ops[j].err == ENOENT)
         printf ("%s: warning: %s vanished since the listing\n", info->name,
                 ops[j].key);
@@ -89,6 +94,7 @@ check_deep (struct admin *a, const struct export_info *info,
     if (i == UINT64_MAX)
       break;
   }
+  progress_finish ();
   free (ops);
   free (bufs);
   return r;

@@ -17,6 +17,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "format/keys.h"
 #include "format/names.h"
 
@@ -71,9 +72,12 @@ verb_delete (struct admin *a, int argc, char **argv)
   }
 
   r = EXIT_USAGE;
+  progress_start ("delete", "objects", map.len + bl.len + 2);
   map_root_key (root, sizeof root, info.name);
   for (size_t i = 0; i < map.keys.len; i++)
     if (strcmp (map.keys.ptr[i], root) == 0) {
+      /* The root first, alone, then again with the rest: one more. */
+      progress_set_total (map.len + bl.len + 3, false);
       snprintf (key, sizeof key, "%s", root);
       if (delete_keys (a->store, single, 1) == -1)
         goto out;
@@ -87,6 +91,7 @@ verb_delete (struct admin *a, int argc, char **argv)
   export_lease_key (key, sizeof key, info.name);
   if (delete_keys (a->store, single, 1) == -1)
     goto out;
+  progress_finish ();
   printf ("%s: deleted %" PRIu64 " blocks, %" PRIu64 " map objects, "
           "the metadata and lease\n", info.name, bl.len, map.len);
   r = EXIT_CLEAN;

@@ -17,6 +17,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
 #include "clock.h"
@@ -262,6 +263,7 @@ delete_keys (struct store *store, char *const *keys, uint64_t n)
       r = -1;
       break;
     }
+    progress_advance (batch);   /* a verb's display, if it started one */
   }
   free (ops);
   return r;

@@ -35,6 +35,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
 #include "format/log-format.h"
@@ -147,6 +148,8 @@ lck_page (void *opaque, const struct cas_hash *h, unsigned level,
   bool added;
 
   (void) level; (void) bytes;
+  if (!c->naming)
+    progress_advance (1);
   return hset_add (c->pages, h, &added) ? 0 : -1;
 }
 
@@ -234,6 +237,8 @@ walk_all (struct lck *c, const struct cas_root_list *l, char **names, int n,
     .missing = lck_missing, .opaque = c,
   };
 
+  if (!c->naming)
+    progress_start ("check: log", "pages", PROGRESS_UNKNOWN);
   for (size_t j = 0; j < l->len; j++) {
     struct cas_root r;
     bool found;
@@ -252,6 +257,7 @@ walk_all (struct lck *c, const struct cas_root_list *l, char **names, int n,
     if (cas_walk (c->a->store, l->ptr[j].name, &r, &w) == -1)
       return -1;
   }
+  progress_finish ();
   return 0;
 }
 
@@ -388,6 +394,8 @@ log_check (struct admin *a, const struct cas_root_list *l, char **names,
   }
   /* The set's indexes are not used after this: sort by segment. */
   qsort (c.exts.ptr, c.exts.len, sizeof *c.exts.ptr, by_segment);
+  progress_start (a->deep ? "check: log --deep" : "check: log",
+                  "segments", c.segs.len);
   for (size_t i = 0; i < c.exts.len;) {
     size_t j = i;
 
@@ -401,8 +409,10 @@ log_check (struct admin *a, const struct cas_root_list *l, char **names,
       nbdkit_error ("check: cannot read segment %s: %m", key);
       goto out;
     }
+    progress_advance (1);
     i = j;
   }
+  progress_finish ();
 
   bad = bad_pages->n - bad0;
   for (size_t i = 0; i < c.segs.len; i++)

@@ -35,6 +35,7 @@
 #include <nbdkit-plugin.h>
 
 #include "admin.h"
+#include "progress.h"
 #include "cas/cas-admin.h"
 #include "cas/cas-tree.h"
 #include "format/log-format.h"
@@ -148,6 +149,7 @@ ldu_contents (void *opaque, const struct cas_hash *h, unsigned level,
   if ((e = hset_add (&d->read, h, &added)) == NULL)
     return -1;
   e->a = d->nodes.len;
+  progress_set (d->nodes.len + 1);
   d->nodes.ptr[d->nodes.len++] = (struct ldu_node) {
     .first = mp->log_leaf ? d->exts.len : d->kids.len,
     .count = count, .level = level,
@@ -391,6 +393,7 @@ log_du (struct admin *a, const struct cas_root_list *l, char **names, int n)
     nbdkit_error ("du: %m");
     return -1;
   }
+  progress_start ("du: log", "pages", PROGRESS_UNKNOWN);
   for (size_t j = 0; j < l->len; j++) {
     struct ldu_root *dr = &d.roots[j];
 
@@ -410,6 +413,7 @@ log_du (struct admin *a, const struct cas_root_list *l, char **names, int n)
         count_page (&d, l->ptr[j].name, &dr->r.top, dr->r.depth) == -1)
       goto out;
   }
+  progress_finish ();
   if (store_list (a->store, LOG_SEGS_PREFIX, NULL, NULL, list_segs, &d)
       == -1) {
     nbdkit_error ("du: cannot list %s: %m", LOG_SEGS_PREFIX);

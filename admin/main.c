@@ -341,6 +341,7 @@ main (int argc, char **argv)
   }
   progress_enable (progress);
   status = run (&a, nargs, args);
+  progress_finish ();           /* a verb that failed midway */
  out:
   /* Everything freed on every path: the sanitizer build's leak check
    * runs on this command too.

@@ -205,6 +205,17 @@ progress_set (uint64_t done)
 }
 
 void
+progress_clear (void)
+{
+  if (!p.running || !p.drawn)
+    return;
+  fprintf (stderr, "\r%*s\r", (int) p.drawn_len, "");
+  fflush (stderr);
+  p.drawn = false;
+  p.drawn_len = 0;
+}
+
+void
 progress_finish (void)
 {
   if (!p.running)

@@ -40,6 +40,10 @@ extern void progress_start (const char *label, const char *noun,
 extern void progress_set_total (uint64_t total, bool approx);
 extern void progress_advance (uint64_t n);
 extern void progress_set (uint64_t done);
+/* Wipe the line, before something else is printed to the terminal;
+ * the next news draws it again.
+ */
+extern void progress_clear (void);
 /* The final line, and a newline. */
 extern void progress_finish (void);
 

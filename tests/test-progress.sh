@@ -101,3 +101,40 @@ for off in range(0, 8 << 20, 1 << 20):
 PY
 stop_nbdkit
 echo "ok: clone --layout=log in a pty: $n progress lines, reads as its source"
+
+# --- du, check and delete with -p (not a terminal) ------------------------------
+start_nbdkit -- export=p size=1M write-delay=0
+nbdsh -u "$(uri p)" -c 'import os; h.pwrite(os.urandom(64 << 10), 0); h.flush()'
+stop_nbdkit
+# progress_lines FILE: the display's lines in FILE, one a line.
+progress_lines () { tr '\r' '\n' < "$1" | grep -v '^ *$' || true; }
+admin --json du > "$TMPD/du1" 2> "$TMPD/du1.err" || fail "du --json: $(cat "$TMPD/du1.err")"
+[ ! -s "$TMPD/du1.err" ] || fail "du without -p wrote to stderr: $(cat "$TMPD/du1.err")"
+admin --json -p du > "$TMPD/du2" 2> "$TMPD/du2.err" || fail "du --json -p: $(cat "$TMPD/du2.err")"
+cmp "$TMPD/du1" "$TMPD/du2" || fail "du --json differs with -p: $(cat "$TMPD/du1" "$TMPD/du2")"
+progress_lines "$TMPD/du2.err" | grep -q '^du: cas: [0-9,]* pages' ||
+    fail "du -p: no cas line: $(cat -A "$TMPD/du2.err")"
+progress_lines "$TMPD/du2.err" | grep -q '^du: log: [0-9,]* pages' ||
+    fail "du -p: no log line: $(cat -A "$TMPD/du2.err")"
+echo "ok: du --json byte for byte the same with -p, which drew $(progress_lines "$TMPD/du2.err" | wc -l) lines"
+
+admin -p check --deep > "$TMPD/check" 2> "$TMPD/check.err" ||
+    fail "check -p --deep: $(cat "$TMPD/check" "$TMPD/check.err")"
+for want in '^check --deep: [0-9,]* of 16 blocks read' \
+            '^check: cas: [0-9,]* pages' \
+            '^check: cas --deep: [0-9,]* of [0-9,]* contents read' \
+            '^check: log --deep: [0-9,]* of [0-9,]* segments' \
+            '^check: log: [0-9,]* pages'; do
+    progress_lines "$TMPD/check.err" | grep -q "$want" ||
+        fail "check -p --deep: no line like $want: $(cat -A "$TMPD/check.err")"
+done
+grep -q '^p: 16 blocks in the map, 16 objects listed, 0 damaged' "$TMPD/check" ||
+    fail "check -p --deep: $(cat "$TMPD/check")"
+
+admin -p delete --yes p > "$TMPD/delete" 2> "$TMPD/delete.err" ||
+    fail "delete -p: $(cat "$TMPD/delete" "$TMPD/delete.err")"
+progress_lines "$TMPD/delete.err" | grep -q '^delete: [0-9,]* objects' ||
+    fail "delete -p: $(cat -A "$TMPD/delete.err")"
+grep -q '^p: deleted 16 blocks' "$TMPD/delete" || fail "delete -p: $(cat "$TMPD/delete")"
+[ "$(admin list 2>&1 | grep -c '^p ')" = 0 ] || fail "p is still listed after delete"
+echo "ok: check --deep and delete --yes with -p: their lines on stderr, their reports unchanged"
