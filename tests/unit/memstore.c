@@ -38,6 +38,9 @@ struct memstore {
   uint64_t next_version;
   /* Requests still allowed before the simulated crash (-1: no crash). */
   int64_t crash_budget;
+  /* Requests before the one that fails once with fail_at_err (-1: none). */
+  int64_t fail_at;
+  int fail_at_err;
   void (*hook) (void *opaque);
   void *hook_opaque;
   int64_t clock;
@@ -110,6 +113,12 @@ etag_of (const struct object *o, char *etag)
 static bool
 alive_locked (struct memstore *m)
 {
+  if (m->fail_at == 0) {
+    m->fail_at = -1;
+    return false;
+  }
+  if (m->fail_at > 0)
+    m->fail_at--;
   if (m->crash_budget < 0)
     return true;
   if (m->crash_budget == 0)
@@ -201,7 +210,7 @@ run_one_locked (struct memstore *m, struct store_op *op, size_t *failures)
   size_t j;
 
   if (!alive_locked (m)) {
-    op->err = EIO;
+    op->err = m->fail_at_err && m->crash_budget != 0 ? m->fail_at_err : EIO;
     (*failures)++;
     return;
   }
@@ -309,7 +318,8 @@ mem_list (struct store *base, const char *prefix, const char *delimiter,
   pthread_mutex_lock (&m->lock);
   m->counts.lists++;
   if (m->fail_list || !alive_locked (m)) {
-    errno = m->fail_list ? m->fail_list : EIO;
+    errno = m->fail_list ? m->fail_list
+      : m->fail_at_err && m->crash_budget != 0 ? m->fail_at_err : EIO;
     pthread_mutex_unlock (&m->lock);
     return -1;
   }
@@ -393,6 +403,7 @@ memstore_new (void)
   m->base.ops = &mem_ops;
   m->base.caps = STORE_CAP_CONDITIONAL_PUT;
   m->crash_budget = -1;
+  m->fail_at = -1;
   m->clock = MEMSTORE_EPOCH;
   pthread_mutex_init (&m->lock, NULL);
   return m;
@@ -500,6 +511,15 @@ memstore_crash_after (struct memstore *m, int64_t requests)
 {
   pthread_mutex_lock (&m->lock);
   m->crash_budget = requests;
+  pthread_mutex_unlock (&m->lock);
+}
+
+void
+memstore_fail_at (struct memstore *m, int64_t requests, int err)
+{
+  pthread_mutex_lock (&m->lock);
+  m->fail_at = requests;
+  m->fail_at_err = err;
   pthread_mutex_unlock (&m->lock);
 }
 
