@@ -59,11 +59,14 @@ struct log_pending {
 /* The recent-PUT table: blocks this layout PUT itself, where, and when
  * (their segment PUT's start).  Direct-mapped on the block's hash: a
  * collision forgets the older entry, which costs one upload again,
- * never a wrong skip.
+ * never a wrong skip.  kept is the segment's copy while one is kept
+ * (not a reference: log_kept_release clears it when the copy goes), so
+ * that a block deduplicated onto the segment keeps the copy too.
  */
 struct log_recent {
   struct log_location loc;      /* loc.hash: the content */
   uint64_t put_ms;
+  struct log_kept *kept;
   bool used;
 };
 
@@ -129,9 +132,9 @@ struct layout_commit {
  */
 extern bool log_recent_get (struct log *l, const struct cas_hash *h,
                             uint64_t now, struct log_location *loc,
-                            uint64_t *put_ms);
+                            uint64_t *put_ms, struct log_kept **kept);
 extern void log_recent_put (struct log *l, const struct log_location *loc,
-                            uint64_t put_ms);
+                            uint64_t put_ms, struct log_kept *kept);
 /* Every entry naming segment id now relies on a PUT at put_ms. */
 extern void log_recent_refreshed (struct log *l,
                                   const uint8_t id[LOG_SEG_ID_LEN],

@@ -27,7 +27,7 @@ recent_slot (struct log *l, const struct cas_hash *h)
 
 void
 log_recent_put (struct log *l, const struct log_location *loc,
-                uint64_t put_ms)
+                uint64_t put_ms, struct log_kept *kept)
 {
   struct log_recent *r = recent_slot (l, &loc->hash);
 
@@ -36,6 +36,7 @@ log_recent_put (struct log *l, const struct log_location *loc,
     return;
   r->loc = *loc;
   r->put_ms = put_ms;
+  r->kept = kept;
   r->used = true;
 }
 
@@ -60,7 +61,8 @@ log_recent_forget_before (struct log *l, uint64_t ms)
 
 bool
 log_recent_get (struct log *l, const struct cas_hash *h, uint64_t now,
-            struct log_location *loc, uint64_t *put_ms)
+                struct log_location *loc, uint64_t *put_ms,
+                struct log_kept **kept)
 {
   const struct log_recent *r = recent_slot (l, h);
 
@@ -69,6 +71,7 @@ log_recent_get (struct log *l, const struct cas_hash *h, uint64_t now,
     return false;
   *loc = r->loc;
   *put_ms = r->put_ms;
+  *kept = r->kept;
   return true;
 }
 
@@ -87,6 +90,10 @@ log_kept_release (struct log *l, struct log_kept *k)
 {
   if (k == NULL || --k->refs > 0)
     return;
+  /* No dedup may take it from here on (the graveyard's are going). */
+  for (size_t i = 0; l->recent && i <= l->recent_mask; i++)
+    if (l->recent[i].kept == k)
+      l->recent[i].kept = NULL;
   if (l->committing) {
     k->next = l->graveyard;
     l->graveyard = k;
