@@ -41,6 +41,9 @@ struct memstore {
   /* Requests before the one that fails once with fail_at_err (-1: none). */
   int64_t fail_at;
   int fail_at_err;
+  /* Requests before the one done whose answer is lost (-1: none). */
+  int64_t lose_at;
+  int lose_at_err;
   void (*hook) (void *opaque);
   void *hook_opaque;
   int64_t clock;
@@ -203,8 +206,39 @@ get_range_locked (struct memstore *m, struct store_op *op, size_t *failures)
   etag_of (o, op->etag);
 }
 
+static void run_one_done_locked (struct memstore *m, struct store_op *op,
+                                 size_t *failures);
+
+/* Count the request for memstore_lose_answer_at: true if its answer
+ * is to be lost.
+ */
+static bool
+answer_lost_locked (struct memstore *m)
+{
+  if (m->lose_at == 0) {
+    m->lose_at = -1;
+    return true;
+  }
+  if (m->lose_at > 0)
+    m->lose_at--;
+  return false;
+}
+
 static void
 run_one_locked (struct memstore *m, struct store_op *op, size_t *failures)
+{
+  const bool lost = answer_lost_locked (m);
+
+  run_one_done_locked (m, op, failures);
+  if (lost && op->err == 0) {
+    op->err = m->lose_at_err;
+    (*failures)++;
+  }
+}
+
+static void
+run_one_done_locked (struct memstore *m, struct store_op *op,
+                     size_t *failures)
 {
   int found, err;
   size_t j;
@@ -404,6 +438,7 @@ memstore_new (void)
   m->base.caps = STORE_CAP_CONDITIONAL_PUT;
   m->crash_budget = -1;
   m->fail_at = -1;
+  m->lose_at = -1;
   m->clock = MEMSTORE_EPOCH;
   pthread_mutex_init (&m->lock, NULL);
   return m;
@@ -520,6 +555,15 @@ memstore_fail_at (struct memstore *m, int64_t requests, int err)
   pthread_mutex_lock (&m->lock);
   m->fail_at = requests;
   m->fail_at_err = err;
+  pthread_mutex_unlock (&m->lock);
+}
+
+void
+memstore_lose_answer_at (struct memstore *m, int64_t requests, int err)
+{
+  pthread_mutex_lock (&m->lock);
+  m->lose_at = requests;
+  m->lose_at_err = err;
   pthread_mutex_unlock (&m->lock);
 }
 
