@@ -34,6 +34,7 @@
 #define SEGS "log/segs/"
 
 static uint64_t fake_now;
+static bool use_cas;            /* open_log opens the cas layout */
 
 static uint64_t
 fake_clock (void)
@@ -63,7 +64,16 @@ open_log (struct memstore *m, uint64_t max_dirty, int *load_result)
     .commit_bound_ms = 100000, .recent_entries = 64,
     .clock_ms = fake_clock, .sleep_ms = fake_sleep,
   };
-  struct layout *l = layout_log_open (memstore_store (m), &lp, &gp);
+  const struct layout_cas_params cp = {
+    .root_key = ROOT_KEY, .size = SIZE, .create = gp.create,
+    .map_cache_bytes = 1 << 20, .reuse_window_ms = WINDOW_MS,
+    .keep_bytes = max_dirty, .request_bound_ms = 10,
+    .commit_bound_ms = 100000, .clock_ms = fake_clock,
+    .sleep_ms = fake_sleep,
+  };
+  struct layout *l = use_cas
+    ? layout_cas_open (memstore_store (m), &lp, &cp)
+    : layout_log_open (memstore_store (m), &lp, &gp);
   struct volume *v;
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (l);
@@ -250,12 +260,16 @@ flush_op (struct volume *v, uint64_t index, int seed, bool fua)
 
 /* false if something could not be done even when retried. */
 static bool
-fault_workload (struct memstore *m, int64_t fail_at, int err)
+fault_workload (struct memstore *m, int64_t fail_at, int err, bool lost)
 {
   struct volume *v = open_ok (m, 2 * BS);
   bool ok = true;
+  int scratch = 0;              /* block 50: written after a failure */
 
-  memstore_fail_at (m, fail_at, err);
+  if (lost)
+    memstore_lose_answer_at (m, fail_at, err);
+  else
+    memstore_fail_at (m, fail_at, err);
   standin_reset_errors ();
   for (int k = 0; k < NR_STEPS && ok; k++) {
     for (int j = 0; j < NR_BLOCKS && ok; j++) {
@@ -272,37 +286,43 @@ fault_workload (struct memstore *m, int64_t fail_at, int err)
       /* The failed commit's changes are pending: they read back. */
       for (int j = 0; j < NR_BLOCKS && ok; j++)
         ok = reads_as_retried (v, blocks[j], steps[k][j]);
+      /* The next commit carries more than the failed one did. */
+      scratch = 20 + k;
+      ok = ok && retried (write_seed, v, 50, scratch, false);
       ok = ok && retried (flush_op, v, 0, 0, false);
     }
   }
   volume_free (v);
   memstore_fail_at (m, -1, 0);
+  memstore_lose_answer_at (m, -1, 0);
   if (!ok)
     return false;
   v = open_ok (m, 2 * BS);
   for (int j = 0; j < NR_BLOCKS && ok; j++)
     ok = reads_as (v, blocks[j], steps[NR_STEPS - 1][j]);
+  ok = ok && reads_as (v, 50, scratch);
   volume_free (v);
   return ok;
 }
 
 static void
-fault_every_request (int err)
+fault_every_request (int err, bool lost)
 {
   struct memstore *m = memstore_new ();
   uint64_t total;
 
   fake_now = 100;
-  CU_ASSERT_FATAL (fault_workload (m, -1, 0));
+  CU_ASSERT_FATAL (fault_workload (m, -1, 0, false));
   total = memstore_requests (m);
   store_close (memstore_store (m));
   CU_ASSERT (total > 30);
   for (uint64_t n = 0; n <= total; n++) {
     m = memstore_new ();
     fake_now = 100;
-    if (!fault_workload (m, n, err)) {
-      fprintf (stderr, "request %" PRIu64 " failing (%s): wrong data or "
-               "no recovery\n", n, strerror (err));
+    if (!fault_workload (m, n, err, lost)) {
+      fprintf (stderr, "request %" PRIu64 " %s (%s): wrong data or "
+               "no recovery\n", n, lost ? "done, its answer lost"
+               : "failing", strerror (err));
       CU_FAIL ("a single failed request lost data");
     }
     store_close (memstore_store (m));
@@ -312,8 +332,23 @@ fault_every_request (int err)
 static void
 test_fault_every_request (void)
 {
-  fault_every_request (EIO);
-  fault_every_request (ESTALE);   /* a root PUT's If-Match refused */
+  fault_every_request (EIO, false);
+  fault_every_request (ESTALE, false);    /* a root PUT's If-Match refused */
+}
+
+/* The request is done but its answer lost (a connection dropped after
+ * the server acted): a root PUT that landed although the flush was
+ * told it failed must not stop every later flush (the next commit,
+ * If-Match the root it knows, finds that attempt stored and follows
+ * it).  The root side is the cas layout's too.
+ */
+static void
+test_lost_answer_every_request (void)
+{
+  fault_every_request (EIO, true);
+  use_cas = true;
+  fault_every_request (EIO, true);
+  use_cas = false;
 }
 
 /* ---- writes while a commit is in flight ----
@@ -467,6 +502,8 @@ UNIT_SUITES (add_log_faults_tests)
                test_dedup_onto_itself);
   CU_add_test (s, "one failed request, then retries",
                test_fault_every_request);
+  CU_add_test (s, "one request done, its answer lost, then retries",
+               test_lost_answer_every_request);
   CU_add_test (s, "writes while a commit is in flight",
                test_write_during_commit);
   CU_add_test (s, "threads writing and flushing one export", test_threads);
