@@ -159,7 +159,9 @@ put_root (struct tree_root *t, const struct cas_root *r,
       nbdkit_debug ("export %s: a root PUT that failed earlier landed "
                     "(its answer was lost): this commit follows it",
                     t->name);
-      unsure_clear (t);
+      /* Kept until a root PUT succeeds: if the next one fails, the
+       * commit after it recognises this one again.
+       */
       *unsure_landed = true;
       errno = ESTALE;
       return -1;
@@ -447,6 +449,17 @@ tree_commit_write (struct tree_root *t, struct tree_commit *c)
      * until a commit that carried them ends well), and this root was
      * built from the same root it was: PUT this one after it.
      */
+    elapsed = t->clock_ms () - tc;
+    if (elapsed + t->request_bound_ms > t->commit_bound_ms) {
+      nbdkit_error ("export %s: this commit has taken %" PRIu64 " ms "
+                    "before its second root PUT (after one of an earlier "
+                    "commit that landed unanswered), which could then end "
+                    "later than the commit bound (%" PRIu64 " ms): it "
+                    "fails, and the next flush retries it", t->name,
+                    elapsed, t->commit_bound_ms);
+      errno = ETIMEDOUT;
+      goto fail;
+    }
     r->generation++;
     memcpy (if_match, c->etag, sizeof if_match);
     unsure_landed = false;
