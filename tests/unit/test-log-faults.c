@@ -222,6 +222,43 @@ test_dedup_onto_itself (void)
   store_close (memstore_store (m));
 }
 
+#ifdef S3BLOCKS_KNOWN_FAILING
+/* KNOWN FAILING, left out of the build (define S3BLOCKS_KNOWN_FAILING
+ * to run it).  The uploaded block is overwritten before the block
+ * with its content is written: its segment's copy is gone, the dedup
+ * takes the segment with none, and a gc sweep of it (commits failing
+ * past gc's grace) makes every later flush fail.  Fixing it needs a
+ * dedup that knows whether the current root names the segment, or a
+ * commit that uploads such a block again instead of failing.
+ */
+static void
+test_dedup_no_copy_left (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  char key[KEY_MAX];
+
+  fake_now = 1000;
+  v = open_ok (m, BS);
+  fake_now++;
+  CU_ASSERT_EQUAL (write_seed (v, 8, 5, false), 0);
+  CU_ASSERT_EQUAL (write_seed (v, 20, 1, false), 0);    /* 8 uploaded */
+  only_segment (m, key);
+  CU_ASSERT_EQUAL (write_seed (v, 8, 7, false), 0);     /* 20 uploaded */
+  CU_ASSERT_EQUAL (write_seed (v, 21, 2, false), 0);    /* 8 again */
+  CU_ASSERT_EQUAL (write_seed (v, 9, 5, false), 0);     /* 21 uploaded */
+  CU_ASSERT_EQUAL (write_seed (v, 22, 3, false), 0);    /* 9 deduped */
+  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 4);
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);
+  fake_now += WINDOW_MS + 5;
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT (reads_as (v, 9, 5));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+#endif
+
 /* ---- one request fails, the flush is retried ----
  * Writes with max-dirty small enough for write-backs between flushes
  * (uploads whose commit comes later), overwrites, zeroes, identical
@@ -500,6 +537,10 @@ UNIT_SUITES (add_log_faults_tests)
                test_dedup_segment_gone);
   CU_add_test (s, "a block deduplicated onto its own upload",
                test_dedup_onto_itself);
+#ifdef S3BLOCKS_KNOWN_FAILING
+  CU_add_test (s, "KNOWN FAILING: dedup onto a segment with no copy left",
+               test_dedup_no_copy_left);
+#endif
   CU_add_test (s, "one failed request, then retries",
                test_fault_every_request);
   CU_add_test (s, "one request done, its answer lost, then retries",
