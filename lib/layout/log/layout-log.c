@@ -252,14 +252,10 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
       continue;
     l->t.stats.segments_written++;
     l->t.stats.segment_bytes += seg->len;
-    if (kept && seg->bytes && (kept[s] = calloc (1, sizeof **kept))) {
-      memcpy (kept[s]->id, seg->id, LOG_SEG_ID_LEN);
-      kept[s]->len = seg->len;
-      kept[s]->bytes = seg->bytes;
+    /* refs 1: this loop's, dropped below. */
+    if (kept && seg->bytes &&
+        (kept[s] = log_kept_new (l, seg->id, seg->bytes, seg->len)))
       seg->bytes = NULL;
-      kept[s]->refs = 1;        /* this loop's, dropped below */
-      l->kept_bytes += seg->len;
-    }
   }
   for (size_t j = 0; j < k; j++) {
     struct block_io *io = puts[which[j]];
@@ -372,6 +368,7 @@ log_free (struct layout *base)
   }
   u64map_free (&l->pending);
   log_compact_free (l);
+  u64map_free (&l->kept_by_serial);
   l->committing = false;
   log_kept_bury (l);
   tree_root_free (&l->t);
