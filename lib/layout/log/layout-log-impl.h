@@ -148,6 +148,9 @@ extern void log_recent_refreshed (struct log *l,
                                   const uint8_t id[LOG_SEG_ID_LEN],
                                   uint64_t put_ms);
 extern void log_recent_forget_before (struct log *l, uint64_t ms);
+/* A segment found gone: no dedup may name it. */
+extern void log_recent_forget_segment (struct log *l,
+                                       const uint8_t id[LOG_SEG_ID_LEN]);
 extern void log_kept_release (struct log *l, struct log_kept *k);
 extern void log_kept_bury (struct log *l);
 

@@ -52,6 +52,15 @@ log_recent_refreshed (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
 }
 
 void
+log_recent_forget_segment (struct log *l, const uint8_t id[LOG_SEG_ID_LEN])
+{
+  for (size_t i = 0; i <= l->recent_mask; i++)
+    if (l->recent[i].used &&
+        memcmp (l->recent[i].loc.seg, id, LOG_SEG_ID_LEN) == 0)
+      l->recent[i].used = false;
+}
+
+void
 log_recent_forget_before (struct log *l, uint64_t ms)
 {
   for (size_t i = 0; i <= l->recent_mask; i++)
