@@ -4,7 +4,7 @@
 # The admin command's cas verbs: a snapshot keeps its export's state and
 # a clone is independent of its source, both across nbdkit restarts;
 # EXPORT@SNAP is read-only over NBD; a plain export is cloned into cas
-# once; list and du (the same 16 MiB in three exports: dedup ratio
+# once; list and du (the same 8 MiB in three exports: dedup ratio
 # near 3); check --deep names a corrupted content and who references
 # it; every verb refuses bad input with a clear message and exit 1
 # (refused) or 2 (usage).
@@ -74,8 +74,8 @@ expect_status ()
     grep -qE -- "$pattern" "$TMPD/out" || fail "$*: $(cat "$TMPD/out")"
 }
 
-# --- dedup: the same 16 MiB in three exports ---------------------------
-head -c 16M /dev/urandom > "$TMPD/same"
+# --- dedup: the same 8 MiB in three exports ----------------------------
+head -c 8M /dev/urandom > "$TMPD/same"
 start_nbdkit -- layout=cas size=16M
 for e in x1 x2 x3; do
     nbdsh -u "$(uri $e)" -c - <<PY
@@ -92,13 +92,13 @@ d = json.load(open(sys.argv[1]))
 cas = {e["name"]: e for e in d["cas"]}
 for n in ("x1", "x2", "x3"):
     e = cas[n]
-    assert e["logical"] == 16 << 20, e
-    assert e["unique"] == 0 and e["shared"] == e["referenced"] > 16 << 20, e
+    assert e["logical"] == 8 << 20, e
+    assert e["unique"] == 0 and e["shared"] == e["referenced"] > 8 << 20, e
 b = d["bucket"]
-assert b["cas_data_bytes"] == 16 << 20, b
-assert b["cas_logical"] == 48 << 20, b
+assert b["cas_data_bytes"] == 8 << 20, b
+assert b["cas_logical"] == 24 << 20, b
 assert 2.9 < b["dedup_ratio"] <= 3.0, b
-print("ok: du: 48 MiB logical in %d bytes stored, dedup ratio %.3f"
+print("ok: du: 24 MiB logical in %d bytes stored, dedup ratio %.3f"
       % (b["cas_data_bytes"] + b["cas_page_bytes"], b["dedup_ratio"]))
 PY
 

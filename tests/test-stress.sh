@@ -12,25 +12,25 @@ export EXPORT TMPD SOCK
 start_s3
 # A small max-dirty, so that early writeback runs under the load too.
 keys=("export=$EXPORT" max-dirty=4M)
-start_nbdkit -- "${keys[@]}" size=96M
+start_nbdkit -- "${keys[@]}" size=48M
 
-# [80M, 96M): written and flushed first; read back under the load.
-head -c $((16 << 20)) /dev/urandom > "$TMPD/stable"
+# [40M, 48M): written and flushed first; read back under the load.
+head -c $((8 << 20)) /dev/urandom > "$TMPD/stable"
 nbdsh -u "$(uri)" -c '
 import os
-h.pwrite(open(os.environ["TMPD"] + "/stable", "rb").read(), 80 << 20)
+h.pwrite(open(os.environ["TMPD"] + "/stable", "rb").read(), 40 << 20)
 h.flush()
 '
 
-# [0, 48M): nbdcopy, four connections.
-head -c $((48 << 20)) /dev/urandom > "$TMPD/copy"
+# [0, 24M): nbdcopy, four connections.
+head -c $((24 << 20)) /dev/urandom > "$TMPD/copy"
 timeout 300 nbdcopy --connections=4 --flush "$TMPD/copy" "$(uri)" &
 copy=$!
 
-# [48M, 80M): two fio jobs of random writes, then their verification.
+# [24M, 40M): two fio jobs of random writes, then their verification.
 fio_job=(--ioengine=nbd --uri="$(uri)" --rw=randwrite --bsrange=4k-64k
-         --iodepth=8 --numjobs=2 --size=16M --offset=48M
-         --offset_increment=16M --verify=crc32c --randrepeat=1
+         --iodepth=8 --numjobs=2 --size=8M --offset=24M
+         --offset_increment=8M --verify=crc32c --randrepeat=1
          --verify_state_save=0 --group_reporting --output="$TMPD/fio.out")
 timeout 300 fio --name=stress "${fio_job[@]}" &
 fio=$!
@@ -43,7 +43,7 @@ rnd = random.Random(7)
 for _ in range(400):
     off = rnd.randrange(0, len(data) // 512) * 512
     n = min(rnd.choice([512, 4096, 65536, 200000]), len(data) - off)
-    assert h.pread(n, (80 << 20) + off) == data[off:off + n], "at %d" % off
+    assert h.pread(n, (40 << 20) + off) == data[off:off + n], "at %d" % off
 ' &
 reader=$!
 
@@ -56,8 +56,8 @@ echo "ok: nbdcopy x4, fio verify=crc32c and a verifying reader at once"
 check_all ()
 {
     timeout 300 nbdcopy "$(uri)" "$TMPD/back" || fail "nbdcopy back failed"
-    cmp -n $((48 << 20)) "$TMPD/copy" "$TMPD/back" || fail "nbdcopy range differs"
-    cmp -i $((80 << 20)):0 "$TMPD/back" "$TMPD/stable" || fail "stable range differs"
+    cmp -n $((24 << 20)) "$TMPD/copy" "$TMPD/back" || fail "nbdcopy range differs"
+    cmp -i $((40 << 20)):0 "$TMPD/back" "$TMPD/stable" || fail "stable range differs"
     rm -f "$TMPD/back"
     timeout 300 fio --name=stress "${fio_job[@]}" --verify_only ||
         { cat "$TMPD/fio.out" >&2; fail "fio verify_only failed"; }
@@ -66,4 +66,4 @@ check_all
 stop_nbdkit
 start_nbdkit -- "${keys[@]}"
 check_all
-echo "ok: all 96 MiB verified after a restart"
+echo "ok: all 48 MiB verified after a restart"

@@ -38,6 +38,12 @@ struct memstore {
   uint64_t next_version;
   /* Requests still allowed before the simulated crash (-1: no crash). */
   int64_t crash_budget;
+  /* Requests before the one that fails once with fail_at_err (-1: none). */
+  int64_t fail_at;
+  int fail_at_err;
+  /* Requests before the one done whose answer is lost (-1: none). */
+  int64_t lose_at;
+  int lose_at_err;
   void (*hook) (void *opaque);
   void *hook_opaque;
   int64_t clock;
@@ -110,6 +116,12 @@ etag_of (const struct object *o, char *etag)
 static bool
 alive_locked (struct memstore *m)
 {
+  if (m->fail_at == 0) {
+    m->fail_at = -1;
+    return false;
+  }
+  if (m->fail_at > 0)
+    m->fail_at--;
   if (m->crash_budget < 0)
     return true;
   if (m->crash_budget == 0)
@@ -194,14 +206,45 @@ get_range_locked (struct memstore *m, struct store_op *op, size_t *failures)
   etag_of (o, op->etag);
 }
 
+static void run_one_done_locked (struct memstore *m, struct store_op *op,
+                                 size_t *failures);
+
+/* Count the request for memstore_lose_answer_at: true if its answer
+ * is to be lost.
+ */
+static bool
+answer_lost_locked (struct memstore *m)
+{
+  if (m->lose_at == 0) {
+    m->lose_at = -1;
+    return true;
+  }
+  if (m->lose_at > 0)
+    m->lose_at--;
+  return false;
+}
+
 static void
 run_one_locked (struct memstore *m, struct store_op *op, size_t *failures)
+{
+  const bool lost = answer_lost_locked (m);
+
+  run_one_done_locked (m, op, failures);
+  if (lost && op->err == 0) {
+    op->err = m->lose_at_err;
+    (*failures)++;
+  }
+}
+
+static void
+run_one_done_locked (struct memstore *m, struct store_op *op,
+                     size_t *failures)
 {
   int found, err;
   size_t j;
 
   if (!alive_locked (m)) {
-    op->err = EIO;
+    op->err = m->fail_at_err && m->crash_budget != 0 ? m->fail_at_err : EIO;
     (*failures)++;
     return;
   }
@@ -311,7 +354,8 @@ mem_list (struct store *base, const char *prefix, const char *delimiter,
   pthread_mutex_lock (&m->lock);
   m->counts.lists++;
   if (m->fail_list || !alive_locked (m)) {
-    errno = m->fail_list ? m->fail_list : EIO;
+    errno = m->fail_list ? m->fail_list
+      : m->fail_at_err && m->crash_budget != 0 ? m->fail_at_err : EIO;
     pthread_mutex_unlock (&m->lock);
     return -1;
   }
@@ -395,6 +439,8 @@ memstore_new (void)
   m->base.ops = &mem_ops;
   m->base.caps = STORE_CAP_CONDITIONAL_PUT;
   m->crash_budget = -1;
+  m->fail_at = -1;
+  m->lose_at = -1;
   m->clock = MEMSTORE_EPOCH;
   pthread_mutex_init (&m->lock, NULL);
   return m;
@@ -502,6 +548,24 @@ memstore_crash_after (struct memstore *m, int64_t requests)
 {
   pthread_mutex_lock (&m->lock);
   m->crash_budget = requests;
+  pthread_mutex_unlock (&m->lock);
+}
+
+void
+memstore_fail_at (struct memstore *m, int64_t requests, int err)
+{
+  pthread_mutex_lock (&m->lock);
+  m->fail_at = requests;
+  m->fail_at_err = err;
+  pthread_mutex_unlock (&m->lock);
+}
+
+void
+memstore_lose_answer_at (struct memstore *m, int64_t requests, int err)
+{
+  pthread_mutex_lock (&m->lock);
+  m->lose_at = requests;
+  m->lose_at_err = err;
   pthread_mutex_unlock (&m->lock);
 }
 

@@ -70,6 +70,19 @@ extern void memstore_set_caps (struct memstore *m, unsigned caps);
  */
 extern void memstore_crash_after (struct memstore *m, int64_t requests);
 
+/* One transient fault: the request after the next n (counted as
+ * memstore_crash_after counts them) fails with err and changes
+ * nothing; the ones after it succeed again.  n < 0: none.
+ */
+extern void memstore_fail_at (struct memstore *m, int64_t requests, int err);
+
+/* One lost answer: the request after the next n is done (a PUT
+ * stored, a DELETE deleted) but answers err, as when a connection
+ * drops after the server acted.  LISTs are not counted.  n < 0: none.
+ */
+extern void memstore_lose_answer_at (struct memstore *m, int64_t requests,
+                                     int err);
+
 /* The server's clock, in seconds since 1970: every PUT (and
  * memstore_set) stamps its object's Last-Modified with it, and LIST
  * reports it as the entry's mtime.  It starts at MEMSTORE_EPOCH and

@@ -132,12 +132,62 @@ log_commit_begin (struct layout *base, struct layout_commit **out)
   return 0;
 }
 
+/* Segment id is gone and no copy of it is kept.  A change naming it
+ * that leaves its block's content as the committed map has it (a
+ * compaction's move) is turned back into the committed location, in c
+ * and, unless it changed since, in the pending table: the root being
+ * replaced names that place, so the block reads the same and nothing
+ * needs a refresh.  true if every change naming id was such.
+ */
+static bool
+back_to_committed (struct log *l, struct layout_commit *c,
+                   const uint8_t id[LOG_SEG_ID_LEN])
+{
+  struct cas_value *vals = calloc (c->t.n ? c->t.n : 1, sizeof *vals);
+  bool all = vals != NULL;
+
+  for (size_t j = 0; all && j < c->t.n; j++) {
+    const struct cas_change *ch = &c->t.changes[j];
+    bool present;
+
+    if (!ch->present || memcmp (ch->value.loc.seg, id, LOG_SEG_ID_LEN))
+      continue;
+    all = cas_tree_lookup (l->t.tree, ch->index, &present, &vals[j]) == 0 &&
+      present && cas_hash_equal (&vals[j].loc.hash, &ch->value.loc.hash) &&
+      memcmp (vals[j].loc.seg, id, LOG_SEG_ID_LEN) != 0;
+  }
+  if (all) {
+    pthread_mutex_lock (&l->t.lock);
+    for (size_t j = 0; j < c->t.n; j++) {
+      struct cas_change *ch = &c->t.changes[j];
+      struct log_pending *p;
+
+      if (!ch->present || memcmp (ch->value.loc.seg, id, LOG_SEG_ID_LEN))
+        continue;
+      ch->value.loc = vals[j].loc;
+      ch->value.hash = vals[j].loc.hash;
+      c->t.put_ms[j] = UINT64_MAX;
+      p = u64map_get (&l->pending, ch->index);
+      if (p && p->seq == c->t.seq[j]) {
+        p->loc = vals[j].loc;
+        p->put_ms = UINT64_MAX;
+      }
+    }
+    log_recent_forget_segment (l, id);
+    pthread_mutex_unlock (&l->t.lock);
+  }
+  free (vals);
+  return all;
+}
+
 /* PUT segment i's again (its change's segment), from a kept copy or
- * read back whole and checked.  *put_ms: the new PUT's start.
+ * read back whole and checked.  *put_ms: the new PUT's start; *undone:
+ * it was gone, and every change naming it went back to the committed
+ * location instead (back_to_committed).
  */
 static int
 refresh_segment (struct log *l, struct layout_commit *c, size_t i,
-                 uint64_t *put_ms)
+                 uint64_t *put_ms, bool *undone)
 {
   const uint8_t *id = c->t.changes[i].value.loc.seg;
   const struct log_kept *k = NULL;
@@ -146,6 +196,7 @@ refresh_segment (struct log *l, struct layout_commit *c, size_t i,
   bool found = true;
   int r;
 
+  *undone = false;
   for (size_t j = 0; j < c->t.n && k == NULL; j++)
     if (c->kept[j] && memcmp (c->kept[j]->id, id, LOG_SEG_ID_LEN) == 0)
       k = c->kept[j];
@@ -154,6 +205,10 @@ refresh_segment (struct log *l, struct layout_commit *c, size_t i,
     return log_segio_put_again (&l->io, id, k->bytes, k->len, put_ms);
   if (log_segio_read_segment (&l->io, id, &bytes, &len, &found) == -1)
     return -1;
+  if (!found && back_to_committed (l, c, id)) {
+    *undone = true;
+    return 0;
+  }
   if (!found) {
     char key[KEY_MAX];
 
@@ -186,14 +241,17 @@ refresh_before (struct tree_root *t, struct tree_commit *tc, uint64_t limit)
   for (;;) {
     size_t i;
     uint64_t t0;
+    bool undone;
 
     for (i = 0; i < c->t.n; i++)
       if (c->t.changes[i].present && c->t.put_ms[i] < limit)
         break;
     if (i == c->t.n)
       return 0;
-    if (refresh_segment (l, c, i, &t0) == -1)
+    if (refresh_segment (l, c, i, &t0, &undone) == -1)
       return -1;
+    if (undone)
+      continue;               /* no change names it any more */
     if (t0 < limit)
       t0 = limit;
     {

@@ -42,6 +42,7 @@
 struct log_kept {
   struct log_kept *next;        /* on the graveyard */
   uint64_t refs;
+  uint64_t serial;              /* its key in log.kept_by_serial; 0: none */
   uint8_t id[LOG_SEG_ID_LEN];
   size_t len;
   void *bytes;
@@ -59,11 +60,15 @@ struct log_pending {
 /* The recent-PUT table: blocks this layout PUT itself, where, and when
  * (their segment PUT's start).  Direct-mapped on the block's hash: a
  * collision forgets the older entry, which costs one upload again,
- * never a wrong skip.
+ * never a wrong skip.  kept_serial names the segment's copy while one
+ * is kept (looked up in log.kept_by_serial, which forgets it when the
+ * copy goes), so that a block deduplicated onto the segment holds the
+ * copy too.
  */
 struct log_recent {
   struct log_location loc;      /* loc.hash: the content */
   uint64_t put_ms;
+  uint64_t kept_serial;         /* 0: no copy */
   bool used;
 };
 
@@ -110,6 +115,8 @@ struct log {
   size_t recent_mask;
   uint64_t keep_limit;          /* bytes of segment copies kept at most */
   uint64_t kept_bytes;
+  struct u64map kept_by_serial; /* serial -> struct log_kept, refs > 0 */
+  uint64_t kept_serial;
   bool committing;
   struct log_kept *graveyard;
   struct log_compact compact;
@@ -129,14 +136,21 @@ struct layout_commit {
  */
 extern bool log_recent_get (struct log *l, const struct cas_hash *h,
                             uint64_t now, struct log_location *loc,
-                            uint64_t *put_ms);
+                            uint64_t *put_ms, struct log_kept **kept);
 extern void log_recent_put (struct log *l, const struct log_location *loc,
-                            uint64_t put_ms);
+                            uint64_t put_ms, const struct log_kept *kept);
+/* A new copy, refs 1, findable by dedups (lock held).  NULL: ENOMEM. */
+extern struct log_kept *log_kept_new (struct log *l,
+                                      const uint8_t id[LOG_SEG_ID_LEN],
+                                      void *bytes, size_t len);
 /* Every entry naming segment id now relies on a PUT at put_ms. */
 extern void log_recent_refreshed (struct log *l,
                                   const uint8_t id[LOG_SEG_ID_LEN],
                                   uint64_t put_ms);
 extern void log_recent_forget_before (struct log *l, uint64_t ms);
+/* A segment found gone: no dedup may name it. */
+extern void log_recent_forget_segment (struct log *l,
+                                       const uint8_t id[LOG_SEG_ID_LEN]);
 extern void log_kept_release (struct log *l, struct log_kept *k);
 extern void log_kept_bury (struct log *l);
 

@@ -27,7 +27,7 @@ recent_slot (struct log *l, const struct cas_hash *h)
 
 void
 log_recent_put (struct log *l, const struct log_location *loc,
-                uint64_t put_ms)
+                uint64_t put_ms, const struct log_kept *kept)
 {
   struct log_recent *r = recent_slot (l, &loc->hash);
 
@@ -36,6 +36,7 @@ log_recent_put (struct log *l, const struct log_location *loc,
     return;
   r->loc = *loc;
   r->put_ms = put_ms;
+  r->kept_serial = kept ? kept->serial : 0;
   r->used = true;
 }
 
@@ -51,6 +52,15 @@ log_recent_refreshed (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
 }
 
 void
+log_recent_forget_segment (struct log *l, const uint8_t id[LOG_SEG_ID_LEN])
+{
+  for (size_t i = 0; i <= l->recent_mask; i++)
+    if (l->recent[i].used &&
+        memcmp (l->recent[i].loc.seg, id, LOG_SEG_ID_LEN) == 0)
+      l->recent[i].used = false;
+}
+
+void
 log_recent_forget_before (struct log *l, uint64_t ms)
 {
   for (size_t i = 0; i <= l->recent_mask; i++)
@@ -60,7 +70,8 @@ log_recent_forget_before (struct log *l, uint64_t ms)
 
 bool
 log_recent_get (struct log *l, const struct cas_hash *h, uint64_t now,
-            struct log_location *loc, uint64_t *put_ms)
+                struct log_location *loc, uint64_t *put_ms,
+                struct log_kept **kept)
 {
   const struct log_recent *r = recent_slot (l, h);
 
@@ -69,10 +80,31 @@ log_recent_get (struct log *l, const struct cas_hash *h, uint64_t now,
     return false;
   *loc = r->loc;
   *put_ms = r->put_ms;
+  *kept = r->kept_serial ? u64map_get (&l->kept_by_serial, r->kept_serial)
+    : NULL;
   return true;
 }
 
 /* Kept segments (lock held). */
+
+struct log_kept *
+log_kept_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN], void *bytes,
+              size_t len)
+{
+  struct log_kept *k = calloc (1, sizeof *k);
+
+  if (k == NULL)
+    return NULL;
+  memcpy (k->id, id, LOG_SEG_ID_LEN);
+  k->len = len;
+  k->bytes = bytes;
+  k->refs = 1;
+  l->kept_bytes += len;
+  /* Unregistered (out of memory): kept for its uploads, no dedup's. */
+  if (u64map_put (&l->kept_by_serial, ++l->kept_serial, k) == 0)
+    k->serial = l->kept_serial;
+  return k;
+}
 
 static void
 kept_free (struct log *l, struct log_kept *k)
@@ -87,6 +119,9 @@ log_kept_release (struct log *l, struct log_kept *k)
 {
   if (k == NULL || --k->refs > 0)
     return;
+  /* No dedup may take it from here on (the graveyard's are going). */
+  if (k->serial)
+    u64map_remove (&l->kept_by_serial, k->serial);
   if (l->committing) {
     k->next = l->graveyard;
     l->graveyard = k;

@@ -53,10 +53,11 @@ log_pending_set (struct log *l, uint64_t index, bool present,
       return -1;
     }
   }
+  /* The new reference first: kept may be the one p holds. */
+  if (present && kept)
+    kept->refs++;
   log_kept_release (l, p->kept);
   p->kept = present ? kept : NULL;
-  if (p->kept)
-    p->kept->refs++;
   p->present = present;
   if (present)
     p->loc = *loc;
@@ -214,14 +215,19 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
   for (size_t i = 0; i < n; i++) {
     struct cas_hash h;
     struct log_location loc;
+    struct log_kept *seg_kept;
     uint64_t put_ms;
 
     cas_hash_of (puts[i]->buf, l->t.block_size, &h);
-    if (log_recent_get (l, &h, now, &loc, &put_ms)) {
-      /* Kept copies belong to uploads only: a dedup's segment, if gone,
-       * is refreshed from a read-back (or the commit fails).
+    if (log_recent_get (l, &h, now, &loc, &put_ms, &seg_kept)) {
+      /* The change relies on that segment as its uploads do: it holds
+       * the segment's kept copy too, while there is one, so that a
+       * segment gc deleted before the commit is put back from it
+       * (docs/gc-safety.md, step 10); with none, it is refreshed from
+       * a read-back (or the commit fails).
        */
-      if (log_pending_set (l, puts[i]->index, true, &loc, put_ms, NULL) == -1)
+      if (log_pending_set (l, puts[i]->index, true, &loc, put_ms,
+                           seg_kept) == -1)
         puts[i]->err = ENOMEM;
       else
         l->t.stats.dedup_hits++;
@@ -246,14 +252,10 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
       continue;
     l->t.stats.segments_written++;
     l->t.stats.segment_bytes += seg->len;
-    if (kept && seg->bytes && (kept[s] = calloc (1, sizeof **kept))) {
-      memcpy (kept[s]->id, seg->id, LOG_SEG_ID_LEN);
-      kept[s]->len = seg->len;
-      kept[s]->bytes = seg->bytes;
+    /* refs 1: this loop's, dropped below. */
+    if (kept && seg->bytes &&
+        (kept[s] = log_kept_new (l, seg->id, seg->bytes, seg->len)))
       seg->bytes = NULL;
-      kept[s]->refs = 1;        /* this loop's, dropped below */
-      l->kept_bytes += seg->len;
-    }
   }
   for (size_t j = 0; j < k; j++) {
     struct block_io *io = puts[which[j]];
@@ -267,7 +269,8 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
       io->err = ENOMEM;
       continue;
     }
-    log_recent_put (l, &b->loc, up.segs[b->seg].put_ms);
+    log_recent_put (l, &b->loc, up.segs[b->seg].put_ms,
+                    kept ? kept[b->seg] : NULL);
   }
   for (size_t s = 0; kept && s < up.nr_segs; s++)
     log_kept_release (l, kept[s]);
@@ -365,6 +368,7 @@ log_free (struct layout *base)
   }
   u64map_free (&l->pending);
   log_compact_free (l);
+  u64map_free (&l->kept_by_serial);
   l->committing = false;
   log_kept_bury (l);
   tree_root_free (&l->t);

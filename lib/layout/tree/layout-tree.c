@@ -99,14 +99,36 @@ tree_root_free (struct tree_root *t)
   free (t->name);
 }
 
+static void
+unsure_clear (struct tree_root *t)
+{
+  for (unsigned i = 0; i < TREE_UNSURE_MAX; i++)
+    t->unsure[i].len = 0;
+}
+
+/* Is back (got bytes) a root PUT of unknown outcome? */
+static bool
+unsure_is (const struct tree_root *t, const char *back, size_t got)
+{
+  for (unsigned i = 0; i < TREE_UNSURE_MAX; i++)
+    if (t->unsure[i].len && t->unsure[i].len == got &&
+        memcmp (t->unsure[i].bytes, back, got) == 0)
+      return true;
+  return false;
+}
+
 /* PUT a root and learn its new ETag.  If-Match answering "changed" may
  * be our own earlier attempt that landed before its answer was lost:
- * a root that reads back as exactly what we sent is ours.  0, or -1
- * after a message.
+ * a root that reads back as exactly what we sent is ours.  One that
+ * reads back as an earlier commit's attempt (t->unsure, its answer
+ * an error) is that commit, landed: *unsure_landed is set, etag is
+ * the stored root's, and -1 is returned with no message, for the
+ * caller to PUT a root that follows it.  0, or -1 after a message.
  */
 static int
 put_root (struct tree_root *t, const struct cas_root *r,
-          enum store_condition cond, const char *if_match, char *etag)
+          enum store_condition cond, const char *if_match, char *etag,
+          bool *unsure_landed)
 {
   char buf[CAS_ROOT_MAX], back[CAS_ROOT_MAX];
   int len = cas_root_format (buf, sizeof buf, r);
@@ -128,9 +150,31 @@ put_root (struct tree_root *t, const struct cas_root *r,
   store_run (t->store, &op, 1);
   if (op.err == ESTALE &&
       store_get_etag (t->store, t->root_key, back, sizeof back, &got,
-                      etag) == 0 &&
-      got == (size_t) len && memcmp (back, buf, len) == 0)
-    return 0;
+                      etag) == 0) {
+    if (got == (size_t) len && memcmp (back, buf, len) == 0) {
+      unsure_clear (t);
+      return 0;
+    }
+    if (unsure_landed && unsure_is (t, back, got)) {
+      nbdkit_debug ("export %s: a root PUT that failed earlier landed "
+                    "(its answer was lost): this commit follows it",
+                    t->name);
+      /* Kept until a root PUT succeeds: if the next one fails, the
+       * commit after it recognises this one again.
+       */
+      *unsure_landed = true;
+      errno = ESTALE;
+      return -1;
+    }
+  }
+  if (op.err && op.err != ESTALE && op.err != EEXIST) {
+    /* The server may have acted before the answer was lost. */
+    memcpy (t->unsure[t->unsure_next].bytes, buf, len);
+    t->unsure[t->unsure_next].len = len;
+    t->unsure_next = (t->unsure_next + 1) % TREE_UNSURE_MAX;
+  }
+  else if (op.err == 0)
+    unsure_clear (t);
   if (op.err == ESTALE || op.err == EEXIST) {
     nbdkit_error ("export %s: its root %s was %s by another writer (another "
                   "server, or the admin command) since this server read "
@@ -173,7 +217,7 @@ create_root (struct tree_root *t, uint64_t nr_blocks)
   r->reuse_window_s = ms_to_s_up (t->reuse_window_ms);
   r->commit_bound_s = ms_to_s_up (t->commit_bound_ms);
   if (put_root (t, r, cond ? STORE_CREATE_ONLY : STORE_ALWAYS, NULL,
-                t->etag) == -1)
+                t->etag, NULL) == -1)
     return -1;
   t->stats.roots_written++;
   nbdkit_debug ("export %s: created its root %s (incarnation %s)", t->name,
@@ -348,6 +392,7 @@ tree_commit_write (struct tree_root *t, struct tree_commit *c)
   char if_match[STORE_ETAG_MAX];
   enum store_condition cond = STORE_ALWAYS;
   uint64_t elapsed, tp;
+  bool unsure_landed = false;
 
   if (t->ops->refresh_before (t, c, tc > t->reuse_window_ms
                               ? tc - t->reuse_window_ms : 0) == -1)
@@ -397,8 +442,30 @@ tree_commit_write (struct tree_root *t, struct tree_commit *c)
   r->commit_bound_s = ms_to_s_up (t->commit_bound_ms);
   if (store_can (t->store, STORE_CAP_CONDITIONAL_PUT) && if_match[0])
     cond = STORE_IF_MATCH;
-  if (put_root (t, r, cond, if_match, c->etag) == -1)
-    goto fail;
+  if (put_root (t, r, cond, if_match, c->etag, &unsure_landed) == -1) {
+    if (!unsure_landed)
+      goto fail;
+    /* It carried changes this commit carries too (they stay pending
+     * until a commit that carried them ends well), and this root was
+     * built from the same root it was: PUT this one after it.
+     */
+    elapsed = t->clock_ms () - tc;
+    if (elapsed + t->request_bound_ms > t->commit_bound_ms) {
+      nbdkit_error ("export %s: this commit has taken %" PRIu64 " ms "
+                    "before its second root PUT (after one of an earlier "
+                    "commit that landed unanswered), which could then end "
+                    "later than the commit bound (%" PRIu64 " ms): it "
+                    "fails, and the next flush retries it", t->name,
+                    elapsed, t->commit_bound_ms);
+      errno = ETIMEDOUT;
+      goto fail;
+    }
+    r->generation++;
+    memcpy (if_match, c->etag, sizeof if_match);
+    unsure_landed = false;
+    if (put_root (t, r, cond, if_match, c->etag, &unsure_landed) == -1)
+      goto fail;
+  }
   return 0;
 
  fail:;

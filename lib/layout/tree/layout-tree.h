@@ -36,6 +36,9 @@
 struct tree_root;
 struct tree_commit;
 
+/* Root PUTs of unknown outcome remembered (struct tree_root). */
+#define TREE_UNSURE_MAX 4
+
 struct tree_root_ops {
   /* PUT again (after checking) what a present change of c relies on
    * whose recorded PUT started before limit, raising those changes'
@@ -75,6 +78,17 @@ struct tree_root {
   uint64_t size;                /* bytes */
   bool size_dirty;              /* the root does not record size yet */
   struct layout_stats stats;
+
+  /* The last root PUTs since the last that succeeded whose answer was
+   * an error that does not say they were refused: one may have landed
+   * (each was If-Match the same root, so at most one did).  A ring;
+   * len 0: an empty slot.  Used by one commit at a time.
+   */
+  struct {
+    char bytes[CAS_ROOT_MAX];
+    size_t len;
+  } unsure[TREE_UNSURE_MAX];
+  unsigned unsure_next;
 };
 
 /* A commit's changes, sorted by index, and its root-side results. */

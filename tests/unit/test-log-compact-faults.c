@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks unit tests: the log layout's compaction (docs/log-layout.md,
+ * "Compaction") under faults: its new segment swept before its commit;
+ * and a KNOWN FAILING case left out of the build until it is fixed
+ * (define S3BLOCKS_KNOWN_FAILING to run it).  Against the in-memory
+ * store, on a fake clock.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "cas/cas-tree.h"
+#include "format/cas-format.h"
+#include "format/log-format.h"
+#include "layout/layout.h"
+#include "memstore.h"
+#include "nbdkit-standin.h"
+#include "tests.h"
+#include "volume/volume.h"
+
+#define BS 4096
+#define EXPORT "t"
+#define ROOT_KEY "cas/roots/t"
+#define NBLOCKS 1024
+#define SIZE ((uint64_t) NBLOCKS * BS)
+#define SEG_SIZE (128 * 1024)                   /* 31 blocks */
+#define SEGS "log/segs/"
+
+static uint64_t fake_now;
+
+static uint64_t
+fake_clock (void)
+{
+  return fake_now;
+}
+
+static void
+fake_sleep (uint64_t ms)
+{
+  fake_now += ms;
+}
+
+static struct volume *
+open_compacting (struct memstore *m)
+{
+  struct volume_params p = {
+    .name = EXPORT, .size = SIZE, .block_size = BS,
+    .max_dirty = 2 * SIZE, .batch = 64,
+  };
+  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
+  struct layout_log_params gp = {
+    .root_key = ROOT_KEY, .size = SIZE,
+    .create = memstore_peek (m, ROOT_KEY, NULL, 0) < 0,
+    .map_cache_bytes = 1 << 20, .reuse_window_ms = 1000,
+    .keep_bytes = 2 * SIZE, .request_bound_ms = 10,
+    .commit_bound_ms = 100000, .segment_size = SEG_SIZE,
+    .recent_entries = 64, .compact_rate = UINT64_C (32) << 20,
+    .compact_threshold_pm = 600,
+    .clock_ms = fake_clock, .sleep_ms = fake_sleep,
+  };
+  struct layout *l = layout_log_open (memstore_store (m), &lp, &gp);
+  struct volume *v;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (l);
+  v = volume_create (l, &p);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
+  return v;
+}
+
+/* Unique per (index, gen) unless said otherwise. */
+static void
+fill (char *buf, uint64_t index, unsigned gen)
+{
+  memset (buf, 'a' + gen % 26, BS);
+  memcpy (buf, &index, sizeof index);
+  memcpy (buf + 8, &gen, sizeof gen);
+}
+
+static int
+write_gen (struct volume *v, uint64_t index, unsigned gen)
+{
+  char buf[BS];
+
+  fill (buf, index, gen);
+  return volume_write (v, buf, BS, index * BS, false);
+}
+
+static bool
+reads_as (struct volume *v, uint64_t index, unsigned gen)
+{
+  char buf[BS], want[BS];
+
+  fill (want, index, gen);
+  return volume_read (v, buf, BS, index * BS) == 0 &&
+    memcmp (buf, want, BS) == 0;
+}
+
+static void
+maintain_rounds (struct volume *v, int n)
+{
+  for (int i = 0; i < n; i++) {
+    fake_now += 60 * 1000;
+    (void) volume_maintain (v);
+  }
+}
+
+struct keys {
+  char key[8][KEY_MAX];
+  int n;
+};
+
+static int
+add_key (void *opaque, const struct store_entry *e)
+{
+  struct keys *k = opaque;
+
+  if (k->n < 8)
+    snprintf (k->key[k->n], KEY_MAX, "%s", e->key);
+  k->n++;
+  return 0;
+}
+
+/* A compaction's new segment, not committed (the commit failed: here
+ * its fence LIST), swept by gc while commits keep failing longer than
+ * gc's grace.  Compaction keeps no copy of its segments; its changes
+ * leave every block as the committed map has it, so the commit turns
+ * them back to the committed locations instead of failing (and every
+ * later flush with it, the client's writes never committed).
+ */
+static void
+test_compacted_segment_swept (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct keys before = { .n = 0 }, after = { .n = 0 };
+  const char *gone = NULL;
+
+  fake_now = 1000;
+  v = open_compacting (m);
+  for (uint64_t i = 0; i < 8; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  for (uint64_t i = 0; i < 6; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
+                               add_key, &before), 0);
+  CU_ASSERT_EQUAL_FATAL (before.n, 2);
+
+  memstore_fail_list (m, EIO);          /* commits fail */
+  maintain_rounds (v, 5);
+  memstore_fail_list (m, 0);
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
+                               add_key, &after), 0);
+  CU_ASSERT_EQUAL_FATAL (after.n, 3);
+  for (int i = 0; i < after.n; i++)
+    if (strcmp (after.key[i], before.key[0]) &&
+        strcmp (after.key[i], before.key[1]))
+      gone = after.key[i];
+  CU_ASSERT_PTR_NOT_NULL_FATAL (gone);
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), gone), 0);
+  fake_now += 10 * 1000;
+
+  CU_ASSERT_EQUAL (write_gen (v, 100, 7), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+  v = open_compacting (m);
+  CU_ASSERT (reads_as (v, 100, 7));
+  for (uint64_t i = 0; i < 8; i++)
+    CU_ASSERT (reads_as (v, i, i < 6 ? 2 : 1));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
+#ifdef S3BLOCKS_KNOWN_FAILING
+/* KNOWN FAILING.  A block deduplicated onto a segment pins it: compaction moves a
+ * segment's records' own blocks, never another block whose change
+ * names the same place, so the segment stays named for that one
+ * block's sake whatever its live fraction (here 1 of 31 blocks), and
+ * the export's segments are never brought near its logical size.
+ */
+static void
+test_dedup_pins_segment (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  char buf[BS];
+
+  fake_now = 1000;
+  v = open_compacting (m);
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  fill (buf, 1, 1);                     /* block 1's content, at 500 */
+  CU_ASSERT_EQUAL (volume_write (v, buf, BS, 500 * BS, false), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL_FATAL (st.dedup_hits, 1);
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 2);
+  maintain_rounds (v, 10);
+  volume_free (v);
+  /* Compacted: block 500 moved into a new segment, the first one no
+   * longer named (gc would sweep it); here nothing moved at all.
+   */
+  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 3);
+  store_close (memstore_store (m));
+}
+
+#endif /* S3BLOCKS_KNOWN_FAILING */
+
+UNIT_SUITES (add_log_compact_faults_tests)
+{
+  CU_pSuite s = CU_add_suite ("log compaction faults", NULL, NULL);
+
+  CU_add_test (s, "a compaction's segment swept before its commit",
+               test_compacted_segment_swept);
+#ifdef S3BLOCKS_KNOWN_FAILING
+  CU_add_test (s, "KNOWN FAILING: a deduplicated block pins its segment",
+               test_dedup_pins_segment);
+#endif
+}
