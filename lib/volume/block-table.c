@@ -35,6 +35,7 @@ list_append (struct block_list *l, struct block *b)
   else
     l->head = b;
   l->tail = b;
+  l->len++;
 }
 
 static void
@@ -49,6 +50,7 @@ list_unlink (struct block_list *l, struct block *b)
   else
     l->tail = b->prev;
   b->prev = b->next = NULL;
+  l->len--;
 }
 
 static struct block_list *
@@ -247,6 +249,7 @@ block_requeue_dirty (struct volume *v, struct block *b, uint64_t dirty_seq)
     after->next = b;
   else
     v->dirty.head = b;
+  v->dirty.len++;
 }
 
 /* A buffer the caller may modify: allocated for a zero block, and

@@ -45,6 +45,7 @@ struct block {
 
 struct block_list {
   struct block *head, *tail;    /* head: oldest / least recently used */
+  uint64_t len;                 /* for statistics: a scrape counts none */
 };
 
 struct volume {
