@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <CUnit/CUnit.h>
 
@@ -48,6 +49,9 @@ fake_sleep (uint64_t ms)
   __atomic_add_fetch (&fake_now, ms, __ATOMIC_RELAXED);
 }
 
+/* Bytes of copies kept; 0: max-dirty, as an export has. */
+static uint64_t keep_bytes;
+
 static struct volume *
 open_log (struct memstore *m, uint64_t max_dirty, int *load_result)
 {
@@ -60,14 +64,16 @@ open_log (struct memstore *m, uint64_t max_dirty, int *load_result)
     .root_key = ROOT_KEY, .size = SIZE,
     .create = memstore_peek (m, ROOT_KEY, NULL, 0) < 0,
     .map_cache_bytes = 1 << 20, .reuse_window_ms = WINDOW_MS,
-    .keep_bytes = max_dirty, .request_bound_ms = 10,
+    .keep_bytes = keep_bytes ? keep_bytes : max_dirty,
+    .request_bound_ms = 10,
     .commit_bound_ms = 100000, .recent_entries = 64,
     .clock_ms = fake_clock, .sleep_ms = fake_sleep,
   };
   const struct layout_cas_params cp = {
     .root_key = ROOT_KEY, .size = SIZE, .create = gp.create,
     .map_cache_bytes = 1 << 20, .reuse_window_ms = WINDOW_MS,
-    .keep_bytes = max_dirty, .request_bound_ms = 10,
+    .keep_bytes = keep_bytes ? keep_bytes : max_dirty,
+    .request_bound_ms = 10,
     .commit_bound_ms = 100000, .clock_ms = fake_clock,
     .sleep_ms = fake_sleep,
   };
@@ -159,6 +165,8 @@ test_dedup_segment_gone (void)
   struct volume *v;
   char key[KEY_MAX];
 
+  /* Room for the copies: the uploads are not committed between. */
+  keep_bytes = 64 * BS;
   fake_now = 1000;
   v = open_ok (m, BS);          /* each write pushes the last one out */
   fake_now++;
@@ -185,6 +193,7 @@ test_dedup_segment_gone (void)
   CU_ASSERT (reads_as (v, 10, 6));
   CU_ASSERT (reads_as (v, 11, 8));
   volume_free (v);
+  keep_bytes = 0;
   store_close (memstore_store (m));
 }
 
@@ -199,6 +208,8 @@ test_dedup_onto_itself (void)
   struct volume *v;
   char key[KEY_MAX];
 
+  /* Room for the copies: the uploads are not committed between. */
+  keep_bytes = 64 * BS;
   fake_now = 1000;
   v = open_ok (m, BS);
   fake_now++;
@@ -219,45 +230,10 @@ test_dedup_onto_itself (void)
   CU_ASSERT (reads_as (v, 9, 6));
   CU_ASSERT (reads_as (v, 10, 7));
   volume_free (v);
+  keep_bytes = 0;
   store_close (memstore_store (m));
 }
 
-#ifdef S3BLOCKS_KNOWN_FAILING
-/* KNOWN FAILING, left out of the build (define S3BLOCKS_KNOWN_FAILING
- * to run it).  The uploaded block is overwritten before the block
- * with its content is written: its segment's copy is gone, the dedup
- * takes the segment with none, and a gc sweep of it (commits failing
- * past gc's grace) makes every later flush fail.  Fixing it needs a
- * dedup that knows whether the current root names the segment, or a
- * commit that uploads such a block again instead of failing.
- */
-static void
-test_dedup_no_copy_left (void)
-{
-  struct memstore *m = memstore_new ();
-  struct volume *v;
-  char key[KEY_MAX];
-
-  fake_now = 1000;
-  v = open_ok (m, BS);
-  fake_now++;
-  CU_ASSERT_EQUAL (write_seed (v, 8, 5, false), 0);
-  CU_ASSERT_EQUAL (write_seed (v, 20, 1, false), 0);    /* 8 uploaded */
-  only_segment (m, key);
-  CU_ASSERT_EQUAL (write_seed (v, 8, 7, false), 0);     /* 20 uploaded */
-  CU_ASSERT_EQUAL (write_seed (v, 21, 2, false), 0);    /* 8 again */
-  CU_ASSERT_EQUAL (write_seed (v, 9, 5, false), 0);     /* 21 uploaded */
-  CU_ASSERT_EQUAL (write_seed (v, 22, 3, false), 0);    /* 9 deduped */
-  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 4);
-  CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);
-  fake_now += WINDOW_MS + 5;
-  CU_ASSERT_EQUAL (volume_flush (v), 0);
-  CU_ASSERT_EQUAL (volume_flush (v), 0);
-  CU_ASSERT (reads_as (v, 9, 5));
-  volume_free (v);
-  store_close (memstore_store (m));
-}
-#endif
 
 /* ---- one request fails, the flush is retried ----
  * Writes with max-dirty small enough for write-backs between flushes
@@ -390,44 +366,79 @@ test_lost_answer_every_request (void)
 
 /* ---- writes while a commit is in flight ----
  * The hook runs at the start of the commit's first request, with the
- * volume's lock released: a write there (pushing another block out to
- * the store, a pending change the commit did not snapshot) and a zero
- * must both survive the commit's end, read back before the next
- * flush, and land with it.
+ * volume's lock released, and starts a writer thread, as nbdkit would
+ * run another client's request: its first write (a pending change the
+ * commit did not snapshot) is in before the commit goes on; the next
+ * ones push blocks out to the store and may wait for the commit (the
+ * dirty bound commits first when the kept copies are full).  All must
+ * survive the commit's end, read back before the next flush, and land
+ * with it.
  */
 struct during {
   struct memstore *m;
   struct volume *v;
   int skip;                     /* store batches to let by first */
   int r;
+  pthread_t writer;
+  bool started;
+  pthread_mutex_t lock;
+  pthread_cond_t first_done;
+  bool first;
 };
+
+static void *
+writer_during_commit (void *opaque)
+{
+  struct during *d = opaque;
+  int r = write_seed (d->v, 3, 42, false);
+
+  pthread_mutex_lock (&d->lock);
+  d->first = true;
+  pthread_cond_signal (&d->first_done);
+  pthread_mutex_unlock (&d->lock);
+  if (r == 0)
+    r = write_seed (d->v, 5, 0, false);
+  if (r == 0)
+    r = write_seed (d->v, 6, 43, false);
+  d->r = r;
+  return NULL;
+}
 
 static void
 write_during_commit (void *opaque)
 {
   struct during *d = opaque;
+  struct timespec deadline;
+  int err = 0;
 
   if (d->skip-- > 0) {
     memstore_set_hook (d->m, write_during_commit, d);
     return;
   }
-  d->r = write_seed (d->v, 3, 42, false);
-  if (d->r == 0)
-    d->r = write_seed (d->v, 5, 0, false);
-  if (d->r == 0)
-    d->r = write_seed (d->v, 6, 43, false);
+  if (pthread_create (&d->writer, NULL, writer_during_commit, d) != 0)
+    return;
+  d->started = true;
+  /* Bounded: a writer stuck behind this very commit fails the test
+   * rather than hanging it.
+   */
+  clock_gettime (CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 10;
+  pthread_mutex_lock (&d->lock);
+  while (!d->first && err == 0)
+    err = pthread_cond_timedwait (&d->first_done, &d->lock, &deadline);
+  pthread_mutex_unlock (&d->lock);
 }
 
 static void
 test_write_during_commit (void)
 {
   struct memstore *m = memstore_new ();
-  struct during d;
+  struct during d = { .m = m, .r = -1 };
 
+  pthread_mutex_init (&d.lock, NULL);
+  pthread_cond_init (&d.first_done, NULL);
   fake_now = 100;
-  d.m = m;
   d.v = open_ok (m, BS);
-  d.r = -1;
   CU_ASSERT_EQUAL (write_seed (d.v, 5, 9, false), 0);
   CU_ASSERT_EQUAL (volume_flush (d.v), 0);
   CU_ASSERT_EQUAL (write_seed (d.v, 3, 41, false), 0);
@@ -438,6 +449,9 @@ test_write_during_commit (void)
   d.skip = 1;
   memstore_set_hook (m, write_during_commit, &d);
   CU_ASSERT_EQUAL (volume_flush (d.v), 0);
+  CU_ASSERT_FATAL (d.started);
+  pthread_join (d.writer, NULL);
+  CU_ASSERT (d.first);
   CU_ASSERT_EQUAL (d.r, 0);
   CU_ASSERT (reads_as (d.v, 3, 42));
   CU_ASSERT (reads_as (d.v, 5, 0));
@@ -452,6 +466,8 @@ test_write_during_commit (void)
   CU_ASSERT (reads_as (d.v, 6, 43));
   volume_free (d.v);
   store_close (memstore_store (m));
+  pthread_cond_destroy (&d.first_done);
+  pthread_mutex_destroy (&d.lock);
 }
 
 /* ---- several threads writing and flushing one export ---- */
@@ -537,10 +553,6 @@ UNIT_SUITES (add_log_faults_tests)
                test_dedup_segment_gone);
   CU_add_test (s, "a block deduplicated onto its own upload",
                test_dedup_onto_itself);
-#ifdef S3BLOCKS_KNOWN_FAILING
-  CU_add_test (s, "KNOWN FAILING: dedup onto a segment with no copy left",
-               test_dedup_no_copy_left);
-#endif
   CU_add_test (s, "one failed request, then retries",
                test_fault_every_request);
   CU_add_test (s, "one request done, its answer lost, then retries",

@@ -38,12 +38,18 @@
  * entries pointing at it.  At zero it is freed at once when no commit
  * is in flight, else put on the graveyard that commit_end frees, since
  * the commit may be reading it.
+ *
+ * block_only: the copy of one deduplicated block's bytes (len is the
+ * block size), for a change that names segment id of which no whole
+ * copy is kept; if id is gone at the commit, the block is stored again
+ * in a new segment from here (rebuild_gone() in layout-log-commit.c).
  */
 struct log_kept {
   struct log_kept *next;        /* on the graveyard */
   uint64_t refs;
   uint64_t serial;              /* its key in log.kept_by_serial; 0: none */
   uint8_t id[LOG_SEG_ID_LEN];
+  bool block_only;
   size_t len;
   void *bytes;
 };
@@ -52,6 +58,11 @@ struct log_kept {
 struct log_pending {
   struct log_kept *kept;        /* its segment's copy, or NULL */
   bool present;                 /* false: a hole */
+  /* Its segment was deleted before a commit carried it, with no copy
+   * kept (docs/gc-safety.md, step 10): never committed, and the block
+   * reads as an error until written again.
+   */
+  bool lost;
   struct log_location loc;
   uint64_t put_ms;              /* start of the segment PUT it relies on */
   uint64_t seq;                 /* changes on every update */
@@ -143,6 +154,13 @@ extern void log_recent_put (struct log *l, const struct log_location *loc,
 extern struct log_kept *log_kept_new (struct log *l,
                                       const uint8_t id[LOG_SEG_ID_LEN],
                                       void *bytes, size_t len);
+/* A copy of one block's bytes (block_only), refs 1, for a change
+ * deduplicated onto segment id; not findable by dedups.  NULL: past
+ * keep_limit, or ENOMEM (lock held).
+ */
+extern struct log_kept *log_kept_block_new (struct log *l,
+                                            const uint8_t id[LOG_SEG_ID_LEN],
+                                            const void *data);
 /* Every entry naming segment id now relies on a PUT at put_ms. */
 extern void log_recent_refreshed (struct log *l,
                                   const uint8_t id[LOG_SEG_ID_LEN],

@@ -106,6 +106,32 @@ log_kept_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN], void *bytes,
   return k;
 }
 
+struct log_kept *
+log_kept_block_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
+                    const void *data)
+{
+  struct log_kept *k;
+  void *bytes;
+
+  if (l->kept_bytes + l->t.block_size > l->keep_limit)
+    return NULL;
+  k = calloc (1, sizeof *k);
+  bytes = malloc (l->t.block_size);
+  if (k == NULL || bytes == NULL) {
+    free (k);
+    free (bytes);
+    return NULL;
+  }
+  memcpy (bytes, data, l->t.block_size);
+  memcpy (k->id, id, LOG_SEG_ID_LEN);
+  k->block_only = true;
+  k->len = l->t.block_size;
+  k->bytes = bytes;
+  k->refs = 1;
+  l->kept_bytes += k->len;
+  return k;
+}
+
 static void
 kept_free (struct log *l, struct log_kept *k)
 {

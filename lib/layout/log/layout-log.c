@@ -59,6 +59,7 @@ log_pending_set (struct log *l, uint64_t index, bool present,
   log_kept_release (l, p->kept);
   p->kept = present ? kept : NULL;
   p->present = present;
+  p->lost = false;
   if (present)
     p->loc = *loc;
   else
@@ -81,6 +82,16 @@ log_resolve (struct log *l, uint64_t index, bool *present,
 
   pthread_mutex_lock (&l->t.lock);
   p = u64map_get (&l->pending, index);
+  if (p && p->lost) {
+    pthread_mutex_unlock (&l->t.lock);
+    nbdkit_error ("export %s: block %" PRIu64 " was written and lost "
+                  "before a flush committed it (its segment was deleted "
+                  "by gc while commits failed, see the earlier error): "
+                  "it reads as an error until it is written again",
+                  l->t.name, index);
+    errno = EIO;
+    return -1;
+  }
   if (p) {
     *present = p->present;
     *loc = p->loc;
@@ -190,6 +201,36 @@ run_gets (struct log *l, struct block_io *ios, size_t n)
   free (which);
 }
 
+/* Block b's content was stored less than the reuse window ago: point
+ * its change at that copy instead of storing it again (lock held).
+ * The change relies on that segment as its uploads do, so it holds a
+ * copy that survives the segment: the segment's whole copy while one
+ * is kept, else one of its own bytes (docs/gc-safety.md, step 10: a
+ * segment gone before the commit is put back, or rebuilt from the
+ * block copies).  false: store it (no copy fits within keep_limit).
+ */
+static bool
+dedup_block (struct log *l, struct block_io *b, const struct cas_hash *h,
+             uint64_t now)
+{
+  struct log_location loc;
+  struct log_kept *seg_kept, *copy;
+  uint64_t put_ms;
+
+  if (!log_recent_get (l, h, now, &loc, &put_ms, &seg_kept))
+    return false;
+  copy = seg_kept ? seg_kept : log_kept_block_new (l, loc.seg, b->buf);
+  if (copy == NULL)
+    return false;
+  if (log_pending_set (l, b->index, true, &loc, put_ms, copy) == -1)
+    b->err = ENOMEM;
+  else
+    l->t.stats.dedup_hits++;
+  if (copy != seg_kept)
+    log_kept_release (l, copy);         /* the pending entry holds it */
+  return true;
+}
+
 /* Store the batch's PUTs: dedup through the recent table, upload the
  * rest in block order, record each stored block as pending.
  */
@@ -214,25 +255,10 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
   pthread_mutex_lock (&l->t.lock);
   for (size_t i = 0; i < n; i++) {
     struct cas_hash h;
-    struct log_location loc;
-    struct log_kept *seg_kept;
-    uint64_t put_ms;
 
     cas_hash_of (puts[i]->buf, l->t.block_size, &h);
-    if (log_recent_get (l, &h, now, &loc, &put_ms, &seg_kept)) {
-      /* The change relies on that segment as its uploads do: it holds
-       * the segment's kept copy too, while there is one, so that a
-       * segment gc deleted before the commit is put back from it
-       * (docs/gc-safety.md, step 10); with none, it is refreshed from
-       * a read-back (or the commit fails).
-       */
-      if (log_pending_set (l, puts[i]->index, true, &loc, put_ms,
-                           seg_kept) == -1)
-        puts[i]->err = ENOMEM;
-      else
-        l->t.stats.dedup_hits++;
+    if (dedup_block (l, puts[i], &h, now))
       continue;
-    }
     blocks[k].block = puts[i]->index;
     blocks[k].data = puts[i]->buf;
     which[k++] = i;
