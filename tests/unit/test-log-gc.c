@@ -324,6 +324,98 @@ test_gc_uncommitted (void)
   teardown ();
 }
 
+/* ---- (b2) uploads past max-dirty, no commit for longer than grace ----
+ * docs/gc-safety.md, step 10: an uploaded, uncommitted segment keeps a
+ * copy up to keep_limit (max-dirty, one block here); each write pushes
+ * the one before out, so all but the first upload go without one.  gc
+ * sweeps them after commits "failed" past its grace: the flush fails
+ * once, naming the segment; a block reads as what was written or as an
+ * error, never as other data; the next flush commits; written again,
+ * every block lands.
+ */
+static void
+test_gc_uploads_past_bound (void)
+{
+  int model[NBLK] = { 0 };
+  struct volume *v;
+  struct gc_result res;
+  char buf[BS], want[BS];
+  unsigned lost = 0, kept = 0;
+
+  setup ();
+  v = open_log (BS);
+  for (int i = 0; i < 12; i++) {
+    model[8 + i] = 40 + i;
+    CU_ASSERT_EQUAL (write_seed (v, 8 + i, 40 + i), 0);
+  }
+  advance (2 * GRACE_S);
+  res = run_gc (GRACE_S);
+  CU_ASSERT (res.deleted_segs >= 10);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (volume_flush (v), -1);
+  CU_ASSERT_EQUAL (errno, EIO);
+  CU_ASSERT_PTR_NOT_NULL (strstr (standin_error_log, "no copy of it was kept"));
+  for (int i = 0; i < 12; i++) {
+    memset (want, model[8 + i], BS);
+    if (volume_read (v, buf, BS, (8 + i) * BS) == -1)
+      lost++;
+    else if (memcmp (buf, want, BS) == 0)
+      kept++;
+  }
+  CU_ASSERT (lost >= 10);
+  CU_ASSERT_EQUAL (lost + kept, 12);
+  /* Not stuck: the next flush commits what is left. */
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  for (int i = 0; i < 12; i++)
+    CU_ASSERT_EQUAL (write_seed (v, 8 + i, 40 + i), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+  CU_ASSERT_EQUAL (lost_everywhere (NULL), 0);
+  CU_ASSERT_EQUAL (differences (model), 0);
+  teardown ();
+}
+
+/* ---- (b3) a block deduplicated onto a segment no copy is kept of ----
+ * Block 8's first content was committed, then overwritten and
+ * committed: its segment is named by no root.  Block 9 gets that
+ * content within the reuse window and is deduplicated onto it, with
+ * no whole copy left to hold: it keeps its own bytes.  gc sweeps the
+ * segment (commits not happening for longer than grace); the commit
+ * stores block 9 again from its copy.
+ */
+static void
+test_gc_dedup_no_segment_copy (void)
+{
+  int model[NBLK] = { 0 };
+  struct volume *v;
+  struct gc_result res;
+  struct volume_stats vs;
+
+  setup ();
+  v = open_log (BS);
+  CU_ASSERT_EQUAL (write_seed (v, 8, 5), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (write_seed (v, 8, 7), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (memstore_count (mem, LOG_SEGS_PREFIX), 2);
+  model[8] = 7;
+  model[9] = 5;
+  model[10] = 6;
+  CU_ASSERT_EQUAL (write_seed (v, 9, 5), 0);
+  CU_ASSERT_EQUAL (write_seed (v, 10, 6), 0);   /* 9 out: deduplicated */
+  volume_get_stats (v, &vs);
+  CU_ASSERT_EQUAL (vs.dedup_hits, 1);
+  CU_ASSERT_EQUAL (memstore_count (mem, LOG_SEGS_PREFIX), 2);
+  advance (2 * GRACE_S);
+  res = run_gc (GRACE_S);
+  CU_ASSERT_EQUAL (res.deleted_segs, 1);        /* block 8's first */
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+  CU_ASSERT_EQUAL (lost_everywhere (NULL), 0);
+  CU_ASSERT_EQUAL (differences (model), 0);
+  teardown ();
+}
+
 /* ---- (c) a segment only a snapshot names ---- */
 
 static bool
@@ -682,6 +774,10 @@ UNIT_SUITES (add_log_gc_tests)
                test_gc_overwritten);
   CU_add_test (s, "an uncommitted segment swept is put back",
                test_gc_uncommitted);
+  CU_add_test (s, "uploads past max-dirty, then a sweep: nothing lost",
+               test_gc_uploads_past_bound);
+  CU_add_test (s, "a dedup onto a segment with no copy, swept",
+               test_gc_dedup_no_segment_copy);
   CU_add_test (s, "a snapshot keeps its segments", test_gc_snapshot_keeps);
   CU_add_test (s, "keys that are not segments stay", test_gc_foreign_keys);
   CU_add_test (s, "gc racing commits and snapshots", test_gc_race);

@@ -103,7 +103,7 @@ log_commit_begin (struct layout *base, struct layout_commit **out)
   for (size_t i = 0; i < l->pending.capacity; i++) {
     const struct log_pending *p = l->pending.slots[i].value;
 
-    if (p == NULL)
+    if (p == NULL || p->lost)
       continue;
     tmp[k].change.index = l->pending.slots[i].key;
     tmp[k].change.present = p->present;
@@ -113,6 +113,13 @@ log_commit_begin (struct layout *base, struct layout_commit **out)
     tmp[k].seq = p->seq;
     tmp[k].kept = p->kept;
     k++;
+  }
+  if (k == 0 && !l->t.size_dirty) {
+    /* Only lost blocks: nothing to commit. */
+    pthread_mutex_unlock (&l->t.lock);
+    free_commit (c);
+    free (tmp);
+    return 0;
   }
   c->t.n = k;
   c->t.size = l->t.size;
@@ -132,99 +139,191 @@ log_commit_begin (struct layout *base, struct layout_commit **out)
   return 0;
 }
 
-/* Segment id is gone and no copy of it is kept.  A change naming it
- * that leaves its block's content as the committed map has it (a
- * compaction's move) is turned back into the committed location, in c
- * and, unless it changed since, in the pending table: the root being
- * replaced names that place, so the block reads the same and nothing
- * needs a refresh.  true if every change naming id was such.
- */
-static bool
-back_to_committed (struct log *l, struct layout_commit *c,
-                   const uint8_t id[LOG_SEG_ID_LEN])
-{
-  struct cas_value *vals = calloc (c->t.n ? c->t.n : 1, sizeof *vals);
-  bool all = vals != NULL;
+/* What a change naming a gone segment becomes (rebuild_gone). */
+enum gone_fix {
+  GONE_OTHER,                   /* names another segment */
+  GONE_COMMITTED,               /* the committed map's location */
+  GONE_STORED_AGAIN,            /* stored again from its block copy */
+  GONE_LOST,                    /* neither: the block's write is lost */
+};
 
-  for (size_t j = 0; all && j < c->t.n; j++) {
+/* Segment id is gone and no whole copy of it is kept
+ * (docs/gc-safety.md, step 10).  Every change naming it is moved:
+ *   - a change that leaves its block's content as the committed map
+ *     has it elsewhere (a compaction's move) goes back to that
+ *     location, which the root being replaced names;
+ *   - a change that keeps a copy of its block (a dedup's) has it
+ *     stored again in a new segment, PUT now;
+ *   - any other (an upload past keep_limit) is lost: the change
+ *     becomes the committed map's value, so this commit leaves the
+ *     block as it was, and the pending entry, unless it changed since,
+ *     is marked lost (never committed, read as an error) rather than
+ *     failing every later commit.
+ * In c and in the pending table.  *nr_lost: how many were lost.
+ * 0, or -1 if a request failed.
+ */
+static int
+rebuild_gone (struct log *l, struct layout_commit *c,
+              const uint8_t id[LOG_SEG_ID_LEN], size_t *nr_lost)
+{
+  const size_t n = c->t.n ? c->t.n : 1;
+  struct cas_value *vals = calloc (n, sizeof *vals);
+  bool *committed = calloc (n, sizeof *committed);
+  enum gone_fix *fix = calloc (n, sizeof *fix);
+  struct log_upload_block *blocks = calloc (n, sizeof *blocks);
+  size_t *which = calloc (n, sizeof *which);
+  struct log_upload up = { 0 };
+  size_t k = 0;
+  int r = -1;
+
+  *nr_lost = 0;
+  if (vals == NULL || committed == NULL || fix == NULL || blocks == NULL ||
+      which == NULL) {
+    nbdkit_error ("calloc: %m");
+    errno = ENOMEM;
+    goto out;
+  }
+  for (size_t j = 0; j < c->t.n; j++) {
     const struct cas_change *ch = &c->t.changes[j];
-    bool present;
 
     if (!ch->present || memcmp (ch->value.loc.seg, id, LOG_SEG_ID_LEN))
       continue;
-    all = cas_tree_lookup (l->t.tree, ch->index, &present, &vals[j]) == 0 &&
-      present && cas_hash_equal (&vals[j].loc.hash, &ch->value.loc.hash) &&
-      memcmp (vals[j].loc.seg, id, LOG_SEG_ID_LEN) != 0;
-  }
-  if (all) {
-    pthread_mutex_lock (&l->t.lock);
-    for (size_t j = 0; j < c->t.n; j++) {
-      struct cas_change *ch = &c->t.changes[j];
-      struct log_pending *p;
-
-      if (!ch->present || memcmp (ch->value.loc.seg, id, LOG_SEG_ID_LEN))
-        continue;
-      ch->value.loc = vals[j].loc;
-      ch->value.hash = vals[j].loc.hash;
-      c->t.put_ms[j] = UINT64_MAX;
-      p = u64map_get (&l->pending, ch->index);
-      if (p && p->seq == c->t.seq[j]) {
-        p->loc = vals[j].loc;
-        p->put_ms = UINT64_MAX;
-      }
+    if (cas_tree_lookup (l->t.tree, ch->index, &committed[j],
+                         &vals[j]) == -1)
+      goto out;
+    if (committed[j] &&
+        cas_hash_equal (&vals[j].loc.hash, &ch->value.loc.hash) &&
+        memcmp (vals[j].loc.seg, id, LOG_SEG_ID_LEN) != 0)
+      fix[j] = GONE_COMMITTED;
+    else if (c->kept[j] && c->kept[j]->block_only) {
+      fix[j] = GONE_STORED_AGAIN;
+      blocks[k].block = ch->index;      /* c is in block order */
+      blocks[k].data = c->kept[j]->bytes;
+      which[k++] = j;
     }
-    log_recent_forget_segment (l, id);
-    pthread_mutex_unlock (&l->t.lock);
+    else
+      fix[j] = GONE_LOST;
   }
+  if (k && log_segio_upload (&l->io, blocks, k, false, &up) > 0) {
+    for (size_t b = 0; b < k; b++)
+      if (blocks[b].err) {
+        errno = blocks[b].err;
+        break;
+      }
+    goto out;
+  }
+
+  pthread_mutex_lock (&l->t.lock);
+  for (size_t s = 0; s < up.nr_segs; s++) {
+    l->t.stats.segments_written++;
+    l->t.stats.segment_bytes += up.segs[s].len;
+  }
+  for (size_t b = 0; b < k; b++) {
+    vals[which[b]].loc = blocks[b].loc;
+    c->t.put_ms[which[b]] = up.segs[blocks[b].seg].put_ms;
+  }
+  for (size_t j = 0; j < c->t.n; j++) {
+    struct cas_change *ch = &c->t.changes[j];
+    struct log_pending *p;
+
+    if (fix[j] == GONE_OTHER)
+      continue;
+    p = u64map_get (&l->pending, ch->index);
+    if (p && p->seq != c->t.seq[j])
+      p = NULL;                 /* written since: not ours to change */
+    if (fix[j] == GONE_LOST) {
+      /* The committed value: a change that changes nothing. */
+      (*nr_lost)++;
+      ch->present = committed[j];
+      ch->value = vals[j];
+      c->t.put_ms[j] = UINT64_MAX;
+      if (p) {
+        log_kept_release (l, p->kept);
+        p->kept = NULL;
+        p->lost = true;
+        p->present = true;      /* extents: data, not a hole */
+        memset (&p->loc, 0, sizeof p->loc);
+        p->seq = ++l->seq;      /* commit_end must not drop it */
+      }
+      continue;
+    }
+    if (fix[j] == GONE_COMMITTED)
+      c->t.put_ms[j] = UINT64_MAX;
+    ch->value.loc = vals[j].loc;
+    ch->value.hash = vals[j].loc.hash;
+    if (p) {
+      p->loc = vals[j].loc;
+      p->put_ms = c->t.put_ms[j];
+    }
+  }
+  log_recent_forget_segment (l, id);
+  pthread_mutex_unlock (&l->t.lock);
+  if (k)
+    nbdkit_debug ("export %s: a segment gone before its commit: %zu "
+                  "deduplicated blocks stored again from their copies",
+                  l->t.name, k);
+  r = 0;
+ out:
+  log_upload_free (&up);
   free (vals);
-  return all;
+  free (committed);
+  free (fix);
+  free (blocks);
+  free (which);
+  return r;
 }
 
 /* PUT segment i's again (its change's segment), from a kept copy or
  * read back whole and checked.  *put_ms: the new PUT's start; *undone:
- * it was gone, and every change naming it went back to the committed
- * location instead (back_to_committed).
+ * it was gone, and every change naming it moved (rebuild_gone), of
+ * which *nr_lost were lost (logged here).
  */
 static int
 refresh_segment (struct log *l, struct layout_commit *c, size_t i,
-                 uint64_t *put_ms, bool *undone)
+                 uint64_t *put_ms, bool *undone, size_t *nr_lost)
 {
-  const uint8_t *id = c->t.changes[i].value.loc.seg;
+  uint8_t id[LOG_SEG_ID_LEN];  /* a copy: rebuild_gone moves change i */
   const struct log_kept *k = NULL;
   void *bytes = NULL;
   size_t len = 0;
   bool found = true;
+  char key[KEY_MAX];
   int r;
 
   *undone = false;
+  memcpy (id, c->t.changes[i].value.loc.seg, sizeof id);
   for (size_t j = 0; j < c->t.n && k == NULL; j++)
-    if (c->kept[j] && memcmp (c->kept[j]->id, id, LOG_SEG_ID_LEN) == 0)
+    if (c->kept[j] && !c->kept[j]->block_only &&
+        memcmp (c->kept[j]->id, id, LOG_SEG_ID_LEN) == 0)
       k = c->kept[j];
   if (k)
     /* gc-safety.md, step 10: the copy kept since the upload. */
     return log_segio_put_again (&l->io, id, k->bytes, k->len, put_ms);
   if (log_segio_read_segment (&l->io, id, &bytes, &len, &found) == -1)
     return -1;
-  if (!found && back_to_committed (l, c, id)) {
-    *undone = true;
-    return 0;
+  if (found) {
+    r = log_segio_put_again (&l->io, id, bytes, len, put_ms);
+    free (bytes);
+    return r;
   }
-  if (!found) {
-    char key[KEY_MAX];
-
-    if (log_segment_key (key, sizeof key, id) == -1)
-      snprintf (key, sizeof key, "log/segs/?");
-    nbdkit_error ("export %s: segment %s, stored earlier and not "
-                  "committed since, is gone (deleted by gc while commits "
-                  "were failing, or by a gc sweep that raced its upload) "
-                  "and no copy of it is kept: the flush fails; writing "
-                  "its blocks again stores them again", l->t.name, key);
-    errno = EIO;
+  if (rebuild_gone (l, c, id, nr_lost) == -1)
     return -1;
-  }
-  r = log_segio_put_again (&l->io, id, bytes, len, put_ms);
-  free (bytes);
-  return r;
+  *undone = true;
+  if (*nr_lost == 0)
+    return 0;
+  /* An upload past keep_limit (max-dirty) whose commit failed for
+   * longer than gc's grace: the flush that should have carried it
+   * fails, once (refresh_before); the next commits go on without it.
+   */
+  if (log_segment_key (key, sizeof key, id) == -1)
+    snprintf (key, sizeof key, "log/segs/?");
+  nbdkit_error ("export %s: segment %s, uploaded and not yet committed, "
+                "is gone (deleted by gc after commits failed for longer "
+                "than its grace) and no copy of it was kept: %zu blocks "
+                "written since the last successful flush are lost; the "
+                "flush fails, and they read as errors until written "
+                "again", l->t.name, key, *nr_lost);
+  return 0;
 }
 
 /* The refresh rule (docs/gc-safety.md, step 4, rule 1): PUT again every
@@ -237,9 +336,10 @@ refresh_before (struct tree_root *t, struct tree_commit *tc, uint64_t limit)
 {
   struct log *l = (struct log *) ((char *) t - offsetof (struct log, t));
   struct layout_commit *c = (struct layout_commit *) tc;
+  size_t lost = 0;
 
   for (;;) {
-    size_t i;
+    size_t i, nr_lost = 0;
     uint64_t t0;
     bool undone;
 
@@ -247,9 +347,10 @@ refresh_before (struct tree_root *t, struct tree_commit *tc, uint64_t limit)
       if (c->t.changes[i].present && c->t.put_ms[i] < limit)
         break;
     if (i == c->t.n)
-      return 0;
-    if (refresh_segment (l, c, i, &t0, &undone) == -1)
+      break;
+    if (refresh_segment (l, c, i, &t0, &undone, &nr_lost) == -1)
       return -1;
+    lost += nr_lost;
     if (undone)
       continue;               /* no change names it any more */
     if (t0 < limit)
@@ -269,6 +370,12 @@ refresh_before (struct tree_root *t, struct tree_commit *tc, uint64_t limit)
     }
     c->t.refreshes++;
   }
+  if (lost) {
+    /* Every gone segment was handled: the next commit goes on. */
+    errno = EIO;
+    return -1;
+  }
+  return 0;
 }
 
 static void
