@@ -217,7 +217,8 @@ test_retries_refusals (void)
 {
   struct memstore *m = memstore_new ();
   struct store *s = memstore_store (m);
-  const struct store_gate gate = { .check = refuse };
+  uint64_t refusals = 0;
+  const struct store_gate gate = { .check = refuse, .refusals = &refusals };
   struct store_op op = { .kind = STORE_PUT, .key = "k", .len = 1 };
   struct store_stats st;
   char buf[1] = "x";
@@ -239,9 +240,11 @@ test_retries_refusals (void)
   CU_ASSERT_EQUAL (store_run (s, &op, 1), 1);
   CU_ASSERT_EQUAL (op.err, EROFS);
   CU_ASSERT (op.gate_refused);
+  CU_ASSERT_EQUAL (store_gate_refusals (&gate), 1);
   /* store_run resets what the last run left. */
   op.gate = NULL;
   CU_ASSERT_EQUAL (store_run (s, &op, 1), 0);
+  CU_ASSERT_EQUAL (refusals, 1);
   CU_ASSERT (!op.gate_refused);
   CU_ASSERT_EQUAL (op.attempts, 1);
 
