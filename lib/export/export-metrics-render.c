@@ -104,6 +104,20 @@ static const struct export_metric export_metrics[] = {
 };
 #define NR_EXPORT_METRICS (sizeof export_metrics / sizeof export_metrics[0])
 
+/* The lease's counters, with a sample only for exports holding one. */
+#define LEASE(f) offsetof (struct metrics_export, f)
+static const struct export_metric lease_metrics[] = {
+  { "s3blocks_export_lease_renewals_total", "counter",
+    "Renewals of the lease that succeeded.", LEASE (lease_renewals) },
+  { "s3blocks_export_lease_renewal_failures_total", "counter",
+    "Renewals of the lease that failed (each is retried soon).",
+    LEASE (lease_renew_failures) },
+  { "s3blocks_export_lease_refusals_total", "counter",
+    "Upload attempts (PUT, DELETE) the lease's gate refused: past its "
+    "deadline or taken over.", LEASE (lease_refusals) },
+};
+#define NR_LEASE_METRICS (sizeof lease_metrics / sizeof lease_metrics[0])
+
 static void
 render_store (const struct metrics_snapshot *snap, struct promtext *p)
 {
@@ -212,24 +226,20 @@ render_exports (const struct metrics_snapshot *snap, struct promtext *p)
       promtext_u64 (p, "s3blocks_export_lease_lost", l, 1,
                     snap->exports[j].lease_state == EROFS);
   }
-  promtext_family (p, "s3blocks_export_lease_renewals_total", "counter",
-                   "Renewals of the lease that succeeded.");
-  for (size_t j = 0; j < snap->nr_exports; j++) {
-    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+  for (size_t i = 0; i < NR_LEASE_METRICS; i++) {
+    const struct export_metric *em = &lease_metrics[i];
 
-    if (snap->exports[j].leased)
-      promtext_u64 (p, "s3blocks_export_lease_renewals_total", l, 1,
-                    snap->exports[j].lease_renewals);
-  }
-  promtext_family (p, "s3blocks_export_lease_renewal_failures_total",
-                   "counter", "Renewals of the lease that failed (each is "
-                   "retried soon).");
-  for (size_t j = 0; j < snap->nr_exports; j++) {
-    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+    promtext_family (p, em->name, em->type, em->help);
+    for (size_t j = 0; j < snap->nr_exports; j++) {
+      const struct promtext_label l[] = {
+        { "export", snap->exports[j].name },
+      };
+      const char *base = (const char *) &snap->exports[j];
 
-    if (snap->exports[j].leased)
-      promtext_u64 (p, "s3blocks_export_lease_renewal_failures_total", l, 1,
-                    snap->exports[j].lease_renew_failures);
+      if (snap->exports[j].leased)
+        promtext_u64 (p, em->name, l, 1,
+                      *(const uint64_t *) (base + em->offset));
+    }
   }
   promtext_family (p, "s3blocks_export_lease_deadline_seconds", "gauge",
                    "Seconds until the lease stops covering uploads unless "
@@ -240,6 +250,33 @@ render_exports (const struct metrics_snapshot *snap, struct promtext *p)
     if (snap->exports[j].leased)
       promtext_f64 (p, "s3blocks_export_lease_deadline_seconds", l, 1,
                     snap->exports[j].lease_ms_left / 1e3);
+  }
+
+  /* Only where compaction has walked the map: a 0 would read as an
+   * empty log, not as "not measured".
+   */
+  promtext_family (p, "s3blocks_export_log_live_bytes", "gauge",
+                   "log: bytes of the segments the map names that its "
+                   "blocks reference, at compaction's last walk.");
+  for (size_t j = 0; j < snap->nr_exports; j++) {
+    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+    const struct volume_stats *vs = &snap->exports[j].volume;
+
+    if (vs->log_usage_known)
+      promtext_u64 (p, "s3blocks_export_log_live_bytes", l, 1,
+                    vs->log_live_bytes);
+  }
+  promtext_family (p, "s3blocks_export_log_dead_bytes", "gauge",
+                   "log: bytes of the segments the map names that no "
+                   "block references (compaction's to reclaim), at its "
+                   "last walk.");
+  for (size_t j = 0; j < snap->nr_exports; j++) {
+    const struct promtext_label l[] = { { "export", snap->exports[j].name } };
+    const struct volume_stats *vs = &snap->exports[j].volume;
+
+    if (vs->log_usage_known)
+      promtext_u64 (p, "s3blocks_export_log_dead_bytes", l, 1,
+                    vs->log_stored_bytes - vs->log_live_bytes);
   }
 }
 

@@ -85,6 +85,7 @@ collect_export (struct export *e, void *opaque)
     m->lease_ms_left = lease_ms_left (lease);
     lease_renewal_counts (lease, &m->lease_renewals,
                           &m->lease_renew_failures);
+    m->lease_refusals = store_gate_refusals (lease_gate (lease));
   }
 }
 
