@@ -9,6 +9,9 @@
 # sending garbage or nothing gets a 400, a close or a timeout and the
 # server keeps serving; two 503s show as retries; a taken port, a bad
 # address and an unwritable file are startup errors naming the key.
+# A log export shows no live or dead bytes with compaction off, and
+# exactly what a write and a half overwrite leave once compaction has
+# walked its map.
 # The example alert rules (docs/prometheus-alerts.yml) pass promtool's
 # own tests of them; the example dashboard's (docs/grafana-dashboard.json)
 # queries parse and name only metrics the server exports.
@@ -127,6 +130,12 @@ put_ok='s3blocks_s3_requests_total{method="PUT",outcome="ok"}'
 [ "$(delta "$B" "$F" 's3blocks_s3_request_duration_seconds_count{method="PUT"}')" \
   -ge 65 ] || fail "the PUT latency histogram missed the flush's PUTs"
 expect "$A" "s3blocks_export_lease_held$X" -eq 1
+expect "$A" "s3blocks_export_lease_refusals_total$X" -eq 0
+grep -q '^# TYPE s3blocks_export_lease_refusals_total counter$' "$A" ||
+    fail "no counter s3blocks_export_lease_refusals_total"
+# A plain export has no log to measure: the family, no sample.
+grep -q "^s3blocks_export_log_\(live\|dead\)_bytes" "$A" &&
+    fail "live or dead log bytes for a plain export"
 echo "ok: the figures moved as the workload says"
 
 # The man page names every metric the server exports.
@@ -244,6 +253,53 @@ refuse "metrics-file=$TMPD/no/such/dir/m.prom: creating" \
 
 stop_nbdkit
 
+# --- a log export's live and dead bytes ------------------------------
+# 64 blocks written and flushed, then 32 of them overwritten (random
+# data: no dedup): the map names 96 blocks of data, 64 of them live.
+# log-compact-threshold=0 keeps compaction from copying the half-dead
+# segment, so that the figures stay put for the scrape.
+LX="{export=\"$EXPORT-log\"}"
+L=$TMPD/log.txt
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT/metrics"
+start_nbdkit -- "export=$EXPORT-log" layout=log size=16M write-delay=200ms \
+    log-compact-rate=0 "metrics=127.0.0.1:$PORT"
+nbdsh -u "$(uri "$EXPORT-log")" -c '
+import os
+h.pwrite(os.urandom(262144), 0)
+h.flush()
+h.pwrite(os.urandom(131072), 0)
+h.flush()
+' || fail "the log workload failed"
+sleep 1                         # rounds in which a walk could have run
+curl -sS --max-time 10 -o "$TMPD/log-off.txt" "$URL"
+check_valid "$TMPD/log-off.txt"
+grep -q "^s3blocks_export_log_\(live\|dead\)_bytes" "$TMPD/log-off.txt" &&
+    fail "live or dead log bytes with compaction off (no walk)"
+expect "$TMPD/log-off.txt" "s3blocks_export_segments_written_total$LX" -ge 2
+stop_nbdkit
+echo "ok: no live or dead log bytes before a walk"
+
+start_nbdkit -- "export=$EXPORT-log" write-delay=200ms \
+    log-compact-rate=256M log-compact-threshold=0 "metrics=127.0.0.1:$PORT"
+walked ()
+{
+    curl -sS --max-time 10 -o "$L" "$URL" &&
+        grep -q "^s3blocks_export_log_dead_bytes$LX " "$L"
+}
+wait_for "compaction's walk of the log export's map" walked
+check_valid "$L"
+for g in live dead; do
+    grep -q "^# TYPE s3blocks_export_log_${g}_bytes gauge$" "$L" ||
+        fail "no gauge s3blocks_export_log_${g}_bytes"
+done
+expect "$L" "s3blocks_export_log_live_bytes$LX" -eq 262144
+expect "$L" "s3blocks_export_log_dead_bytes$LX" -eq 131072
+expect "$L" "s3blocks_export_lease_refusals_total$LX" -eq 0
+stop_nbdkit
+echo "ok: log live $(value "$L" "s3blocks_export_log_live_bytes$LX")," \
+     "dead $(value "$L" "s3blocks_export_log_dead_bytes$LX") bytes"
+
 # --- the example alert rules fire when they must -------------------
 promtool check rules "$top_srcdir/docs/prometheus-alerts.yml" ||
     fail "promtool check rules rejects docs/prometheus-alerts.yml"
@@ -271,7 +327,7 @@ promtool check rules "$TMPD/dashboard-rules.yml" ||
 for name in $(grep -oh 's3blocks_[a-z0-9_]*' \
                   "$top_srcdir/docs/grafana-dashboard.json" \
                   "$top_srcdir/docs/prometheus-alerts.yml" | sort -u); do
-    grep -q "^$name[{ ]" "$A" ||
+    cat "$A" "$L" | grep -q "^$name[{ ]" ||
         fail "docs/ use $name, which the server does not export"
 done
 echo "ok: the example dashboard"

@@ -36,6 +36,7 @@ struct metrics_export {
   int64_t lease_ms_left;
   uint64_t dirty_age_ms;        /* of the oldest dirty block; 0: none */
   uint64_t lease_renewals, lease_renew_failures;
+  uint64_t lease_refusals;      /* uploads the lease's gate refused */
 };
 
 struct metrics_snapshot {

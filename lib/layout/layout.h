@@ -97,6 +97,15 @@ struct layout_stats {
   uint64_t compact_read_bytes;  /* bytes read: pages, headers, indexes,
                                    blocks */
   uint64_t compact_written_bytes;       /* bytes of the segments PUT */
+  /* What compaction's last complete walk of the committed map found
+   * (log-compact-usage.c): the data bytes of the segments the map
+   * names (headers and indexes left out), and the bytes of those its
+   * blocks reference.  Known only once a walk has completed: never with
+   * compaction off or read-only, and the figures are as of the root
+   * walked, not of commits since.
+   */
+  bool log_usage_known;
+  uint64_t log_stored_bytes, log_live_bytes;
 };
 
 struct layout;

@@ -41,6 +41,7 @@ struct lease {
   int lost;                     /* the lease was taken over */
   uint64_t renewals;            /* the keeper's, for metrics */
   uint64_t renew_failures;
+  uint64_t refusals;            /* the gate's (store.h), for metrics */
 
   /* lease_acquire's, then the keeper's. */
   char etag[STORE_ETAG_MAX];    /* of the lease as last written or read */

@@ -249,6 +249,7 @@ new_lease (struct store *store, const struct lease_params *p)
                 : "write, wait and read back (no conditional PUT)");
   l->gate.check = lease_gate_check;
   l->gate.opaque = l;
+  l->gate.refusals = &l->refusals;
   return l;
 
  fail:

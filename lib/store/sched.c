@@ -119,6 +119,7 @@ refuse (struct sched *s, struct sched_req *r, int err)
   leave_slot (s, r);
   r->err = err;
   r->gate_refused = true;
+  store_gate_refused (r->gate);
   if (s3blocks_debug_requests)
     nbdkit_debug ("%s %s: refused by its gate before attempt %u: %s",
                   r->method, r->what, r->attempts, strerror (err));

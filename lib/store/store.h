@@ -97,11 +97,34 @@ enum store_condition {
  * op with that errno and no further attempt.  This is how a lease
  * fences writes: a request cannot start after its holder's deadline.
  * Called from the store's threads, with no lock of the caller's held.
+ *
+ * Each refusal adds one to *refusals (atomically, so that metrics read
+ * it without a lock), if the gate's owner gave a counter.  The counter
+ * is the owner's rather than a field here because gates are shared as
+ * const, often static const: the store must not write into them.
  */
 struct store_gate {
   int (*check) (void *opaque);
   void *opaque;
+  uint64_t *refusals;           /* NULL: not counted */
 };
+
+/* The store's side: g refused an attempt. */
+static inline void
+store_gate_refused (const struct store_gate *g)
+{
+  if (g->refusals)
+    __atomic_add_fetch (g->refusals, 1, __ATOMIC_RELAXED);
+}
+
+/* The refusals g has counted so far (0 if it does not count).
+ * Lock-free, for metrics.
+ */
+static inline uint64_t
+store_gate_refusals (const struct store_gate *g)
+{
+  return g->refusals ? __atomic_load_n (g->refusals, __ATOMIC_RELAXED) : 0;
+}
 
 /* One request of a batch. */
 struct store_op {

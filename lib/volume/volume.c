@@ -122,6 +122,9 @@ volume_get_stats (struct volume *v, struct volume_stats *stats)
   stats->compact_puts = ls.compact_puts;
   stats->compact_read_bytes = ls.compact_read_bytes;
   stats->compact_written_bytes = ls.compact_written_bytes;
+  stats->log_usage_known = ls.log_usage_known;
+  stats->log_stored_bytes = ls.log_stored_bytes;
+  stats->log_live_bytes = ls.log_live_bytes;
   stats->dirty_bytes = v->dirty_bytes;
   stats->clean_bytes = v->clean_bytes;
   stats->present_blocks = ls.present_blocks;

@@ -75,6 +75,8 @@ struct volume_stats {
   uint64_t segments_written, segment_bytes;
   uint64_t compact_segments, compact_blocks, compact_lost, compact_puts;
   uint64_t compact_read_bytes, compact_written_bytes;
+  bool log_usage_known;          /* the two below: see layout.h */
+  uint64_t log_stored_bytes, log_live_bytes;
 };
 
 /* Extent types, as nbdkit's NBDKIT_EXTENT_HOLE and _ZERO. */

@@ -329,6 +329,7 @@ mem_run (struct store *base, struct store_op *ops, size_t n)
       if (err) {
         op->err = err;
         op->gate_refused = true;
+        store_gate_refused (op->gate);
         failures++;
         continue;
       }

@@ -328,7 +328,7 @@ test_update_failures (void)
   struct memstore *m = memstore_new ();
   struct cas_tree *t = open_tree (m, "disk", 1 << 20);
   struct cas_change c[2] = { put_change (9, 1), put_change (8, 1) };
-  const struct store_gate gate = { refuse, NULL };
+  const struct store_gate gate = { refuse, NULL, NULL };
   struct cas_update res;
   struct cas_hash top;
 
@@ -435,8 +435,8 @@ test_roots (void)
 {
   struct memstore *m = memstore_new ();
   struct store *st = memstore_store (m);
-  const struct store_gate gate = { refuse, NULL };
-  const struct store_gate fence = { refuse_erofs, NULL };
+  const struct store_gate gate = { refuse, NULL, NULL };
+  const struct store_gate fence = { refuse_erofs, NULL, NULL };
   struct cas_root r, back;
   char etag[STORE_ETAG_MAX], etag2[STORE_ETAG_MAX], etag3[STORE_ETAG_MAX];
   char key[KEY_MAX];

@@ -321,7 +321,7 @@ gate_check (void *opaque)
   return gate_errno;
 }
 
-static const struct store_gate test_gate = { gate_check, NULL };
+static const struct store_gate test_gate = { gate_check, NULL, NULL };
 
 static void
 test_gate_fences (void)

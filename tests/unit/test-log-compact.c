@@ -287,10 +287,19 @@ test_overwrites_then_compact (void)
   v = reopen (m);
   for (uint64_t i = 0; i < NBLOCKS; i++)
     CU_ASSERT (reads_as (v, i, last[i]));
+  /* The metrics' live and dead bytes: unknown until a walk. */
+  volume_get_stats (v, &st);
+  CU_ASSERT (!st.log_usage_known);
   /* Nothing left: a step with no root landed since makes no request. */
   memstore_reset_counts (m);
   fake_now += 60 * 1000;
   CU_ASSERT_EQUAL (volume_maintain (v), 0);     /* the walk */
+  volume_get_stats (v, &st);
+  CU_ASSERT (st.log_usage_known);
+  CU_ASSERT_EQUAL (st.log_live_bytes, SIZE);    /* every block, raw */
+  CU_ASSERT (st.log_stored_bytes >= st.log_live_bytes);
+  /* Data bytes only: the segments' headers and indexes are not. */
+  CU_ASSERT (st.log_stored_bytes < (uint64_t) after);
   fake_now += 60 * 1000;
   memstore_reset_counts (m);
   CU_ASSERT_EQUAL (volume_maintain (v), 0);

@@ -103,7 +103,8 @@ test_render (void)
   struct metrics_export e[2] = {
     { .name = (char *) "vm1", .leased = true, .lease_ms_left = 41500,
       .dirty_age_ms = 2250,
-      .lease_renewals = 4, .lease_renew_failures = 1 },
+      .lease_renewals = 4, .lease_renew_failures = 1,
+      .lease_refusals = 6 },
     { .name = (char *) "ro", .leased = false },
   };
   struct metrics_snapshot snap = {
@@ -126,6 +127,9 @@ test_render (void)
   e[0].volume.dirty_bytes = 4096;
   e[0].volume.segments_written = 1;
   e[0].volume.compact_written_bytes = 8388608;
+  e[0].volume.log_usage_known = true;
+  e[0].volume.log_stored_bytes = 3 << 20;
+  e[0].volume.log_live_bytes = 1 << 20;
   e[1].volume.cache_hits = 9;
   metrics_render (&snap, &p);
   CU_ASSERT_EQUAL_FATAL (promtext_finish (&p), 0);
@@ -170,10 +174,20 @@ test_render (void)
   HAS ("s3blocks_export_oldest_dirty_seconds{export=\"vm1\"} 2.25");
   HAS ("s3blocks_export_oldest_dirty_seconds{export=\"ro\"} 0");
   HAS ("s3blocks_export_lease_renewal_failures_total{export=\"vm1\"} 1");
+  HAS ("s3blocks_export_lease_refusals_total{export=\"vm1\"} 6");
+  HAS ("# TYPE s3blocks_export_lease_refusals_total counter");
+  HAS ("s3blocks_export_log_live_bytes{export=\"vm1\"} 1048576");
+  HAS ("s3blocks_export_log_dead_bytes{export=\"vm1\"} 2097152");
+  HAS ("# TYPE s3blocks_export_log_live_bytes gauge");
+  HAS ("# TYPE s3blocks_export_log_dead_bytes gauge");
 #undef HAS
   /* A read-only export holds no lease: no lease figures. */
   CU_ASSERT_PTR_NULL (strstr (p.buf, "lease_held{export=\"ro\"}"));
   CU_ASSERT_PTR_NULL (strstr (p.buf, "lease_deadline_seconds{export=\"ro\"}"));
+  CU_ASSERT_PTR_NULL (strstr (p.buf, "lease_refusals_total{export=\"ro\"}"));
+  /* No walk of its map: no live or dead bytes, rather than zeros. */
+  CU_ASSERT_PTR_NULL (strstr (p.buf, "log_live_bytes{export=\"ro\"}"));
+  CU_ASSERT_PTR_NULL (strstr (p.buf, "log_dead_bytes{export=\"ro\"}"));
   promtext_free (&p);
 }
 
@@ -217,7 +231,8 @@ test_retries_refusals (void)
 {
   struct memstore *m = memstore_new ();
   struct store *s = memstore_store (m);
-  const struct store_gate gate = { .check = refuse };
+  uint64_t refusals = 0;
+  const struct store_gate gate = { .check = refuse, .refusals = &refusals };
   struct store_op op = { .kind = STORE_PUT, .key = "k", .len = 1 };
   struct store_stats st;
   char buf[1] = "x";
@@ -239,9 +254,11 @@ test_retries_refusals (void)
   CU_ASSERT_EQUAL (store_run (s, &op, 1), 1);
   CU_ASSERT_EQUAL (op.err, EROFS);
   CU_ASSERT (op.gate_refused);
+  CU_ASSERT_EQUAL (store_gate_refusals (&gate), 1);
   /* store_run resets what the last run left. */
   op.gate = NULL;
   CU_ASSERT_EQUAL (store_run (s, &op, 1), 0);
+  CU_ASSERT_EQUAL (refusals, 1);
   CU_ASSERT (!op.gate_refused);
   CU_ASSERT_EQUAL (op.attempts, 1);
 

@@ -180,8 +180,8 @@ test_gate_every_attempt (void)
                                   false);
   struct gate_state first = { .refuse_from = 1 };
   struct gate_state third = { .refuse_from = 3 };
-  struct store_gate g1 = { gate_check, &first };
-  struct store_gate g3 = { gate_check, &third };
+  struct store_gate g1 = { gate_check, &first, NULL };
+  struct store_gate g3 = { gate_check, &third, NULL };
   struct store_op ops[2] = {
     { .kind = STORE_PUT, .key = "a", .buf = "x", .len = 1, .gate = &g1 },
     { .kind = STORE_DELETE, .key = "b", .gate = &g3 },

@@ -237,7 +237,8 @@ test_gate_closed (void)
   struct fake f;
   struct fake_req r;
   struct counted_gate g = { .open_for = 0 };
-  const struct store_gate gate = { gate_check, &g };
+  uint64_t refusals = 0;
+  const struct store_gate gate = { gate_check, &g, &refusals };
 
   fake_init (&f, 4, 3, &fake_ops);
   fake_req_init (&r, 0, 0, 0, 0);
@@ -247,6 +248,7 @@ test_gate_closed (void)
   CU_ASSERT_TRUE (r.sched.gate_refused);
   CU_ASSERT_EQUAL (f.starts, 0);        /* never started */
   CU_ASSERT_EQUAL (g.checks, 1);
+  CU_ASSERT_EQUAL (store_gate_refusals (&gate), 1);
   sched_free (f.s);
 }
 
@@ -259,7 +261,8 @@ test_gate_closes_before_retry (void)
   struct fake f;
   struct fake_req r;
   struct counted_gate g = { .open_for = 1 };
-  const struct store_gate gate = { gate_check, &g };
+  uint64_t refusals = 0;
+  const struct store_gate gate = { gate_check, &g, &refusals };
 
   fake_init (&f, 4, 3, &fake_ops);
   fake_req_init (&r, EIO, 0, 0, 0);
@@ -270,6 +273,8 @@ test_gate_closes_before_retry (void)
   CU_ASSERT_EQUAL (r.sched.attempts, 2);
   CU_ASSERT_EQUAL (f.starts, 1);
   CU_ASSERT_EQUAL (g.checks, 2);
+  /* The first check let the attempt go: one refusal, not two. */
+  CU_ASSERT_EQUAL (store_gate_refusals (&gate), 1);
   sched_free (f.s);
 }
 

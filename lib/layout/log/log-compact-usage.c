@@ -189,6 +189,39 @@ read_header (struct log *l, struct log_usage *u, uint64_t *bytes)
   return 0;
 }
 
+/* Log what the completed walk found and record it in the layout's
+ * statistics (layout.h), for the metrics' live and dead bytes.  The
+ * statistics count only segments whose header was read (a missing one
+ * has no size to set its live bytes against), each segment's live
+ * bytes at most its data bytes: blocks deduplicated onto one record
+ * each count its bytes, so that dead bytes never go below zero.  The
+ * log line keeps the raw sums.
+ */
+static void
+usage_publish (struct log *l)
+{
+  uint64_t live = 0, data = 0, known_live = 0, known_data = 0;
+
+  for (size_t i = 0; i < l->compact.table.capacity; i++)
+    for (struct log_usage *u = l->compact.table.slots[i].value; u;
+         u = u->next) {
+      live += u->live;
+      data += u->data;
+      if (u->data > 0) {
+        known_data += u->data;
+        known_live += u->live < u->data ? u->live : u->data;
+      }
+    }
+  nbdkit_debug ("export %s: compaction: the map names %zu segments, "
+                "%" PRIu64 " data bytes, %" PRIu64 " of them live",
+                l->t.name, l->compact.nr, data, live);
+  pthread_mutex_lock (&l->t.lock);
+  l->t.stats.log_usage_known = true;
+  l->t.stats.log_stored_bytes = known_data;
+  l->t.stats.log_live_bytes = known_live;
+  pthread_mutex_unlock (&l->t.lock);
+}
+
 int
 log_usage_build (struct log *l, uint64_t *bytes)
 {
@@ -231,18 +264,6 @@ log_usage_build (struct log *l, uint64_t *bytes)
         return -1;
   l->compact.built = true;
   l->compact.built_landed = landed;
-  {
-    uint64_t live = 0, data = 0;
-
-    for (size_t i = 0; i < l->compact.table.capacity; i++)
-      for (struct log_usage *u = l->compact.table.slots[i].value; u;
-           u = u->next) {
-        live += u->live;
-        data += u->data;
-      }
-    nbdkit_debug ("export %s: compaction: the map names %zu segments, "
-                  "%" PRIu64 " data bytes, %" PRIu64 " of them live",
-                  l->t.name, l->compact.nr, data, live);
-  }
+  usage_publish (l);
   return 0;
 }
