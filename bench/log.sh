@@ -12,21 +12,27 @@
 #             and on nbdkit's memory plugin: the floor, what the client
 #             side (nbdfuse, fuse2fs, the shell) costs with no store
 #
-#   bench/log.sh [--quick] [--rgw]      (make bench-log)
+#   W6        with --w6, after the others: space after three full
+#             overwrites and compaction (bench/space.sh, on a server
+#             of its own; make bench-space runs it alone)
+#
+#   bench/log.sh [--quick] [--rgw] [--w6]      (make bench-log)
 #
 # Prints a markdown table with each target and whether this run met it,
-# and writes it to bench/results/log.md (log-rgw.md with --rgw).
+# and writes it to bench/results/log.md (log-rgw.md with --rgw; W6's to
+# log-w6.md and log-rgw-w6.md).
 
 set -euo pipefail
 
 MB=256; IOS=8000; SMALL=3000; W5_MB=256; CEIL_SECS=4; BOUND=600
 SEGMENT=8388608; SEG_INFLIGHT=8
-quick=0 server=s3rver
+quick=0 server=s3rver w6=0 args=()
 for a in "$@"; do
     case "$a" in
-        --quick) quick=1 ;;
-        --rgw) server=rgw ;;
-        *) echo "usage: bench/log.sh [--quick] [--rgw]" >&2; exit 2 ;;
+        --quick) quick=1; args+=("$a") ;;
+        --rgw) server=rgw; args+=("$a") ;;
+        --w6) w6=1 ;;
+        *) echo "usage: bench/log.sh [--quick] [--rgw] [--w6]" >&2; exit 2 ;;
     esac
 done
 [ $quick = 1 ] && { MB=16; IOS=500; SMALL=300; W5_MB=64; CEIL_SECS=1; BOUND=120; }
@@ -122,3 +128,10 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
     echo "W1 is nbdcopy --flush of $MB MiB of random data; W2 reads it back on a fresh"
     echo "server; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."
 } | tee "$out/log$([ $server = rgw ] && echo -rgw).md"
+
+# --- W6: space (bench/space.sh, its own servers) -----------------------
+if [ $w6 = 1 ]; then
+    bench_cleanup
+    trap - EXIT
+    "$here/space.sh" "${args[@]}"
+fi
