@@ -2,10 +2,9 @@
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
 /* s3blocks unit tests: the log layout's compaction (docs/log-layout.md,
- * "Compaction") under faults: its new segment swept before its commit;
- * and a KNOWN FAILING case left out of the build until it is fixed
- * (define S3BLOCKS_KNOWN_FAILING to run it).  Against the in-memory
- * store, on a fake clock.
+ * "Compaction") under faults and odd cases: its new segment swept
+ * before its commit; a block deduplicated onto a segment.  Against the
+ * in-memory store, on a fake clock.
  */
 
 #include <config.h>
@@ -183,12 +182,9 @@ test_compacted_segment_swept (void)
   store_close (memstore_store (m));
 }
 
-#ifdef S3BLOCKS_KNOWN_FAILING
-/* KNOWN FAILING.  A block deduplicated onto a segment pins it: compaction moves a
- * segment's records' own blocks, never another block whose change
- * names the same place, so the segment stays named for that one
- * block's sake whatever its live fraction (here 1 of 31 blocks), and
- * the export's segments are never brought near its logical size.
+/* A block deduplicated onto a segment names another block's record
+ * there: compaction moves it too (log-compact-refs.c), so the segment
+ * is not kept named for that one block's sake (here 1 of 31 blocks).
  */
 static void
 test_dedup_pins_segment (void)
@@ -215,13 +211,22 @@ test_dedup_pins_segment (void)
   maintain_rounds (v, 10);
   volume_free (v);
   /* Compacted: block 500 moved into a new segment, the first one no
-   * longer named (gc would sweep it); here nothing moved at all.
+   * longer named (gc would sweep it).
    */
   CU_ASSERT_EQUAL (memstore_count (m, SEGS), 3);
+  v = open_compacting (m);
+  fill (buf, 1, 1);
+  {
+    char got[BS];
+
+    CU_ASSERT_EQUAL (volume_read (v, got, BS, 500 * BS), 0);
+    CU_ASSERT_EQUAL (memcmp (got, buf, BS), 0);
+  }
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT (reads_as (v, i, 2));
+  volume_free (v);
   store_close (memstore_store (m));
 }
-
-#endif /* S3BLOCKS_KNOWN_FAILING */
 
 UNIT_SUITES (add_log_compact_faults_tests)
 {
@@ -229,8 +234,6 @@ UNIT_SUITES (add_log_compact_faults_tests)
 
   CU_add_test (s, "a compaction's segment swept before its commit",
                test_compacted_segment_swept);
-#ifdef S3BLOCKS_KNOWN_FAILING
-  CU_add_test (s, "KNOWN FAILING: a deduplicated block pins its segment",
+  CU_add_test (s, "a deduplicated block does not pin its segment",
                test_dedup_pins_segment);
-#endif
 }

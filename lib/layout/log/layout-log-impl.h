@@ -202,6 +202,18 @@ extern int log_usage_build (struct log *l, uint64_t *bytes);
 extern struct log_usage *log_usage_find (struct log *l,
                                          const uint8_t id[LOG_SEG_ID_LEN]);
 extern void log_usage_free (struct log *l);
+/* log-compact-refs.c: every block the committed map locates in
+ * segment id, with its location (*out malloc'd, *n of them); *bytes
+ * gains what the walk read.  0, or -1 (logged).
+ */
+struct log_referrer {
+  uint64_t block;
+  struct log_location loc;
+};
+extern int log_segment_referrers (struct log *l,
+                                  const uint8_t id[LOG_SEG_ID_LEN],
+                                  struct log_referrer **out, size_t *n,
+                                  uint64_t *bytes);
 /* Copy the live blocks of segs[0..n) into new segments and make them
  * pending changes where the block has not moved since (*commit true
  * if any was); *bytes: read plus written.

@@ -53,12 +53,71 @@ compare_moved (const void *a, const void *b)
   return x->block < y->block ? -1 : x->block > y->block;
 }
 
-/* Append segment u's live records to *mv (*n of them, *cap room). */
+static int
+push_move (struct log *l, struct moved **mv, size_t *n, size_t *cap,
+           uint64_t block, const struct log_location *old)
+{
+  if (*n == *cap) {
+    size_t c = *cap ? 2 * *cap : 256;
+    struct moved *p = realloc (*mv, c * sizeof *p);
+
+    if (p == NULL) {
+      nbdkit_error ("export %s: compaction: %m", l->t.name);
+      errno = ENOMEM;
+      return -1;
+    }
+    *mv = p;
+    *cap = c;
+  }
+  (*mv)[(*n)++] = (struct moved) { .block = block, .old = *old };
+  return 0;
+}
+
+/* Blocks deduplicated onto segment u (log-compact-refs.c): those the
+ * map locates there other than the records' own, moves[first..*n),
+ * and whose location is still that one.
+ */
+static int
+collect_referrers (struct log *l, struct log_usage *u, struct moved **mv,
+                   size_t first, size_t *n, size_t *cap, uint64_t *bytes)
+{
+  struct log_referrer *refs = NULL;
+  size_t nr = 0, own_end = *n;
+  int r = 0;
+
+  if (log_segment_referrers (l, u->id, &refs, &nr, bytes) == -1)
+    return -1;
+  for (size_t i = 0; i < nr && r == 0; i++) {
+    struct log_location now;
+    bool present, own = false;
+
+    for (size_t j = first; j < own_end && !own; j++)
+      own = (*mv)[j].block == refs[i].block;
+    if (own)
+      continue;
+    if (log_resolve (l, refs[i].block, &present, &now) == -1)
+      r = -1;
+    else if (present && log_same_location (&now, &refs[i].loc))
+      r = push_move (l, mv, n, cap, refs[i].block, &refs[i].loc);
+  }
+  if (*n > own_end)
+    nbdkit_debug ("export %s: compaction: %zu deduplicated blocks named "
+                  "a segment through other blocks' records",
+                  l->t.name, *n - own_end);
+  free (refs);
+  return r;
+}
+
+/* Append segment u's live blocks to *mv (*n of them, *cap room): its
+ * records' own, then any deduplicated onto it.
+ */
 static int
 collect_live (struct log *l, struct log_usage *u, struct moved **mv,
               size_t *n, size_t *cap, uint64_t *bytes)
 {
   struct log_segment_index idx;
+  const size_t first = *n;
+  uint64_t own_live = 0;
   bool found;
 
   if (log_segio_read_index (&l->io, u->id, &idx, &found) == -1)
@@ -84,21 +143,16 @@ collect_live (struct log *l, struct log_usage *u, struct moved **mv,
     }
     if (!present || !log_same_location (&now, &old))
       continue;
-    if (*n == *cap) {
-      size_t c = *cap ? 2 * *cap : 256;
-      struct moved *p = realloc (*mv, c * sizeof *p);
-
-      if (p == NULL) {
-        nbdkit_error ("export %s: compaction: %m", l->t.name);
-        log_segment_index_free (&idx);
-        return -1;
-      }
-      *mv = p;
-      *cap = c;
+    if (push_move (l, mv, n, cap, r->block, &old) == -1) {
+      log_segment_index_free (&idx);
+      return -1;
     }
-    (*mv)[(*n)++] = (struct moved) { .block = r->block, .old = old };
+    own_live += r->stored_len;
   }
   log_segment_index_free (&idx);
+  /* The walk counted more than the records hold: deduplicated blocks. */
+  if (u->live > own_live)
+    return collect_referrers (l, u, mv, first, n, cap, bytes);
   return 0;
 }
 

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (C) 2026 the s3blocks authors; see LICENSE.
+ */
+/* s3blocks: compaction's search for the blocks that name a segment
+ * through another block's record (docs/log-layout.md, "Compaction").
+ *
+ * A block deduplicated onto a segment (docs/log-layout.md, "Writing",
+ * 1) names a place whose record is another block's.  Compaction reads
+ * a segment's index to find what lives there, so it sees only the
+ * records' own blocks; a deduplicated block would keep the whole
+ * segment named, whatever its live fraction.  When the usage walk
+ * counted more live bytes in a segment than its own live records hold,
+ * one walk of the committed map finds the others.  The walk costs what
+ * the usage walk does (one GET per leaf not cached) and happens only
+ * for such a segment, at most once per step.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "layout-log-impl.h"
+
+struct refs_walk {
+  struct log *l;
+  const uint8_t *id;
+  struct log_referrer *out;
+  size_t n, cap;
+  uint64_t bytes;
+};
+
+static int
+refs_page (void *opaque, const struct cas_hash *h, unsigned level,
+           size_t bytes)
+{
+  ((struct refs_walk *) opaque)->bytes += bytes;
+  return 0;
+}
+
+static int
+refs_block (void *opaque, uint64_t index, const struct cas_value *v)
+{
+  struct refs_walk *w = opaque;
+
+  if (memcmp (v->loc.seg, w->id, LOG_SEG_ID_LEN) != 0)
+    return 0;
+  if (w->n == w->cap) {
+    size_t c = w->cap ? 2 * w->cap : 64;
+    struct log_referrer *p = realloc (w->out, c * sizeof *p);
+
+    if (p == NULL) {
+      nbdkit_error ("export %s: compaction: %m", w->l->t.name);
+      errno = ENOMEM;
+      return -1;
+    }
+    w->out = p;
+    w->cap = c;
+  }
+  w->out[w->n].block = index;
+  w->out[w->n].loc = v->loc;
+  w->n++;
+  return 0;
+}
+
+int
+log_segment_referrers (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
+                       struct log_referrer **out, size_t *n,
+                       uint64_t *bytes)
+{
+  static const struct cas_walk_ops ops = {
+    .page = refs_page, .block = refs_block,
+  };
+  struct refs_walk w = { .l = l, .id = id };
+  struct cas_hash top;
+  unsigned depth;
+  bool have;
+
+  pthread_mutex_lock (&l->t.lock);
+  have = cas_tree_get_top (l->t.tree, &top, &depth);
+  pthread_mutex_unlock (&l->t.lock);
+  if (cas_tree_walk (l->t.store, l->t.name, CAS_LEAF_LOCATION,
+                     have ? &top : NULL, depth, &ops, &w) == -1) {
+    free (w.out);
+    *bytes += w.bytes;
+    return -1;
+  }
+  *out = w.out;
+  *n = w.n;
+  *bytes += w.bytes;
+  return 0;
+}
