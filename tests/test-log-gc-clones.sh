@@ -255,7 +255,8 @@ try:
             open_export("cl", SOCK_B)
             compare("cl")
     rounds = rnd_no + 1
-    # A gc after the delete, before the loop ends.
+    # A gc after the delete, before the loop ends (also the proof that
+    # cl's root no longer holds the grace up: B has committed cl).
     for _ in range(100):
         if gc_ok_at_delete is None or gc_runs["ok"] > gc_ok_at_delete:
             break
@@ -287,6 +288,7 @@ check_sanitizer_log "$TMPD/nbdkit-b.log"
 
 check_deep ()
 {
+    # shellcheck disable=SC2086
     "$ADMIN" check --deep $S3ARGS >"$TMPD/check" 2>&1 || fail "check --deep $1: $(cat "$TMPD/check")"
     grep -q '^log: .* 0 damaged' "$TMPD/check" || fail "check --deep $1: $(cat "$TMPD/check")"
     grep '^log: ' "$TMPD/check"
@@ -295,6 +297,7 @@ check_deep "after the loop"
 
 # No server runs: grace 0 takes every segment no root names, lc's own
 # ones among them (those l, l's history or cl still name stay).
+# shellcheck disable=SC2086
 "$ADMIN" gc grace=0 $S3ARGS >"$TMPD/gc" 2>&1 || fail "gc grace=0: $(cat "$TMPD/gc")"
 grep '^gc: segments: ' "$TMPD/gc"
 s3util segs > "$TMPD/named"
