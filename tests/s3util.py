@@ -13,6 +13,10 @@ another tool reading the same bucket would.
   s3util.py empty                delete every object (none: no bucket)
   s3util.py mkbucket             create the bucket; fails if it exists
   s3util.py rmbucket             empty the bucket, then delete it
+  s3util.py segs [ROOTKEY ...]   the segment keys (log/segs/ID) the map
+                                 trees of these roots name, one per line,
+                                 sorted; no ROOTKEY: of every root
+                                 (cas/roots/, cas/snaps/)
 
 Endpoint and credentials come from S3_ENDPOINT, S3_ACCESS_KEY,
 S3_SECRET_KEY and S3_BUCKET (functions.sh sets them).
@@ -57,6 +61,46 @@ def empty(s3, bucket):
     return len(ks)
 
 
+def root_segments(s3, bucket, root_keys):
+    """The segment keys the map trees of these roots name: a root's
+    top page, cas pages above the leaves, log leaves naming segments
+    (docs/bucket-format.md, the cas and log layouts).  A cas root
+    (leaf hash) names none."""
+    segs, seen = set(), set()
+
+    def get(key):
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def walk(page_hash):
+        if page_hash in seen:
+            return
+        seen.add(page_hash)
+        page = get("cas/pages/" + page_hash)
+        magic, level = page[0:8], page[8]
+        count = int.from_bytes(page[12:16], "little")
+        if magic == b"S3BLOGP1":
+            assert len(page) == 16 + 62 * count, page_hash
+            for i in range(count):
+                e = 16 + 62 * i
+                segs.add("log/segs/" + page[e + 2:e + 18].hex())
+            return
+        assert magic == b"S3BCASP1" and len(page) == 16 + 34 * count, \
+            page_hash
+        if level == 0:
+            return                  # a cas leaf: content hashes
+        for i in range(count):
+            e = 16 + 34 * i
+            walk(page[e + 2:e + 34].hex())
+
+    for key in root_keys:
+        fields = dict(line.split(" ", 1)
+                      for line in get(key).decode().splitlines()[1:]
+                      if " " in line)
+        if fields.get("leaf") == "location" and fields["top"] != "-":
+            walk(fields["top"])
+    return sorted(segs)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -74,6 +118,11 @@ def main(argv):
         s3.upload_file(argv[3], bucket, argv[2])
     elif cmd == "rm":
         s3.delete_object(Bucket=bucket, Key=argv[2])
+    elif cmd == "segs":
+        roots = argv[2:] or [k for p in ("cas/roots/", "cas/snaps/")
+                             for k, _ in keys(s3, bucket, p)]
+        for key in root_segments(s3, bucket, roots):
+            print(key)
     elif cmd == "empty":
         print(empty(s3, bucket))
     elif cmd == "mkbucket":
