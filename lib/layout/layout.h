@@ -158,6 +158,14 @@ struct layout_ops {
    * does (the volume's commit, serialised with flushes).
    */
   int (*maintain) (struct layout *l, bool *commit);
+
+  /* Optional: how many blocks' writes the layout lost (never
+   * committed) since the last call, and forget them.  A client's flush
+   * or FUA write asks after it commits, so that whichever commit found
+   * the loss, a background one included, the next client flush fails
+   * (docs/gc-safety.md, step 10).
+   */
+  uint64_t (*take_lost) (struct layout *l);
 };
 
 struct layout {

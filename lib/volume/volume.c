@@ -285,6 +285,25 @@ update_block (struct volume *v, uint64_t index, uint32_t from, uint32_t len,
   return 0;
 }
 
+/* After a client's flush or FUA write: writes the layout lost since the
+ * last one fail it, whichever commit found them (layout.h, take_lost).
+ */
+static int
+report_lost_locked (struct volume *v, int r)
+{
+  uint64_t lost;
+
+  if (v->layout->ops->take_lost == NULL ||
+      (lost = v->layout->ops->take_lost (v->layout)) == 0 || r == -1)
+    return r;
+  nbdkit_error ("%s: %" PRIu64 " blocks written earlier were lost before "
+                "a commit carried them (see the earlier error naming "
+                "their segment): this flush fails; they read as errors "
+                "until written again", v->name, lost);
+  errno = EIO;
+  return -1;
+}
+
 static int
 update_range (struct volume *v, const char *buf, uint32_t count,
               uint64_t offset, bool fua)
@@ -311,7 +330,7 @@ update_range (struct volume *v, const char *buf, uint32_t count,
       break;
   }
   if (r == 0 && fua)
-    r = flush_locked (v, first, last);
+    r = report_lost_locked (v, flush_locked (v, first, last));
   pthread_mutex_unlock (&v->lock);
   return r;
 }
@@ -335,7 +354,7 @@ volume_flush (struct volume *v)
   int r;
 
   pthread_mutex_lock (&v->lock);
-  r = flush_locked (v, 0, UINT64_MAX);
+  r = report_lost_locked (v, flush_locked (v, 0, UINT64_MAX));
   pthread_mutex_unlock (&v->lock);
   return r;
 }

@@ -244,6 +244,7 @@ rebuild_gone (struct log *l, struct layout_commit *c,
         p->present = true;      /* extents: data, not a hole */
         memset (&p->loc, 0, sizeof p->loc);
         p->seq = ++l->seq;      /* commit_end must not drop it */
+        l->lost_unreported++;
       }
       continue;
     }
@@ -258,6 +259,7 @@ rebuild_gone (struct log *l, struct layout_commit *c,
   }
   log_recent_forget_segment (l, id);
   pthread_mutex_unlock (&l->t.lock);
+  c->t.relocated = true;        /* pages built before now are stale */
   if (k)
     nbdkit_debug ("export %s: a segment gone before its commit: %zu "
                   "deduplicated blocks stored again from their copies",

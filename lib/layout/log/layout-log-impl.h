@@ -122,6 +122,7 @@ struct log {
   struct log_segio io;
   struct u64map pending;        /* index -> struct log_pending */
   uint64_t seq;
+  uint64_t lost_unreported;     /* blocks marked lost since take_lost */
   struct log_recent *recent;
   size_t recent_mask;
   uint64_t keep_limit;          /* bytes of segment copies kept at most */
@@ -182,6 +183,13 @@ extern int log_pending_set (struct log *l, uint64_t index, bool present,
 /* Where block index reads from now: pending, else the committed tree
  * (no lock held; may GET pages).
  */
+/* For compaction: the committed map's location of index, and whether a
+ * pending change overrides it (*pending; a lost one included).  No
+ * message for a lost block.  0, or -1 (logged).
+ */
+extern int log_resolve_committed (struct log *l, uint64_t index,
+                                  bool *pending, bool *present,
+                                  struct log_location *loc);
 extern int log_resolve (struct log *l, uint64_t index, bool *present,
                         struct log_location *loc);
 extern bool log_same_location (const struct log_location *a,
@@ -202,6 +210,8 @@ extern int log_usage_build (struct log *l, uint64_t *bytes);
 extern struct log_usage *log_usage_find (struct log *l,
                                          const uint8_t id[LOG_SEG_ID_LEN]);
 extern void log_usage_free (struct log *l);
+/* The table was walked at the root the server has now. */
+extern bool log_usage_current (struct log *l);
 /* log-compact-refs.c: every block the committed map locates in
  * segment id, with its location (*out malloc'd, *n of them); *bytes
  * gains what the walk read.  0, or -1 (logged).

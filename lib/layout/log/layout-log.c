@@ -106,6 +106,35 @@ log_resolve (struct log *l, uint64_t index, bool *present,
   return 0;
 }
 
+int
+log_resolve_committed (struct log *l, uint64_t index, bool *pending,
+                       bool *present, struct log_location *loc)
+{
+  struct cas_value v;
+
+  pthread_mutex_lock (&l->t.lock);
+  *pending = u64map_get (&l->pending, index) != NULL;
+  pthread_mutex_unlock (&l->t.lock);
+  if (cas_tree_lookup (l->t.tree, index, present, &v) == -1)
+    return -1;
+  if (*present)
+    *loc = v.loc;
+  return 0;
+}
+
+static uint64_t
+log_take_lost (struct layout *base)
+{
+  struct log *l = (struct log *) base;
+  uint64_t n;
+
+  pthread_mutex_lock (&l->t.lock);
+  n = l->lost_unreported;
+  l->lost_unreported = 0;
+  pthread_mutex_unlock (&l->t.lock);
+  return n;
+}
+
 /* Field by field: the struct has padding. */
 bool
 log_same_location (const struct log_location *a, const struct log_location *b)
@@ -414,6 +443,7 @@ static const struct layout_ops log_ops = {
   .present = log_present,
   .resize = log_resize,
   .maintain = log_maintain,
+  .take_lost = log_take_lost,
 };
 
 struct layout *

@@ -366,12 +366,15 @@ fence (struct tree_root *t, struct tree_commit *c, uint64_t tc,
       old_data = c->changes[i].present && c->put_ms[i] <= qs;
     if (st == CAS_FENCE_CONTINUES && !old_data && *tp > qs)
       return 0;
+    c->relocated = false;
     if (old_data && t->ops->refresh_before (t, c, qs + 1) == -1)
       return -1;
-    if (*tp <= qs) {
-      *tp = t->clock_ms ();
-      if (*tp <= qs)
-        *tp = qs + 1;           /* likewise */
+    if (*tp <= qs || c->relocated) {
+      if (*tp <= qs) {
+        *tp = t->clock_ms ();
+        if (*tp <= qs)
+          *tp = qs + 1;         /* likewise */
+      }
       if (cas_tree_update (t->tree, c->changes, c->n,
                            cas_depth_for (t->leaf, nr_blocks), t->gate,
                            u) == -1)

@@ -103,6 +103,11 @@ struct tree_commit {
   char etag[STORE_ETAG_MAX];
   uint64_t pages_written, page_bytes, refreshes;
   uint64_t fence_lists, fence_waits;
+  /* Set by the layout's refresh_before when it changed where a change
+   * points (a segment gone, its changes moved): pages built before
+   * then must be built again.
+   */
+  bool relocated;
 };
 
 /* Fill t from the layout's parameters: the tree is opened with leaf,
