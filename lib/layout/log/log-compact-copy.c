@@ -6,8 +6,11 @@
  * segments, then pending changes for those that did not move.
  *
  *   index    one ranged GET per segment, checked (log_segio_read_index)
- *   live     the records whose block reads from that very place now
- *            (pending changes first, then the committed map)
+ *   live     the records whose block the committed map locates at
+ *            that very place, with no pending change (a pending one,
+ *            a deduplicated block's say, holds a copy of its own that a
+ *            move would drop: it waits for its commit), then blocks
+ *            deduplicated onto the segment (log-compact-refs.c)
  *   read     those blocks, in runs, each checked against its hash
  *   write    in block order into new segments, as an upload is
  *   install  under the layout's lock, each block whose location is
@@ -74,12 +77,13 @@ push_move (struct log *l, struct moved **mv, size_t *n, size_t *cap,
 }
 
 /* Blocks deduplicated onto segment u (log-compact-refs.c): those the
- * map locates there other than the records' own, moves[first..*n),
- * and whose location is still that one.
+ * committed map locates there other than the records' own (idx), with
+ * no pending change.
  */
 static int
-collect_referrers (struct log *l, struct log_usage *u, struct moved **mv,
-                   size_t first, size_t *n, size_t *cap, uint64_t *bytes)
+collect_referrers (struct log *l, struct log_usage *u,
+                   const struct log_segment_index *idx, struct moved **mv,
+                   size_t *n, size_t *cap, uint64_t *bytes)
 {
   struct log_referrer *refs = NULL;
   size_t nr = 0, own_end = *n;
@@ -89,15 +93,28 @@ collect_referrers (struct log *l, struct log_usage *u, struct moved **mv,
     return -1;
   for (size_t i = 0; i < nr && r == 0; i++) {
     struct log_location now;
-    bool present, own = false;
+    bool pending, present, own = false;
 
-    for (size_t j = first; j < own_end && !own; j++)
-      own = (*mv)[j].block == refs[i].block;
+    /* Records are in offset order (appended as the segment was built). */
+    for (uint32_t lo = 0, hi = idx->hdr.count; lo < hi && !own;) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      const struct log_segment_record *rec = &idx->records[mid];
+
+      if (rec->offset == refs[i].loc.offset) {
+        own = rec->block == refs[i].block;
+        break;
+      }
+      if (rec->offset < refs[i].loc.offset)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
     if (own)
       continue;
-    if (log_resolve (l, refs[i].block, &present, &now) == -1)
+    if (log_resolve_committed (l, refs[i].block, &pending, &present,
+                               &now) == -1)
       r = -1;
-    else if (present && log_same_location (&now, &refs[i].loc))
+    else if (!pending && present && log_same_location (&now, &refs[i].loc))
       r = push_move (l, mv, n, cap, refs[i].block, &refs[i].loc);
   }
   if (*n > own_end)
@@ -113,12 +130,12 @@ collect_referrers (struct log *l, struct log_usage *u, struct moved **mv,
  */
 static int
 collect_live (struct log *l, struct log_usage *u, struct moved **mv,
-              size_t *n, size_t *cap, uint64_t *bytes)
+              size_t *n, size_t *cap, uint64_t *bytes, bool *walked)
 {
   struct log_segment_index idx;
-  const size_t first = *n;
   uint64_t own_live = 0;
   bool found;
+  int ret = 0;
 
   if (log_segio_read_index (&l->io, u->id, &idx, &found) == -1)
     return -1;
@@ -134,26 +151,31 @@ collect_live (struct log *l, struct log_usage *u, struct moved **mv,
       .offset = r->offset, .stored_len = r->stored_len, .codec = r->codec,
       .hash = r->hash,
     }, now;
-    bool present;
+    bool pending, present;
 
     memcpy (old.seg, u->id, LOG_SEG_ID_LEN);
-    if (log_resolve (l, r->block, &present, &now) == -1) {
+    if (log_resolve_committed (l, r->block, &pending, &present,
+                               &now) == -1) {
       log_segment_index_free (&idx);
       return -1;
     }
     if (!present || !log_same_location (&now, &old))
       continue;
-    if (push_move (l, mv, n, cap, r->block, &old) == -1) {
+    own_live += r->stored_len;
+    if (!pending && push_move (l, mv, n, cap, r->block, &old) == -1) {
       log_segment_index_free (&idx);
       return -1;
     }
-    own_live += r->stored_len;
+  }
+  /* The usage walk, made at the current root, counted more than the
+   * records hold: blocks deduplicated onto it.  One map walk a step.
+   */
+  if (u->live > own_live && !*walked && log_usage_current (l)) {
+    *walked = true;
+    ret = collect_referrers (l, u, &idx, mv, n, cap, bytes);
   }
   log_segment_index_free (&idx);
-  /* The walk counted more than the records hold: deduplicated blocks. */
-  if (u->live > own_live)
-    return collect_referrers (l, u, mv, first, n, cap, bytes);
-  return 0;
+  return ret;
 }
 
 /* Look each block up in the committed map, between two reads of the
@@ -190,9 +212,9 @@ install (struct log *l, struct moved *mv, const struct log_upload_block *ub,
 
       if (ub[j].err)
         continue;
+      /* Only blocks with no pending change move (collect_live). */
       p = u64map_get (&l->pending, mv[j].block);
-      ok = p ? p->present && log_same_location (&p->loc, &mv[j].old)
-        : mv[j].still;
+      ok = p == NULL && mv[j].still;
       if (ok && log_pending_set (l, mv[j].block, true, &ub[j].loc,
                                  up->segs[ub[j].seg].put_ms, NULL) == -1)
         ok = false;           /* ENOMEM: the copy is dead, no harm */
@@ -219,6 +241,7 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
 {
   struct moved *mv = NULL;
   size_t k = 0, cap = 0, failed;
+  bool walked = false;
   struct log_read *reads = NULL;
   struct log_upload_block *ub = NULL;
   struct log_upload up = { 0 };
@@ -234,7 +257,7 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
   for (size_t i = 0; i < n; i++)
     segs[i]->done = true;
   for (size_t i = 0; i < n; i++)
-    if (collect_live (l, segs[i], &mv, &k, &cap, bytes) == -1)
+    if (collect_live (l, segs[i], &mv, &k, &cap, bytes, &walked) == -1)
       goto out;
   if (k == 0) {
     r = 0;

@@ -10,9 +10,10 @@
  * records' own blocks; a deduplicated block would keep the whole
  * segment named, whatever its live fraction.  When the usage walk
  * counted more live bytes in a segment than its own live records hold,
- * one walk of the committed map finds the others.  The walk costs what
- * the usage walk does (one GET per leaf not cached) and happens only
- * for such a segment, at most once per step.
+ * and no root has landed since that walk (else overwrites would look
+ * the same), one walk of the committed map finds the others.  The walk
+ * costs what the usage walk does (one GET per leaf not cached), at
+ * most once per compaction step (collect_live in log-compact-copy.c).
  */
 
 #include <config.h>

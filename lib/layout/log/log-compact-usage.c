@@ -267,3 +267,15 @@ log_usage_build (struct log *l, uint64_t *bytes)
   usage_publish (l);
   return 0;
 }
+
+bool
+log_usage_current (struct log *l)
+{
+  bool current;
+
+  pthread_mutex_lock (&l->t.lock);
+  current = l->compact.built &&
+    l->compact.built_landed == l->t.stats.roots_written;
+  pthread_mutex_unlock (&l->t.lock);
+  return current;
+}
