@@ -182,6 +182,56 @@ test_compacted_segment_swept (void)
   store_close (memstore_store (m));
 }
 
+/* A block deduplicated onto its own old record, not yet committed,
+ * holds a copy of its bytes; compaction of that segment must leave it
+ * alone (moving it would drop the copy).  Here the compaction's new
+ * segment is swept before a commit: the deduplicated write survives.
+ */
+static void
+test_pending_dedup_not_moved (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct keys before = { .n = 0 }, after = { .n = 0 };
+  const char *gone = NULL;
+
+  fake_now = 1000;
+  v = open_compacting (m);
+  for (uint64_t i = 0; i < 8; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  for (uint64_t i = 0; i < 6; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
+                               add_key, &before), 0);
+  CU_ASSERT_EQUAL_FATAL (before.n, 2);
+
+  memstore_fail_list (m, EIO);          /* commits fail */
+  CU_ASSERT_EQUAL (write_gen (v, 1, 1), 0);     /* onto its old record */
+  CU_ASSERT_EQUAL (volume_flush (v), -1);
+  maintain_rounds (v, 5);
+  memstore_fail_list (m, 0);
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
+                               add_key, &after), 0);
+  CU_ASSERT_EQUAL_FATAL (after.n, 3);
+  for (int i = 0; i < after.n; i++)
+    if (strcmp (after.key[i], before.key[0]) &&
+        strcmp (after.key[i], before.key[1]))
+      gone = after.key[i];
+  CU_ASSERT_PTR_NOT_NULL_FATAL (gone);
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), gone), 0);
+  fake_now += 10 * 1000;
+
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+  v = open_compacting (m);
+  for (uint64_t i = 0; i < 8; i++)
+    CU_ASSERT (reads_as (v, i, i == 1 || i >= 6 ? 1 : 2));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
 /* A block deduplicated onto a segment names another block's record
  * there: compaction moves it too (log-compact-refs.c), so the segment
  * is not kept named for that one block's sake (here 1 of 31 blocks).
@@ -234,6 +284,8 @@ UNIT_SUITES (add_log_compact_faults_tests)
 
   CU_add_test (s, "a compaction's segment swept before its commit",
                test_compacted_segment_swept);
+  CU_add_test (s, "a pending deduplicated block is not moved",
+               test_pending_dedup_not_moved);
   CU_add_test (s, "a deduplicated block does not pin its segment",
                test_dedup_pins_segment);
 }
