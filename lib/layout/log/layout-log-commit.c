@@ -147,6 +147,13 @@ enum gone_fix {
   GONE_LOST,                    /* neither: the block's write is lost */
 };
 
+/* Per change of the commit: the committed map's value and the fix. */
+struct gone_change {
+  bool committed;               /* the committed map has the block */
+  struct cas_value value;       /* its value there, or the new one */
+  enum gone_fix fix;
+};
+
 /* Segment id is gone and no whole copy of it is kept
  * (docs/gc-safety.md, step 10).  Every change naming it is moved:
  *   - a change that leaves its block's content as the committed map
@@ -167,9 +174,7 @@ rebuild_gone (struct log *l, struct layout_commit *c,
               const uint8_t id[LOG_SEG_ID_LEN], size_t *nr_lost)
 {
   const size_t n = c->t.n ? c->t.n : 1;
-  struct cas_value *vals = calloc (n, sizeof *vals);
-  bool *committed = calloc (n, sizeof *committed);
-  enum gone_fix *fix = calloc (n, sizeof *fix);
+  struct gone_change *g = calloc (n, sizeof *g);
   struct log_upload_block *blocks = calloc (n, sizeof *blocks);
   size_t *which = calloc (n, sizeof *which);
   struct log_upload up = { 0 };
@@ -177,8 +182,7 @@ rebuild_gone (struct log *l, struct layout_commit *c,
   int r = -1;
 
   *nr_lost = 0;
-  if (vals == NULL || committed == NULL || fix == NULL || blocks == NULL ||
-      which == NULL) {
+  if (g == NULL || blocks == NULL || which == NULL) {
     nbdkit_error ("calloc: %m");
     errno = ENOMEM;
     goto out;
@@ -188,21 +192,21 @@ rebuild_gone (struct log *l, struct layout_commit *c,
 
     if (!ch->present || memcmp (ch->value.loc.seg, id, LOG_SEG_ID_LEN))
       continue;
-    if (cas_tree_lookup (l->t.tree, ch->index, &committed[j],
-                         &vals[j]) == -1)
+    if (cas_tree_lookup (l->t.tree, ch->index, &g[j].committed,
+                         &g[j].value) == -1)
       goto out;
-    if (committed[j] &&
-        cas_hash_equal (&vals[j].loc.hash, &ch->value.loc.hash) &&
-        memcmp (vals[j].loc.seg, id, LOG_SEG_ID_LEN) != 0)
-      fix[j] = GONE_COMMITTED;
+    if (g[j].committed &&
+        cas_hash_equal (&g[j].value.loc.hash, &ch->value.loc.hash) &&
+        memcmp (g[j].value.loc.seg, id, LOG_SEG_ID_LEN) != 0)
+      g[j].fix = GONE_COMMITTED;
     else if (c->kept[j] && c->kept[j]->block_only) {
-      fix[j] = GONE_STORED_AGAIN;
+      g[j].fix = GONE_STORED_AGAIN;
       blocks[k].block = ch->index;      /* c is in block order */
       blocks[k].data = c->kept[j]->bytes;
       which[k++] = j;
     }
     else
-      fix[j] = GONE_LOST;
+      g[j].fix = GONE_LOST;
   }
   if (k && log_segio_upload (&l->io, blocks, k, false, &up) > 0) {
     for (size_t b = 0; b < k; b++)
@@ -219,23 +223,23 @@ rebuild_gone (struct log *l, struct layout_commit *c,
     l->t.stats.segment_bytes += up.segs[s].len;
   }
   for (size_t b = 0; b < k; b++) {
-    vals[which[b]].loc = blocks[b].loc;
+    g[which[b]].value.loc = blocks[b].loc;
     c->t.put_ms[which[b]] = up.segs[blocks[b].seg].put_ms;
   }
   for (size_t j = 0; j < c->t.n; j++) {
     struct cas_change *ch = &c->t.changes[j];
     struct log_pending *p;
 
-    if (fix[j] == GONE_OTHER)
+    if (g[j].fix == GONE_OTHER)
       continue;
     p = u64map_get (&l->pending, ch->index);
     if (p && p->seq != c->t.seq[j])
       p = NULL;                 /* written since: not ours to change */
-    if (fix[j] == GONE_LOST) {
+    if (g[j].fix == GONE_LOST) {
       /* The committed value: a change that changes nothing. */
       (*nr_lost)++;
-      ch->present = committed[j];
-      ch->value = vals[j];
+      ch->present = g[j].committed;
+      ch->value = g[j].value;
       c->t.put_ms[j] = UINT64_MAX;
       if (p) {
         log_kept_release (l, p->kept);
@@ -248,12 +252,12 @@ rebuild_gone (struct log *l, struct layout_commit *c,
       }
       continue;
     }
-    if (fix[j] == GONE_COMMITTED)
+    if (g[j].fix == GONE_COMMITTED)
       c->t.put_ms[j] = UINT64_MAX;
-    ch->value.loc = vals[j].loc;
-    ch->value.hash = vals[j].loc.hash;
+    ch->value.loc = g[j].value.loc;
+    ch->value.hash = g[j].value.loc.hash;
     if (p) {
-      p->loc = vals[j].loc;
+      p->loc = g[j].value.loc;
       p->put_ms = c->t.put_ms[j];
     }
   }
@@ -267,9 +271,7 @@ rebuild_gone (struct log *l, struct layout_commit *c,
   r = 0;
  out:
   log_upload_free (&up);
-  free (vals);
-  free (committed);
-  free (fix);
+  free (g);
   free (blocks);
   free (which);
   return r;

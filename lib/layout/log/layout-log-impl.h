@@ -206,6 +206,14 @@ extern int log_maintain (struct layout *base, bool *commit);
  * segments new to it; *bytes: what that read.
  */
 extern int log_usage_build (struct log *l, uint64_t *bytes);
+/* Walk the committed map (its top as of now), calling block for each
+ * block it holds; *landed (if given): the roots landed at that top;
+ * *bytes gains the pages' bytes read.  0, or -1 (logged).
+ */
+extern int log_walk_map (struct log *l,
+                         int (*block) (void *opaque, uint64_t index,
+                                       const struct cas_value *v),
+                         void *opaque, uint64_t *landed, uint64_t *bytes);
 /* The entry for id, or NULL. */
 extern struct log_usage *log_usage_find (struct log *l,
                                          const uint8_t id[LOG_SEG_ID_LEN]);

@@ -87,9 +87,12 @@ log_recent_get (struct log *l, const struct cas_hash *h, uint64_t now,
 
 /* Kept segments (lock held). */
 
-struct log_kept *
-log_kept_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN], void *bytes,
-              size_t len)
+/* A copy of len bytes naming segment id, refs 1, counted in
+ * kept_bytes; it takes bytes.  NULL: out of memory.
+ */
+static struct log_kept *
+kept_alloc (struct log *l, const uint8_t id[LOG_SEG_ID_LEN], void *bytes,
+            size_t len)
 {
   struct log_kept *k = calloc (1, sizeof *k);
 
@@ -100,8 +103,17 @@ log_kept_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN], void *bytes,
   k->bytes = bytes;
   k->refs = 1;
   l->kept_bytes += len;
+  return k;
+}
+
+struct log_kept *
+log_kept_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN], void *bytes,
+              size_t len)
+{
+  struct log_kept *k = kept_alloc (l, id, bytes, len);
+
   /* Unregistered (out of memory): kept for its uploads, no dedup's. */
-  if (u64map_put (&l->kept_by_serial, ++l->kept_serial, k) == 0)
+  if (k && u64map_put (&l->kept_by_serial, ++l->kept_serial, k) == 0)
     k->serial = l->kept_serial;
   return k;
 }
@@ -115,20 +127,15 @@ log_kept_block_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
 
   if (l->kept_bytes + l->t.block_size > l->keep_limit)
     return NULL;
-  k = calloc (1, sizeof *k);
   bytes = malloc (l->t.block_size);
-  if (k == NULL || bytes == NULL) {
-    free (k);
-    free (bytes);
+  if (bytes == NULL)
     return NULL;
-  }
   memcpy (bytes, data, l->t.block_size);
-  memcpy (k->id, id, LOG_SEG_ID_LEN);
-  k->block_only = true;
-  k->len = l->t.block_size;
-  k->bytes = bytes;
-  k->refs = 1;
-  l->kept_bytes += k->len;
+  k = kept_alloc (l, id, bytes, l->t.block_size);
+  if (k == NULL)
+    free (bytes);
+  else
+    k->block_only = true;
   return k;
 }
 

@@ -69,6 +69,20 @@ log_pending_set (struct log *l, uint64_t index, bool present,
   return 0;
 }
 
+/* The committed tree's location of index. */
+static int
+committed_location (struct log *l, uint64_t index, bool *present,
+                    struct log_location *loc)
+{
+  struct cas_value v;
+
+  if (cas_tree_lookup (l->t.tree, index, present, &v) == -1)
+    return -1;
+  if (*present)
+    *loc = v.loc;
+  return 0;
+}
+
 /* A block's location as it reads now: pending first, then the
  * committed tree (the top changes only after the pending entries it
  * carries are in it, and they are dropped only after that).
@@ -78,7 +92,6 @@ log_resolve (struct log *l, uint64_t index, bool *present,
          struct log_location *loc)
 {
   struct log_pending *p;
-  struct cas_value v;
 
   pthread_mutex_lock (&l->t.lock);
   p = u64map_get (&l->pending, index);
@@ -99,27 +112,17 @@ log_resolve (struct log *l, uint64_t index, bool *present,
   pthread_mutex_unlock (&l->t.lock);
   if (p)
     return 0;
-  if (cas_tree_lookup (l->t.tree, index, present, &v) == -1)
-    return -1;
-  if (*present)
-    *loc = v.loc;
-  return 0;
+  return committed_location (l, index, present, loc);
 }
 
 int
 log_resolve_committed (struct log *l, uint64_t index, bool *pending,
                        bool *present, struct log_location *loc)
 {
-  struct cas_value v;
-
   pthread_mutex_lock (&l->t.lock);
   *pending = u64map_get (&l->pending, index) != NULL;
   pthread_mutex_unlock (&l->t.lock);
-  if (cas_tree_lookup (l->t.tree, index, present, &v) == -1)
-    return -1;
-  if (*present)
-    *loc = v.loc;
-  return 0;
+  return committed_location (l, index, present, loc);
 }
 
 static uint64_t

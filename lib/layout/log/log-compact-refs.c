@@ -32,16 +32,7 @@ struct refs_walk {
   const uint8_t *id;
   struct log_referrer *out;
   size_t n, cap;
-  uint64_t bytes;
 };
-
-static int
-refs_page (void *opaque, const struct cas_hash *h, unsigned level,
-           size_t bytes)
-{
-  ((struct refs_walk *) opaque)->bytes += bytes;
-  return 0;
-}
 
 static int
 refs_block (void *opaque, uint64_t index, const struct cas_value *v)
@@ -73,25 +64,13 @@ log_segment_referrers (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
                        struct log_referrer **out, size_t *n,
                        uint64_t *bytes)
 {
-  static const struct cas_walk_ops ops = {
-    .page = refs_page, .block = refs_block,
-  };
   struct refs_walk w = { .l = l, .id = id };
-  struct cas_hash top;
-  unsigned depth;
-  bool have;
 
-  pthread_mutex_lock (&l->t.lock);
-  have = cas_tree_get_top (l->t.tree, &top, &depth);
-  pthread_mutex_unlock (&l->t.lock);
-  if (cas_tree_walk (l->t.store, l->t.name, CAS_LEAF_LOCATION,
-                     have ? &top : NULL, depth, &ops, &w) == -1) {
+  if (log_walk_map (l, refs_block, &w, NULL, bytes) == -1) {
     free (w.out);
-    *bytes += w.bytes;
     return -1;
   }
   *out = w.out;
   *n = w.n;
-  *bytes += w.bytes;
   return 0;
 }

@@ -121,27 +121,64 @@ usage_prune (struct log *l)
   return 0;
 }
 
-struct walk {
-  struct log *l;
+/* The walk of the committed map, shared with log-compact-refs.c. */
+struct map_walk {
+  int (*block) (void *opaque, uint64_t index, const struct cas_value *v);
+  void *opaque;
   uint64_t bytes;
 };
 
 static int
-walk_page (void *opaque, const struct cas_hash *h, unsigned level,
-           size_t bytes)
+map_walk_page (void *opaque, const struct cas_hash *h, unsigned level,
+               size_t bytes)
 {
-  ((struct walk *) opaque)->bytes += bytes;
+  ((struct map_walk *) opaque)->bytes += bytes;
   return 0;
 }
 
 static int
-walk_block (void *opaque, uint64_t index, const struct cas_value *v)
+map_walk_block (void *opaque, uint64_t index, const struct cas_value *v)
 {
-  struct walk *w = opaque;
-  struct log_usage *u = log_usage_find (w->l, v->loc.seg);
+  struct map_walk *w = opaque;
 
-  if (u == NULL && (u = usage_add (w->l, v->loc.seg)) == NULL) {
-    nbdkit_error ("export %s: compaction's usage table: %m", w->l->t.name);
+  return w->block (w->opaque, index, v);
+}
+
+int
+log_walk_map (struct log *l,
+              int (*block) (void *opaque, uint64_t index,
+                            const struct cas_value *v),
+              void *opaque, uint64_t *landed, uint64_t *bytes)
+{
+  static const struct cas_walk_ops ops = {
+    .page = map_walk_page, .block = map_walk_block,
+  };
+  struct map_walk w = { .block = block, .opaque = opaque };
+  struct cas_hash top;
+  unsigned depth;
+  bool have;
+  int r;
+
+  /* The top and the count of roots landed, together. */
+  pthread_mutex_lock (&l->t.lock);
+  if (landed)
+    *landed = l->t.stats.roots_written;
+  have = cas_tree_get_top (l->t.tree, &top, &depth);
+  pthread_mutex_unlock (&l->t.lock);
+  r = cas_tree_walk (l->t.store, l->t.name, CAS_LEAF_LOCATION,
+                     have ? &top : NULL, depth, &ops, &w);
+  *bytes += w.bytes;
+  return r;
+}
+
+static int
+usage_block (void *opaque, uint64_t index, const struct cas_value *v)
+{
+  struct log *l = opaque;
+  struct log_usage *u = log_usage_find (l, v->loc.seg);
+
+  if (u == NULL && (u = usage_add (l, v->loc.seg)) == NULL) {
+    nbdkit_error ("export %s: compaction's usage table: %m", l->t.name);
     errno = ENOMEM;
     return -1;
   }
@@ -225,29 +262,14 @@ usage_publish (struct log *l)
 int
 log_usage_build (struct log *l, uint64_t *bytes)
 {
-  static const struct cas_walk_ops ops = {
-    .page = walk_page, .block = walk_block,
-  };
-  struct walk w = { .l = l };
-  struct cas_hash top;
-  unsigned depth;
-  bool have;
   uint64_t landed;
-  int r;
-
-  pthread_mutex_lock (&l->t.lock);
-  landed = l->t.stats.roots_written;
-  have = cas_tree_get_top (l->t.tree, &top, &depth);
-  pthread_mutex_unlock (&l->t.lock);
 
   for (size_t i = 0; i < l->compact.table.capacity; i++)
     for (struct log_usage *u = l->compact.table.slots[i].value; u;
          u = u->next)
       u->seen = false;
-  r = cas_tree_walk (l->t.store, l->t.name, CAS_LEAF_LOCATION,
-                     have ? &top : NULL, depth, &ops, &w);
-  *bytes = w.bytes;
-  if (r == -1) {
+  *bytes = 0;
+  if (log_walk_map (l, usage_block, l, &landed, bytes) == -1) {
     /* A half walk would under-count live bytes: forget it all. */
     log_usage_free (l);
     l->compact.built = false;
