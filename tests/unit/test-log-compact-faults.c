@@ -129,6 +129,43 @@ add_key (void *opaque, const struct store_entry *e)
   return 0;
 }
 
+/* Blocks 0-7 written and flushed, then 0-5 again: two segments, the
+ * first 2 of 8 live (a compaction candidate); *before: their keys.
+ */
+static void
+two_segments (struct memstore *m, struct volume *v, struct keys *before)
+{
+  for (uint64_t i = 0; i < 8; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  for (uint64_t i = 0; i < 6; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
+                               add_key, before), 0);
+  CU_ASSERT_EQUAL_FATAL (before->n, 2);
+}
+
+/* Delete, as gc would, the one segment not among before's two (the
+ * compaction's, not committed).
+ */
+static void
+delete_new_segment (struct memstore *m, const struct keys *before)
+{
+  struct keys after = { .n = 0 };
+  const char *gone = NULL;
+
+  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
+                               add_key, &after), 0);
+  CU_ASSERT_EQUAL_FATAL (after.n, 3);
+  for (int i = 0; i < after.n; i++)
+    if (strcmp (after.key[i], before->key[0]) &&
+        strcmp (after.key[i], before->key[1]))
+      gone = after.key[i];
+  CU_ASSERT_PTR_NOT_NULL_FATAL (gone);
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), gone), 0);
+}
+
 /* A compaction's new segment, not committed (the commit failed: here
  * its fence LIST), swept by gc while commits keep failing longer than
  * gc's grace.  Compaction keeps no copy of its segments; its changes
@@ -141,33 +178,16 @@ test_compacted_segment_swept (void)
 {
   struct memstore *m = memstore_new ();
   struct volume *v;
-  struct keys before = { .n = 0 }, after = { .n = 0 };
-  const char *gone = NULL;
+  struct keys before = { .n = 0 };
 
   fake_now = 1000;
   v = open_compacting (m);
-  for (uint64_t i = 0; i < 8; i++)
-    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
-  CU_ASSERT_EQUAL (volume_flush (v), 0);
-  for (uint64_t i = 0; i < 6; i++)
-    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
-  CU_ASSERT_EQUAL (volume_flush (v), 0);
-  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
-                               add_key, &before), 0);
-  CU_ASSERT_EQUAL_FATAL (before.n, 2);
+  two_segments (m, v, &before);
 
   memstore_fail_list (m, EIO);          /* commits fail */
   maintain_rounds (v, 5);
   memstore_fail_list (m, 0);
-  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
-                               add_key, &after), 0);
-  CU_ASSERT_EQUAL_FATAL (after.n, 3);
-  for (int i = 0; i < after.n; i++)
-    if (strcmp (after.key[i], before.key[0]) &&
-        strcmp (after.key[i], before.key[1]))
-      gone = after.key[i];
-  CU_ASSERT_PTR_NOT_NULL_FATAL (gone);
-  CU_ASSERT_EQUAL (store_delete (memstore_store (m), gone), 0);
+  delete_new_segment (m, &before);
   fake_now += 10 * 1000;
 
   CU_ASSERT_EQUAL (write_gen (v, 100, 7), 0);
@@ -192,35 +212,18 @@ test_pending_dedup_not_moved (void)
 {
   struct memstore *m = memstore_new ();
   struct volume *v;
-  struct keys before = { .n = 0 }, after = { .n = 0 };
-  const char *gone = NULL;
+  struct keys before = { .n = 0 };
 
   fake_now = 1000;
   v = open_compacting (m);
-  for (uint64_t i = 0; i < 8; i++)
-    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
-  CU_ASSERT_EQUAL (volume_flush (v), 0);
-  for (uint64_t i = 0; i < 6; i++)
-    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
-  CU_ASSERT_EQUAL (volume_flush (v), 0);
-  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
-                               add_key, &before), 0);
-  CU_ASSERT_EQUAL_FATAL (before.n, 2);
+  two_segments (m, v, &before);
 
   memstore_fail_list (m, EIO);          /* commits fail */
   CU_ASSERT_EQUAL (write_gen (v, 1, 1), 0);     /* onto its old record */
   CU_ASSERT_EQUAL (volume_flush (v), -1);
   maintain_rounds (v, 5);
   memstore_fail_list (m, 0);
-  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
-                               add_key, &after), 0);
-  CU_ASSERT_EQUAL_FATAL (after.n, 3);
-  for (int i = 0; i < after.n; i++)
-    if (strcmp (after.key[i], before.key[0]) &&
-        strcmp (after.key[i], before.key[1]))
-      gone = after.key[i];
-  CU_ASSERT_PTR_NOT_NULL_FATAL (gone);
-  CU_ASSERT_EQUAL (store_delete (memstore_store (m), gone), 0);
+  delete_new_segment (m, &before);
   fake_now += 10 * 1000;
 
   CU_ASSERT_EQUAL (volume_flush (v), 0);
