@@ -40,6 +40,9 @@ export top_srcdir top_builddir PLUGIN
 
 # nbdsh runs "python3 -m nbd", which only Debian's python3 can import.
 export PATH="/usr/bin:/usr/sbin:/bin:/sbin:$PATH"
+# Tests import shared modules from the source tree (gcloop.py), which
+# may be read-only (make distcheck): no __pycache__ beside them.
+export PYTHONDONTWRITEBYTECODE=1
 
 TEST_NAME=$(basename "$0" .sh)
 TEST_STARTED=$SECONDS

@@ -27,7 +27,7 @@ start_s3
 if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
     echo "emptied the bucket: $(s3util empty) objects"
 fi
-export ADMIN TMPD S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
+export ADMIN TMPD top_srcdir S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
 
 KEYS="layout=cas cas-reuse-window=1s write-delay=1s timeout=1s retries=0 size=4M"
 pids=()
@@ -53,23 +53,18 @@ for i in 1 2 3; do
 done
 
 /usr/bin/python3 - <<'PY' || fail "the workload failed"
-import os, random, subprocess, sys, threading, time
+import os, random, sys, time
 
 import nbd
 
-TMPD, ADMIN = os.environ["TMPD"], os.environ["ADMIN"]
-S3ARGS = os.environ["S3ARGS"].split()
+sys.path.insert(0, os.path.join(os.environ["top_srcdir"], "tests"))
+import gcloop
+from gcloop import admin
+
+TMPD = os.environ["TMPD"]
 SIZE, BS = 4 << 20, 4096
 ROUNDS, SECONDS = 400, 30.0      # whichever comes first
 rnd = random.Random(int(os.environ.get("SEED", "11")))
-
-def admin(*args, ok=(0,)):
-    p = subprocess.run([ADMIN, *args, *S3ARGS], capture_output=True,
-                       text=True, timeout=120)
-    if p.returncode not in ok:
-        sys.exit("s3blocks %s: exit %d: %s%s" % (" ".join(args), p.returncode,
-                                                p.stdout, p.stderr))
-    return p
 
 def connect(name, sock):
     h = nbd.NBD()
@@ -84,47 +79,10 @@ snaps = {}          # export@snap -> bytes
 unserved = {}       # clones nobody serves: name -> bytes
 
 # gc beside the workload, until told to stop (bounded by count too).
-stop = threading.Event()
-gc_runs = {"ok": 0, "refused": 0, "deleted": 0}
-def gc_loop():
-    for _ in range(400):
-        if stop.is_set():
-            return
-        p = admin("gc", "grace=5s", ok=(0, 1))
-        if p.returncode == 0:
-            gc_runs["ok"] += 1
-            for line in p.stdout.splitlines():
-                if line.startswith("gc: deleted "):
-                    gc_runs["deleted"] += int(line.split()[2])
-        else:
-            gc_runs["refused"] += 1
-            print("gc refused:", p.stderr.strip(), flush=True)
-        time.sleep(0.3)
-gc_thread = threading.Thread(target=gc_loop)
-gc_thread.start()
+gc = gcloop.GcLoop(400)
 
 history = []        # (time, contents of that round)
 rewrites = 0        # blocks written with an old round's content
-flush_retries = 0
-
-
-def flush(name, h):
-    """A failed flush loses nothing: its changes stay pending and the next
-    flush commits them.  Under load (ASan, two cores) a commit can time out
-    (timeout=1s, retries=0 here, to keep the commit bound within grace=5s),
-    or wait too long for a gc sweep chunk; it is retried, and a block whose
-    content was really gone would fail every retry."""
-    global flush_retries
-    for attempt in range(4):
-        try:
-            h.flush()
-            return
-        except nbd.Error as e:
-            if attempt == 3:
-                raise
-            flush_retries += 1
-            print("flush of %s failed (%s): retrying" % (name, e), flush=True)
-            time.sleep(0.5)
 
 OLD = 6.0           # seconds: more than grace=5s
 t0 = time.monotonic()
@@ -158,7 +116,7 @@ try:
                     data = data[:SIZE - off]
                     h.pwrite(data, off)
                 shadow[off:off + len(data)] = data
-            flush(name, h)
+            gcloop.flush(h, name)
         action = rnd.randrange(5)
         name = rnd.choice(sorted(live))
         if action <= 1:
@@ -184,8 +142,7 @@ try:
             del unserved[victim]
     rounds = rnd_no + 1
 finally:
-    stop.set()
-    gc_thread.join()
+    gc.stop()
 
 # Every byte of everything against its model.
 def check(h, name, want):
@@ -206,11 +163,11 @@ print("ok: %d rounds in %.0f s, %d exports and clones served, %d snapshots, %d u
       "clones match their models; %d blocks rewritten with old contents; "
       "gc ran %d times (%d refused), deleted %d "
       "objects; %d flushes retried" % (rounds, time.monotonic() - t0, len(live), len(snaps), len(unserved),
-                   rewrites, gc_runs["ok"],
-                   gc_runs["refused"], gc_runs["deleted"], flush_retries))
+                   rewrites, gc.ok,
+                   gc.refused, gc.deleted, gcloop.flush_retries))
 assert rewrites > 0, rewrites
-assert gc_runs["ok"] >= 5, gc_runs
-assert gc_runs["deleted"] > 0, gc_runs
+assert gc.ok >= 5, gc
+assert gc.deleted > 0, gc
 PY
 
 stop_servers

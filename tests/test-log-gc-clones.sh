@@ -72,26 +72,21 @@ stop_b () { [ -s "$PID_B" ] && kill -9 "$(cat "$PID_B")" 2>/dev/null; rm -f "$PI
 on_exit stop_b
 
 /usr/bin/python3 - <<'PY' || fail "the workload failed"
-import os, random, signal, subprocess, sys, threading, time
+import os, random, signal, subprocess, sys, time
 
 import nbd
 
-TMPD, ADMIN, SOCK = os.environ["TMPD"], os.environ["ADMIN"], os.environ["SOCK"]
+sys.path.insert(0, os.path.join(os.environ["top_srcdir"], "tests"))
+import gcloop
+from gcloop import admin
+
+TMPD, SOCK = os.environ["TMPD"], os.environ["SOCK"]
 SOCK_B, PID_B = os.environ["SOCK_B"], os.environ["PID_B"]
-S3ARGS = os.environ["S3ARGS"].split()
 S3UTIL = os.path.join(os.environ["top_srcdir"], "tests", "s3util.py")
 SIZE, BS = 8 << 20, 4096
 ROUNDS, SECONDS = 300, 12.0      # whichever comes first, after the events
 LIMIT = 150.0                    # the events' own bound
 rnd = random.Random(int(os.environ.get("SEED", "7")))
-
-def admin(*args, ok=(0,)):
-    p = subprocess.run([ADMIN, *args, *S3ARGS], capture_output=True,
-                       text=True, timeout=120)
-    if p.returncode not in ok:
-        sys.exit("s3blocks %s: exit %d: %s%s" % (" ".join(args), p.returncode,
-                                                p.stdout, p.stderr))
-    return p
 
 def s3util(*args):
     return subprocess.run(["/usr/bin/python3", S3UTIL, *args],
@@ -146,22 +141,8 @@ def compare(name, h=None, want=None):
             sys.exit("%s differs from its shadow at %d, gc beside it"
                      % (name, off))
 
-flush_retries = 0
 def flush(name):
-    """A failed commit loses nothing (its changes stay pending and the
-    next flush commits them); under load one can fail (test-log-gc.sh
-    says how): retried."""
-    global flush_retries
-    for attempt in range(4):
-        try:
-            handles[name].flush()
-            return
-        except nbd.Error as e:
-            if attempt == 3:
-                raise
-            flush_retries += 1
-            print("%s: flush failed (%s): retrying" % (name, e), flush=True)
-            time.sleep(0.5)
+    gcloop.flush(handles[name], name)
 
 def write(name, ops, span=SIZE):
     h, shadow = handles[name], shadows[name]
@@ -185,25 +166,7 @@ shadows["l"][0:len(first)] = first
 flush("l")
 
 # --- gc in a loop ----------------------------------------------------------
-stop = threading.Event()
-gc_runs = {"ok": 0, "refused": 0, "segs_deleted": 0}
-def gc_loop():
-    for _ in range(300):
-        if stop.is_set():
-            return
-        p = admin("gc", "grace=5s", ok=(0, 1))
-        if p.returncode == 0:
-            gc_runs["ok"] += 1
-            for line in p.stdout.splitlines():
-                if line.startswith("gc: segments: "):
-                    w = line.split()
-                    gc_runs["segs_deleted"] += int(w[w.index("deleted") + 1])
-        else:
-            gc_runs["refused"] += 1
-            print("gc refused:", p.stderr.strip(), flush=True)
-        time.sleep(0.3)
-gc_thread = threading.Thread(target=gc_loop)
-gc_thread.start()
+gc = gcloop.GcLoop(300)
 
 # Events by round: each happens once, in this order.
 CLONE_LC, CLONE_CL, SNAP, DEL_SNAP, DEL_LC = 2, 4, 6, 9, 12
@@ -250,7 +213,7 @@ try:
             stop_b()
             lc_segs = s3util("segs", "cas/roots/lc")
             admin("delete", "--yes", "lc")
-            gc_ok_at_delete = gc_runs["ok"]
+            gc_ok_at_delete = gc.ok
             start_b("cl")
             open_export("cl", SOCK_B)
             compare("cl")
@@ -258,12 +221,11 @@ try:
     # A gc after the delete, before the loop ends (also the proof that
     # cl's root no longer holds the grace up: B has committed cl).
     for _ in range(100):
-        if gc_ok_at_delete is None or gc_runs["ok"] > gc_ok_at_delete:
+        if gc_ok_at_delete is None or gc.ok > gc_ok_at_delete:
             break
         time.sleep(0.3)
 finally:
-    stop.set()
-    gc_thread.join()
+    gc.stop()
 
 if gc_ok_at_delete is None:
     sys.exit("lc was not deleted within %d rounds, %.0f s" % (rounds, LIMIT))
@@ -276,11 +238,11 @@ open(os.path.join(TMPD, "lc.segs"), "w").write("\n".join(lc_segs) + "\n")
 print("ok: %d rounds in %.0f s read back (l, cl; lc and lc@t1 before their "
       "deletes); gc ran %d times (%d after lc's delete), %d refused, deleted "
       "%d segments; %d flushes retried"
-      % (rounds, time.monotonic() - t0, gc_runs["ok"],
-         gc_runs["ok"] - gc_ok_at_delete, gc_runs["refused"],
-         gc_runs["segs_deleted"], flush_retries))
-assert gc_runs["ok"] > gc_ok_at_delete >= 3, gc_runs
-assert gc_runs["segs_deleted"] > 0, gc_runs
+      % (rounds, time.monotonic() - t0, gc.ok,
+         gc.ok - gc_ok_at_delete, gc.refused,
+         gc.segs_deleted, gcloop.flush_retries))
+assert gc.ok > gc_ok_at_delete >= 3, gc
+assert gc.segs_deleted > 0, gc
 assert lc_segs, "lc's root names no segment"
 PY
 stop_nbdkit

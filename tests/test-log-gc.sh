@@ -34,24 +34,19 @@ echo "not a segment" > "$TMPD/foreign"
 s3util put log/segs/not-a-segment "$TMPD/foreign"
 
 /usr/bin/python3 - <<'PY' || fail "the workload failed"
-import os, random, subprocess, sys, threading, time
+import os, random, subprocess, sys, time
 
 import nbd
 
-TMPD, ADMIN, SOCK = os.environ["TMPD"], os.environ["ADMIN"], os.environ["SOCK"]
-S3ARGS = os.environ["S3ARGS"].split()
+sys.path.insert(0, os.path.join(os.environ["top_srcdir"], "tests"))
+import gcloop
+from gcloop import admin
+
+TMPD, SOCK = os.environ["TMPD"], os.environ["SOCK"]
 S3UTIL = os.path.join(os.environ["top_srcdir"], "tests", "s3util.py")
 SIZE, BS = 8 << 20, 4096
 ROUNDS, SECONDS = 300, 25.0      # whichever comes first
 rnd = random.Random(int(os.environ.get("SEED", "7")))
-
-def admin(*args, ok=(0,)):
-    p = subprocess.run([ADMIN, *args, *S3ARGS], capture_output=True,
-                       text=True, timeout=120)
-    if p.returncode not in ok:
-        sys.exit("s3blocks %s: exit %d: %s%s" % (" ".join(args), p.returncode,
-                                                p.stdout, p.stderr))
-    return p
 
 def segments():
     p = subprocess.run(["/usr/bin/python3", S3UTIL, "ls", "log/segs/"],
@@ -73,44 +68,7 @@ admin("snapshot", "l", "s1")
 s1_segs = segments() - {"log/segs/not-a-segment"}
 assert len(s1_segs) >= 8, s1_segs
 
-stop = threading.Event()
-gc_runs = {"ok": 0, "refused": 0, "segs_deleted": 0}
-def gc_loop():
-    for _ in range(300):
-        if stop.is_set():
-            return
-        p = admin("gc", "grace=5s", ok=(0, 1))
-        if p.returncode == 0:
-            gc_runs["ok"] += 1
-            for line in p.stdout.splitlines():
-                if line.startswith("gc: segments: "):
-                    w = line.split()
-                    gc_runs["segs_deleted"] += int(w[w.index("deleted") + 1])
-        else:
-            gc_runs["refused"] += 1
-            print("gc refused:", p.stderr.strip(), flush=True)
-        time.sleep(0.3)
-gc_thread = threading.Thread(target=gc_loop)
-gc_thread.start()
-
-flush_retries = 0
-def flush():
-    """A failed commit loses nothing (its changes stay pending and the
-    next flush commits them).  Under load one can fail: a request times
-    out or s3rver answers a LIST with an internal error (timeout=1s,
-    retries=0 keep the commit bound within grace=5s), or it waits too
-    long for a gc sweep chunk and gives up within its bound: retried."""
-    global flush_retries
-    for attempt in range(4):
-        try:
-            h.flush()
-            return
-        except nbd.Error as e:
-            if attempt == 3:
-                raise
-            flush_retries += 1
-            print("flush failed (%s): retrying" % e, flush=True)
-            time.sleep(0.5)
+gc = gcloop.GcLoop(300)
 
 s2 = False
 t0 = time.monotonic()
@@ -132,7 +90,7 @@ try:
                 data = rnd.randbytes(n)
                 h.pwrite(data, off)
             shadow[off:off + n] = data
-        flush()
+        gcloop.flush(h, "l")
         if rnd_no == 20:
             admin("snapshot", "l", "s2")
             s2 = True
@@ -141,8 +99,7 @@ try:
             s2 = False
     rounds = rnd_no + 1
 finally:
-    stop.set()
-    gc_thread.join()
+    gc.stop()
 
 for off in range(0, SIZE, 1 << 20):
     if h.pread(1 << 20, off) != bytes(shadow[off:off + (1 << 20)]):
@@ -163,12 +120,12 @@ if gone:
     sys.exit("segments snapshot s1 names were deleted: %s" % sorted(gone))
 print("ok: %d rounds in %.0f s read back; gc ran %d times (%d refused), "
       "deleted %d segments; s1's %d segments all stored; %d flushes "
-      "retried" % (rounds, time.monotonic() - t0, gc_runs["ok"],
-                   gc_runs["refused"], gc_runs["segs_deleted"],
-                   len(s1_segs), flush_retries))
+      "retried" % (rounds, time.monotonic() - t0, gc.ok,
+                   gc.refused, gc.segs_deleted,
+                   len(s1_segs), gcloop.flush_retries))
 assert rounds >= 20, rounds
-assert gc_runs["ok"] >= 5, gc_runs
-assert gc_runs["segs_deleted"] > 0, gc_runs
+assert gc.ok >= 5, gc
+assert gc.segs_deleted > 0, gc
 PY
 stop_nbdkit
 # Every segment every root names is stored and reads whole.
