@@ -24,9 +24,7 @@ ADMIN=$top_builddir/admin/s3blocks
 start_s3
 # The test sums and collects over the whole bucket: on RGW, whose bucket
 # outlives a pass, start from an empty one.
-if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
-    echo "emptied the bucket: $(s3util empty) objects"
-fi
+empty_bucket_on_rgw
 export ADMIN TMPD top_srcdir S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
 
 KEYS="layout=cas cas-reuse-window=1s write-delay=1s timeout=1s retries=0 size=4M"

@@ -14,9 +14,7 @@ start_s3
 # The test counts objects over the whole bucket: on RGW, whose bucket
 # outlives a pass (the V4 pass runs after the V2 one), start from an
 # empty one.
-if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
-    echo "emptied the bucket: $(s3util empty) objects"
-fi
+empty_bucket_on_rgw
 
 # --- Three exports, one copy --------------------------------------------
 head -c 16M /dev/urandom > "$TMPD/data"

@@ -17,9 +17,7 @@ ADMIN=${ADMIN:-$top_builddir/admin/s3blocks}
 start_s3
 # du and check see the whole bucket: on RGW, whose bucket outlives a
 # pass, start from an empty one.
-if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
-    echo "emptied the bucket: $(s3util empty) objects"
-fi
+empty_bucket_on_rgw
 admin () { "$ADMIN" "$@" $(s3_args) ${S3BLOCKS_TEST_KEYS:-}; }
 export TMPD
 

@@ -17,9 +17,7 @@ admin () { "$ADMIN" "$@" $(s3_args) ${S3BLOCKS_TEST_KEYS:-}; }
 start_s3
 # Objects are counted by prefix: on RGW, whose bucket outlives a pass,
 # start from an empty one.
-if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
-    echo "emptied the bucket: $(s3util empty) objects"
-fi
+empty_bucket_on_rgw
 
 # 16 MiB: 3 MiB of random data, a hole, 1 MiB more with a zeroed block
 # inside, and a hole to the end (s3rver takes a while over each block

@@ -21,9 +21,7 @@ ADMIN=$top_builddir/admin/s3blocks
 start_s3
 # Segments are counted over the whole bucket: on RGW, whose bucket
 # outlives a pass, start from an empty one.
-if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
-    echo "emptied the bucket: $(s3util empty) objects"
-fi
+empty_bucket_on_rgw
 export ADMIN TMPD SOCK top_srcdir S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
 
 KEYS="export=l layout=log size=8M segment-size=128K cas-reuse-window=1s write-delay=1s timeout=1s retries=0"

@@ -18,9 +18,7 @@ admin () { "$ADMIN" "$@" $(s3_args) ${S3BLOCKS_TEST_KEYS:-}; }
 start_s3
 # Objects are counted over the whole bucket: on RGW, whose bucket
 # outlives a pass, start from an empty one.
-if [ "${S3BLOCKS_TEST_SERVER:-s3rver}" = rgw ]; then
-    echo "emptied the bucket: $(s3util empty) objects"
-fi
+empty_bucket_on_rgw
 
 # --- segment-size= ---------------------------------------------------------
 run_nbdkit_expect_failure 'segment-size: .*out of range' \
