@@ -17,10 +17,18 @@ struct cas_tree {
   enum cas_leaf_kind leaf;      /* what its leaves name: its geometry */
   struct cas_pagecache *cache;
 
-  pthread_mutex_t lock;         /* guards the top; never held across a request */
+  pthread_mutex_t lock;         /* guards the top and fetching; never
+                                   held across a request */
   bool empty;
   struct cas_hash top;
   unsigned depth;
+
+  /* Pages being fetched now: a thread that needs one of them waits for
+   * it (fetched) instead of sending the same GET (cas-tree.c,
+   * cas_tree_page).
+   */
+  struct cas_page_fetch *fetching;
+  pthread_cond_t fetched;
 };
 
 /* GET the page h, expected at level of a tree whose leaves are of kind

@@ -9,7 +9,8 @@
  * use: a page is trusted only when its SHA-256 is the hash its parent
  * (or the root) gave, so a damaged or substituted page is EIO, never
  * wrong blocks.  Pages are immutable, so nothing read is ever stale and
- * the lock only guards which top is served.
+ * the lock only guards which top is served and which pages are being
+ * fetched.
  */
 
 #include <config.h>
@@ -44,6 +45,7 @@ cas_tree_open (struct store *store, const char *label,
     return NULL;
   }
   pthread_mutex_init (&t->lock, NULL);
+  pthread_cond_init (&t->fetched, NULL);
   t->leaf = leaf;
   t->empty = true;
   return t;
@@ -55,6 +57,7 @@ cas_tree_free (struct cas_tree *t)
   if (t == NULL)
     return;
   cas_pagecache_free (t->cache);
+  pthread_cond_destroy (&t->fetched);
   pthread_mutex_destroy (&t->lock);
   free (t->label);
   free (t);
@@ -143,43 +146,127 @@ cas_page_fetch (struct store *store, const char *label,
   return -1;
 }
 
-struct cas_cached_page *
-cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
+/* A fetch in flight (lock held to touch it): freed by whichever of its
+ * fetcher and waiters lets go of it last.
+ */
+struct cas_page_fetch {
+  struct cas_hash hash;
+  struct cas_page_fetch *next;
+  pthread_t fetcher;
+  unsigned holders;             /* the fetcher and its waiters */
+  bool done;
+  int err;                      /* the fetch's, once done */
+};
+
+static void
+fetch_release (struct cas_page_fetch *f)
 {
-  struct cas_cached_page *p = cas_pagecache_get (t->cache, h);
-  struct cas_map_page page;
-  const char *why;
-  size_t bytes;
-  void *buf;
+  if (--f->holders == 0)
+    free (f);
+}
 
-  if (p) {
-    why = cas_map_page_misfit (&p->page, t->leaf, level);
-    if (why == NULL)
-      return p;
-    /* Cached from another position in some tree: this parent is wrong. */
-    cas_pagecache_put (t->cache, p);
-    {
-      char key[KEY_MAX];
+/* Lock held.  Waits if another thread is fetching h: returns 0 when it
+ * is done (*mine NULL: look in the cache again), or -1 with its errno
+ * if it failed.  Otherwise *mine is this thread's fetch of h, which
+ * fetch_done ends; -1 (ENOMEM) if none can be made.
+ */
+static int
+fetch_begin (struct cas_tree *t, const struct cas_hash *h,
+             struct cas_page_fetch **mine)
+{
+  struct cas_page_fetch *f;
 
-      cas_page_key (key, sizeof key, h);
-      nbdkit_error ("export %s: map page %s is damaged: %s",
-                    t->label, key, why);
-    }
-    errno = EIO;
-    return NULL;
-  }
-
-  /* Not under any lock: two threads may fetch the same page, and the
-   * cache keeps one.
+  *mine = NULL;
+  /* A fetch of this thread's own (reentered from inside its request,
+   * as a test's store hook does) is not waited for: it would never end.
    */
-  buf = malloc (cas_page_max_at (t->leaf, level) + 1);
+  for (f = t->fetching; f; f = f->next)
+    if (cas_hash_equal (&f->hash, h) &&
+        !pthread_equal (f->fetcher, pthread_self ())) {
+      int err;
+
+      f->holders++;
+      while (!f->done)
+        pthread_cond_wait (&t->fetched, &t->lock);
+      err = f->err;
+      fetch_release (f);
+      if (err == 0)
+        return 0;
+      errno = err;
+      return -1;
+    }
+  f = calloc (1, sizeof *f);
+  if (f == NULL) {
+    nbdkit_error ("calloc: %m");
+    errno = ENOMEM;
+    return -1;
+  }
+  f->hash = *h;
+  f->fetcher = pthread_self ();
+  f->holders = 1;
+  f->next = t->fetching;
+  t->fetching = f;
+  *mine = f;
+  return 0;
+}
+
+/* End this thread's fetch with err (0: the page is cached) and wake
+ * its waiters.
+ */
+static void
+fetch_done (struct cas_tree *t, struct cas_page_fetch *mine, int err)
+{
+  pthread_mutex_lock (&t->lock);
+  for (struct cas_page_fetch **f = &t->fetching; *f; f = &(*f)->next)
+    if (*f == mine) {
+      *f = mine->next;
+      break;
+    }
+  mine->done = true;
+  mine->err = err;
+  fetch_release (mine);
+  pthread_cond_broadcast (&t->fetched);
+  pthread_mutex_unlock (&t->lock);
+}
+
+/* p (pinned) if it fits level, else NULL after a message. */
+static struct cas_cached_page *
+cached_page (struct cas_tree *t, const struct cas_hash *h, unsigned level,
+             struct cas_cached_page *p)
+{
+  const char *why = cas_map_page_misfit (&p->page, t->leaf, level);
+  char key[KEY_MAX];
+
+  if (why == NULL)
+    return p;
+  /* Cached from another position in some tree: this parent is wrong. */
+  cas_pagecache_put (t->cache, p);
+  cas_page_key (key, sizeof key, h);
+  nbdkit_error ("export %s: map page %s is damaged: %s", t->label, key, why);
+  errno = EIO;
+  return NULL;
+}
+
+/* GET, check and cache the page h: pinned, or NULL after a message. */
+static struct cas_cached_page *
+fetch_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
+{
+  struct cas_cached_page *p;
+  struct cas_map_page page;
+  size_t bytes;
+  void *buf = malloc (cas_page_max_at (t->leaf, level) + 1);
+
   if (buf == NULL) {
     nbdkit_error ("malloc: %m");
+    errno = ENOMEM;
     return NULL;
   }
   if (cas_page_fetch (t->store, t->label, t->leaf, h, level, true, buf,
                       &page, &bytes) == -1) {
+    const int err = errno;
+
     free (buf);
+    errno = err;
     return NULL;
   }
   free (buf);
@@ -187,6 +274,45 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
   if (p == NULL)
     return NULL;
   return cas_pagecache_insert (t->cache, p);
+}
+
+struct cas_cached_page *
+cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
+{
+  struct cas_page_fetch *mine;
+  struct cas_cached_page *p;
+  int err;
+
+  /* Threads that miss the same page (every reader of a cold leaf, at
+   * once) send one GET: the others wait for it and share its outcome.
+   * If the bound evicted it before a waiter looked, that one fetches.
+   */
+  for (;;) {
+    int r;
+
+    p = cas_pagecache_get (t->cache, h);
+    if (p)
+      return cached_page (t, h, level, p);
+    pthread_mutex_lock (&t->lock);
+    r = fetch_begin (t, h, &mine);
+    pthread_mutex_unlock (&t->lock);
+    if (r == -1)
+      return NULL;
+    if (mine)
+      break;
+  }
+
+  /* It may have been cached between the miss and fetch_begin. */
+  p = cas_pagecache_get (t->cache, h);
+  if (p == NULL)
+    p = fetch_page (t, h, level);
+  err = p ? 0 : errno ? errno : EIO;
+  fetch_done (t, mine, err);
+  if (p == NULL) {
+    errno = err;
+    return NULL;
+  }
+  return cached_page (t, h, level, p);
 }
 
 int

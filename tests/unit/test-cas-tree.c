@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <CUnit/CUnit.h>
 
@@ -584,6 +585,112 @@ test_threads (void)
   store_close (memstore_store (m));
 }
 
+/* Readers that miss the same pages at once send one GET a page: the
+ * first to miss fetches, the others wait for it and share its outcome.
+ * The store's hook starts them while the first reader's first GET is
+ * in flight and holds that GET for a while, so that they miss too.
+ */
+#define SAME_PAGE_READERS 7
+
+struct same_page {
+  struct cas_tree *t;
+  uint64_t block;
+  pthread_t th[SAME_PAGE_READERS];
+  int result[SAME_PAGE_READERS];
+  int err[SAME_PAGE_READERS];
+};
+
+static struct same_page *same_page_of_thread;
+
+static void *
+same_page_reader (void *arg)
+{
+  struct same_page *sp = same_page_of_thread;
+  const size_t i = (uintptr_t) arg;
+  struct cas_value v;
+  bool present;
+
+  errno = 0;
+  sp->result[i] = cas_tree_lookup (sp->t, sp->block, &present, &v);
+  sp->err[i] = errno;
+  if (sp->result[i] == 0 && !present)
+    sp->result[i] = 1;
+  return NULL;
+}
+
+static void
+start_same_page_readers (void *opaque)
+{
+  struct same_page *sp = opaque;
+  const struct timespec hold = { 0, 200 * 1000 * 1000 };
+
+  same_page_of_thread = sp;
+  for (uintptr_t i = 0; i < SAME_PAGE_READERS; i++)
+    CU_ASSERT_EQUAL_FATAL (pthread_create (&sp->th[i], NULL,
+                                           same_page_reader, (void *) i), 0);
+  nanosleep (&hold, NULL);
+}
+
+static void
+same_page_run (bool fail)
+{
+  struct memstore *m = memstore_new ();
+  struct cas_tree *t = open_tree (m, "disk", 64 << 20), *fresh;
+  struct cas_change c = put_change (3 * leaf_span () + 9, 1);
+  struct same_page sp;
+  struct cas_hash top;
+  struct cas_value v;
+  unsigned depth, late = 0;
+  bool present;
+
+  CU_ASSERT_EQUAL_FATAL (apply (t, &c, 1, 2, NULL), 0);
+  CU_ASSERT_TRUE_FATAL (cas_tree_get_top (t, &top, &depth));
+  fresh = open_tree (m, "disk", 64 << 20);
+  cas_tree_set_top (fresh, &top, depth);
+  memset (&sp, 0, sizeof sp);
+  sp.t = fresh;
+  sp.block = 3 * leaf_span () + 9;
+  memstore_reset_counts (m);
+  memstore_set_hook (m, start_same_page_readers, &sp);
+  if (fail)
+    memstore_fail (m, STORE_GET, 1, EIO);
+
+  CU_ASSERT_EQUAL (cas_tree_lookup (fresh, sp.block, &present, &v),
+                   fail ? -1 : 0);
+  for (size_t i = 0; i < SAME_PAGE_READERS; i++) {
+    pthread_join (sp.th[i], NULL);
+    late += sp.result[i] == 0;
+    /* Those that waited for the failed GET fail with its errno; any
+     * that came after it fetched again and succeeded.
+     */
+    CU_ASSERT (sp.result[i] == 0 ||
+               (fail && sp.result[i] == -1 && sp.err[i] == EIO));
+  }
+  /* One GET a page of the path (depth + 1), however many missed it. */
+  if (!fail)
+    CU_ASSERT_EQUAL (memstore_counts (m).gets, depth + 1);
+  /* A failed GET counts nowhere; the path again only if a reader came
+   * after the failure (the hold makes that rare).
+   */
+  if (fail)
+    CU_ASSERT_EQUAL (memstore_counts (m).gets, late ? depth + 1 : 0);
+  cas_tree_free (fresh);
+  cas_tree_free (t);
+  store_close (memstore_store (m));
+}
+
+static void
+test_same_page_once (void)
+{
+  same_page_run (false);
+}
+
+static void
+test_same_page_failure_shared (void)
+{
+  same_page_run (true);
+}
+
 static int
 use_hash_leaves (void)
 {
@@ -621,6 +728,10 @@ UNIT_SUITES (add_cas_tree_tests)
     CU_add_test (s, "cache bound", test_cache_bound);
     CU_add_test (s, "walk and skip", test_walk_skip);
     CU_add_test (s, "threads", test_threads);
+    CU_add_test (s, "readers of one cold page send one GET",
+                 test_same_page_once);
+    CU_add_test (s, "readers of a failed page share its error",
+                 test_same_page_failure_shared);
     add_cas_tree_fault_tests (s);
   }
 }
