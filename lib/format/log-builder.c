@@ -115,23 +115,32 @@ filling_data (const struct log_segment_builder *b)
 /* A raw record; its offset is written by finish. */
 static void
 put_raw_record (uint8_t *r, uint64_t block, uint32_t block_size,
-                const void *bytes)
+                const struct cas_hash *hash)
 {
-  struct cas_hash hash;
-
   memset (r, 0, LOG_SEG_RECORD);
   put_le64 (r + REC_BLOCK, block);
   put_le32 (r + REC_STORED_LEN, block_size);
   r[REC_CODEC] = LOG_CODEC_RAW;
   put_le32 (r + REC_LOGICAL_LEN, block_size);
-  cas_hash_of (bytes, block_size, &hash);
-  memcpy (r + REC_HASH, hash.b, CAS_HASH_LEN);
+  memcpy (r + REC_HASH, hash->b, CAS_HASH_LEN);
 }
 
 int
 log_segment_builder_append (struct log_segment_builder *b, uint64_t block,
                             const void *bytes, uint32_t *record_out)
 {
+  return log_segment_builder_append_hashed (b, block, bytes, NULL,
+                                            record_out);
+}
+
+int
+log_segment_builder_append_hashed (struct log_segment_builder *b,
+                                   uint64_t block, const void *bytes,
+                                   const struct cas_hash *hash,
+                                   uint32_t *record_out)
+{
+  struct cas_hash computed;
+
   if (b->finished) {
     errno = EINVAL;
     return -1;
@@ -140,8 +149,12 @@ log_segment_builder_append (struct log_segment_builder *b, uint64_t block,
     errno = ENOSPC;
     return -1;
   }
+  if (hash == NULL) {
+    cas_hash_of (bytes, b->block_size, &computed);
+    hash = &computed;
+  }
   put_raw_record (b->buf + seg_record_at (b->count), block, b->block_size,
-                  bytes);
+                  hash);
   memcpy (filling_data (b) + b->data_len, bytes, b->block_size);
   b->data_len += b->block_size;
   *record_out = b->count++;

@@ -216,6 +216,14 @@ extern bool log_segment_builder_has_room (const struct log_segment_builder *b);
 extern int log_segment_builder_append (struct log_segment_builder *b,
                                        uint64_t block, const void *bytes,
                                        uint32_t *record_out);
+/* The same, with the block's SHA-256 already computed by the caller
+ * (it must be the hash of bytes: the record is written as given).
+ */
+extern int log_segment_builder_append_hashed (struct log_segment_builder *b,
+                                              uint64_t block,
+                                              const void *bytes,
+                                              const struct cas_hash *hash,
+                                              uint32_t *record_out);
 /* Writes header, index offsets and trailer: *obj, *len is the object,
  * valid until reset or free.  -1 (errno EINVAL) if no block was
  * appended (a segment has at least one).

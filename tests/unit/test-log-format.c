@@ -373,6 +373,40 @@ test_full_segment (void)
   log_segment_builder_free (&b);
 }
 
+/* A hash the caller computed makes the same segment as one the
+ * builder computes.
+ */
+static void
+test_append_hashed (void)
+{
+  struct log_segment_builder a, b;
+  uint8_t block[4][4096];
+  const void *obj_a, *obj_b;
+  size_t len_a, len_b;
+  uint32_t rec;
+
+  CU_ASSERT_EQUAL_FATAL (log_segment_builder_init (&a, id_a, 4096,
+                                                   1 << 20), 0);
+  CU_ASSERT_EQUAL_FATAL (log_segment_builder_init (&b, id_a, 4096,
+                                                   1 << 20), 0);
+  for (unsigned i = 0; i < 4; i++) {
+    struct cas_hash h;
+
+    fill_block (block[i], 4096, i + 40);
+    cas_hash_of (block[i], 4096, &h);
+    CU_ASSERT_EQUAL (log_segment_builder_append (&a, i * 3, block[i], &rec),
+                     0);
+    CU_ASSERT_EQUAL (log_segment_builder_append_hashed (&b, i * 3, block[i],
+                                                        &h, &rec), 0);
+  }
+  CU_ASSERT_EQUAL (log_segment_builder_finish (&a, &obj_a, &len_a), 0);
+  CU_ASSERT_EQUAL (log_segment_builder_finish (&b, &obj_b, &len_b), 0);
+  CU_ASSERT_EQUAL (len_a, len_b);
+  CU_ASSERT (len_a == len_b && memcmp (obj_a, obj_b, len_a) == 0);
+  log_segment_builder_free (&a);
+  log_segment_builder_free (&b);
+}
+
 /* A budget of exactly three blocks' segment holds three; one byte less
  * holds two.
  */
@@ -1008,6 +1042,7 @@ UNIT_SUITES (add_log_format_tests)
   CU_add_test (s, "mixed block numbers", test_mixed_blocks);
   CU_add_test (s, "full segment", test_full_segment);
   CU_add_test (s, "exact fit", test_exact_fit);
+  CU_add_test (s, "append with the caller's hash", test_append_hashed);
   CU_add_test (s, "builder limits", test_builder_limits);
   CU_add_test (s, "builder reset", test_builder_reset);
   CU_add_test (s, "max records", test_max_records);

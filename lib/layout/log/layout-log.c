@@ -270,6 +270,7 @@ static void
 run_puts (struct log *l, struct block_io **puts, size_t n)
 {
   struct log_upload_block *blocks = calloc (n ? n : 1, sizeof *blocks);
+  struct cas_hash *hashes = malloc ((n ? n : 1) * sizeof *hashes);
   size_t *which = calloc (n ? n : 1, sizeof *which);
   struct log_kept **kept = NULL;
   struct log_upload up = { 0 };
@@ -277,22 +278,23 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
   bool keep;
   const uint64_t now = l->t.clock_ms ();
 
-  if (blocks == NULL || which == NULL) {
+  if (blocks == NULL || hashes == NULL || which == NULL) {
     nbdkit_error ("calloc: %m");
     for (size_t i = 0; i < n; i++)
       puts[i]->err = ENOMEM;
     goto out;
   }
   qsort (puts, n, sizeof *puts, compare_index);
+  /* Hashed once, outside the lock: for dedup and for the records. */
+  for (size_t i = 0; i < n; i++)
+    cas_hash_of (puts[i]->buf, l->t.block_size, &hashes[i]);
   pthread_mutex_lock (&l->t.lock);
   for (size_t i = 0; i < n; i++) {
-    struct cas_hash h;
-
-    cas_hash_of (puts[i]->buf, l->t.block_size, &h);
-    if (dedup_block (l, puts[i], &h, now))
+    if (dedup_block (l, puts[i], &hashes[i], now))
       continue;
     blocks[k].block = puts[i]->index;
     blocks[k].data = puts[i]->buf;
+    blocks[k].hash = &hashes[i];
     which[k++] = i;
   }
   keep = l->kept_bytes < l->keep_limit;
@@ -337,6 +339,7 @@ run_puts (struct log *l, struct block_io **puts, size_t n)
   log_upload_free (&up);
   free (kept);
   free (blocks);
+  free (hashes);
   free (which);
 }
 

@@ -99,7 +99,8 @@ build_segment (struct upload *u, unsigned j, size_t s)
     uint32_t record;
 
     /* Cannot fail: there is room and the builder is not finished. */
-    log_segment_builder_append (b, blk->block, blk->data, &record);
+    log_segment_builder_append_hashed (b, blk->block, blk->data, blk->hash,
+                                       &record);
     blk->seg = s;
     u->next++;
   }

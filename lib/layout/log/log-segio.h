@@ -125,6 +125,7 @@ extern void log_segio_get_stats (const struct log_segio *io,
 struct log_upload_block {
   uint64_t block;
   const void *data;             /* block_size bytes */
+  const struct cas_hash *hash;  /* data's SHA-256, or NULL: computed */
 
   /* Results.  err: 0, or its segment's (log_uploaded_segment.err).
    * seg: its segment's index in the log_upload, SIZE_MAX if none was
