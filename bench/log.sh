@@ -5,7 +5,9 @@
 # ceilings, side by side in one run against one local server (s3rver,
 # or Ceph RGW with --rgw): the measurements of docs/log-layout.md.
 #   ceilings  bench/s3ceiling: 4 KiB objects (32 in flight) and
-#             segment-size objects (SEG_INFLIGHT in flight), PUT and GET
+#             segment-size objects (SEG_INFLIGHT in flight), PUT and GET,
+#             and 4 KiB ranged GETs inside segment-size objects (32 in
+#             flight): what W3 costs the server in each layout
 #   W1-W3     bench/layouts.sh, MB MiB, plain, cas and log
 #   W5        ext4 (bench/ext4-tree.sh: mkfs, 3,000 small files and
 #             three 16 MiB files, sync, umount, fsck) on plain and log,
@@ -64,6 +66,9 @@ record ceil small-get "$(ceil get 32 4096 4096)"
 ceil fill $SEG_INFLIGHT $SEGMENT 32 >/dev/null
 record ceil big-put "$(echo "$(ceil put $SEG_INFLIGHT $SEGMENT 32) * $SEGMENT / 1048576" | bc -l)"
 record ceil big-get "$(echo "$(ceil get $SEG_INFLIGHT $SEGMENT 32) * $SEGMENT / 1048576" | bc -l)"
+# What a random read in the log layout costs the server: 4 KiB ranged
+# GETs at random places in segment-size objects, 32 in flight.
+record ceil range-get "$(ceil range 32 $SEGMENT 32)"
 
 # --- W1, W2, W3 -------------------------------------------------------
 rw_workloads
@@ -95,6 +100,8 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
     printf '| 4 KiB objects, 32 in flight | %.0f req/s = %.1f MiB/s | %.0f req/s = %.1f MiB/s |\n' \
         "$(value ceil small-put)" "$(echo "$(value ceil small-put) / 256" | bc -l)" \
         "$(value ceil small-get)" "$(echo "$(value ceil small-get) / 256" | bc -l)"
+    printf '| 4 KiB ranges of %d MiB objects, 32 in flight | | %.0f req/s |\n' \
+        $((SEGMENT >> 20)) "$(value ceil range-get)"
     printf '| %d MiB objects, %d in flight | %.0f MiB/s | %.0f MiB/s |\n' \
         $((SEGMENT >> 20)) $SEG_INFLIGHT "$(value ceil big-put)" "$(value ceil big-get)"
     echo
@@ -116,6 +123,9 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
         "$l2" "$p2" "$(ratio "$l2" "$p2")" "$(met "$l2 >= 8 * $p2")"
     printf '| W3 log >= 0.9x plain (random 4 KiB reads) | %.0f / %.0f IOs/s = %.2f | %s |\n' \
         "$l3" "$p3" "$(ratio "$l3" "$p3")" "$(met "$l3 >= 0.9 * $p3")"
+    printf '| W3 against each layout'"'"'s own GET ceiling: plain / 4 KiB GETs, log / 4 KiB ranged GETs | %.2f, %.2f (the server'"'"'s ranged / whole: %.2f) | |\n' \
+        "$(ratio "$p3" "$(value ceil small-get)")" "$(ratio "$l3" "$(value ceil range-get)")" \
+        "$(ratio "$(value ceil range-get)" "$(value ceil small-get)")"
     printf '| W5 ext4: log >= 3x faster than plain | %.1f s / %.1f s = %.1fx | %s |\n' \
         "$p5" "$l5" "$(ratio "$p5" "$l5")" "$(met "$p5 >= 3 * $l5")"
     printf '| requests per GiB written sequentially <= 300 | %.0f | %s |\n' \

@@ -7,11 +7,14 @@
  *
  *   s3ceiling ENDPOINT BUCKET PREFIX OP CONCURRENCY SECONDS [SIZE [KEYS]]
  *
- * OP is put, get or fill.  Keeps CONCURRENCY requests of SIZE bytes
- * (4096) in flight on one request context for SECONDS, cycling over the
- * KEYS keys (4096) PREFIX/00000000 to PREFIX/00004095, and prints
+ * OP is put, get, range or fill.  Keeps CONCURRENCY requests of SIZE
+ * bytes (4096) in flight on one request context for SECONDS, cycling
+ * over the KEYS keys (4096) PREFIX/00000000 to PREFIX/00004095, and
+ * prints
  * "OP CONCURRENCY REQUESTS_PER_SECOND CPU_SECONDS_PER_REQUEST".
  * fill writes each key once (get reads them: fill first) and stops.
+ * range reads 4 KiB at a random 4 KiB-aligned place in objects of SIZE
+ * bytes (fill them first): a random read of a block in a segment.
  * Credentials from S3_ACCESS_KEY and S3_SECRET_KEY.
  */
 
@@ -39,7 +42,7 @@ static S3BucketContext bucket;
 static S3RequestContext *ctx;
 static char *payload;
 static size_t size = 4096;
-static int op_put, op_fill;
+static int op_put, op_fill, op_range;
 static uint64_t done, failed;
 static unsigned next_key;
 static unsigned nr_keys = NR_KEYS;
@@ -118,6 +121,10 @@ start (struct slot *s)
   s->busy = 1;
   if (op_put)
     S3_put_object (&bucket, s->key, size, NULL, ctx, &put_handler, s);
+  else if (op_range)
+    S3_get_object (&bucket, s->key, NULL,
+                   (uint64_t) (random () % (size / 4096)) * 4096, 4096,
+                   ctx, &get_handler, s);
   else
     S3_get_object (&bucket, s->key, NULL, 0, 0, ctx, &get_handler, s);
 }
@@ -132,7 +139,7 @@ main (int argc, char *argv[])
   int remaining;
 
   if (argc < 7) {
-    fprintf (stderr, "usage: s3ceiling ENDPOINT BUCKET PREFIX put|get "
+    fprintf (stderr, "usage: s3ceiling ENDPOINT BUCKET PREFIX put|get|range|fill "
              "CONCURRENCY SECONDS [SIZE [KEYS]]\n");
     return 2;
   }
@@ -140,6 +147,7 @@ main (int argc, char *argv[])
   prefix = argv[3];
   op_fill = strcmp (argv[4], "fill") == 0;
   op_put = op_fill || strcmp (argv[4], "put") == 0;
+  op_range = strcmp (argv[4], "range") == 0;
   concurrency = atoi (argv[5]);
   seconds = atof (argv[6]);
   if (argc > 7)
@@ -148,8 +156,9 @@ main (int argc, char *argv[])
     nr_keys = strtoul (argv[8], NULL, 10);
   access = getenv ("S3_ACCESS_KEY");
   secret = getenv ("S3_SECRET_KEY");
-  if (nr_keys == 0 || nr_keys > NR_KEYS || size == 0) {
-    fprintf (stderr, "s3ceiling: SIZE must be positive, KEYS 1 to %u\n",
+  if (nr_keys == 0 || nr_keys > NR_KEYS || size == 0 ||
+      (op_range && size % 4096)) {
+    fprintf (stderr, "s3ceiling: SIZE must be positive (for range, a multiple of 4096), KEYS 1 to %u\n",
              NR_KEYS);
     return 2;
   }
@@ -208,7 +217,8 @@ main (int argc, char *argv[])
     S3_runonce_request_context (ctx, &remaining);
   }
   seconds = now () - t0;
-  printf ("%s %u %.0f %.6f\n", op_put ? "put" : "get", concurrency,
+  printf ("%s %u %.0f %.6f\n", op_put ? "put" : op_range ? "range" : "get",
+          concurrency,
           done / seconds, done ? (cpu_seconds () - cpu0) / done : 0.0);
   S3_destroy_request_context (ctx);
   S3_deinitialize ();
