@@ -297,6 +297,7 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
   for (size_t j = 0; j < k; j++) {
     ub[j].block = mv[j].block;
     ub[j].data = reads[j].buf;
+    ub[j].hash = &mv[j].old.hash;       /* the read checked it */
   }
   log_segio_upload (&l->io, ub, k, false, &up);
   pthread_mutex_lock (&l->t.lock);
@@ -309,6 +310,8 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
   pthread_mutex_unlock (&l->t.lock);
   if (install (l, mv, ub, &up, k, commit) == -1)
     goto out;
+  nbdkit_debug ("export %s: compaction: %zu blocks of %zu segments copied "
+                "(%" PRIu64 " bytes written)", l->t.name, k, n, written);
  done:
   pthread_mutex_lock (&l->t.lock);
   l->t.stats.compact_segments += n;
