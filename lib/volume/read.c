@@ -162,7 +162,10 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
 
       /* Fetch it: a placeholder keeps others from fetching it too. */
       if (ios == NULL) {
-        ios = calloc (n + v->read_ahead_blocks, sizeof *ios);
+        /* Room for the read-ahead only when there will be one: a
+         * random 4 KiB read need not clear a thousand slots.
+         */
+        ios = calloc (n + (seq ? v->read_ahead_blocks : 0), sizeof *ios);
         if (ios == NULL) {
           nbdkit_error ("calloc: %m");
           err = ENOMEM;
