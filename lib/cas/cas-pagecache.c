@@ -230,6 +230,15 @@ cas_pagecache_insert (struct cas_pagecache *c, struct cas_cached_page *p)
 }
 
 void
+cas_pagecache_pin (struct cas_pagecache *c, struct cas_cached_page *p,
+                   unsigned n)
+{
+  pthread_mutex_lock (&c->lock);
+  p->refs += n;
+  pthread_mutex_unlock (&c->lock);
+}
+
+void
 cas_pagecache_put (struct cas_pagecache *c, struct cas_cached_page *p)
 {
   bool last;

@@ -62,6 +62,11 @@ extern struct cas_cached_page *cas_pagecache_get (struct cas_pagecache *c,
  */
 extern struct cas_cached_page *cas_pagecache_insert (struct cas_pagecache *c,
                                                      struct cas_cached_page *p);
+/* n more pins of p, which the caller has pinned (for other threads to
+ * put back): it stays alive whatever the cache evicts meanwhile.
+ */
+extern void cas_pagecache_pin (struct cas_pagecache *c,
+                               struct cas_cached_page *p, unsigned n);
 /* Unpin: frees p if the cache no longer holds it. */
 extern void cas_pagecache_put (struct cas_pagecache *c,
                                struct cas_cached_page *p);

@@ -25,10 +25,13 @@ struct cas_tree {
 
   /* Pages being fetched now: a thread that needs one of them waits for
    * it (fetched) instead of sending the same GET (cas-tree.c,
-   * cas_tree_page).
+   * cas_tree_page).  Nothing that runs inside a fetch's request (a
+   * test's store hook) may wait for another thread that could be
+   * waiting for that fetch.
    */
   struct cas_page_fetch *fetching;
   pthread_cond_t fetched;
+  size_t waiting;               /* threads waiting for a fetch */
 };
 
 /* GET the page h, expected at level of a tree whose leaves are of kind

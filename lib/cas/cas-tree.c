@@ -156,6 +156,8 @@ struct cas_page_fetch {
   unsigned holders;             /* the fetcher and its waiters */
   bool done;
   int err;                      /* the fetch's, once done */
+  struct cas_cached_page *page; /* once done, err 0: pinned once for
+                                   each waiter */
 };
 
 static void
@@ -165,18 +167,21 @@ fetch_release (struct cas_page_fetch *f)
     free (f);
 }
 
-/* Lock held.  Waits if another thread is fetching h: returns 0 when it
- * is done (*mine NULL: look in the cache again), or -1 with its errno
- * if it failed.  Otherwise *mine is this thread's fetch of h, which
- * fetch_done ends; -1 (ENOMEM) if none can be made.
+/* Lock held.  If another thread is fetching h, waits for it and
+ * returns 1 with *page its page (pinned for this thread), 1 with *page
+ * NULL if it ran out of memory (its own trouble, not shared: look
+ * again), or -1 with its errno.  Otherwise returns 0: fetch h, with
+ * *mine this thread's fetch record for fetch_done to end, or NULL if
+ * none could be made (then without sharing).
  */
 static int
 fetch_begin (struct cas_tree *t, const struct cas_hash *h,
-             struct cas_page_fetch **mine)
+             struct cas_page_fetch **mine, struct cas_cached_page **page)
 {
   struct cas_page_fetch *f;
 
   *mine = NULL;
+  *page = NULL;
   /* A fetch of this thread's own (reentered from inside its request,
    * as a test's store hook does) is not waited for: it would never end.
    */
@@ -186,21 +191,21 @@ fetch_begin (struct cas_tree *t, const struct cas_hash *h,
       int err;
 
       f->holders++;
+      t->waiting++;
       while (!f->done)
         pthread_cond_wait (&t->fetched, &t->lock);
+      t->waiting--;
       err = f->err;
+      *page = f->page;
       fetch_release (f);
-      if (err == 0)
-        return 0;
+      if (err == 0 || err == ENOMEM)
+        return 1;
       errno = err;
       return -1;
     }
   f = calloc (1, sizeof *f);
-  if (f == NULL) {
-    nbdkit_error ("calloc: %m");
-    errno = ENOMEM;
-    return -1;
-  }
+  if (f == NULL)
+    return 0;                   /* then without sharing */
   f->hash = *h;
   f->fetcher = pthread_self ();
   f->holders = 1;
@@ -210,11 +215,12 @@ fetch_begin (struct cas_tree *t, const struct cas_hash *h,
   return 0;
 }
 
-/* End this thread's fetch with err (0: the page is cached) and wake
- * its waiters.
+/* End this thread's fetch with page p (pinned), or err, and wake its
+ * waiters, each with a pin of p of its own.
  */
 static void
-fetch_done (struct cas_tree *t, struct cas_page_fetch *mine, int err)
+fetch_done (struct cas_tree *t, struct cas_page_fetch *mine,
+            struct cas_cached_page *p, int err)
 {
   pthread_mutex_lock (&t->lock);
   for (struct cas_page_fetch **f = &t->fetching; *f; f = &(*f)->next)
@@ -222,8 +228,11 @@ fetch_done (struct cas_tree *t, struct cas_page_fetch *mine, int err)
       *f = mine->next;
       break;
     }
+  if (p && mine->holders > 1)
+    cas_pagecache_pin (t->cache, p, mine->holders - 1);
   mine->done = true;
-  mine->err = err;
+  mine->err = p ? 0 : err;
+  mine->page = p;
   fetch_release (mine);
   pthread_cond_broadcast (&t->fetched);
   pthread_mutex_unlock (&t->lock);
@@ -284,8 +293,8 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
   int err;
 
   /* Threads that miss the same page (every reader of a cold leaf, at
-   * once) send one GET: the others wait for it and share its outcome.
-   * If the bound evicted it before a waiter looked, that one fetches.
+   * once) send one GET: the others wait for it and share its page or
+   * its error.
    */
   for (;;) {
     int r;
@@ -294,11 +303,13 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
     if (p)
       return cached_page (t, h, level, p);
     pthread_mutex_lock (&t->lock);
-    r = fetch_begin (t, h, &mine);
+    r = fetch_begin (t, h, &mine, &p);
     pthread_mutex_unlock (&t->lock);
     if (r == -1)
       return NULL;
-    if (mine)
+    if (p)
+      return cached_page (t, h, level, p);
+    if (r == 0)
       break;
   }
 
@@ -307,12 +318,24 @@ cas_tree_page (struct cas_tree *t, const struct cas_hash *h, unsigned level)
   if (p == NULL)
     p = fetch_page (t, h, level);
   err = p ? 0 : errno ? errno : EIO;
-  fetch_done (t, mine, err);
+  if (mine)
+    fetch_done (t, mine, p, err);
   if (p == NULL) {
     errno = err;
     return NULL;
   }
   return cached_page (t, h, level, p);
+}
+
+size_t
+cas_tree_waiting (struct cas_tree *t)
+{
+  size_t n;
+
+  pthread_mutex_lock (&t->lock);
+  n = t->waiting;
+  pthread_mutex_unlock (&t->lock);
+  return n;
 }
 
 int

@@ -51,6 +51,8 @@ extern void cas_tree_free (struct cas_tree *t);
  * of a few full pages if that is smaller.
  */
 extern uint64_t cas_tree_cached_bytes (struct cas_tree *t);
+/* Threads waiting now for another's fetch of a page (for tests). */
+extern size_t cas_tree_waiting (struct cas_tree *t);
 
 /* Serve this top from now on (top NULL: the empty tree). */
 extern void cas_tree_set_top (struct cas_tree *t, const struct cas_hash *top,
