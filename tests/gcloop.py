@@ -31,11 +31,14 @@ class GcLoop:
     """"s3blocks gc grace=GRACE" every 0.3 s in a thread, at most rounds
     times, until stop().  Counts runs that succeeded (ok) and that were
     refused (exit 1, printed), the objects they deleted (deleted) and of
-    those the segments (segs_deleted)."""
+    those the segments (segs_deleted).  A run that failed otherwise
+    ends the loop; failed says why (admin's exit, which in a thread
+    ends only the thread)."""
 
     def __init__(self, rounds, grace="5s"):
         self.rounds, self.grace = rounds, grace
         self.ok = self.refused = self.deleted = self.segs_deleted = 0
+        self.failed = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
         self._thread.start()
@@ -44,7 +47,11 @@ class GcLoop:
         for _ in range(self.rounds):
             if self._stop.is_set():
                 return
-            p = admin("gc", "grace=" + self.grace, ok=(0, 1))
+            try:
+                p = admin("gc", "grace=" + self.grace, ok=(0, 1))
+            except SystemExit as e:
+                self.failed = str(e)
+                return
             if p.returncode == 0:
                 self.ok += 1
                 for line in p.stdout.splitlines():

@@ -43,11 +43,18 @@ while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
     time.sleep(0.2)
 gc.stop()
 print(gc)
+if gc.failed:
+    sys.exit("gc failed: " + gc.failed)
 PY
 gcpid=$!
 on_exit "touch $TMPD/stop; wait $gcpid 2>/dev/null"
 
+# The checks read through a read-only server with the default timeout
+# and retries: the writers' timeout=1s retries=0 (which keep their
+# commits within gc's grace, as in test-log-gc.sh) would fail a read
+# that was merely slow.
 for round in 1 2 3 4 5 6 7 8; do
+    [ "$round" = 1 ] || start_nbdkit -- "${KEYS[@]}"
     /usr/bin/python3 "$top_srcdir/tests/model.py" run "$(uri "$name")" "$state" \
         $((SEED + round)) 400 > "$TMPD/model-run.log" 2>&1 &
     client=$!
@@ -55,11 +62,11 @@ for round in 1 2 3 4 5 6 7 8; do
     sleep "1.$((RANDOM % 9 + 1))"
     kill_nbdkit
     wait "$client" 2>/dev/null || true
-    start_nbdkit -- "${KEYS[@]}"
+    start_nbdkit -r -- "export=$name"
     /usr/bin/python3 "$top_srcdir/tests/model.py" check "$(uri "$name")" "$state" ||
         fail "round $round: the export reads what it may not (seed $SEED)"
+    stop_nbdkit
 done
-stop_nbdkit
 touch "$TMPD/stop"
 wait "$gcpid" || fail "the gc loop failed: $(cat "$TMPD/gcloop.log")"
 grep -q "gc runs: [1-9]" "$TMPD/gcloop.log" ||
@@ -69,8 +76,8 @@ steps=$(grep -c "export $name: compaction: [0-9]* blocks of" "$TMPD/nbdkit.log" 
 [ "${steps:-0}" -gt 0 ] || fail "compaction never copied a block"
 "$ADMIN" check --deep $S3ARGS > "$TMPD/check" 2>&1 ||
     fail "check --deep: $(cat "$TMPD/check")"
-start_nbdkit -- "${KEYS[@]}"
+start_nbdkit -r -- "export=$name"
 /usr/bin/python3 "$top_srcdir/tests/model.py" check "$(uri "$name")" "$state" ||
-    fail "after the last round: the export reads what it may not (seed $SEED)"
+    fail "after gc stopped: the export reads what it may not (seed $SEED)"
 stop_nbdkit
 echo "ok: log: 8 rounds of random workloads and SIGKILLs with compaction and gc beside, every block as allowed; $steps compaction steps; $(tail -n 1 "$TMPD/gcloop.log"); check --deep clean"
