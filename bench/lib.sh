@@ -30,13 +30,14 @@ nbdkit_pid=
 bench_cleanup ()
 {
     set +e
-    # A W5 run cut short (ext4-kernel.sh killed at its bound) leaves its
-    # mounts and loop device behind.
-    if mountpoint -q "$work/kfs" 2>/dev/null; then
-        umount -l "$work/kfs"
-        losetup -j "$work/nbdmnt/nbd" 2>/dev/null | cut -d: -f1 |
-            while read -r d; do losetup -d "$d"; done
-    fi
+    # A W5 run cut short (killed at its bound) leaves its mounts and
+    # loop device behind: the file systems, the loop device, nbdfuse.
+    for m in "$work/kfs" "$work/fs"; do
+        mountpoint -q "$m" 2>/dev/null && umount -l "$m"
+    done
+    losetup -j "$work/nbdmnt/nbd" 2>/dev/null | cut -d: -f1 |
+        while read -r d; do losetup -d "$d"; done
+    mountpoint -q "$work/nbdmnt" 2>/dev/null && fusermount3 -uz "$work/nbdmnt"
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     # One started in a command substitution (repeat_timed) is not in
     # pids; its pid file says which.
@@ -135,6 +136,7 @@ stop_nbdkit ()
     done
     kill -9 "$nbdkit_pid" 2>/dev/null || true
     wait "$nbdkit_pid" 2>/dev/null || true
+    rm -f "$work/nbdkit.pid"
 }
 
 # timed CMD...: prints the seconds CMD took; a failure or a run past
@@ -148,5 +150,10 @@ timed ()
     echo "$(now) - $t0" | bc -l
 }
 
-# median of the numbers on stdin
-median () { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# median of the numbers on stdin (of an even count, the mean of the
+# middle two)
+median ()
+{
+    sort -n | awk '{ v[NR] = $1 }
+        END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

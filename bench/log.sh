@@ -93,7 +93,9 @@ w5_run ()
         serve "$layout" "$run-fs-$layout-${script%%.*}-$2" "${W5_MB}M"
     fi
     t0=$(now)
-    timeout --foreground -s KILL "$BOUND" \
+    # Not --foreground: a run killed at the bound takes its children
+    # (nbdfuse, fuse2fs, mkfs, e2fsck) with it; bench_cleanup unmounts.
+    timeout -s KILL "$BOUND" \
         "$here/$script" "$work" "$uri" "$SMALL" >>"$work/cmd.log" 2>&1 ||
         { tail "$work/cmd.log" >&2; echo "bench: W5 ($script) on $layout failed" >&2; exit 1; }
     echo "$(now) - $t0" | bc -l
@@ -172,7 +174,7 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
     fi
     echo
     echo "W1 is nbdcopy --flush of $MB MiB of random data; W2 reads it back on a fresh"
-    echo "server; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."
+    echo "nbdkit; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."
 } | tee "$out/log$([ $server = rgw ] && echo -rgw).md"
 
 # --- W6: space (bench/space.sh, its own servers) -----------------------
