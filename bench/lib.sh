@@ -32,9 +32,7 @@ bench_cleanup ()
     set +e
     # A W5 run cut short (killed at its bound) leaves its mounts and
     # loop device behind: the file systems, the loop device, nbdfuse.
-    for m in "$work/kfs" "$work/fs"; do
-        mountpoint -q "$m" 2>/dev/null && umount -l "$m"
-    done
+    mountpoint -q "$work/fs" 2>/dev/null && umount -l "$work/fs"
     losetup -j "$work/nbdmnt/nbd" 2>/dev/null | cut -d: -f1 |
         while read -r d; do losetup -d "$d"; done
     mountpoint -q "$work/nbdmnt" 2>/dev/null && fusermount3 -uz "$work/nbdmnt"

@@ -14,7 +14,7 @@
 #             and on nbdkit's memory plugin: the floor, what the client
 #             side (nbdfuse, fuse2fs, the shell) costs with no store;
 #             then the same with the kernel's ext4 on a loop device
-#             over nbdfuse (bench/ext4-kernel.sh), where this machine
+#             over nbdfuse (ext4-tree.sh --kernel), where this machine
 #             allows it, else reported as not measured
 #
 #   W6        with --w6, after the others: space after three full
@@ -78,31 +78,33 @@ rw_workloads
 
 # --- W5: ext4 ----------------------------------------------------------
 kernel_ext4=0
-"$here/ext4-kernel.sh" --probe "$work" && kernel_ext4=1
+"$here/ext4-tree.sh" --probe-kernel "$work" && kernel_ext4=1
 [ $kernel_ext4 = 1 ] ||
     log "W5 with the kernel's ext4: not measured (needs root, loop devices and ext4)"
-# w5_run SCRIPT N: one W5 run of SCRIPT on a fresh server (and, for a
-# layout, a fresh export) of $layout; prints its seconds.
+# w5_run fuse2fs|kernel N: one W5 run with that file system on a fresh
+# nbdkit (and, for a layout, a fresh export) of $layout; prints its
+# seconds.
 w5_run ()
 {
-    local script=$1 t0
+    local fs=$1 t0
     if [ $layout = memory ]; then
         start_nbdkit memory nbdkit -f -t 32 -U "$sock" -P "$work/nbdkit.pid" \
             memory "${W5_MB}M"
     else
-        serve "$layout" "$run-fs-$layout-${script%%.*}-$2" "${W5_MB}M"
+        serve "$layout" "$run-fs-$layout-$fs-$2" "${W5_MB}M"
     fi
     t0=$(now)
     # Not --foreground: a run killed at the bound takes its children
     # (nbdfuse, fuse2fs, mkfs, e2fsck) with it; bench_cleanup unmounts.
-    timeout -s KILL "$BOUND" \
-        "$here/$script" "$work" "$uri" "$SMALL" >>"$work/cmd.log" 2>&1 ||
-        { tail "$work/cmd.log" >&2; echo "bench: W5 ($script) on $layout failed" >&2; exit 1; }
+    # shellcheck disable=SC2046
+    timeout -s KILL "$BOUND" "$here/ext4-tree.sh" $([ "$fs" = kernel ] && echo --kernel) \
+        "$work" "$uri" "$SMALL" >>"$work/cmd.log" 2>&1 ||
+        { tail "$work/cmd.log" >&2; echo "bench: W5 ($fs) on $layout failed" >&2; exit 1; }
     echo "$(now) - $t0" | bc -l
     stop_nbdkit
 }
-w5_fuse2fs () { w5_run ext4-tree.sh "$1"; }
-w5_kernel () { w5_run ext4-kernel.sh "$1"; }
+w5_fuse2fs () { w5_run fuse2fs "$1"; }
+w5_kernel () { w5_run kernel "$1"; }
 
 for layout in memory plain log; do
     [ $layout = memory ] || fresh_server
