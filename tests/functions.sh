@@ -298,6 +298,22 @@ empty_bucket_on_rgw ()
     fi
 }
 
+# The gc tests (test-cas-gc.sh, test-log-gc.sh, test-log-gc-clones.sh,
+# test-log-model-gc.sh) run the admin command beside their servers,
+# from the shell and from tests/gcloop.py, and count or collect over
+# the whole bucket: the admin command built, the server started with
+# an empty bucket on RGW, and ADMIN, S3ARGS and what gcloop.py and the
+# tests' Python read exported.
+start_s3_for_gc ()
+{
+    ADMIN=$top_builddir/admin/s3blocks
+    [ -x "$ADMIN" ] || fail "$ADMIN not built"
+    start_s3
+    empty_bucket_on_rgw
+    S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
+    export ADMIN TMPD SOCK top_srcdir S3ARGS
+}
+
 # --- nbdkit ----------------------------------------------------------
 
 NBDKIT_PID=

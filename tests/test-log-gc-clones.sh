@@ -19,13 +19,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh python3
 
-ADMIN=$top_builddir/admin/s3blocks
-[ -x "$ADMIN" ] || fail "$ADMIN not built"
-start_s3
-# Segments are counted over the whole bucket: on RGW, whose bucket
-# outlives a pass, start from an empty one.
-empty_bucket_on_rgw
-export ADMIN TMPD SOCK top_srcdir S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
+start_s3_for_gc
 TUNING="segment-size=128K cas-reuse-window=1s write-delay=1s timeout=1s retries=0"
 
 # The cas source: 2 MiB of random data in 8 MiB, its root recording a

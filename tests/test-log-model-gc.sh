@@ -15,12 +15,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires nbdsh
 export EXPORT TMPD
-ADMIN=$top_builddir/admin/s3blocks
-[ -x "$ADMIN" ] || fail "$ADMIN not built"
-
-start_s3
-empty_bucket_on_rgw
-export ADMIN top_srcdir S3ARGS="$(s3_args) ${S3BLOCKS_TEST_KEYS:-}"
+start_s3_for_gc
 SEED=${S3BLOCKS_MODEL_SEED:-$RANDOM}
 echo "model seed $SEED (S3BLOCKS_MODEL_SEED=$SEED to replay)"
 
