@@ -368,10 +368,14 @@ nbdkit_env ()
     env $(sanitizer_env) nbdkit "$@"
 }
 
-# The plugin's connection arguments, secret passed as +FILE.
+# The plugin's connection arguments, secret passed as +FILE.  The file
+# is replaced by a rename, never truncated in place: an admin command
+# running beside (gcloop.py) may read it while a server restarts, and
+# would read an empty secret.
 s3_args ()
 {
-    printf '%s\n' "$S3_SECRET_KEY" > "$SECRET_FILE"
+    printf '%s\n' "$S3_SECRET_KEY" > "$SECRET_FILE.new"
+    mv -f "$SECRET_FILE.new" "$SECRET_FILE"
     echo "endpoint=$S3_ENDPOINT" "bucket=$S3_BUCKET" \
          "access-key=$S3_ACCESS_KEY" "secret-key=+$SECRET_FILE"
 }
