@@ -5,9 +5,11 @@
  * volume over the log layout) against the in-memory store: what no
  * root or snapshot names goes and the export reads back the same; an
  * uploaded, uncommitted segment swept by gc is put back by its commit
- * (docs/gc-safety.md, step 10); a snapshot keeps what it names; keys
- * that are not segments' stay; and gc racing a writer that commits,
- * snapshots and deletes snapshots loses no segment a root names.
+ * (docs/gc-safety.md, step 10), and one found gone by the sweep fence
+ * has the pages that named it built again; a snapshot keeps what it
+ * names; keys that are not segments' stay; and gc racing a writer that
+ * commits, snapshots and deletes snapshots loses no segment a root
+ * names.
  *
  * Two clocks move together: the layout's monotonic one (fake_now, ms)
  * and the store's Last-Modified (seconds), as real time moves both.
@@ -422,6 +424,108 @@ test_gc_dedup_no_segment_copy (void)
   teardown ();
 }
 
+/* ---- (b4) a segment gone between a commit's pages and its fence ----
+ * docs/gc-safety.md, step 10, last paragraph: when the fence's refresh
+ * moves a change (its segment gone), the pages built before it name
+ * that segment and are built again (relocated), or the root would name
+ * a segment that is not there.  The fence refreshes a change whose PUT
+ * is no later than its quiet run's start, but builds the pages again
+ * on its own only if they are that old, so only relocated catches it.
+ * Segment A is uploaded for block 8's first content and named by no
+ * root once 8 is overwritten.  A gc under a skewed server clock (gc's
+ * grace rules this out otherwise) deletes A in a chunk, and leaves its
+ * marker.  During the next commit, before its fence LIST sees the
+ * marker and starts a quiet run (which makes the recent-PUT table
+ * forget A), block 9 is deduplicated onto A (as in b3, it keeps its
+ * own bytes).  The commit that carries block 9 comes within the reuse
+ * window, so its first refresh passes it by, and its pages are newer
+ * than the run's start.
+ */
+struct seg_keys {
+  char key[8][KEY_MAX];
+  size_t n;
+};
+
+static int
+seg_key_cb (void *opaque, const struct store_entry *e)
+{
+  struct seg_keys *k = opaque;
+
+  CU_ASSERT_FATAL (k->n < 8);
+  snprintf (k->key[k->n++], KEY_MAX, "%s", e->key);
+  return 0;
+}
+
+static struct volume *hook_volume;
+static unsigned hook_batches;
+
+/* At the second batch of a flush (its segment is uploaded, its commit
+ * has begun): block 9 written, then four more, the last of which
+ * pushes the first four out (max-dirty four blocks).
+ */
+static void
+dedup_during_commit (void *opaque)
+{
+  (void) opaque;
+  if (++hook_batches < 2) {
+    memstore_set_hook (mem, dedup_during_commit, NULL);
+    return;
+  }
+  CU_ASSERT_EQUAL (write_seed (hook_volume, 9, 5), 0);
+  for (int i = 10; i < 14; i++)
+    CU_ASSERT_EQUAL (write_seed (hook_volume, i, 10 + i), 0);
+}
+
+static void
+test_gc_fence_relocates (void)
+{
+  int model[NBLK] = { 0 };
+  struct seg_keys a = { .n = 0 };
+  struct volume *v;
+  struct volume_stats vs;
+  char marker[KEY_MAX];
+
+  setup ();
+  v = open_log (4 * BS);        /* a quiet run starts */
+  fake_now += 100;              /* A is PUT after it */
+  CU_ASSERT_EQUAL (write_seed (v, 8, 5), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (store_list (st, LOG_SEGS_PREFIX, NULL, NULL, seg_key_cb,
+                               &a), 0);
+  CU_ASSERT_EQUAL_FATAL (a.n, 1);
+  CU_ASSERT_EQUAL (write_seed (v, 8, 7), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+
+  /* The skewed gc's chunk: A deleted, its marker left. */
+  fake_now += 100;
+  CU_ASSERT_EQUAL (store_delete (st, a.key[0]), 0);
+  CU_ASSERT_FATAL (cas_sweep_marker_key (marker, sizeof marker,
+                                         "0123456789abcdef0123456789abcdef",
+                                         true) == 0);
+  memstore_set (mem, marker, "", 0);
+  CU_ASSERT_EQUAL (write_seed (v, 14, 11), 0);
+  hook_volume = v;
+  hook_batches = 0;
+  memstore_set_hook (mem, dedup_during_commit, NULL);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);        /* block 14; a run starts */
+  memstore_set_hook (mem, NULL, NULL);
+  CU_ASSERT_EQUAL (hook_batches, 2);
+  volume_get_stats (v, &vs);
+  CU_ASSERT_EQUAL (vs.dedup_hits, 1);
+
+  fake_now += 100;
+  model[8] = 7;
+  model[9] = 5;
+  for (int i = 10; i < 14; i++)
+    model[i] = 10 + i;
+  model[14] = 11;
+  CU_ASSERT_EQUAL (volume_flush (v), 0);        /* blocks 9 to 13 */
+  CU_ASSERT_EQUAL (lost_everywhere (NULL), 0);
+  volume_free (v);
+  CU_ASSERT_EQUAL (differences (model), 0);
+  teardown ();
+}
+
 /* ---- (c) a segment only a snapshot names ---- */
 
 static bool
@@ -784,6 +888,8 @@ UNIT_SUITES (add_log_gc_tests)
                test_gc_uploads_past_bound);
   CU_add_test (s, "a dedup onto a segment with no copy, swept",
                test_gc_dedup_no_segment_copy);
+  CU_add_test (s, "a segment gone between pages and fence",
+               test_gc_fence_relocates);
   CU_add_test (s, "a snapshot keeps its segments", test_gc_snapshot_keeps);
   CU_add_test (s, "keys that are not segments stay", test_gc_foreign_keys);
   CU_add_test (s, "gc racing commits and snapshots", test_gc_race);
