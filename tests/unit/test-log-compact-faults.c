@@ -3,8 +3,8 @@
  */
 /* s3blocks unit tests: the log layout's compaction (docs/log-layout.md,
  * "Compaction") under faults and odd cases: its new segment swept
- * before its commit; a block deduplicated onto a segment.  Against the
- * in-memory store, on a fake clock.
+ * before its commit; a block deduplicated onto a segment, and several
+ * onto one record.  Against the in-memory store, on a fake clock.
  */
 
 #include <config.h>
@@ -281,6 +281,52 @@ test_dedup_pins_segment (void)
   store_close (memstore_store (m));
 }
 
+/* Blocks deduplicated onto one record move as one copy: eight blocks
+ * with block 1's content name its record, the rest of the segment is
+ * overwritten, and compaction writes a segment of one record that all
+ * eight name (not eight records: that would undo their dedup).
+ */
+static void
+test_dedup_moves_as_one (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  char buf[BS], got[BS];
+
+  fake_now = 1000;
+  v = open_compacting (m);
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  fill (buf, 1, 1);
+  for (uint64_t b = 500; b < 508; b++)
+    CU_ASSERT_EQUAL (volume_write (v, buf, BS, b * BS, false), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL_FATAL (st.dedup_hits, 8);
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 2);
+  maintain_rounds (v, 10);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.compact_blocks, 8);
+  CU_ASSERT_EQUAL (st.compact_puts, 1);
+  CU_ASSERT_EQUAL (st.compact_written_bytes, LOG_SEG_DATA_START (1) + BS);
+  volume_free (v);
+  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 3);
+  v = open_compacting (m);
+  for (uint64_t b = 500; b < 508; b++) {
+    CU_ASSERT_EQUAL (volume_read (v, got, BS, b * BS), 0);
+    CU_ASSERT_EQUAL (memcmp (got, buf, BS), 0);
+  }
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT (reads_as (v, i, 2));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
 UNIT_SUITES (add_log_compact_faults_tests)
 {
   CU_pSuite s = CU_add_suite ("log compaction faults", NULL, NULL);
@@ -291,4 +337,6 @@ UNIT_SUITES (add_log_compact_faults_tests)
                test_pending_dedup_not_moved);
   CU_add_test (s, "a deduplicated block does not pin its segment",
                test_dedup_pins_segment);
+  CU_add_test (s, "blocks deduplicated onto one record move as one",
+               test_dedup_moves_as_one);
 }

@@ -11,8 +11,12 @@
  *            a deduplicated block's say, holds a copy of its own that a
  *            move would drop: it waits for its commit), then blocks
  *            deduplicated onto the segment (log-compact-refs.c)
- *   read     those blocks, in runs, each checked against its hash
- *   write    in block order into new segments, as an upload is
+ *   read     those blocks, in runs, each checked against its hash;
+ *            blocks that share a record (deduplicated onto it) are
+ *            read once
+ *   write    in block order into new segments, as an upload is, one
+ *            record for the blocks that shared one: they share the
+ *            new one, so compaction does not undo their dedup
  *   install  under the layout's lock, each block whose location is
  *            still the one it was read from becomes a pending change
  *            to its copy; a block a client wrote since keeps the
@@ -35,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <nbdkit-plugin.h>
 
@@ -182,8 +187,9 @@ collect_live (struct log *l, struct log_usage *u, struct moved **mv,
  * roots landed; then install (lock held from the second read on).
  */
 static int
-install (struct log *l, struct moved *mv, const struct log_upload_block *ub,
-         const struct log_upload *up, size_t k, bool *commit)
+install (struct log *l, struct moved *mv, const size_t *copy_of,
+         const struct log_upload_block *ub, const struct log_upload *up,
+         size_t k, bool *commit)
 {
   for (int tries = 0; tries < INSTALL_TRIES; tries++) {
     uint64_t landed;
@@ -195,7 +201,7 @@ install (struct log *l, struct moved *mv, const struct log_upload_block *ub,
       struct cas_value v;
       bool present;
 
-      if (ub[j].err)
+      if (ub[copy_of[j]].err)
         continue;
       if (cas_tree_lookup (l->t.tree, mv[j].block, &present, &v) == -1)
         return -1;
@@ -207,16 +213,17 @@ install (struct log *l, struct moved *mv, const struct log_upload_block *ub,
       continue;
     }
     for (size_t j = 0; j < k; j++) {
+      const struct log_upload_block *copy = &ub[copy_of[j]];
       const struct log_pending *p;
       bool ok;
 
-      if (ub[j].err)
+      if (copy->err)
         continue;
       /* Only blocks with no pending change move (collect_live). */
       p = u64map_get (&l->pending, mv[j].block);
       ok = p == NULL && mv[j].still;
-      if (ok && log_pending_set (l, mv[j].block, true, &ub[j].loc,
-                                 up->segs[ub[j].seg].put_ms, NULL) == -1)
+      if (ok && log_pending_set (l, mv[j].block, true, &copy->loc,
+                                 up->segs[copy->seg].put_ms, NULL) == -1)
         ok = false;           /* ENOMEM: the copy is dead, no harm */
       if (ok) {
         l->t.stats.compact_blocks++;
@@ -235,12 +242,75 @@ install (struct log *l, struct moved *mv, const struct log_upload_block *ub,
   return 0;
 }
 
+/* A move, by the record it was read from. */
+struct by_record {
+  const struct log_location *old;
+  size_t move;                  /* its index in mv (block order) */
+};
+
+/* Blocks deduplicated onto one record become neighbours, the lowest
+ * block first.
+ */
+static int
+compare_record (const void *a, const void *b)
+{
+  const struct by_record *x = a, *y = b;
+  int c = memcmp (x->old->seg, y->old->seg, LOG_SEG_ID_LEN);
+
+  if (c)
+    return c;
+  if (x->old->offset != y->old->offset)
+    return x->old->offset < y->old->offset ? -1 : 1;
+  return x->move < y->move ? -1 : x->move > y->move;
+}
+
+/* One copy per record read from.  copy_of[j]: move j's copy, an index
+ * into owner[], which lists each copy's first move (the lowest block
+ * naming that record), in block order.  Returns how many copies, or
+ * -1 (ENOMEM) after a message.
+ */
+static ssize_t
+distinct_copies (struct log *l, const struct moved *mv, size_t k,
+                 size_t *copy_of, size_t *owner)
+{
+  struct by_record *recs = malloc (k * sizeof *recs);
+  size_t nc = 0;
+
+  if (recs == NULL) {
+    nbdkit_error ("export %s: compaction: %m", l->t.name);
+    errno = ENOMEM;
+    return -1;
+  }
+  for (size_t j = 0; j < k; j++)
+    recs[j] = (struct by_record) { .old = &mv[j].old, .move = j };
+  qsort (recs, k, sizeof *recs, compare_record);
+  /* Each move names its group's first move for now. */
+  for (size_t i = 0; i < k; i++)
+    copy_of[recs[i].move] =
+      i && log_same_location (recs[i - 1].old, recs[i].old)
+      ? copy_of[recs[i - 1].move] : recs[i].move;
+  free (recs);
+  /* Then, in block order, each first move its copy's number: the
+   * owners come before the moves that name them.
+   */
+  for (size_t j = 0; j < k; j++)
+    if (copy_of[j] == j) {
+      owner[nc] = j;
+      copy_of[j] = nc++;
+    }
+    else
+      copy_of[j] = copy_of[copy_of[j]];
+  return nc;
+}
+
 int
 log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
                   uint64_t *bytes, bool *commit)
 {
   struct moved *mv = NULL;
   size_t k = 0, cap = 0, failed;
+  ssize_t nc;
+  size_t *copy_of = NULL, *owner = NULL;
   bool walked = false;
   struct log_read *reads = NULL;
   struct log_upload_block *ub = NULL;
@@ -264,20 +334,28 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
     goto done;
   }
   qsort (mv, k, sizeof *mv, compare_moved);
-  buf = malloc ((size_t) k * bs);
-  reads = calloc (k, sizeof *reads);
-  ub = calloc (k, sizeof *ub);
+  copy_of = malloc (k * sizeof *copy_of);
+  owner = malloc (k * sizeof *owner);
+  if (copy_of == NULL || owner == NULL) {
+    nbdkit_error ("export %s: compaction: %m", l->t.name);
+    goto out;
+  }
+  if ((nc = distinct_copies (l, mv, k, copy_of, owner)) == -1)
+    goto out;
+  buf = malloc ((size_t) nc * bs);
+  reads = calloc (nc, sizeof *reads);
+  ub = calloc (nc, sizeof *ub);
   if (buf == NULL || reads == NULL || ub == NULL) {
     nbdkit_error ("export %s: compaction: %m", l->t.name);
     goto out;
   }
-  for (size_t j = 0; j < k; j++) {
-    reads[j].loc = mv[j].old;
-    reads[j].buf = buf + j * bs;
-    *bytes += mv[j].old.stored_len;
+  for (size_t c = 0; c < (size_t) nc; c++) {
+    reads[c].loc = mv[owner[c]].old;
+    reads[c].buf = buf + c * bs;
+    *bytes += reads[c].loc.stored_len;
   }
-  failed = log_segio_read (&l->io, reads, k);
-  for (size_t j = 0; j < k; j++)
+  failed = log_segio_read (&l->io, reads, nc);
+  for (size_t j = 0; j < (size_t) nc; j++)
     if (reads[j].err == ENOENT) {
       char key[KEY_MAX];
 
@@ -294,12 +372,12 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
     errno = EIO;
     goto out;
   }
-  for (size_t j = 0; j < k; j++) {
-    ub[j].block = mv[j].block;
-    ub[j].data = reads[j].buf;
-    ub[j].hash = &mv[j].old.hash;       /* the read checked it */
+  for (size_t c = 0; c < (size_t) nc; c++) {
+    ub[c].block = mv[owner[c]].block;
+    ub[c].data = reads[c].buf;
+    ub[c].hash = &mv[owner[c]].old.hash;        /* the read checked it */
   }
-  log_segio_upload (&l->io, ub, k, false, &up);
+  log_segio_upload (&l->io, ub, nc, false, &up);
   pthread_mutex_lock (&l->t.lock);
   for (size_t s = 0; s < up.nr_segs; s++)
     if (up.segs[s].err == 0) {
@@ -308,10 +386,11 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
       written += up.segs[s].len;
     }
   pthread_mutex_unlock (&l->t.lock);
-  if (install (l, mv, ub, &up, k, commit) == -1)
+  if (install (l, mv, copy_of, ub, &up, k, commit) == -1)
     goto out;
   nbdkit_debug ("export %s: compaction: %zu blocks of %zu segments copied "
-                "(%" PRIu64 " bytes written)", l->t.name, k, n, written);
+                "as %zd records (%" PRIu64 " bytes written)", l->t.name, k, n,
+                nc, written);
  done:
   pthread_mutex_lock (&l->t.lock);
   l->t.stats.compact_segments += n;
@@ -322,6 +401,8 @@ log_compact_copy (struct log *l, struct log_usage **segs, size_t n,
  out:
   log_upload_free (&up);
   free (mv);
+  free (copy_of);
+  free (owner);
   free (reads);
   free (ub);
   free (buf);
