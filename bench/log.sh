@@ -21,11 +21,16 @@
 #             overwrites and compaction (bench/space.sh, on a server
 #             of its own; make bench-space runs it alone)
 #
-#   bench/log.sh [--quick] [--rgw] [--w6]      (make bench-log)
+#   bench/log.sh [--quick] [--rgw] [--w6] [--pin]      (make bench-log)
+#
+# --pin runs the server on one CPU and the rest on the other (lib.sh,
+# PIN): on this 2-core machine the server and nbdkit otherwise take CPU
+# from each other, and a layout that costs nbdkit more CPU per request
+# is charged twice.
 #
 # Prints a markdown table with each target and whether this run met it,
 # and writes it to bench/results/log.md (log-rgw.md with --rgw; W6's to
-# log-w6.md and log-rgw-w6.md).
+# log-w6.md and log-rgw-w6.md; -pinned before .md with --pin).
 
 set -euo pipefail
 
@@ -37,7 +42,8 @@ for a in "$@"; do
         --quick) quick=1; args+=("$a") ;;
         --rgw) server=rgw; args+=("$a") ;;
         --w6) w6=1 ;;
-        *) echo "usage: bench/log.sh [--quick] [--rgw] [--w6]" >&2; exit 2 ;;
+        --pin) export PIN=1 ;;
+        *) echo "usage: bench/log.sh [--quick] [--rgw] [--w6] [--pin]" >&2; exit 2 ;;
     esac
 done
 [ $quick = 1 ] && { MB=16; IOS=500; SMALL=300; W5_MB=64; CEIL_SECS=1; BOUND=120; }
@@ -177,7 +183,9 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
     echo
     echo "W1 is nbdcopy --flush of $MB MiB of random data; W2 reads it back on a fresh"
     echo "nbdkit; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."
-} | tee "$out/log$([ $server = rgw ] && echo -rgw).md"
+    [ "$PIN" = 1 ] &&
+        echo "Pinned: the S3 server on CPU 0; nbdkit, the clients and s3ceiling on CPU 1."
+} | tee "$out/log$([ $server = rgw ] && echo -rgw)$([ "$PIN" = 1 ] && echo -pinned).md"
 
 # --- W6: space (bench/space.sh, its own servers) -----------------------
 if [ $w6 = 1 ]; then
