@@ -234,6 +234,54 @@ test_dedup_onto_itself (void)
   store_close (memstore_store (m));
 }
 
+/* Blocks deduplicated onto one record whose segment has no whole copy
+ * left share one copy of its bytes: eight of them fit a keep_limit of
+ * two blocks (each holding its own, two would, the other six being
+ * uploaded again).  Their segment is then gone before their commit:
+ * each is stored again from the one copy.
+ */
+static void
+test_dedup_shares_copy (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  char key[KEY_MAX];
+
+  keep_bytes = 2 * BS;
+  fake_now = 1000;
+  v = open_ok (m, BS);          /* each write pushes the last one out */
+  fake_now++;
+  CU_ASSERT_EQUAL (write_seed (v, 8, 5, false), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);        /* its copy goes */
+  only_segment (m, key);
+  CU_ASSERT_EQUAL (write_seed (v, 8, 7, false), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);        /* 5's record: unnamed */
+  for (uint64_t b = 20; b < 28; b++)
+    CU_ASSERT_EQUAL (write_seed (v, b, 5, false), 0);
+  CU_ASSERT_EQUAL (write_seed (v, 30, 9, false), 0);    /* 27 out */
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.dedup_hits, 8);
+  CU_ASSERT_EQUAL (memstore_count (m, SEGS), 2);
+  /* gc sweeps 5's segment: no root names it. */
+  CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);
+  fake_now += WINDOW_MS + 5;
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  for (uint64_t b = 20; b < 28; b++)
+    CU_ASSERT (reads_as (v, b, 5));
+  volume_free (v);
+
+  v = open_ok (m, BS);
+  CU_ASSERT (reads_as (v, 8, 7));
+  for (uint64_t b = 20; b < 28; b++)
+    CU_ASSERT (reads_as (v, b, 5));
+  CU_ASSERT (reads_as (v, 30, 9));
+  volume_free (v);
+  keep_bytes = 0;
+  store_close (memstore_store (m));
+}
+
 
 /* ---- one request fails, the flush is retried ----
  * Writes with max-dirty small enough for write-backs between flushes
@@ -551,6 +599,8 @@ UNIT_SUITES (add_log_faults_tests)
 
   CU_add_test (s, "a deduplicated block's segment gone before its commit",
                test_dedup_segment_gone);
+  CU_add_test (s, "deduplicated blocks of one content share a copy",
+               test_dedup_shares_copy);
   CU_add_test (s, "a block deduplicated onto its own upload",
                test_dedup_onto_itself);
   CU_add_test (s, "one failed request, then retries",

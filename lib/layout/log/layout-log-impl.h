@@ -40,9 +40,11 @@
  * the commit may be reading it.
  *
  * block_only: the copy of one deduplicated block's bytes (len is the
- * block size), for a change that names segment id of which no whole
- * copy is kept; if id is gone at the commit, the block is stored again
- * in a new segment from here (rebuild_gone() in layout-log-commit.c).
+ * block size), for the changes that name one record of segment id, of
+ * which no whole copy is kept (they have the same content, so they
+ * share it: refs counts them); if id is gone at the commit, each block
+ * is stored again in a new segment from here (rebuild_gone() in
+ * layout-log-commit.c).
  */
 struct log_kept {
   struct log_kept *next;        /* on the graveyard */
@@ -156,12 +158,18 @@ extern struct log_kept *log_kept_new (struct log *l,
                                       const uint8_t id[LOG_SEG_ID_LEN],
                                       void *bytes, size_t len);
 /* A copy of one block's bytes (block_only), refs 1, for a change
- * deduplicated onto segment id; not findable by dedups.  NULL: past
- * keep_limit, or ENOMEM (lock held).
+ * deduplicated onto segment id; findable by dedups once
+ * log_recent_share_copy names it.  NULL: past keep_limit, or ENOMEM
+ * (lock held).
  */
 extern struct log_kept *log_kept_block_new (struct log *l,
                                             const uint8_t id[LOG_SEG_ID_LEN],
                                             const void *data);
+/* Later dedups of content h take block copy k while it lives, rather
+ * than each a copy of its own (lock held).
+ */
+extern void log_recent_share_copy (struct log *l, const struct cas_hash *h,
+                                   const struct log_kept *k);
 /* Every entry naming segment id now relies on a PUT at put_ms. */
 extern void log_recent_refreshed (struct log *l,
                                   const uint8_t id[LOG_SEG_ID_LEN],

@@ -132,11 +132,26 @@ log_kept_block_new (struct log *l, const uint8_t id[LOG_SEG_ID_LEN],
     return NULL;
   memcpy (bytes, data, l->t.block_size);
   k = kept_alloc (l, id, bytes, l->t.block_size);
-  if (k == NULL)
+  if (k == NULL) {
     free (bytes);
-  else
-    k->block_only = true;
+    return NULL;
+  }
+  k->block_only = true;
+  /* Unregistered (out of memory): held by its change alone. */
+  if (u64map_put (&l->kept_by_serial, ++l->kept_serial, k) == 0)
+    k->serial = l->kept_serial;
   return k;
+}
+
+void
+log_recent_share_copy (struct log *l, const struct cas_hash *h,
+                       const struct log_kept *k)
+{
+  struct log_recent *r = recent_slot (l, h);
+
+  if (k->serial && r->used && cas_hash_equal (&r->loc.hash, h) &&
+      memcmp (r->loc.seg, k->id, LOG_SEG_ID_LEN) == 0)
+    r->kept_serial = k->serial;
 }
 
 static void

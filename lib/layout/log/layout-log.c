@@ -237,9 +237,10 @@ run_gets (struct log *l, struct block_io *ios, size_t n)
  * its change at that copy instead of storing it again (lock held).
  * The change relies on that segment as its uploads do, so it holds a
  * copy that survives the segment: the segment's whole copy while one
- * is kept, else one of its own bytes (docs/gc-safety.md, step 10: a
- * segment gone before the commit is put back, or rebuilt from the
- * block copies).  false: store it (no copy fits within keep_limit).
+ * is kept, else one of the block's bytes, which later dedups of the
+ * same content share (docs/gc-safety.md, step 10: a segment gone
+ * before the commit is put back, or rebuilt from the block copies).
+ * false: store it (no copy fits within keep_limit).
  */
 static bool
 dedup_block (struct log *l, struct block_io *b, const struct cas_hash *h,
@@ -258,8 +259,10 @@ dedup_block (struct log *l, struct block_io *b, const struct cas_hash *h,
     b->err = ENOMEM;
   else
     l->t.stats.dedup_hits++;
-  if (copy != seg_kept)
+  if (copy != seg_kept) {
+    log_recent_share_copy (l, h, copy);
     log_kept_release (l, copy);         /* the pending entry holds it */
+  }
   return true;
 }
 
