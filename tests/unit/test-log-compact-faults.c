@@ -282,9 +282,10 @@ test_dedup_pins_segment (void)
 }
 
 /* Blocks deduplicated onto one record move as one copy: eight blocks
- * with block 1's content name its record, the rest of the segment is
- * overwritten, and compaction writes a segment of one record that all
- * eight name (not eight records: that would undo their dedup).
+ * with block 1's content name its record, the whole segment is
+ * overwritten, block 1 too, and compaction writes a segment of one
+ * record that all eight name (not eight records: that would undo their
+ * dedup).
  */
 static void
 test_dedup_moves_as_one (void)
@@ -327,6 +328,75 @@ test_dedup_moves_as_one (void)
   store_close (memstore_store (m));
 }
 
+/* Groups mixed in block order: block 5's record is live and named by
+ * blocks 600 and 620 too; block 3's own is dead and named by 610 and
+ * 630; blocks 2 and 7 stand alone.  Seven blocks move as four records,
+ * each block reads its own content; then block 5, the lowest block of
+ * its new record, is overwritten, and 600 and 620 still read theirs
+ * after that segment is compacted again.
+ */
+static void
+test_dedup_groups_mixed (void)
+{
+  struct memstore *m = memstore_new ();
+  struct volume *v;
+  struct volume_stats st;
+  char b5[BS], b3[BS], got[BS];
+  const uint64_t named5[] = { 600, 620 }, named3[] = { 610, 630 };
+
+  fake_now = 1000;
+  v = open_compacting (m);
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  fill (b5, 5, 1);
+  fill (b3, 3, 1);
+  for (int i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL (volume_write (v, b5, BS, named5[i] * BS, false), 0);
+    CU_ASSERT_EQUAL (volume_write (v, b3, BS, named3[i] * BS, false), 0);
+  }
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL_FATAL (st.dedup_hits, 4);
+  for (uint64_t i = 0; i < 31; i++)
+    if (i != 2 && i != 5 && i != 7)
+      CU_ASSERT_EQUAL (write_gen (v, i, 2), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  maintain_rounds (v, 10);
+  volume_get_stats (v, &st);
+  CU_ASSERT_EQUAL (st.compact_blocks, 7);
+  CU_ASSERT_EQUAL (st.compact_written_bytes, LOG_SEG_DATA_START (4) + 4 * BS);
+  volume_free (v);
+
+  v = open_compacting (m);
+  for (int i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL (volume_read (v, got, BS, named5[i] * BS), 0);
+    CU_ASSERT_EQUAL (memcmp (got, b5, BS), 0);
+    CU_ASSERT_EQUAL (volume_read (v, got, BS, named3[i] * BS), 0);
+    CU_ASSERT_EQUAL (memcmp (got, b3, BS), 0);
+  }
+  for (uint64_t i = 0; i < 31; i++)
+    CU_ASSERT (reads_as (v, i, i == 2 || i == 5 || i == 7 ? 1 : 2));
+  CU_ASSERT_EQUAL (write_gen (v, 5, 9), 0);
+  for (uint64_t i = 0; i < 31; i++)
+    if (i != 5)
+      CU_ASSERT_EQUAL (write_gen (v, i, 3), 0);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  maintain_rounds (v, 10);
+  CU_ASSERT_EQUAL (volume_flush (v), 0);
+  volume_free (v);
+  v = open_compacting (m);
+  for (int i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL (volume_read (v, got, BS, named5[i] * BS), 0);
+    CU_ASSERT_EQUAL (memcmp (got, b5, BS), 0);
+    CU_ASSERT_EQUAL (volume_read (v, got, BS, named3[i] * BS), 0);
+    CU_ASSERT_EQUAL (memcmp (got, b3, BS), 0);
+  }
+  CU_ASSERT (reads_as (v, 5, 9));
+  volume_free (v);
+  store_close (memstore_store (m));
+}
+
 UNIT_SUITES (add_log_compact_faults_tests)
 {
   CU_pSuite s = CU_add_suite ("log compaction faults", NULL, NULL);
@@ -339,4 +409,6 @@ UNIT_SUITES (add_log_compact_faults_tests)
                test_dedup_pins_segment);
   CU_add_test (s, "blocks deduplicated onto one record move as one",
                test_dedup_moves_as_one);
+  CU_add_test (s, "groups of deduplicated blocks among others",
+               test_dedup_groups_mixed);
 }

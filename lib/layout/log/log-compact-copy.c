@@ -219,9 +219,12 @@ install (struct log *l, struct moved *mv, const size_t *copy_of,
 
       if (copy->err)
         continue;
-      /* Only blocks with no pending change move (collect_live). */
+      /* Only blocks with no pending change move (collect_live), and
+       * only onto a copy of what they hold.
+       */
       p = u64map_get (&l->pending, mv[j].block);
-      ok = p == NULL && mv[j].still;
+      ok = p == NULL && mv[j].still &&
+        cas_hash_equal (&copy->loc.hash, &mv[j].old.hash);
       if (ok && log_pending_set (l, mv[j].block, true, &copy->loc,
                                  up->segs[copy->seg].put_ms, NULL) == -1)
         ok = false;           /* ENOMEM: the copy is dead, no harm */
@@ -249,18 +252,27 @@ struct by_record {
 };
 
 /* Blocks deduplicated onto one record become neighbours, the lowest
- * block first.
+ * block first.  The whole location is compared, as log_same_location
+ * groups them: a damaged map naming one place with two hashes makes
+ * two groups, each read and checked apart.
  */
 static int
 compare_record (const void *a, const void *b)
 {
   const struct by_record *x = a, *y = b;
-  int c = memcmp (x->old->seg, y->old->seg, LOG_SEG_ID_LEN);
+  const struct log_location *p = x->old, *q = y->old;
+  int c = memcmp (p->seg, q->seg, LOG_SEG_ID_LEN);
 
   if (c)
     return c;
-  if (x->old->offset != y->old->offset)
-    return x->old->offset < y->old->offset ? -1 : 1;
+  if (p->offset != q->offset)
+    return p->offset < q->offset ? -1 : 1;
+  if (p->stored_len != q->stored_len)
+    return p->stored_len < q->stored_len ? -1 : 1;
+  if (p->codec != q->codec)
+    return p->codec < q->codec ? -1 : 1;
+  if ((c = memcmp (p->hash.b, q->hash.b, sizeof p->hash.b)) != 0)
+    return c;
   return x->move < y->move ? -1 : x->move > y->move;
 }
 
