@@ -374,8 +374,10 @@ nbdkit_env ()
 # would read an empty secret.
 s3_args ()
 {
-    printf '%s\n' "$S3_SECRET_KEY" > "$SECRET_FILE.new"
-    mv -f "$SECRET_FILE.new" "$SECRET_FILE"
+    local tmp
+    tmp=$(mktemp "$SECRET_FILE.XXXXXX")
+    printf '%s\n' "$S3_SECRET_KEY" > "$tmp"
+    mv -f "$tmp" "$SECRET_FILE"
     echo "endpoint=$S3_ENDPOINT" "bucket=$S3_BUCKET" \
          "access-key=$S3_ACCESS_KEY" "secret-key=+$SECRET_FILE"
 }

@@ -460,8 +460,8 @@ static struct volume *hook_volume;
 static unsigned hook_batches;
 
 /* At the second batch of a flush (its segment is uploaded, its commit
- * has begun): block 9 written, then four more, the last of which
- * pushes the first four out (max-dirty four blocks).
+ * has begun): block 9 written, then four more; past max-dirty (four
+ * blocks) the writes push the oldest out, block 9 first.
  */
 static void
 dedup_during_commit (void *opaque)
@@ -482,7 +482,7 @@ test_gc_fence_relocates (void)
   int model[NBLK] = { 0 };
   struct seg_keys a = { .n = 0 };
   struct volume *v;
-  struct volume_stats vs;
+  struct volume_stats before, vs;
   char marker[KEY_MAX];
 
   setup ();
@@ -519,7 +519,11 @@ test_gc_fence_relocates (void)
   for (int i = 10; i < 14; i++)
     model[i] = 10 + i;
   model[14] = 11;
+  volume_get_stats (v, &before);
   CU_ASSERT_EQUAL (volume_flush (v), 0);        /* blocks 9 to 13 */
+  volume_get_stats (v, &vs);
+  /* The pages were built twice, the second time for relocated. */
+  CU_ASSERT_EQUAL (vs.pages_written - before.pages_written, 4);
   CU_ASSERT_EQUAL (lost_everywhere (NULL), 0);
   volume_free (v);
   CU_ASSERT_EQUAL (differences (model), 0);
