@@ -111,7 +111,7 @@ rw_workloads ()
 
 report_rw ()
 {
-    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $server on 127.0.0.1, side by side in one run."
+    echo "Measured $(date -u +%Y-%m-%d) on $ncpu cores, $server on 127.0.0.1, side by side in one run."
     echo
     echo "| workload | plain | cas | log | cas / plain | log / plain |"
     echo "| --- | --- | --- | --- | --- | --- |"

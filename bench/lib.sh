@@ -48,26 +48,25 @@ trap bench_cleanup EXIT
 
 log () { printf 'bench: %s\n' "$*" >&2; }
 
-# PIN=1: the S3 server on CPU 0, everything else (this shell and what
-# it starts: nbdkit, nbdcopy, fio, s3ceiling) on CPU 1, so that the
-# system under test and the server it is measured against do not take
-# CPU from each other, as when the store runs on other machines.  The
-# ceilings are measured the same way.  Needs 2 CPUs and taskset.
-PIN=${PIN:-0}
-if [ "$PIN" = 1 ]; then
+# bench_pin=1 (set by bench/log.sh --pin before it sources this): the
+# S3 server on CPU 0, everything else (this shell and what it starts:
+# nbdkit, nbdcopy, fio, s3ceiling) on CPU 1, so that the system under
+# test and the server it is measured against do not take CPU from each
+# other, as when the store runs on other machines.  The ceilings are
+# measured the same way.  The kernel's own threads (loop devices,
+# writeback) are not pinned.  Needs 2 CPUs and taskset.
+bench_pin=${bench_pin:-0}
+ncpu=$(nproc)
+on_server_cpu=()
+if [ "$bench_pin" = 1 ]; then
     command -v taskset >/dev/null ||
-        { echo "bench: PIN=1 needs taskset (util-linux)" >&2; exit 1; }
-    [ "$(nproc)" -ge 2 ] ||
-        { echo "bench: PIN=1 needs 2 CPUs, this machine has $(nproc)" >&2; exit 1; }
+        { echo "bench: --pin needs taskset (util-linux)" >&2; exit 1; }
+    [ "$ncpu" -ge 2 ] ||
+        { echo "bench: --pin needs 2 CPUs, this machine has $ncpu" >&2; exit 1; }
     taskset -pc 1 $$ >/dev/null
+    on_server_cpu=(taskset -c 0)
 fi
-# pin_server PID...: the server's processes, all their threads, on CPU 0.
-pin_server ()
-{
-    local p
-    [ "$PIN" = 1 ] || return 0
-    for p in "$@"; do taskset -a -pc 0 "$p" >/dev/null; done
-}
+
 now () { date +%s.%N; }
 
 need ()
@@ -83,13 +82,12 @@ need ()
 use_s3rver ()
 {
     rm -rf "$work/s3data" "$work/s3.port"
-    node "$top/tests/s3server.js" --dir "$work/s3data" \
+    "${on_server_cpu[@]}" node "$top/tests/s3server.js" --dir "$work/s3data" \
         --port-file "$work/s3.port" >"$work/s3rver.log" 2>&1 &
     s3rver_pid=$!
     pids+=($!)
     for _ in $(seq 100); do [ -s "$work/s3.port" ] && break; sleep 0.1; done
     [ -s "$work/s3.port" ] || { echo "bench: s3rver did not start" >&2; exit 1; }
-    pin_server "$s3rver_pid"
     endpoint="http://$(cat "$work/s3.port")" access=S3RVER secret=S3RVER bucket=bench
     printf '%s\n' "$secret" > "$work/secret"
 }
@@ -98,9 +96,7 @@ use_rgw ()
 {
     rgw_runs=$((rgw_runs + 1))
     rgw_dir="$work/rgw$rgw_runs"
-    "$top/tests/rgw.sh" start "$rgw_dir" >/dev/null
-    # shellcheck disable=SC2046
-    pin_server $(cat "$rgw_dir/pids")
+    "${on_server_cpu[@]}" "$top/tests/rgw.sh" start "$rgw_dir" >/dev/null
     # shellcheck disable=SC1091
     . "$rgw_dir/env"
     endpoint=$S3_ENDPOINT access=$S3_ACCESS_KEY secret=$S3_SECRET_KEY bucket=bench

@@ -24,9 +24,10 @@
 #   bench/log.sh [--quick] [--rgw] [--w6] [--pin]      (make bench-log)
 #
 # --pin runs the server on one CPU and the rest on the other (lib.sh,
-# PIN): on this 2-core machine the server and nbdkit otherwise take CPU
-# from each other, and a layout that costs nbdkit more CPU per request
-# is charged twice.
+# bench_pin): on this 2-core machine the server and nbdkit otherwise
+# take CPU from each other, and a layout that costs nbdkit more CPU per
+# request is charged twice.  W6 (--w6) is not pinned: it measures
+# bytes.
 #
 # Prints a markdown table with each target and whether this run met it,
 # and writes it to bench/results/log.md (log-rgw.md with --rgw; W6's to
@@ -36,13 +37,13 @@ set -euo pipefail
 
 MB=256; IOS=8000; SMALL=3000; W5_MB=256; CEIL_SECS=4; BOUND=600
 SEGMENT=8388608; SEG_INFLIGHT=8
-quick=0 server=s3rver w6=0 args=()
+quick=0 server=s3rver w6=0 bench_pin=0 args=()
 for a in "$@"; do
     case "$a" in
         --quick) quick=1; args+=("$a") ;;
         --rgw) server=rgw; args+=("$a") ;;
         --w6) w6=1 ;;
-        --pin) export PIN=1 ;;
+        --pin) bench_pin=1 ;;
         *) echo "usage: bench/log.sh [--quick] [--rgw] [--w6] [--pin]" >&2; exit 2 ;;
     esac
 done
@@ -183,9 +184,9 @@ met () { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo yes; else echo NO; fi; }
     echo
     echo "W1 is nbdcopy --flush of $MB MiB of random data; W2 reads it back on a fresh"
     echo "nbdkit; W3 is fio randread, 4 KiB, iodepth 32, $IOS reads; segment-size 8M."
-    [ "$PIN" = 1 ] &&
-        echo "Pinned: the S3 server on CPU 0; nbdkit, the clients and s3ceiling on CPU 1."
-} | tee "$out/log$([ $server = rgw ] && echo -rgw)$([ "$PIN" = 1 ] && echo -pinned).md"
+    [ "$bench_pin" = 1 ] &&
+        echo "Pinned: the S3 server on CPU 0; nbdkit, the clients and s3ceiling on CPU 1 (the kernel's threads not)."
+} | tee "$out/log$([ $server = rgw ] && echo -rgw)$([ "$bench_pin" = 1 ] && echo -pinned).md"
 
 # --- W6: space (bench/space.sh, its own servers) -----------------------
 if [ $w6 = 1 ]; then
