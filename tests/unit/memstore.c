@@ -494,6 +494,22 @@ memstore_count (struct memstore *m, const char *prefix)
   return n;
 }
 
+bool
+memstore_last_key (struct memstore *m, const char *prefix, char *key,
+                   size_t size)
+{
+  const char *last = NULL;
+
+  pthread_mutex_lock (&m->lock);
+  for (size_t i = 0; i < m->nr; i++)   /* kept in key order */
+    if (strncmp (m->objects[i].key, prefix, strlen (prefix)) == 0)
+      last = m->objects[i].key;
+  if (last)
+    snprintf (key, size, "%s", last);
+  pthread_mutex_unlock (&m->lock);
+  return last != NULL;
+}
+
 struct memstore_counts
 memstore_counts (struct memstore *m)
 {

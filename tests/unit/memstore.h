@@ -26,6 +26,11 @@ extern void memstore_set (struct memstore *m, const char *key,
 extern long memstore_peek (struct memstore *m, const char *key,
                            void *buf, size_t size);
 extern size_t memstore_count (struct memstore *m, const char *prefix);
+/* The last key under prefix, in key order, into key (size bytes);
+ * false if there is none.
+ */
+extern bool memstore_last_key (struct memstore *m, const char *prefix,
+                               char *key, size_t size);
 
 /* Requests seen, by kind, since the last reset.  A ranged GET counts
  * in range_gets, not gets; one refused before any request (EINVAL)

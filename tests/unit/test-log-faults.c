@@ -132,21 +132,12 @@ reads_as_retried (struct volume *v, uint64_t index, int seed)
   return false;
 }
 
-static int
-last_key (void *opaque, const struct store_entry *e)
-{
-  snprintf (opaque, KEY_MAX, "%s", e->key);
-  return 0;
-}
-
 /* The only segment in m. */
 static void
 only_segment (struct memstore *m, char key[KEY_MAX])
 {
-  key[0] = 0;
   CU_ASSERT_EQUAL_FATAL (memstore_count (m, SEGS), 1);
-  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
-                               last_key, key), 0);
+  CU_ASSERT_FATAL (memstore_last_key (m, SEGS, key, KEY_MAX));
 }
 
 /* ---- a deduplicated block's segment gone before its commit ----

@@ -158,25 +158,6 @@ root_of (struct memstore *m)
   return r;
 }
 
-/* The last segment key in m (listing, counted: call it between
- * counter resets).  false if none.
- */
-static int
-last_key (void *opaque, const struct store_entry *e)
-{
-  snprintf (opaque, KEY_MAX, "%s", e->key);
-  return 0;
-}
-
-static bool
-a_segment (struct memstore *m, char key[KEY_MAX])
-{
-  key[0] = 0;
-  CU_ASSERT_EQUAL (store_list (memstore_store (m), SEGS, NULL, NULL,
-                               last_key, key), 0);
-  return key[0] != 0;
-}
-
 /* ---- round trips ---- */
 
 static void
@@ -413,7 +394,7 @@ gone_case (bool keep)
   fake_now++;
   CU_ASSERT_EQUAL (write_seed (v, 8, 5), 0);
   CU_ASSERT_EQUAL (write_seed (v, 9, 6), 0);    /* pushes block 8 out */
-  CU_ASSERT_FATAL (a_segment (m, key));
+  CU_ASSERT_FATAL (memstore_last_key (m, SEGS, key, KEY_MAX));
   CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);
   before = root_of (m);
   fake_now += WINDOW_MS + 5;
@@ -461,7 +442,7 @@ test_damaged_segment (void)
   CU_ASSERT_EQUAL (write_seed (v, 4, 1), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
   volume_free (v);
-  CU_ASSERT_FATAL (a_segment (m, key));
+  CU_ASSERT_FATAL (memstore_last_key (m, SEGS, key, KEY_MAX));
   len = memstore_peek (m, key, NULL, 0);
   CU_ASSERT_FATAL (len > BS);
   buf = malloc (len);
