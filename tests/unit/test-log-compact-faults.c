@@ -85,23 +85,39 @@ fill (char *buf, uint64_t index, unsigned gen)
   memcpy (buf + 8, &gen, sizeof gen);
 }
 
+/* Block gets block index's content of generation gen (a copy of
+ * another block's content when block != index: dedup).
+ */
 static int
-write_gen (struct volume *v, uint64_t index, unsigned gen)
+write_copy (struct volume *v, uint64_t block, uint64_t index, unsigned gen)
 {
   char buf[BS];
 
   fill (buf, index, gen);
-  return volume_write (v, buf, BS, index * BS, false);
+  return volume_write (v, buf, BS, block * BS, false);
+}
+
+static int
+write_gen (struct volume *v, uint64_t index, unsigned gen)
+{
+  return write_copy (v, index, index, gen);
+}
+
+/* Block reads as block index's content of generation gen. */
+static bool
+reads_copy (struct volume *v, uint64_t block, uint64_t index, unsigned gen)
+{
+  char buf[BS], want[BS];
+
+  fill (want, index, gen);
+  return volume_read (v, buf, BS, block * BS) == 0 &&
+    memcmp (buf, want, BS) == 0;
 }
 
 static bool
 reads_as (struct volume *v, uint64_t index, unsigned gen)
 {
-  char buf[BS], want[BS];
-
-  fill (want, index, gen);
-  return volume_read (v, buf, BS, index * BS) == 0 &&
-    memcmp (buf, want, BS) == 0;
+  return reads_copy (v, index, index, gen);
 }
 
 static void
@@ -245,15 +261,13 @@ test_dedup_pins_segment (void)
   struct memstore *m = memstore_new ();
   struct volume *v;
   struct volume_stats st;
-  char buf[BS];
 
   fake_now = 1000;
   v = open_compacting (m);
   for (uint64_t i = 0; i < 31; i++)
     CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
-  fill (buf, 1, 1);                     /* block 1's content, at 500 */
-  CU_ASSERT_EQUAL (volume_write (v, buf, BS, 500 * BS, false), 0);
+  CU_ASSERT_EQUAL (write_copy (v, 500, 1, 1), 0);       /* block 1's */
   CU_ASSERT_EQUAL (volume_flush (v), 0);
   volume_get_stats (v, &st);
   CU_ASSERT_EQUAL_FATAL (st.dedup_hits, 1);
@@ -268,13 +282,7 @@ test_dedup_pins_segment (void)
    */
   CU_ASSERT_EQUAL (memstore_count (m, SEGS), 3);
   v = open_compacting (m);
-  fill (buf, 1, 1);
-  {
-    char got[BS];
-
-    CU_ASSERT_EQUAL (volume_read (v, got, BS, 500 * BS), 0);
-    CU_ASSERT_EQUAL (memcmp (got, buf, BS), 0);
-  }
+  CU_ASSERT (reads_copy (v, 500, 1, 1));
   for (uint64_t i = 0; i < 31; i++)
     CU_ASSERT (reads_as (v, i, 2));
   volume_free (v);
@@ -293,16 +301,14 @@ test_dedup_moves_as_one (void)
   struct memstore *m = memstore_new ();
   struct volume *v;
   struct volume_stats st;
-  char buf[BS], got[BS];
 
   fake_now = 1000;
   v = open_compacting (m);
   for (uint64_t i = 0; i < 31; i++)
     CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
-  fill (buf, 1, 1);
   for (uint64_t b = 500; b < 508; b++)
-    CU_ASSERT_EQUAL (volume_write (v, buf, BS, b * BS, false), 0);
+    CU_ASSERT_EQUAL (write_copy (v, b, 1, 1), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
   volume_get_stats (v, &st);
   CU_ASSERT_EQUAL_FATAL (st.dedup_hits, 8);
@@ -318,10 +324,8 @@ test_dedup_moves_as_one (void)
   volume_free (v);
   CU_ASSERT_EQUAL (memstore_count (m, SEGS), 3);
   v = open_compacting (m);
-  for (uint64_t b = 500; b < 508; b++) {
-    CU_ASSERT_EQUAL (volume_read (v, got, BS, b * BS), 0);
-    CU_ASSERT_EQUAL (memcmp (got, buf, BS), 0);
-  }
+  for (uint64_t b = 500; b < 508; b++)
+    CU_ASSERT (reads_copy (v, b, 1, 1));
   for (uint64_t i = 0; i < 31; i++)
     CU_ASSERT (reads_as (v, i, 2));
   volume_free (v);
@@ -341,7 +345,6 @@ test_dedup_groups_mixed (void)
   struct memstore *m = memstore_new ();
   struct volume *v;
   struct volume_stats st;
-  char b5[BS], b3[BS], got[BS];
   const uint64_t named5[] = { 600, 620 }, named3[] = { 610, 630 };
 
   fake_now = 1000;
@@ -349,11 +352,9 @@ test_dedup_groups_mixed (void)
   for (uint64_t i = 0; i < 31; i++)
     CU_ASSERT_EQUAL (write_gen (v, i, 1), 0);
   CU_ASSERT_EQUAL (volume_flush (v), 0);
-  fill (b5, 5, 1);
-  fill (b3, 3, 1);
   for (int i = 0; i < 2; i++) {
-    CU_ASSERT_EQUAL (volume_write (v, b5, BS, named5[i] * BS, false), 0);
-    CU_ASSERT_EQUAL (volume_write (v, b3, BS, named3[i] * BS, false), 0);
+    CU_ASSERT_EQUAL (write_copy (v, named5[i], 5, 1), 0);
+    CU_ASSERT_EQUAL (write_copy (v, named3[i], 3, 1), 0);
   }
   CU_ASSERT_EQUAL (volume_flush (v), 0);
   volume_get_stats (v, &st);
@@ -370,10 +371,8 @@ test_dedup_groups_mixed (void)
 
   v = open_compacting (m);
   for (int i = 0; i < 2; i++) {
-    CU_ASSERT_EQUAL (volume_read (v, got, BS, named5[i] * BS), 0);
-    CU_ASSERT_EQUAL (memcmp (got, b5, BS), 0);
-    CU_ASSERT_EQUAL (volume_read (v, got, BS, named3[i] * BS), 0);
-    CU_ASSERT_EQUAL (memcmp (got, b3, BS), 0);
+    CU_ASSERT (reads_copy (v, named5[i], 5, 1));
+    CU_ASSERT (reads_copy (v, named3[i], 3, 1));
   }
   for (uint64_t i = 0; i < 31; i++)
     CU_ASSERT (reads_as (v, i, i == 2 || i == 5 || i == 7 ? 1 : 2));
@@ -387,10 +386,8 @@ test_dedup_groups_mixed (void)
   volume_free (v);
   v = open_compacting (m);
   for (int i = 0; i < 2; i++) {
-    CU_ASSERT_EQUAL (volume_read (v, got, BS, named5[i] * BS), 0);
-    CU_ASSERT_EQUAL (memcmp (got, b5, BS), 0);
-    CU_ASSERT_EQUAL (volume_read (v, got, BS, named3[i] * BS), 0);
-    CU_ASSERT_EQUAL (memcmp (got, b3, BS), 0);
+    CU_ASSERT (reads_copy (v, named5[i], 5, 1));
+    CU_ASSERT (reads_copy (v, named3[i], 3, 1));
   }
   CU_ASSERT (reads_as (v, 5, 9));
   volume_free (v);
