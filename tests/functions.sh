@@ -458,6 +458,27 @@ uri ()
     echo "nbd+unix:///${1-$EXPORT}?socket=$SOCK"   # "" names no export
 }
 
+# The model tests (test-model.sh, test-log-model-gc.sh), with
+# tests/model.py and its shadow copy STATE.
+# model_crash NAME STATE SEED SECONDS: a random workload (400 ops from
+# SEED) on export NAME, and nbdkit SIGKILLed after SECONDS, mid-way.
+model_crash ()
+{
+    local client
+    /usr/bin/python3 "$top_srcdir/tests/model.py" run "$(uri "$1")" "$2" \
+        "$3" 400 > "$TMPD/model-run.log" 2>&1 &
+    client=$!
+    sleep "$4"
+    kill_nbdkit
+    wait "$client" 2>/dev/null || true
+}
+# model_check check|check-exact NAME STATE: every block of NAME reads
+# as the shadow allows (model.py's exit status).
+model_check ()
+{
+    /usr/bin/python3 "$top_srcdir/tests/model.py" "$1" "$(uri "$2")" "$3"
+}
+
 # run_nbdkit_expect_failure PATTERN [keys...]: nbdkit must refuse to
 # start, and say something matching PATTERN (grep -E).
 run_nbdkit_expect_failure ()

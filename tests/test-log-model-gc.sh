@@ -50,15 +50,10 @@ on_exit "touch $TMPD/stop; wait $gcpid 2>/dev/null"
 # that was merely slow.
 for round in 1 2 3 4 5 6 7 8; do
     [ "$round" = 1 ] || start_nbdkit -- "${KEYS[@]}"
-    /usr/bin/python3 "$top_srcdir/tests/model.py" run "$(uri "$name")" "$state" \
-        $((SEED + round)) 400 > "$TMPD/model-run.log" 2>&1 &
-    client=$!
     # Long enough for write-backs, compaction steps and gc runs.
-    sleep "1.$((RANDOM % 9 + 1))"
-    kill_nbdkit
-    wait "$client" 2>/dev/null || true
+    model_crash "$name" "$state" $((SEED + round)) "1.$((RANDOM % 9 + 1))"
     start_nbdkit -r -- "export=$name"
-    /usr/bin/python3 "$top_srcdir/tests/model.py" check "$(uri "$name")" "$state" ||
+    model_check check "$name" "$state" ||
         fail "round $round: the export reads what it may not (seed $SEED)"
     stop_nbdkit
 done
@@ -72,7 +67,7 @@ steps=$(grep -c "export $name: compaction: [0-9]* blocks of" "$TMPD/nbdkit.log" 
 "$ADMIN" check --deep $S3ARGS > "$TMPD/check" 2>&1 ||
     fail "check --deep: $(cat "$TMPD/check")"
 start_nbdkit -r -- "export=$name"
-/usr/bin/python3 "$top_srcdir/tests/model.py" check "$(uri "$name")" "$state" ||
+model_check check "$name" "$state" ||
     fail "after gc stopped: the export reads what it may not (seed $SEED)"
 stop_nbdkit
 echo "ok: log: 8 rounds of random workloads and SIGKILLs with compaction and gc beside, every block as allowed; $steps compaction steps; $(tail -n 1 "$TMPD/gcloop.log"); check --deep clean"

@@ -29,19 +29,14 @@ echo "model seed $SEED (S3BLOCKS_MODEL_SEED=$SEED to replay)"
 # check, on export NAME.
 rounds ()
 {
-    local name=$1 check=$2 round client
+    local name=$1 check=$2 round
     shift 2
     start_nbdkit -- "$@" size=1M
     for round in 1 2 3 4 5 6; do
         # The client runs until killed mid-workload, or finishes its ops.
-        /usr/bin/python3 "$top_srcdir/tests/model.py" run "$(uri "$name")" "$state" \
-            $((SEED + round)) 400 > "$TMPD/model-run.log" 2>&1 &
-        client=$!
-        sleep "0.$((RANDOM % 9 + 1))"
-        kill_nbdkit
-        wait "$client" 2>/dev/null || true
+        model_crash "$name" "$state" $((SEED + round)) "0.$((RANDOM % 9 + 1))"
         start_nbdkit -- "$@"
-        /usr/bin/python3 "$top_srcdir/tests/model.py" "$check" "$(uri "$name")" "$state" ||
+        model_check "$check" "$name" "$state" ||
             fail "$*: round $round: the export reads what it may not (seed $SEED)"
     done
     stop_nbdkit
