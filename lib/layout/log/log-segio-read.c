@@ -124,6 +124,7 @@ finish_run (struct log_segio *io, const struct run *r,
             const struct extent *ext, struct log_read *reads)
 {
   bool told_short = false;
+  uint64_t good = 0;
 
   for (size_t i = r->first; i < r->first + r->count; i++) {
     struct log_read *rd = &reads[ext[i].req];
@@ -158,8 +159,10 @@ finish_run (struct log_segio *io, const struct run *r,
       continue;
     }
     memcpy (rd->buf, bytes + pos, ext[i].len);
-    segio_count (&io->stats.blocks_read, 1);
+    good++;
   }
+  /* Once a run: the counter is shared by every reading thread. */
+  segio_count (&io->stats.blocks_read, good);
 }
 
 /* Read runs[0..nr) in rounds.  0, or -1 after a message (ENOMEM): the
