@@ -74,8 +74,11 @@ struct volume {
   uint64_t seq;                 /* change and snapshot counter */
   bool committing;              /* a map commit is in flight */
   uint64_t uploads_done;        /* upload batches finished */
-  /* Sequential reads (read.c): the block after each stream's last. */
+  /* Sequential reads (read.c): the block after each stream's last,
+   * and how many reads have continued it.
+   */
   uint64_t stream_next[VOLUME_STREAMS];
+  uint64_t stream_reads[VOLUME_STREAMS];
   unsigned stream_victim;       /* the next stream a new one replaces */
 
   struct volume_stats stats;

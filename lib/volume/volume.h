@@ -44,8 +44,9 @@ struct volume_params {
   uint64_t max_dirty;           /* bytes of dirty blocks held in memory */
   uint64_t cache_size;          /* bytes of clean blocks cached; 0: none */
   unsigned batch;               /* blocks per upload round */
-  /* Bytes a sequential read fetches from its start, when it asks for
-   * less (read.c); 0: none.  At most an eighth of cache_size is used.
+  /* The read-ahead chunk, in bytes: a sequential read fetches the
+   * aligned chunks from its own to the one half a chunk past it
+   * (read.c); 0: none.  At most an eighth of cache_size is used.
    */
   uint64_t read_ahead;
   /* Fences every upload, delete and commit (the export's lease); its

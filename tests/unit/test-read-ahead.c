@@ -3,8 +3,9 @@
  */
 /* s3blocks unit tests: the volume's read-ahead (lib/volume/read.c)
  * over the log layout, against the in-memory store: a sequential read
- * in small requests costs one ranged GET per read-ahead window, random
- * reads fetch only what they ask for, and the bytes read are right.
+ * in small requests costs one ranged GET per read-ahead window, in
+ * order or slightly out of it, random reads fetch only what they ask
+ * for, and the bytes read are right.
  */
 
 #include <config.h>
@@ -96,12 +97,14 @@ written_store (void)
   return m;
 }
 
-/* Read the written blocks REQ at a time, in order, checking each;
- * returns the ranged GETs it cost.
+/* Read REQ blocks at each of firsts[0..nr), in that order, checking
+ * each; returns the ranged GETs they cost, and in *read_ahead_blocks
+ * the blocks read ahead.
  */
 static uint64_t
-read_sequentially (struct memstore *m, uint64_t read_ahead,
-                   uint64_t *read_ahead_blocks)
+read_in_order (struct memstore *m, uint64_t read_ahead,
+               const uint64_t *firsts, size_t nr,
+               uint64_t *read_ahead_blocks)
 {
   struct volume *v = open_log (m, false, read_ahead);
   char *back = malloc (REQ * BS), want[BS];
@@ -110,10 +113,10 @@ read_sequentially (struct memstore *m, uint64_t read_ahead,
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (back);
   memstore_reset_counts (m);
-  for (uint64_t first = 0; first < WRITTEN; first += REQ) {
-    CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, first * BS), 0);
+  for (size_t k = 0; k < nr; k++) {
+    CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, firsts[k] * BS), 0);
     for (uint64_t i = 0; i < REQ; i++) {
-      pattern (want, first + i);
+      pattern (want, firsts[k] + i);
       same = same && memcmp (back + i * BS, want, BS) == 0;
     }
   }
@@ -125,6 +128,30 @@ read_sequentially (struct memstore *m, uint64_t read_ahead,
   return memstore_counts (m).range_gets;
 }
 
+/* The written blocks REQ at a time, in order. */
+static uint64_t
+read_sequentially (struct memstore *m, uint64_t read_ahead,
+                   uint64_t *read_ahead_blocks)
+{
+  uint64_t firsts[WRITTEN / REQ];
+
+  for (size_t k = 0; k < WRITTEN / REQ; k++)
+    firsts[k] = k * REQ;
+  return read_in_order (m, read_ahead, firsts, WRITTEN / REQ,
+                        read_ahead_blocks);
+}
+
+/* What a sequential read over WRITTEN costs with read-ahead, in order
+ * or not: the first read starts no stream and costs one GET; the
+ * second continues it and fetches its own blocks with the rest of the
+ * first window, in one GET; every later window (WINDOW-aligned) is
+ * fetched whole, in one GET, by the read that comes within half a
+ * window of it, before the client asks for any of it.  The reads past
+ * the written blocks run into holes, which cost no GET.
+ */
+#define SEQUENTIAL_GETS (1 + WRITTEN / WINDOW)
+#define SEQUENTIAL_AHEAD (WRITTEN - 2 * REQ)
+
 static void
 test_sequential (void)
 {
@@ -135,14 +162,72 @@ test_sequential (void)
   without = read_sequentially (m, 0, &ahead);
   CU_ASSERT_EQUAL (without, WRITTEN / REQ);
   CU_ASSERT_EQUAL (ahead, 0);
-  /* With: the first read starts no stream and costs one GET; every
-   * later fetch, by a read that continues it, is one GET of WINDOW
-   * blocks from its start (the last one runs into holes past the
-   * written blocks, which cost no ranged GET).
-   */
   with = read_sequentially (m, WINDOW * BS, &ahead);
-  CU_ASSERT_EQUAL (with, 1 + (WRITTEN - REQ + WINDOW - 1) / WINDOW);
-  CU_ASSERT_EQUAL (ahead, WRITTEN - REQ * with);
+  CU_ASSERT_EQUAL (with, SEQUENTIAL_GETS);
+  CU_ASSERT_EQUAL (ahead, SEQUENTIAL_AHEAD);
+  store_close (memstore_store (m));
+}
+
+/* Requests in flight reach the volume out of order: here each three
+ * after the first two come last first.  A read up to a few lengths
+ * past the stream continues it, and the ones it overtook are late,
+ * not new streams: the windows still cost one GET each.  (Before, a
+ * read two lengths past started a stream of its own and fetched just
+ * its own blocks, so most GETs of nbdcopy's read were of 256 KiB.)
+ */
+static void
+test_out_of_order (void)
+{
+  struct memstore *m = written_store ();
+  uint64_t firsts[WRITTEN / REQ], gets, ahead;
+  size_t k = 0;
+
+  firsts[k++] = 0;
+  firsts[k++] = REQ;
+  for (uint64_t group = 2; group < WRITTEN / REQ; group += 3)
+    for (uint64_t j = 3; j-- > 0;)
+      if (group + j < WRITTEN / REQ)
+        firsts[k++] = (group + j) * REQ;
+  CU_ASSERT_EQUAL_FATAL (k, WRITTEN / REQ);
+  gets = read_in_order (m, WINDOW * BS, firsts, k, &ahead);
+  CU_ASSERT_EQUAL (gets, SEQUENTIAL_GETS);
+  /* The third read, first of its group, asks for blocks of the second
+   * window: they are its own, not read ahead.
+   */
+  CU_ASSERT_EQUAL (ahead, SEQUENTIAL_AHEAD - REQ);
+  store_close (memstore_store (m));
+}
+
+/* Late reads, behind an established stream, take no stream's place:
+ * after more of them than there are streams, the stream's next read
+ * still fetches the next window.
+ */
+static void
+test_late_reads_keep_stream (void)
+{
+  struct memstore *m = written_store ();
+  struct volume *v = open_log (m, false, WINDOW * BS);
+  char *back = malloc (REQ * BS);
+  struct volume_stats before, after;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (back);
+  CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, 0), 0);
+  CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, REQ * BS), 0);
+  /* Single blocks behind the stream, none continuing another (5
+   * apart), and none ending within a read's length of the stream's
+   * next read (below REQ - 1), so that only the stream can serve it.
+   * 8: VOLUME_STREAMS.
+   */
+  for (unsigned k = 0; k < 2 * 8; k++)
+    CU_ASSERT_EQUAL (volume_read (v, back, BS, (k * 5 % (REQ - 3)) * BS), 0);
+  volume_get_stats (v, &before);
+  memstore_reset_counts (m);
+  CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, 2 * REQ * BS), 0);
+  volume_get_stats (v, &after);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 1);
+  CU_ASSERT_EQUAL (after.read_ahead - before.read_ahead, WINDOW);
+  volume_free (v);
+  free (back);
   store_close (memstore_store (m));
 }
 
@@ -249,6 +334,10 @@ UNIT_SUITES (add_read_ahead_tests)
   CU_pSuite s = CU_add_suite ("read-ahead", NULL, NULL);
 
   CU_add_test (s, "sequential reads: one GET a window", test_sequential);
+  CU_add_test (s, "out of order: still one GET a window",
+               test_out_of_order);
+  CU_add_test (s, "late reads keep their stream",
+               test_late_reads_keep_stream);
   CU_add_test (s, "random reads: no read-ahead", test_random);
   CU_add_test (s, "a damaged block read ahead fails no read",
                test_damaged_ahead);
