@@ -7,9 +7,15 @@
 #   W1  write MB MiB of random data (nbdcopy --flush)
 #   W2  read it back on a fresh server (nbdcopy, compared)
 #   W3  random 4 KiB reads (fio, iodepth 32, a fixed count)
-# for each layout (plain, cas), ROUNDS times; the median of each.
+# for each layout, ROUNDS times; the median of each.
 #
-#   bench/ab.sh PLUGIN_A PLUGIN_B [--quick]
+#   bench/ab.sh PLUGIN_A PLUGIN_B [--quick] [--layouts "plain cas log"]
+#               [--mb MB] [--rounds N] [--pin]
+#
+# The defaults (plain and cas, 32 MiB, 3 rounds) measure the per-block
+# paths; the log layout moves 32 MiB in a fraction of a second, so
+# compare it with more (--layouts log --mb 256 --rounds 5).  --pin
+# runs s3rver on CPU 0 and the rest on CPU 1, as bench/log.sh --pin.
 #
 # PLUGIN_x is a built nbdkit-s3blocks-plugin.so (for an older commit:
 # git worktree add /tmp/a COMMIT; build there).  Prints a markdown
@@ -17,11 +23,21 @@
 # bench/results/ab.md.
 
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 plugin_a=$(realpath "$1") plugin_b=$(realpath "$2")
 shift 2
-MB=32; IOS=4000; ROUNDS=3; BOUND=150
-[ "${1:-}" = --quick ] && { MB=4; IOS=300; ROUNDS=1; BOUND=60; }
+MB=32; IOS=4000; ROUNDS=3; BOUND=150; LAYOUTS="plain cas"; bench_pin=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) MB=4; IOS=300; ROUNDS=1; BOUND=60 ;;
+        --layouts) LAYOUTS=$2; shift ;;
+        --mb) MB=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --pin) bench_pin=1 ;;
+        *) echo "bench: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 need nbdkit nbdcopy fio bc node
@@ -44,7 +60,7 @@ serve ()
 
 use_s3rver
 for round in $(seq "$ROUNDS"); do
-    for layout in plain cas; do
+    for layout in $LAYOUTS; do
         for build in A B; do
             name="ab$$-$round-$layout-$build"
             log "round $round: $layout, build $build"
@@ -72,13 +88,13 @@ done
 med () { awk -F'\t' -v b="$1" -v l="$2" -v w="$3" \
              '$1==b && $2==l && $3==w {print $4}' "$results" | median; }
 {
-    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, s3rver on 127.0.0.1, ${MB} MiB, median of $ROUNDS rounds taken in turns; blocks (W1, W2) or IOs (W3) per second."
+    echo "Measured $(date -u +%Y-%m-%d) on $ncpu cores$([ "$bench_pin" = 1 ] && echo " (pinned: s3rver on CPU 0, the rest on CPU 1)"), s3rver on 127.0.0.1, ${MB} MiB, median of $ROUNDS rounds taken in turns; blocks (W1, W2) or IOs (W3) per second."
     echo "A: $plugin_a"
     echo "B: $plugin_b"
     echo
     echo "| layout | workload | A | B | B / A |"
     echo "| --- | --- | --- | --- | --- |"
-    for layout in plain cas; do
+    for layout in $LAYOUTS; do
         for w in W1 W2 W3; do
             a=$(med A $layout $w) b=$(med B $layout $w)
             printf '| %s | %s | %.0f | %.0f | %.2f |\n' "$layout" "$w" "$a" "$b" \
