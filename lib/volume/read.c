@@ -45,21 +45,21 @@ copy_out (struct volume *v, const struct block *b, char *buf,
 }
 
 /* Read-ahead (volume.h, read_ahead).  A stream is the block just
- * after the furthest read that continued it, and it is established
- * once a read has continued it.  Requests in flight reach the volume
- * out of order (nbdkit's threads race for the lock), so:
- *   - a read that starts at its next block, or up to its own length
- *     later, continues a stream; up to STREAM_SLACK of its lengths
- *     later, an established one;
+ * after the furthest read that continued it; it is established once a
+ * read has continued it, and only a read continuing an established
+ * stream reads ahead: a random read lands just past another now and
+ * then, twice in a row almost never.  Requests in flight reach the
+ * volume out of order (nbdkit's threads race for the lock), so:
+ *   - a read that starts at a stream's next block, or up to its own
+ *     length later, continues it; up to STREAM_SLACK of its lengths
+ *     later, if established;
  *   - a read that starts within read_ahead_blocks before an
  *     established stream's next block is part of it, late: it reads
  *     ahead nothing, and takes no stream's place (before, such a read
  *     pushed out the stream it belonged to, and that stream's next read
  *     went without read-ahead);
  *   - anything else starts a stream, in the place of the oldest.
- * A random read continues a stream only if it lands just past one,
- * almost never; the wider rules are for streams already seen to be
- * sequential.  Lock held.
+ * Lock held.
  */
 #define STREAM_SLACK 16
 
@@ -77,7 +77,7 @@ sequential (struct volume *v, uint64_t first, uint64_t n)
     if (first >= next && first - next <= slack) {
       v->stream_next[s] = first + n;
       v->stream_reads[s]++;
-      return true;
+      return established;
     }
     if (established && first < next && next - first <= v->read_ahead_blocks)
       return false;
