@@ -204,7 +204,11 @@ log_segment_builder_finish (struct log_segment_builder *b,
     return -1;
   }
   if (!b->finished) {
-    memmove (b->buf + data_start, filling_data (b), b->data_len);
+    /* A full segment's data is already where it belongs: 8 MiB not
+     * moved onto itself.
+     */
+    if (b->buf + data_start != filling_data (b))
+      memmove (b->buf + data_start, filling_data (b), b->data_len);
     put_offsets (b, data_start);
     put_header (b);
     cas_hash_of (b->buf, covered, &trailer);
