@@ -53,17 +53,18 @@ copy_out (struct volume *v, const struct block *b, char *buf,
  *   - a read that starts at a stream's next block, or up to its own
  *     length later, continues it; up to STREAM_SLACK of its lengths
  *     later, if established;
- *   - a read that starts within read_ahead_blocks before an
- *     established stream's next block is part of it, late: it reads
- *     ahead nothing, and takes no stream's place (before, such a read
- *     pushed out the stream it belonged to, and that stream's next read
- *     went without read-ahead);
+ *   - a read that continues none but starts within read_ahead_blocks
+ *     before an established stream's next block is part of it, late:
+ *     it reads ahead nothing, and takes no stream's place (before, such
+ *     a read pushed out the stream it belonged to, and that stream's
+ *     next read went without read-ahead);
  *   - anything else starts a stream, in the place of the oldest.
+ * Returns the stream a read continues that may read ahead, or -1.
  * Lock held.
  */
 #define STREAM_SLACK 16
 
-static bool
+static int
 sequential (struct volume *v, uint64_t first, uint64_t n)
 {
   for (unsigned s = 0; s < VOLUME_STREAMS; s++) {
@@ -72,32 +73,38 @@ sequential (struct volume *v, uint64_t first, uint64_t n)
     const uint64_t slack = established ? STREAM_SLACK * n : n;
 
     /* 0: unused (a read's next block is at least 1). */
-    if (next == 0)
-      continue;
-    if (first >= next && first - next <= slack) {
+    if (next != 0 && first >= next && first - next <= slack) {
       v->stream_next[s] = first + n;
       v->stream_reads[s]++;
-      return established;
+      return established ? (int) s : -1;
     }
-    if (established && first < next && next - first <= v->read_ahead_blocks)
-      return false;
+  }
+  for (unsigned s = 0; s < VOLUME_STREAMS; s++) {
+    const uint64_t next = v->stream_next[s];
+
+    if (v->stream_reads[s] > 0 && first < next &&
+        next - first <= v->read_ahead_blocks)
+      return -1;
   }
   v->stream_next[v->stream_victim] = first + n;
   v->stream_reads[v->stream_victim] = 0;
+  v->stream_fetched[v->stream_victim] = 0;
   v->stream_victim = (v->stream_victim + 1) % VOLUME_STREAMS;
-  return false;
+  return -1;
 }
 
-/* The window a sequential read [first, first + n) fetches: whole
- * read_ahead_blocks-aligned chunks, from the one holding first to the
- * one holding the block half a chunk past the read's last.  Aligned, so
- * that reads of one chunk arriving in any order fetch it once, in one
- * ranged GET, instead of each fetching what the others left (before,
- * most GETs of nbdcopy's sequential read were of one 256 KiB request:
- * bench/log.sh, W2); half a chunk past, so that the next chunk is on
- * its way before the client reaches it.  At most window_extra blocks
- * besides the read's own: up to a chunk before it, and up to a chunk
- * and a half (rounded up to a chunk) after it.
+/* The window a read [first, first + n) that may read ahead wants in
+ * memory: whole read_ahead_blocks-aligned chunks, from the one holding
+ * first to the one holding the block half a chunk past the read's
+ * last.  Aligned, so that reads of one chunk arriving in any order
+ * fetch it once, in one ranged GET per segment it lies in, instead of
+ * each fetching what the others left (before, a fifth of the GETs of
+ * nbdcopy's sequential read were of one 256 KiB request: bench/log.sh,
+ * W2); half a chunk past, so that the next chunk is on its way before
+ * the client reaches it.  At most window_extra blocks: the chunk
+ * holding first, and up to two more (the read is shorter than a
+ * chunk).  The stream's windows so far are not fetched again (see
+ * stream_window).
  */
 static void
 window (const struct volume *v, uint64_t first, uint64_t n,
@@ -118,20 +125,20 @@ window_extra (const struct volume *v)
   return 3 * v->read_ahead_blocks;
 }
 
-/* Whether a sequential read whose own blocks are all in memory should
- * still fetch its window: when the chunk half a chunk past it has not
- * been started (its first block is neither in memory nor a hole).  One
- * lookup, where scanning the window on every read would cost thousands.
- * Lock held.
+/* What of stream s's window for this read is new: [*lo, *hi), empty
+ * when its earlier windows reach as far (*lo >= *hi).  Only the end of
+ * the stream's windows is remembered, so a read ahead of it costs no
+ * lookup, and a region of holes is looked up once, not by every read
+ * across it.  A block of an earlier window that was evicted unread is
+ * fetched by the read that asks for it.  Lock held.
  */
-static bool
-window_ahead_missing (struct volume *v, uint64_t first, uint64_t n)
+static void
+stream_window (struct volume *v, int s, uint64_t first, uint64_t n,
+               uint64_t *lo, uint64_t *hi)
 {
-  const uint64_t chunk = v->read_ahead_blocks;
-  const uint64_t probe = (first + n - 1 + chunk / 2) / chunk * chunk;
-
-  return probe >= first + n && probe < v->nr_blocks &&
-    !block_lookup (v, probe) && maybe_present (v, probe);
+  window (v, first, n, lo, hi);
+  if (*lo < v->stream_fetched[s])
+    *lo = v->stream_fetched[s];
 }
 
 /* Placeholders for the blocks of [lo, hi) that are neither in memory
@@ -167,18 +174,13 @@ read_ahead (struct volume *v, uint64_t lo, uint64_t hi,
   return k;
 }
 
-/* Room for a read's n fetches, and its window's when it is
- * sequential: a random 4 KiB read need not clear thousands of slots.
+/* Room for a read's n fetches, and its window's when it may read
+ * ahead: a random 4 KiB read need not clear thousands of slots.
  */
 static struct block_io *
-alloc_ios (const struct volume *v, uint64_t n, bool seq)
+alloc_ios (const struct volume *v, uint64_t n, bool ahead)
 {
-  struct block_io *ios = calloc (n + (seq ? window_extra (v) : 0),
-                                 sizeof *ios);
-
-  if (ios == NULL)
-    nbdkit_error ("calloc: %m");
-  return ios;
+  return calloc (n + (ahead ? window_extra (v) : 0), sizeof (struct block_io));
 }
 
 /* Read (buf != NULL) or prefetch (buf == NULL) a range.  Blocks in
@@ -196,7 +198,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
   bool *done;
   uint64_t i, remaining = n;
   int err = 0;
-  bool seq;
+  int stream;                   /* -1: no read-ahead */
 
   done = calloc (n, sizeof *done);
   if (done == NULL) {
@@ -205,7 +207,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
   }
 
   pthread_mutex_lock (&v->lock);
-  seq = v->read_ahead_blocks > n && sequential (v, first, n);
+  stream = v->read_ahead_blocks > n ? sequential (v, first, n) : -1;
   while (remaining > 0 && err == 0) {
     size_t nr_ops = 0;
     bool waiting = false;
@@ -236,7 +238,8 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
       }
 
       /* Fetch it: a placeholder keeps others from fetching it too. */
-      if (ios == NULL && (ios = alloc_ios (v, n, seq)) == NULL) {
+      if (ios == NULL && (ios = alloc_ios (v, n, stream >= 0)) == NULL) {
+        nbdkit_error ("calloc: %m");
         err = ENOMEM;
         break;
       }
@@ -253,15 +256,19 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
       nr_ops++;
     }
 
-    if (seq && err == 0 &&
-        (nr_ops > 0 || window_ahead_missing (v, first, n)) &&
-        (ios != NULL || (ios = alloc_ios (v, n, seq)) != NULL)) {
+    if (stream >= 0 && err == 0) {
       uint64_t lo, hi;
 
-      window (v, first, n, &lo, &hi);
-      nr_ops += read_ahead (v, lo, hi, &ios[nr_ops]);
+      stream_window (v, stream, first, n, &lo, &hi);
+      if (lo < hi && ios == NULL && (ios = alloc_ios (v, n, true)) == NULL)
+        /* The read itself needs nothing fetched: it goes on. */
+        nbdkit_debug ("%s: no memory to read ahead", v->name);
+      else if (lo < hi) {
+        nr_ops += read_ahead (v, lo, hi, &ios[nr_ops]);
+        v->stream_fetched[stream] = hi;
+      }
     }
-    seq = false;                /* once a read */
+    stream = -1;                /* once a read */
     if (nr_ops > 0) {
       pthread_mutex_unlock (&v->lock);
       v->layout->ops->run (v->layout, ios, nr_ops);

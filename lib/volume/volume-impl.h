@@ -75,10 +75,12 @@ struct volume {
   bool committing;              /* a map commit is in flight */
   uint64_t uploads_done;        /* upload batches finished */
   /* Sequential reads (read.c): the block after each stream's last,
-   * and how many reads have continued it.
+   * how many reads have continued it, and the end of the windows it
+   * has fetched.
    */
   uint64_t stream_next[VOLUME_STREAMS];
   uint64_t stream_reads[VOLUME_STREAMS];
+  uint64_t stream_fetched[VOLUME_STREAMS];
   unsigned stream_victim;       /* the next stream a new one replaces */
 
   struct volume_stats stats;

@@ -46,7 +46,8 @@ struct volume_params {
   unsigned batch;               /* blocks per upload round */
   /* The read-ahead chunk, in bytes: a sequential read fetches the
    * aligned chunks from its own to the one half a chunk past it
-   * (read.c); 0: none.  At most an eighth of cache_size is used.
+   * (read.c); 0: none.  A chunk is at most an eighth of cache_size;
+   * a read's window up to three chunks.
    */
   uint64_t read_ahead;
   /* Fences every upload, delete and commit (the export's lease); its

@@ -172,10 +172,12 @@ test_sequential (void)
 
 /* Requests in flight reach the volume out of order: here each three
  * after the first three come last first.  A read up to a few lengths
- * past the stream continues it, and the ones it overtook are late,
- * not new streams: the windows still cost one GET each.  (Before, a
- * read two lengths past started a stream of its own and fetched just
- * its own blocks, so most GETs of nbdcopy's read were of 256 KiB.)
+ * past an established stream continues it: the windows still cost one
+ * GET each.  (Before, a read two lengths past started a stream of its
+ * own and fetched just its own blocks: a fifth of the GETs of
+ * nbdcopy's read were of one 256 KiB request.)  The overtaken reads
+ * find their blocks in memory; test_late_reads_keep_stream shows that
+ * they take no stream's place.
  */
 static void
 test_out_of_order (void)
@@ -194,8 +196,8 @@ test_out_of_order (void)
   CU_ASSERT_EQUAL_FATAL (k, WRITTEN / REQ);
   gets = read_in_order (m, WINDOW * BS, firsts, k, &ahead);
   CU_ASSERT_EQUAL (gets, SEQUENTIAL_GETS);
-  /* The first of the fourth group asks for blocks of the last window:
-   * they are its own, not read ahead.
+  /* The read at 512, first of its group, finds its blocks missing
+   * (the windows so far end there): they are its own, not read ahead.
    */
   CU_ASSERT_EQUAL (ahead, SEQUENTIAL_AHEAD - REQ);
   store_close (memstore_store (m));
@@ -232,6 +234,63 @@ test_late_reads_keep_stream (void)
   CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 1);
   CU_ASSERT_EQUAL (after.read_ahead - before.read_ahead,
                    2 * WINDOW - 3 * REQ);
+  volume_free (v);
+  free (back);
+  store_close (memstore_store (m));
+}
+
+/* The window at the export's end, with a chunk that is not a power of
+ * two (an eighth of a small cache) and an export that ends inside a
+ * chunk: a sequential read to the last block reads every block right
+ * and fetches nothing past the end (under ASan, no write past the
+ * fetches' room).
+ */
+static void
+test_window_at_end (void)
+{
+  const uint64_t size = (uint64_t) (WRITTEN - 40) * BS;
+  const uint64_t chunk = 96;            /* blocks: cache_size / 8 */
+  struct memstore *m = written_store ();
+  struct volume_params p = {
+    .name = EXPORT, .size = size, .block_size = BS,
+    .max_dirty = 64 * BS, .cache_size = 8 * chunk * BS, .batch = 64,
+    .read_ahead = WINDOW * BS,
+  };
+  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
+  struct layout_log_params gp = {
+    .root_key = ROOT_KEY, .size = SIZE, .map_cache_bytes = 1 << 20,
+    .reuse_window_ms = 1000, .keep_bytes = 64 * BS,
+    .request_bound_ms = 10, .commit_bound_ms = 100000,
+    .recent_entries = 64, .clock_ms = fake_clock, .sleep_ms = fake_sleep,
+  };
+  struct volume *v = volume_create (layout_log_open (memstore_store (m),
+                                                     &lp, &gp), &p);
+  const uint64_t nr = size / BS, req = 24;
+  char *back = malloc (req * BS), want[BS];
+  struct volume_stats st;
+  bool same = true;
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (back);
+  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
+  memstore_reset_counts (m);
+  for (uint64_t first = 0; first < nr; first += req) {
+    const uint64_t len = first + req <= nr ? req : nr - first;
+
+    CU_ASSERT_EQUAL (volume_read (v, back, len * BS, first * BS), 0);
+    for (uint64_t i = 0; i < len; i++) {
+      pattern (want, first + i);
+      same = same && memcmp (back + i * BS, want, BS) == 0;
+    }
+  }
+  CU_ASSERT (same);
+  volume_get_stats (v, &st);
+  /* Every block but those of the first three reads (the stream starts,
+   * is continued, then reads ahead) was read ahead, once; no byte past
+   * the end was asked of the store.
+   */
+  CU_ASSERT_EQUAL (st.read_ahead, nr - 3 * req);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_bytes, nr * BS);
   volume_free (v);
   free (back);
   store_close (memstore_store (m));
@@ -351,6 +410,8 @@ UNIT_SUITES (add_read_ahead_tests)
                test_out_of_order);
   CU_add_test (s, "late reads keep their stream",
                test_late_reads_keep_stream);
+  CU_add_test (s, "the window at the export's end",
+               test_window_at_end);
   CU_add_test (s, "random reads: no read-ahead", test_random);
   CU_add_test (s, "a damaged block read ahead fails no read",
                test_damaged_ahead);
