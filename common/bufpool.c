@@ -68,10 +68,13 @@ grow (struct bufpool *p)
 
   if (c == NULL)
     return -1;
-  /* MAP_POPULATE: the loop below writes into every buffer anyway, and
-   * one populating call costs less than a page fault per page (bufpool
-   * growth was 9 % of nbdkit's CPU in W1 of bench/log.sh, a fresh
-   * server writing 256 MiB, nearly all of it in page faults).
+  /* MAP_POPULATE: the loop below writes into every buffer anyway, so
+   * with buffers of a page or less every page, and one populating call
+   * costs less than a page fault per page (bufpool growth was 9 % of
+   * nbdkit's CPU in W1 of bench/log.sh, a fresh server writing 256 MiB,
+   * nearly all of it in page faults).  With larger buffers it also maps
+   * pages the loop does not touch, at most a chunk's worth, all of
+   * which a buffer's user writes soon after.
    */
   base = mmap (NULL, len, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

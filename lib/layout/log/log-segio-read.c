@@ -162,7 +162,8 @@ finish_run (struct log_segio *io, const struct run *r,
     good++;
   }
   /* Once a run: the counter is shared by every reading thread. */
-  segio_count (&io->stats.blocks_read, good);
+  if (good)
+    segio_count (&io->stats.blocks_read, good);
 }
 
 /* Read runs[0..nr) in rounds.  0, or -1 after a message (ENOMEM): the
