@@ -17,7 +17,10 @@ block is caught too).  For check-exact it also keeps the whole state of
 the last completed commit (flush or FUA write) and the state the commit
 in flight would make: the export must equal one of the two, never a mix.
 That holds when nothing else commits: the server runs with write-delay=0
-and a max-dirty the workload never reaches.
+and a max-dirty the workload never reaches.  One more commit is the
+server's own: it flushes an export when its last connection closes, so a
+workload that ends before the SIGKILL leaves that flush in flight, and
+the client, which cannot see it end, records it as the candidate.
 Flush on any connection covers the writes completed on all of them (the
 plugin advertises multi-conn).
 """
@@ -107,6 +110,12 @@ def run(uri, path, seed, nops):
             shadow["committed"] = list(now)
             shadow["candidate"] = None
         save(path, shadow)
+    # Closing the last connection flushes the export (export_close in
+    # lib/export/export.c): a commit in flight from the first close on.
+    shadow["candidate"] = list(now)
+    save(path, shadow)
+    for h in hs:
+        h.shutdown()
     print("model: %d ops done" % nops)
 
 
