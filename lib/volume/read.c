@@ -69,81 +69,67 @@ sequential (struct volume *v, uint64_t first, uint64_t n)
 {
   for (unsigned s = 0; s < VOLUME_STREAMS; s++) {
     const uint64_t next = v->stream_next[s];
-    const bool established = v->stream_reads[s] > 0;
+    const bool established = v->stream_established[s];
     const uint64_t slack = established ? STREAM_SLACK * n : n;
 
     /* 0: unused (a read's next block is at least 1). */
     if (next != 0 && first >= next && first - next <= slack) {
       v->stream_next[s] = first + n;
-      v->stream_reads[s]++;
+      v->stream_established[s] = true;
       return established ? (int) s : -1;
     }
   }
   for (unsigned s = 0; s < VOLUME_STREAMS; s++) {
     const uint64_t next = v->stream_next[s];
 
-    if (v->stream_reads[s] > 0 && first < next &&
+    if (v->stream_established[s] && first < next &&
         next - first <= v->read_ahead_blocks)
       return -1;
   }
   v->stream_next[v->stream_victim] = first + n;
-  v->stream_reads[v->stream_victim] = 0;
+  v->stream_established[v->stream_victim] = false;
   v->stream_fetched[v->stream_victim] = 0;
   v->stream_victim = (v->stream_victim + 1) % VOLUME_STREAMS;
   return -1;
 }
 
-/* The window a read [first, first + n) that may read ahead wants in
- * memory: whole read_ahead_blocks-aligned chunks, from the one holding
- * first to the one holding the block half a chunk past the read's
- * last.  Aligned, so that reads of one chunk arriving in any order
- * fetch it once, in one ranged GET per segment it lies in, instead of
- * each fetching what the others left (before, a fifth of the GETs of
- * nbdcopy's sequential read were of one 256 KiB request: bench/log.sh,
- * W2); half a chunk past, so that the next chunk is on its way before
- * the client reaches it.  At most window_extra blocks: the chunk
- * holding first, and up to two more (the read is shorter than a
- * chunk).  The stream's windows so far are not fetched again (see
- * stream_window).
+/* The part of its window that a read [first, first + n) continuing
+ * stream s has yet to fetch: [*lo, *hi); false when there is none.
+ * The window is whole read_ahead_blocks-aligned chunks, from the one
+ * holding first to the one holding the block half a chunk past the
+ * read's last.  Aligned, so that reads of one chunk arriving in any
+ * order fetch it once, in one ranged GET per segment it lies in,
+ * instead of each fetching what the others left (before, a fifth of
+ * the GETs of nbdcopy's sequential read were of one 256 KiB request:
+ * bench/log.sh, W2); half a chunk past, so that the next chunk is on
+ * its way before the client reaches it.  At most three chunks of blocks:
+ * the chunk holding first, and up to two more (the read is shorter
+ * than a chunk).  Only the end of the stream's windows so far is
+ * remembered, so a read ahead of it costs no lookup, and a region of
+ * holes is looked up once, not by every read across it; a block of an
+ * earlier window that was evicted unread is fetched by the read that
+ * asks for it.  Lock held.
  */
-static void
-window (const struct volume *v, uint64_t first, uint64_t n,
-        uint64_t *lo, uint64_t *hi)
+static bool
+stream_window (const struct volume *v, int s, uint64_t first, uint64_t n,
+               uint64_t *lo, uint64_t *hi)
 {
   const uint64_t chunk = v->read_ahead_blocks;
   const uint64_t reach = first + n - 1 + chunk / 2;
 
   *lo = first / chunk * chunk;
+  if (*lo < v->stream_fetched[s])
+    *lo = v->stream_fetched[s];
   *hi = (reach / chunk + 1) * chunk;
   if (*hi > v->nr_blocks)
     *hi = v->nr_blocks;
-}
-
-static uint64_t
-window_extra (const struct volume *v)
-{
-  return 3 * v->read_ahead_blocks;
-}
-
-/* What of stream s's window for this read is new: [*lo, *hi), empty
- * when its earlier windows reach as far (*lo >= *hi).  Only the end of
- * the stream's windows is remembered, so a read ahead of it costs no
- * lookup, and a region of holes is looked up once, not by every read
- * across it.  A block of an earlier window that was evicted unread is
- * fetched by the read that asks for it.  Lock held.
- */
-static void
-stream_window (struct volume *v, int s, uint64_t first, uint64_t n,
-               uint64_t *lo, uint64_t *hi)
-{
-  window (v, first, n, lo, hi);
-  if (*lo < v->stream_fetched[s])
-    *lo = v->stream_fetched[s];
+  return *lo < *hi;
 }
 
 /* Placeholders for the blocks of [lo, hi) that are neither in memory
  * (being fetched already, or cached) nor known holes, appended to ios
- * (room for window_extra more).  Returns how many.  Lock held.
+ * (room for three chunks more, alloc_ios).  Returns how many.  Lock
+ * held.
  */
 static size_t
 read_ahead (struct volume *v, uint64_t lo, uint64_t hi,
@@ -174,13 +160,15 @@ read_ahead (struct volume *v, uint64_t lo, uint64_t hi,
   return k;
 }
 
-/* Room for a read's n fetches, and its window's when it may read
- * ahead: a random 4 KiB read need not clear thousands of slots.
+/* Room for a read's n fetches, and its window's (three chunks, see
+ * stream_window) when it may read ahead: a random 4 KiB read need not
+ * clear thousands of slots.
  */
 static struct block_io *
 alloc_ios (const struct volume *v, uint64_t n, bool ahead)
 {
-  return calloc (n + (ahead ? window_extra (v) : 0), sizeof (struct block_io));
+  return calloc (n + (ahead ? 3 * v->read_ahead_blocks : 0),
+                 sizeof (struct block_io));
 }
 
 /* Read (buf != NULL) or prefetch (buf == NULL) a range.  Blocks in
@@ -211,6 +199,7 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
   while (remaining > 0 && err == 0) {
     size_t nr_ops = 0;
     bool waiting = false;
+    uint64_t lo, hi;            /* the read-ahead to fetch */
 
     for (i = 0; i < n; i++) {
       const uint64_t index = first + i;
@@ -256,17 +245,17 @@ read_range (struct volume *v, char *buf, uint32_t count, uint64_t offset)
       nr_ops++;
     }
 
-    if (stream >= 0 && err == 0) {
-      uint64_t lo, hi;
-
-      stream_window (v, stream, first, n, &lo, &hi);
-      if (lo < hi && ios == NULL && (ios = alloc_ios (v, n, true)) == NULL)
-        /* The read itself needs nothing fetched: it goes on. */
-        nbdkit_debug ("%s: no memory to read ahead", v->name);
-      else if (lo < hi) {
+    if (stream >= 0 && err == 0 &&
+        stream_window (v, stream, first, n, &lo, &hi)) {
+      if (ios == NULL)
+        ios = alloc_ios (v, n, true);
+      if (ios != NULL) {
         nr_ops += read_ahead (v, lo, hi, &ios[nr_ops]);
         v->stream_fetched[stream] = hi;
       }
+      else
+        /* The read itself needs nothing fetched: it goes on. */
+        nbdkit_debug ("%s: no memory to read ahead", v->name);
     }
     stream = -1;                /* once a read */
     if (nr_ops > 0) {

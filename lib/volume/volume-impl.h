@@ -75,11 +75,11 @@ struct volume {
   bool committing;              /* a map commit is in flight */
   uint64_t uploads_done;        /* upload batches finished */
   /* Sequential reads (read.c): the block after each stream's last,
-   * how many reads have continued it, and the end of the windows it
-   * has fetched.
+   * whether a read has continued it, and the end of the windows it has
+   * fetched.
    */
   uint64_t stream_next[VOLUME_STREAMS];
-  uint64_t stream_reads[VOLUME_STREAMS];
+  bool stream_established[VOLUME_STREAMS];
   uint64_t stream_fetched[VOLUME_STREAMS];
   unsigned stream_victim;       /* the next stream a new one replaces */
 
