@@ -45,6 +45,29 @@ fake_sleep (uint64_t ms)
   fake_now += ms;
 }
 
+/* A volume with parameters p over the log layout of export EXPORT in
+ * m (created if create), its map loaded.  The layout keeps copies up to
+ * max_dirty, as an export does.
+ */
+static struct volume *
+open_with (struct memstore *m, bool create, const struct volume_params *p)
+{
+  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
+  struct layout_log_params gp = {
+    .root_key = ROOT_KEY, .size = SIZE, .create = create,
+    .map_cache_bytes = 1 << 20, .reuse_window_ms = 1000,
+    .keep_bytes = p->max_dirty, .request_bound_ms = 10,
+    .commit_bound_ms = 100000, .recent_entries = 64,
+    .clock_ms = fake_clock, .sleep_ms = fake_sleep,
+  };
+  struct volume *v = volume_create (layout_log_open (memstore_store (m),
+                                                     &lp, &gp), p);
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
+  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
+  return v;
+}
+
 static struct volume *
 open_log (struct memstore *m, bool create, uint64_t read_ahead)
 {
@@ -53,20 +76,8 @@ open_log (struct memstore *m, bool create, uint64_t read_ahead)
     .max_dirty = 2 * WRITTEN * BS, .cache_size = 64 * WINDOW * BS,
     .batch = WRITTEN, .read_ahead = read_ahead,
   };
-  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
-  struct layout_log_params gp = {
-    .root_key = ROOT_KEY, .size = SIZE, .create = create,
-    .map_cache_bytes = 1 << 20, .reuse_window_ms = 1000,
-    .keep_bytes = p.max_dirty, .request_bound_ms = 10,
-    .commit_bound_ms = 100000, .recent_entries = 64,
-    .clock_ms = fake_clock, .sleep_ms = fake_sleep,
-  };
-  struct volume *v = volume_create (layout_log_open (memstore_store (m),
-                                                     &lp, &gp), &p);
 
-  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
-  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
-  return v;
+  return open_with (m, create, &p);
 }
 
 static void
@@ -256,23 +267,13 @@ test_window_at_end (void)
     .max_dirty = 64 * BS, .cache_size = 8 * chunk * BS, .batch = 64,
     .read_ahead = WINDOW * BS,
   };
-  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
-  struct layout_log_params gp = {
-    .root_key = ROOT_KEY, .size = SIZE, .map_cache_bytes = 1 << 20,
-    .reuse_window_ms = 1000, .keep_bytes = 64 * BS,
-    .request_bound_ms = 10, .commit_bound_ms = 100000,
-    .recent_entries = 64, .clock_ms = fake_clock, .sleep_ms = fake_sleep,
-  };
-  struct volume *v = volume_create (layout_log_open (memstore_store (m),
-                                                     &lp, &gp), &p);
+  struct volume *v = open_with (m, false, &p);
   const uint64_t nr = size / BS, req = 24;
   char *back = malloc (req * BS), want[BS];
   struct volume_stats st;
   bool same = true;
 
-  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
   CU_ASSERT_PTR_NOT_NULL_FATAL (back);
-  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
   memstore_reset_counts (m);
   for (uint64_t first = 0; first < nr; first += req) {
     const uint64_t len = first + req <= nr ? req : nr - first;
@@ -377,20 +378,10 @@ test_no_cache_no_read_ahead (void)
     .max_dirty = 64 * BS, .cache_size = 0, .batch = 64,
     .read_ahead = WINDOW * BS,
   };
-  struct layout_params lp = { .export_name = EXPORT, .block_size = BS };
-  struct layout_log_params gp = {
-    .root_key = ROOT_KEY, .size = SIZE, .map_cache_bytes = 1 << 20,
-    .reuse_window_ms = 1000, .keep_bytes = 64 * BS,
-    .request_bound_ms = 10, .commit_bound_ms = 100000,
-    .recent_entries = 64, .clock_ms = fake_clock, .sleep_ms = fake_sleep,
-  };
-  struct volume *v = volume_create (layout_log_open (memstore_store (m),
-                                                     &lp, &gp), &p);
+  struct volume *v = open_with (m, false, &p);
   char *back = malloc (REQ * BS);
 
-  CU_ASSERT_PTR_NOT_NULL_FATAL (v);
   CU_ASSERT_PTR_NOT_NULL_FATAL (back);
-  CU_ASSERT_EQUAL_FATAL (volume_load_map (v), 0);
   memstore_reset_counts (m);
   for (uint64_t first = 0; first < 4 * REQ; first += REQ)
     CU_ASSERT_EQUAL (volume_read (v, back, REQ * BS, first * BS), 0);
