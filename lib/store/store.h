@@ -71,6 +71,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "format/keys.h"
 #include "store/store-stats.h"
@@ -137,6 +138,17 @@ struct store_op {
    */
   void *buf;
   size_t len;
+
+  /* GET only: a scatter GET.  With iov set, buf is NULL and the body
+   * fills iov[0..iovcnt) in order, len being the sum of their lengths
+   * (anything else fails the op with EINVAL, logged, and no request is
+   * sent).  Everything said of buf holds of them: never more than len
+   * bytes, each attempt fills them afresh, and after a failure they
+   * hold nothing to use.  A layout reading many blocks with one GET
+   * puts each where it is wanted, instead of copying it from one buffer.
+   */
+  const struct iovec *iov;
+  unsigned iovcnt;
 
   /* GET only: range_len > 0 reads that many bytes from range_offset
    * (a ranged GET, above); 0 reads the whole object.

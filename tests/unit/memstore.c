@@ -18,6 +18,7 @@
 
 #include "memstore.h"
 #include "store/range.h"
+#include "store/sink.h"
 
 struct object {
   char *key;
@@ -177,6 +178,15 @@ condition_fails (struct memstore *m, const struct store_op *op)
   return EINVAL;
 }
 
+/* A GET's answer into its buffer or scatter list. */
+static void
+put_body (struct store_op *op, const void *data, size_t n)
+{
+  struct store_sink k = store_sink_of (op);
+
+  store_sink_copy (&k, 0, data, n);
+}
+
 /* A ranged GET of what is stored, as an S3 server answers it. */
 static void
 get_range_locked (struct memstore *m, struct store_op *op, size_t *failures)
@@ -201,7 +211,7 @@ get_range_locked (struct memstore *m, struct store_op *op, size_t *failures)
   }
   n = o->len - op->range_offset < op->range_len
     ? o->len - op->range_offset : op->range_len;
-  memcpy (op->buf, o->data + op->range_offset, n);
+  put_body (op, o->data + op->range_offset, n);
   op->got = n;
   etag_of (o, op->etag);
 }
@@ -269,7 +279,7 @@ run_one_done_locked (struct memstore *m, struct store_op *op,
       (*failures)++;
     }
     else {
-      memcpy (op->buf, m->objects[j].data, m->objects[j].len);
+      put_body (op, m->objects[j].data, m->objects[j].len);
       op->got = m->objects[j].len;
       etag_of (&m->objects[j], op->etag);
     }
@@ -319,7 +329,8 @@ mem_run (struct store *base, struct store_op *ops, size_t n)
     op->err = 0;
     op->etag[0] = '\0';
     /* A bad range never becomes a request. */
-    if ((op->err = store_range_check (op)) != 0) {
+    if ((op->err = store_range_check (op)) != 0 ||
+        (op->err = store_sink_check (op)) != 0) {
       failures++;
       continue;
     }

@@ -73,7 +73,7 @@ write_cb (char *data, size_t size, size_t nmemb, void *opaque)
   long status = 0;
 
   curl_easy_getinfo (r->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (r->buf && status >= 200 && status < 300) {
+  if (store_sink_is_set (&r->dest) && status >= 200 && status < 300) {
     /* A server that ignored Range sends the object from its start:
      * from any other offset, not one of its bytes is ours to keep.
      */
@@ -85,7 +85,7 @@ write_cb (char *data, size_t size, size_t nmemb, void *opaque)
       r->too_long = true;
       return 0;                 /* CURLE_WRITE_ERROR ends the transfer */
     }
-    memcpy ((char *) r->buf + r->got, data, n);
+    store_sink_copy (&r->dest, r->got, data, n);
     r->got += n;
     return n;
   }

@@ -31,6 +31,7 @@
 
 #include "store/curl/content-range.h"
 #include "store/sched.h"
+#include "store/sink.h"
 #include "store/store.h"
 
 struct curl_engine_config {
@@ -54,8 +55,8 @@ struct curlreq {
   struct curl_slist *headers;   /* the caller's; signed by curl */
   const void *body;             /* PUT */
   size_t body_len;
-  void *buf;                    /* GET: destination (capacity cap); */
-  size_t cap;                   /* NULL: the body goes to doc (LIST) */
+  struct store_sink dest;       /* GET: destination (capacity cap); */
+  size_t cap;                   /* none: the body goes to doc (LIST) */
   /* GET: range_len > 0 is a ranged GET of the range_len bytes from
    * range_offset (the caller sends the Range header and sets cap to
    * range_len); its 2xx is judged by content-range.h.
@@ -71,14 +72,14 @@ struct curlreq {
   int err;                      /* httpstatus.h's errno; EIO if too_long
                                    or a ranged GET's range is not RANGE_OK */
   bool transient;
-  size_t got;                   /* bytes into buf */
+  size_t got;                   /* bytes into dest */
   bool too_long;                /* GET: body longer than cap, or (ranged)
                                    a 200 from an offset: the wrong bytes */
   char content_range[96];       /* the Content-Range header, "" if none */
   enum range_verdict range;     /* ranged GET, 2xx: RANGE_OK if it was */
   bool gate_refused;            /* err is the gate's */
   char etag[STORE_ETAG_MAX];    /* without quotes, "" if none */
-  char *doc;                    /* the body if buf is NULL, or an error's */
+  char *doc;                    /* the body if dest is none, or an error's */
   size_t doc_len;
   char code[64];                /* error <Code>, "" if none */
   char message[CURL_ERROR_SIZE]; /* error <Message>, or curl's words */

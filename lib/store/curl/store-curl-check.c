@@ -144,7 +144,7 @@ curlstore_check (struct store *base, const char *probe_key)
   char *url = curlstore_object_url (s, probe_key);
   struct curlreq r = {
     .method = CURLREQ_GET, .url = url, .what = probe_key,
-    .buf = buf, .cap = sizeof buf,
+    .dest = { .buf = buf }, .cap = sizeof buf,
     .retries = s->cfg.retries < 2 ? (int) s->cfg.retries : 2,
   };
   struct http_outcome o;

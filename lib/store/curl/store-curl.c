@@ -52,6 +52,7 @@
 #include "store/fail-log.h"
 #include "store/list-pager.h"
 #include "store/range.h"
+#include "store/sink.h"
 #include "store/store.h"
 #include "store-curl-impl.h"
 
@@ -289,7 +290,8 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     op->got = 0;
     op->etag[0] = '\0';
     /* A bad range is the caller's bug: logged, never sent. */
-    if ((op->err = store_range_check (op)) != 0) {
+    if ((op->err = store_range_check (op)) != 0 ||
+        (op->err = store_sink_check (op)) != 0) {
       failures++;
       continue;
     }
@@ -330,7 +332,7 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     r->retries = -1;
     r->gate = op->gate;
     if (op->kind == STORE_GET) {
-      r->buf = op->buf;
+      r->dest = store_sink_of (op);
       r->cap = op->len;
       if (store_op_is_ranged (op)) {
         r->range_offset = op->range_offset;

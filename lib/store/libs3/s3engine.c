@@ -184,7 +184,7 @@ get_data_cb (int size, const char *data, void *opaque)
     r->too_long = true;
     return S3StatusAbortedByCallback;
   }
-  memcpy ((char *) r->buf + r->got, data, size);
+  store_sink_copy (&r->dest, r->got, data, size);
   r->got += size;
   return S3StatusOK;
 }

@@ -31,6 +31,7 @@
 #include <libs3.h>
 
 #include "store/sched.h"
+#include "store/sink.h"
 #include "store/store.h"
 
 struct s3engine_config {
@@ -63,7 +64,8 @@ struct s3req {
   /* In: */
   enum s3req_kind kind;
   const char *key;              /* GET, PUT, DELETE */
-  void *buf;                    /* GET: destination; PUT: source */
+  struct store_sink dest;       /* GET: destination */
+  void *buf;                    /* PUT: source */
   size_t len;                   /* GET: capacity; PUT: length */
   /* GET: range_len > 0 sends Range for the range_len bytes from
    * range_offset (len must be range_len: more is too_long).

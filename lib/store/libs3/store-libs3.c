@@ -41,6 +41,7 @@
 #include "store/list-pager.h"
 #include "store/libs3/s3engine.h"
 #include "store/range.h"
+#include "store/sink.h"
 #include "store/store.h"
 
 struct s3store {
@@ -208,7 +209,8 @@ s3_check (struct store *base, const char *probe_key)
   struct s3store *s = (struct s3store *) base;
   char buf[4096];
   struct s3req req = {
-    .kind = S3REQ_GET, .key = probe_key, .buf = buf, .len = sizeof buf,
+    .kind = S3REQ_GET, .key = probe_key, .dest = { .buf = buf },
+    .len = sizeof buf,
     .retries = s->cfg.retries < 2 ? (int) s->cfg.retries : 2,
   };
 
@@ -296,13 +298,17 @@ s3_run (struct store *base, struct store_op *ops, size_t n)
       continue;
     }
     /* A bad range is the caller's bug: logged, never sent. */
-    if ((ops[i].err = store_range_check (&ops[i])) != 0) {
+    if ((ops[i].err = store_range_check (&ops[i])) != 0 ||
+        (ops[i].err = store_sink_check (&ops[i])) != 0) {
       failures++;
       continue;
     }
     reqs[m].kind = req_kind (ops[i].kind);
     reqs[m].key = ops[i].key;
-    reqs[m].buf = ops[i].buf;
+    if (ops[i].kind == STORE_GET)
+      reqs[m].dest = store_sink_of (&ops[i]);
+    else
+      reqs[m].buf = ops[i].buf;
     reqs[m].len = ops[i].len;
     if (store_op_is_ranged (&ops[i])) {
       reqs[m].range_offset = ops[i].range_offset;
