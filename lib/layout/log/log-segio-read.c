@@ -14,12 +14,15 @@
  *            so each is read and checked apart
  *   rounds   runs go to the store max_read_round bytes (and
  *            READ_ROUND_RUNS GETs) at a time, one ranged GET a run, all
- *            of a round in one store_run, into one buffer reused by
- *            every round
- *   split    each request's bytes are its extent of its run's buffer,
- *            checked against its location's hash before they are
- *            copied out: one damaged block fails alone, never its
- *            neighbours, and never with wrong data
+ *            of a round in one store_run
+ *   scatter  each GET puts its bytes straight into its requests'
+ *            buffers (the store's scatter GET): no buffer of its own,
+ *            and no copy
+ *   check    each request's block is checked against its location's
+ *            hash where it landed: one damaged block fails alone, never
+ *            its neighbours, and a failed request's buffer holds
+ *            nothing to use (log-segio.h), so no wrong data is ever
+ *            read
  */
 
 #include <config.h>
@@ -28,6 +31,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <nbdkit-plugin.h>
 
@@ -46,11 +50,16 @@ struct extent {
   size_t req;                   /* its index in the caller's reads */
 };
 
-/* One ranged GET: extents [first, first + count) of the sorted array. */
+/* One ranged GET: extents [first, first + count) of the sorted array,
+ * whose bytes go to iovs [iov_first, iov_first + iovcnt): one buffer
+ * per extent, but one only for a run of equal extents.
+ */
 struct run {
   size_t first, count;
   uint32_t offset;
   size_t len;
+  size_t iov_first;
+  unsigned iovcnt;
 };
 
 static int
@@ -84,12 +93,22 @@ unreadable (const struct log_segio *io, const struct log_location *loc)
   return NULL;
 }
 
-/* The sorted extents into runs; returns how many. */
+/* Two extents of one segment naming the same bytes. */
+static bool
+same_extent (const struct extent *a, const struct extent *b)
+{
+  return a->offset == b->offset && a->len == b->len;
+}
+
+/* The sorted extents into runs, and each run's scatter list into iovs
+ * (at most one per extent); returns how many runs.
+ */
 static size_t
 make_runs (const struct log_segio *io, const struct extent *ext, size_t n,
-           struct run *runs)
+           const struct log_read *reads, struct run *runs,
+           struct iovec *iovs)
 {
-  size_t nr = 0;
+  size_t nr = 0, nr_iovs = 0;
 
   for (size_t i = 0; i < n; i++) {
     struct run *r = nr ? &runs[nr - 1] : NULL;
@@ -97,34 +116,44 @@ make_runs (const struct log_segio *io, const struct extent *ext, size_t n,
     const bool same_seg = r &&
       memcmp (prev->seg, ext[i].seg, LOG_SEG_ID_LEN) == 0;
 
-    if (same_seg && ext[i].offset == prev->offset &&
-        ext[i].len == prev->len) {
-      r->count++;               /* the same block again */
+    if (same_seg && same_extent (prev, &ext[i])) {
+      r->count++;               /* the same block again: no byte more */
       continue;
     }
     if (same_seg && ext[i].offset == r->offset + r->len &&
-        r->len + ext[i].len <= io->max_read) {
+        r->len + ext[i].len <= io->max_read)
       r->count++;
-      r->len += ext[i].len;
-      continue;
+    else {
+      r = &runs[nr++];
+      r->first = i;
+      r->count = 1;
+      r->offset = ext[i].offset;
+      r->len = 0;
+      r->iov_first = nr_iovs;
+      r->iovcnt = 0;
     }
-    runs[nr].first = i;
-    runs[nr].count = 1;
-    runs[nr].offset = ext[i].offset;
-    runs[nr].len = ext[i].len;
-    nr++;
+    r->len += ext[i].len;
+    iovs[nr_iovs].iov_base = reads[ext[i].req].buf;
+    iovs[nr_iovs].iov_len = ext[i].len;
+    nr_iovs++;
+    r->iovcnt++;
   }
   return nr;
 }
 
-/* Split run r's bytes (op's answer, at bytes) among its requests. */
+/* Judge run r's requests by op's answer: its bytes went straight to
+ * their buffers (a scatter GET), where each block is checked; a request
+ * for the same extent as the one before it gets a copy of that one's
+ * checked bytes.
+ */
 static void
 finish_run (struct log_segio *io, const struct run *r,
-            const struct store_op *op, const uint8_t *bytes,
-            const struct extent *ext, struct log_read *reads)
+            const struct store_op *op, const struct extent *ext,
+            struct log_read *reads)
 {
   bool told_short = false;
   uint64_t good = 0;
+  const struct log_read *lead = NULL;   /* the last extent's own read */
 
   for (size_t i = r->first; i < r->first + r->count; i++) {
     struct log_read *rd = &reads[ext[i].req];
@@ -136,6 +165,15 @@ finish_run (struct log_segio *io, const struct run *r,
       rd->err = op->err;
       continue;
     }
+    if (lead && same_extent (&ext[i - 1], &ext[i])) {
+      rd->err = lead->err;
+      if (rd->err == 0) {
+        memcpy (rd->buf, lead->buf, ext[i].len);
+        good++;
+      }
+      continue;
+    }
+    lead = rd;
     if (pos + ext[i].len > op->got) {
       /* Once a run: the blocks after this one are short too. */
       if (!told_short)
@@ -149,7 +187,7 @@ finish_run (struct log_segio *io, const struct run *r,
       rd->err = EIO;
       continue;
     }
-    if (log_location_check_block (&rd->loc, io->block_size, bytes + pos,
+    if (log_location_check_block (&rd->loc, io->block_size, rd->buf,
                                   ext[i].len, &why) == -1) {
       nbdkit_error ("export %s: segment %s, block at offset %" PRIu32
                     " (%" PRIu32 " bytes): %s; refusing to read it",
@@ -158,7 +196,6 @@ finish_run (struct log_segio *io, const struct run *r,
       rd->err = EIO;
       continue;
     }
-    memcpy (rd->buf, bytes + pos, ext[i].len);
     good++;
   }
   /* Once a run: the counter is shared by every reading thread. */
@@ -166,28 +203,21 @@ finish_run (struct log_segio *io, const struct run *r,
     segio_count (&io->stats.blocks_read, good);
 }
 
-/* Read runs[0..nr) in rounds.  0, or -1 after a message (ENOMEM): the
+/* Read runs[0..nr) in rounds of at most max_read_round bytes and
+ * READ_ROUND_RUNS GETs.  0, or -1 after a message (ENOMEM): the
  * requests of the runs not read are then the caller's to fail.
  */
 static int
 read_runs (struct log_segio *io, const struct run *runs, size_t nr,
-           const struct extent *ext, struct log_read *reads,
-           size_t *runs_done)
+           const struct extent *ext, const struct iovec *iovs,
+           struct log_read *reads, size_t *runs_done)
 {
-  size_t total = 0, round_cap;
-  uint8_t *buf;
   struct store_op *ops;
 
-  for (size_t i = 0; i < nr; i++)
-    total += runs[i].len;
-  round_cap = total < io->max_read_round ? total : io->max_read_round;
-  buf = malloc (round_cap);
   ops = calloc (nr < READ_ROUND_RUNS ? nr : READ_ROUND_RUNS, sizeof *ops);
-  if (buf == NULL || ops == NULL) {
+  if (ops == NULL) {
     nbdkit_error ("export %s: out of memory reading blocks",
                   io->export_name);
-    free (buf);
-    free (ops);
     errno = ENOMEM;
     return -1;
   }
@@ -199,13 +229,14 @@ read_runs (struct log_segio *io, const struct run *runs, size_t nr,
 
     /* Every run fits alone: max_read <= max_read_round. */
     while (*runs_done + k < nr && k < READ_ROUND_RUNS &&
-           used + round[k].len <= round_cap) {
+           (k == 0 || used + round[k].len <= io->max_read_round)) {
       struct store_op *op = &ops[k];
 
       memset (op, 0, sizeof *op);
       op->kind = STORE_GET;
       segio_key (op->key, ext[round[k].first].seg);
-      op->buf = buf + used;
+      op->iov = &iovs[round[k].iov_first];
+      op->iovcnt = round[k].iovcnt;
       op->len = round[k].len;
       op->range_offset = round[k].offset;
       op->range_len = round[k].len;
@@ -217,11 +248,10 @@ read_runs (struct log_segio *io, const struct run *runs, size_t nr,
     for (size_t j = 0; j < k; j++) {
       if (ops[j].err == 0)
         segio_count (&io->stats.bytes_read, ops[j].got);
-      finish_run (io, &round[j], &ops[j], ops[j].buf, ext, reads);
+      finish_run (io, &round[j], &ops[j], ext, reads);
     }
     *runs_done += k;
   }
-  free (buf);
   free (ops);
   return 0;
 }
@@ -231,13 +261,14 @@ log_segio_read (struct log_segio *io, struct log_read *reads, size_t n)
 {
   struct extent *ext = malloc (n * sizeof *ext);
   struct run *runs = malloc (n * sizeof *runs);
+  struct iovec *iovs = malloc (n * sizeof *iovs);
   size_t nr_ext = 0, nr_runs, done = 0, failures = 0;
 
   for (size_t i = 0; i < n; i++)
     reads[i].err = 0;
   if (n == 0)
     goto out;
-  if (ext == NULL || runs == NULL) {
+  if (ext == NULL || runs == NULL || iovs == NULL) {
     nbdkit_error ("export %s: out of memory reading blocks",
                   io->export_name);
     for (size_t i = 0; i < n; i++)
@@ -267,8 +298,9 @@ log_segio_read (struct log_segio *io, struct log_read *reads, size_t n)
     nr_ext++;
   }
   qsort (ext, nr_ext, sizeof *ext, compare_extents);
-  nr_runs = make_runs (io, ext, nr_ext, runs);
-  if (nr_runs && read_runs (io, runs, nr_runs, ext, reads, &done) == -1)
+  nr_runs = make_runs (io, ext, nr_ext, reads, runs, iovs);
+  if (nr_runs &&
+      read_runs (io, runs, nr_runs, ext, iovs, reads, &done) == -1)
     for (size_t r = done; r < nr_runs; r++)
       for (size_t i = runs[r].first; i < runs[r].first + runs[r].count; i++)
         reads[ext[i].req].err = ENOMEM;
@@ -279,5 +311,6 @@ log_segio_read (struct log_segio *io, struct log_read *reads, size_t n)
       failures++;
   free (ext);
   free (runs);
+  free (iovs);
   return failures;
 }

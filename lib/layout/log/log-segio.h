@@ -26,10 +26,10 @@
  *                 a few dozen bytes per segment of the batch; the
  *                 copies handed back with keep are the caller's, to
  *                 count against max-dirty
- *   read          max_read_round bytes for the runs of one store_run
- *                 (more runs go in rounds), the descriptors of at most
- *                 1024 GETs (half a MiB), and a few dozen bytes per
- *                 request
+ *   read          nothing for the bytes, which go straight to the
+ *                 callers' buffers; the descriptors of at most 1024
+ *                 GETs of one store_run (half a MiB), and a few dozen
+ *                 bytes per request
  *   read_index    LOG_SEG_DATA_START of what segment_size holds (126 KiB
  *                 for 8 MiB of 4 KiB blocks), or the index a header
  *                 claims, bounded by the format's maxima (log-format.h)
@@ -102,8 +102,10 @@ struct log_segio {
                                    the default) */
   size_t max_read;              /* longest ranged GET of blocks (0: the
                                    default; at least one block) */
-  size_t max_read_round;        /* bytes of one store_run's ranged GETs
-                                   (0: the default; at least max_read) */
+  size_t max_read_round;        /* bytes of one store_run's ranged GETs,
+                                   which bounds the requests a read has
+                                   in flight (0: the default; at least
+                                   max_read) */
   const struct store_gate *gate;        /* on every PUT; NULL: none */
   uint64_t (*clock_ms) (void);  /* monotonic ms; NULL: clock_mono_ms */
 
@@ -191,7 +193,9 @@ extern void log_upload_free (struct log_upload *u);
 struct log_read {
   struct log_location loc;
   void *buf;                    /* block_size bytes */
-  /* Result: 0 (buf holds the block, checked against loc's hash);
+  /* Result: 0 (buf holds the block, checked against loc's hash;
+   * with any other result buf holds nothing to use: the read may have
+   * put unchecked bytes there);
    * ENOENT, no message: the segment does not exist (the caller looks
    * the block up again: docs/log-layout.md, "Reading"); EIO after a
    * message naming the export, segment and offset: damaged, truncated
