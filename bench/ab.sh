@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Copyright (C) 2026 the s3blocks authors; see LICENSE.
 # Two builds of the plugin side by side: did a change make it slower?
-# Both run the same workloads against one s3rver in one run, taking
+# Both run the same workloads against one S3 server (s3rver, or Ceph
+# RGW with --rgw) in one run, taking
 # turns (A, B, A, B ...) so that drift in the machine falls on both:
 #   W1  write MB MiB of random data (nbdcopy --flush)
 #   W2  read it back on a fresh server (nbdcopy, compared)
@@ -10,12 +11,12 @@
 # for each layout, ROUNDS times; the median of each.
 #
 #   bench/ab.sh PLUGIN_A PLUGIN_B [--quick] [--layouts "plain cas log"]
-#               [--mb MB] [--rounds N] [--pin]
+#               [--mb MB] [--rounds N] [--pin] [--rgw]
 #
 # The defaults (plain and cas, 32 MiB, 3 rounds) measure the per-block
 # paths; the log layout moves 32 MiB in a fraction of a second, so
 # compare it with more (--layouts log --mb 256 --rounds 5).  --pin
-# runs s3rver on CPU 0 and the rest on CPU 1, as bench/log.sh --pin.
+# runs the server on CPU 0 and the rest on CPU 1, as bench/log.sh --pin.
 #
 # PLUGIN_x is a built nbdkit-s3blocks-plugin.so (for an older commit:
 # git worktree add /tmp/a COMMIT; build there).  Prints a markdown
@@ -23,10 +24,11 @@
 # bench/results/ab.md.
 
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 plugin_a=$(realpath "$1") plugin_b=$(realpath "$2")
 shift 2
 MB=32; IOS=4000; ROUNDS=3; BOUND=150; LAYOUTS="plain cas"; bench_pin=0
+server=s3rver
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) MB=4; IOS=300; ROUNDS=1; BOUND=60 ;;
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
         --mb) MB=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --pin) bench_pin=1 ;;
+        --rgw) server=rgw ;;
         *) echo "bench: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -58,7 +61,7 @@ serve ()
         "$so" $(conn) "export=$3" "size=${MB}M" "layout=$2" write-delay=0
 }
 
-use_s3rver
+if [ $server = rgw ]; then need ceph-mon radosgw; use_rgw; else use_s3rver; fi
 for round in $(seq "$ROUNDS"); do
     for layout in $LAYOUTS; do
         for build in A B; do
@@ -88,7 +91,7 @@ done
 med () { awk -F'\t' -v b="$1" -v l="$2" -v w="$3" \
              '$1==b && $2==l && $3==w {print $4}' "$results" | median; }
 {
-    echo "Measured $(date -u +%Y-%m-%d) on $ncpu cores$([ "$bench_pin" = 1 ] && echo " (pinned: s3rver on CPU 0, the rest on CPU 1)"), s3rver on 127.0.0.1, ${MB} MiB, median of $ROUNDS rounds taken in turns; blocks (W1, W2) or IOs (W3) per second."
+    echo "Measured $(date -u +%Y-%m-%d) on $ncpu cores$([ "$bench_pin" = 1 ] && echo " (pinned: the server on CPU 0, the rest on CPU 1)"), $server on 127.0.0.1, ${MB} MiB, median of $ROUNDS rounds taken in turns; blocks (W1, W2) or IOs (W3) per second."
     echo "A: $plugin_a"
     echo "B: $plugin_b"
     echo
