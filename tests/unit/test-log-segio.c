@@ -455,6 +455,7 @@ test_single_reads (void)
 
     memstore_reset_counts (m);
     standin_reset_errors ();
+    memset (bufs, 0xee, 5 * BS);        /* nothing left from the last pass */
     for (size_t k = 0; k < 3; k++) {
       reads[k].loc = bd.blocks[10].loc;
       reads[k].buf = bufs[k];
@@ -485,6 +486,32 @@ test_single_reads (void)
      */
     if (overlap)
       CU_ASSERT_EQUAL (reads[4].err, EIO);
+  }
+
+  /* One location named twice with two hashes (a damaged map): one GET,
+   * and each is checked against its own hash, whichever comes first:
+   * the true one reads, the other fails alone, never with the bytes of
+   * the other's verdict.
+   */
+  for (int bad_first = 0; bad_first <= 1; bad_first++) {
+    const size_t bad = bad_first ? 0 : 1, good = 1 - bad;
+
+    memstore_reset_counts (m);
+    standin_reset_errors ();
+    memset (bufs, 0xee, 2 * BS);
+    reads[good].loc = bd.blocks[20].loc;
+    reads[bad].loc = bd.blocks[20].loc;
+    reads[bad].loc.hash.b[5] ^= 1;
+    reads[0].buf = bufs[0];
+    reads[1].buf = bufs[1];
+    CU_ASSERT_EQUAL (log_segio_read (&io, reads, 2), 1);
+    CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 1);
+    CU_ASSERT_EQUAL (reads[good].err, 0);
+    CU_ASSERT_EQUAL (reads[bad].err, EIO);
+    fill_block (want, 20, 0);
+    CU_ASSERT_EQUAL (memcmp (bufs[good], want, BS), 0);
+    CU_ASSERT_EQUAL (standin_error_count, 1);
+    CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "SHA-256"));
   }
 
   log_upload_free (&u);
@@ -701,6 +728,23 @@ test_damage (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, "ends before"));
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, key));
   CU_ASSERT_PTR_NOT_NULL (strstr (standin_last_error, where));
+
+  /* The block the segment ends in, asked for three times after a good
+   * one: one GET, and each copy of it fails as it does.
+   */
+  reads[0].loc = bd.blocks[29].loc;
+  for (size_t k = 1; k <= 3; k++)
+    reads[k].loc = bd.blocks[30].loc;
+  memstore_reset_counts (m);
+  standin_reset_errors ();
+  CU_ASSERT_EQUAL (log_segio_read (&io, reads, 4), 3);
+  CU_ASSERT_EQUAL (memstore_counts (m).range_gets, 1);
+  CU_ASSERT_EQUAL (reads[0].err, 0);
+  for (size_t k = 1; k <= 3; k++)
+    CU_ASSERT_EQUAL (reads[k].err, EIO);
+  CU_ASSERT_EQUAL (standin_error_count, 1);
+  for (size_t i = 0; i < n; i++)
+    reads[i].loc = bd.blocks[i].loc;
 
   /* Gone: ENOENT, no message, not a failure (the caller looks again). */
   CU_ASSERT_EQUAL (store_delete (memstore_store (m), key), 0);

@@ -6,7 +6,9 @@
  * buffer of the list, whatever the pieces the client library hands
  * over, none past a buffer's end; a new attempt starts again; a bad
  * list is refused before any request.  And a scatter GET on the
- * memstore, whole and ranged.
+ * memstore, whole and ranged.  The callbacks themselves, and a range's
+ * limit in each store, are exercised by the log layout's integration
+ * tests on s3rver and on RGW with both stores.
  */
 
 #include <config.h>

@@ -100,6 +100,13 @@ same_extent (const struct extent *a, const struct extent *b)
   return a->offset == b->offset && a->len == b->len;
 }
 
+/* Two locations of one extent that claim the same content. */
+static bool
+same_claim (const struct log_location *a, const struct log_location *b)
+{
+  return a->codec == b->codec && cas_hash_equal (&a->hash, &b->hash);
+}
+
 /* The sorted extents into runs, and each run's scatter list into iovs
  * (at most one per extent); returns how many runs.
  */
@@ -142,16 +149,20 @@ make_runs (const struct log_segio *io, const struct extent *ext, size_t n,
 }
 
 /* Judge run r's requests by op's answer: its bytes went straight to
- * their buffers (a scatter GET), where each block is checked; a request
- * for the same extent as the one before it gets a copy of that one's
- * checked bytes.
+ * their buffers (a scatter GET), where each block is checked against
+ * its own location's hash.  A request for the same extent as the one
+ * before it (its lead) gets a copy of the lead's bytes, and the lead's
+ * verdict if it claims the same content; a request claiming other
+ * content for the same bytes (only a damaged map names such) is
+ * checked on its own, so that it fails alone, or is the one that
+ * reads.
  */
 static void
 finish_run (struct log_segio *io, const struct run *r,
             const struct store_op *op, const struct extent *ext,
             struct log_read *reads)
 {
-  bool told_short = false;
+  bool told_short = false, lead_short = false;
   uint64_t good = 0;
   const struct log_read *lead = NULL;   /* the last extent's own read */
 
@@ -166,15 +177,20 @@ finish_run (struct log_segio *io, const struct run *r,
       continue;
     }
     if (lead && same_extent (&ext[i - 1], &ext[i])) {
-      rd->err = lead->err;
-      if (rd->err == 0) {
+      if (rd->buf != lead->buf)
         memcpy (rd->buf, lead->buf, ext[i].len);
-        good++;
+      if (same_claim (&rd->loc, &lead->loc)) {
+        rd->err = lead->err;
+        if (rd->err == 0)
+          good++;
+        continue;
       }
-      continue;
     }
-    lead = rd;
-    if (pos + ext[i].len > op->got) {
+    else {
+      lead = rd;
+      lead_short = pos + ext[i].len > op->got;
+    }
+    if (lead_short) {
       /* Once a run: the blocks after this one are short too. */
       if (!told_short)
         nbdkit_error ("export %s: segment %s ends before the block at "

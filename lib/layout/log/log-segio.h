@@ -61,15 +61,14 @@
 /* docs/log-layout.md: segment-size= and log-uploads= defaults. */
 #define LOG_SEGIO_SEGMENT_SIZE_DEFAULT (8 * 1024 * 1024)
 #define LOG_SEGIO_IN_FLIGHT_DEFAULT 4
-/* The longest ranged GET of blocks.  A GET's buffer is held whole
- * until its last byte arrives, and one slow GET holds back every block
- * in it: 4 MiB keeps a sequential read at a few GETs per segment (the
+/* The longest ranged GET of blocks.  One slow GET holds back every
+ * block in it: 4 MiB keeps a sequential read at a few GETs per segment (the
  * request cost that matters, docs/log-layout.md, "Why") while a GET
  * stays short enough to retry cheaply and to run beside others.
  */
 #define LOG_SEGIO_MAX_READ_DEFAULT (4 * 1024 * 1024)
-/* The bytes of all the ranged GETs one store_run sends: the read's
- * memory bound.  16 MiB: four GETs of the longest size in flight.
+/* The bytes of all the ranged GETs one store_run sends, which bounds
+ * what one read has in flight.  16 MiB: four GETs of the longest size.
  */
 #define LOG_SEGIO_READ_ROUND_DEFAULT (16 * 1024 * 1024)
 
@@ -80,7 +79,7 @@ struct log_segio_stats {
   uint64_t range_gets;          /* ranged GETs sent: runs of blocks,
                                    indexes, whole segments */
   uint64_t bytes_read;          /* bytes those GETs received */
-  uint64_t blocks_read;         /* blocks read, checked and copied out */
+  uint64_t blocks_read;         /* blocks read and checked */
   uint64_t index_reads;         /* log_segio_read_index calls */
   uint64_t upload_rounds;       /* store_runs of segment PUTs */
   uint64_t builders_peak;       /* the most segment builders one upload
