@@ -24,6 +24,7 @@
 #include "format/log-format.h"
 #include "layout/layout.h"
 #include "layout/log/log-segio.h"
+#include "crash-points.h"
 #include "memstore.h"
 #include "nbdkit-standin.h"
 #include "tests.h"
@@ -633,8 +634,10 @@ workload (struct memstore *m)
     .create = memstore_peek (m, ROOT_KEY, NULL, 0) < 0,
   };
   int r, durable = 0;
-  struct volume *v = open_opts (m, &o, &r);
+  struct volume *v;
 
+  fake_now = 0;
+  v = open_opts (m, &o, &r);
   if (r == -1) {
     volume_free (v);
     return 0;
@@ -671,36 +674,12 @@ state_of (struct memstore *m)
 static void
 test_crash_every_request (void)
 {
-  struct memstore *m = memstore_new ();
-  uint64_t total;
-  unsigned landed[NR_FLUSHES + 1] = { 0 };
+  static const struct crash_workload w = {
+    .name = "log crash test", .last_state = NR_FLUSHES,
+    .run = workload, .state_of = state_of, .min_requests = 21,
+  };
 
-  fake_now = 0;
-  CU_ASSERT_EQUAL (workload (m), NR_FLUSHES);
-  total = memstore_requests (m);
-  CU_ASSERT_EQUAL (state_of (m), NR_FLUSHES);
-  store_close (memstore_store (m));
-  CU_ASSERT (total > 20);
-
-  for (uint64_t n = 0; n <= total; n++) {
-    int durable, state;
-
-    m = memstore_new ();
-    memstore_crash_after (m, n);
-    durable = workload (m);
-    memstore_crash_after (m, -1);
-    state = state_of (m);
-    if (state < durable)
-      fprintf (stderr, "crash after %" PRIu64 " requests: state %d, "
-               "flush %d had completed\n", n, state, durable);
-    CU_ASSERT (state >= durable);
-    CU_ASSERT (state >= 0);
-    if (state >= 0)
-      landed[state]++;
-    store_close (memstore_store (m));
-  }
-  for (int k = 0; k <= NR_FLUSHES; k++)
-    CU_ASSERT (landed[k] > 0);
+  crash_every_request (&w);
 }
 
 UNIT_SUITES (add_log_layout_tests)
