@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright (C) 2026 the s3blocks authors; see LICENSE.
  */
-/* s3blocks: single-request helpers over the store contract. */
+/* s3blocks: single-request helpers over the store contract, and the
+ * check every store makes of an op before sending it.
+ */
 
 #include <config.h>
 
@@ -9,11 +11,21 @@
 
 #include <nbdkit-plugin.h>
 
+#include "store/range.h"
+#include "store/sink.h"
 #include "store/store.h"
 #include "store/store-debug.h"
 
 /* nbdkit -D s3blocks.requests=1 (store-debug.h). */
 NBDKIT_DLL_PUBLIC int s3blocks_debug_requests = 0;
+
+int
+store_op_check (const struct store_op *op)
+{
+  int err = store_range_check (op);
+
+  return err ? err : store_sink_check (op);
+}
 
 static int
 run_one (struct store *s, struct store_op *op, const char *key, size_t *got,

@@ -363,4 +363,10 @@ extern const struct store_type s3store_type;
 /* The libcurl store (Signature V4, verified TLS): curl/store-curl.c. */
 extern const struct store_type curlstore_type;
 
+/* The store's side, before it sends an op: 0, or EINVAL after
+ * nbdkit_error naming the key for an op that is its caller's bug (a
+ * bad range, a bad scatter list: above), which then fails unsent.
+ */
+extern int store_op_check (const struct store_op *op);
+
 #endif /* S3BLOCKS_STORE_H */

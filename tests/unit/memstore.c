@@ -328,9 +328,8 @@ mem_run (struct store *base, struct store_op *ops, size_t n)
     op->got = 0;
     op->err = 0;
     op->etag[0] = '\0';
-    /* A bad range never becomes a request. */
-    if ((op->err = store_range_check (op)) != 0 ||
-        (op->err = store_sink_check (op)) != 0) {
+    /* A bad range or scatter list never becomes a request. */
+    if ((op->err = store_op_check (op)) != 0) {
       failures++;
       continue;
     }

@@ -289,9 +289,8 @@ cs_run (struct store *base, struct store_op *ops, size_t n)
     op->err = 0;
     op->got = 0;
     op->etag[0] = '\0';
-    /* A bad range is the caller's bug: logged, never sent. */
-    if ((op->err = store_range_check (op)) != 0 ||
-        (op->err = store_sink_check (op)) != 0) {
+    /* A bad range or scatter list: logged, never sent. */
+    if ((op->err = store_op_check (op)) != 0) {
       failures++;
       continue;
     }

@@ -297,9 +297,8 @@ s3_run (struct store *base, struct store_op *ops, size_t n)
       failures++;
       continue;
     }
-    /* A bad range is the caller's bug: logged, never sent. */
-    if ((ops[i].err = store_range_check (&ops[i])) != 0 ||
-        (ops[i].err = store_sink_check (&ops[i])) != 0) {
+    /* A bad range or scatter list: logged, never sent. */
+    if ((ops[i].err = store_op_check (&ops[i])) != 0) {
       failures++;
       continue;
     }
