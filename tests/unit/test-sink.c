@@ -82,6 +82,17 @@ bufs_free (struct bufs *b)
     free (b->mem[i]);
 }
 
+/* The sink of a scatter GET into b's buffers. */
+static struct store_sink
+sink_over (const struct bufs *b)
+{
+  const struct store_op op = {
+    .kind = STORE_GET, .iov = b->iov, .iovcnt = b->n, .len = b->total,
+  };
+
+  return store_sink_of (&op);
+}
+
 static unsigned char *
 pattern (size_t len, unsigned seed)
 {
@@ -115,7 +126,6 @@ test_pieces (void)
   for (int shape = 0; shape < 2; shape++)
     for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
       struct bufs b;
-      struct store_op op = { .kind = STORE_GET };
       struct store_sink k;
       unsigned char *body;
 
@@ -123,9 +133,7 @@ test_pieces (void)
         bufs_new (&b, blocks, 4);
       else
         bufs_new (&b, odd, sizeof odd / sizeof odd[0]);
-      op.iov = b.iov;
-      op.iovcnt = b.n;
-      k = store_sink_of (&op);
+      k = sink_over (&b);
       CU_ASSERT (store_sink_is_set (&k));
       body = pattern (b.total, (unsigned) p);
       pour (&k, body, b.total, pieces[p]);
@@ -141,14 +149,11 @@ test_short (void)
 {
   static const size_t lens[] = { 4096, 4096, 4096 };
   struct bufs b;
-  struct store_op op = { .kind = STORE_GET };
   struct store_sink k;
   unsigned char *body;
 
   bufs_new (&b, lens, 3);
-  op.iov = b.iov;
-  op.iovcnt = 3;
-  k = store_sink_of (&op);
+  k = sink_over (&b);
   body = pattern (b.total, 1);
   pour (&k, body, 6000, 1000);
   CU_ASSERT (bufs_hold (&b, body, 6000));
@@ -164,14 +169,11 @@ test_retry (void)
 {
   static const size_t lens[] = { 4096, 100, 4096 };
   struct bufs b;
-  struct store_op op = { .kind = STORE_GET };
   struct store_sink k;
   unsigned char *first, *second;
 
   bufs_new (&b, lens, 3);
-  op.iov = b.iov;
-  op.iovcnt = 3;
-  k = store_sink_of (&op);
+  k = sink_over (&b);
   first = pattern (b.total, 1);
   second = pattern (b.total, 2);
   pour (&k, first, 5000, 700);
